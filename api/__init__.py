@@ -1,0 +1,1 @@
+"""The HTTP layer: one FastAPI app speaking three wire dialects."""

@@ -1,0 +1,1 @@
+"""Prefect flows of Custos: straight-line orchestration of microservice tasks."""
