@@ -1,0 +1,162 @@
+"""Starting flows without importing them.
+
+``submit(flow_name, unit_uuid)`` starts the named flow for a unit through one of
+two backends:
+
+- ``prefect``: ``run_deployment("<flow>/custos", timeout=0)`` on the Prefect server;
+  the runner started by ``custos serve`` (or any ``prefect worker`` of the
+  ``custos`` pool) picks it up.
+- ``inline``: the flow runs in a worker thread of this process (tests, and
+  ``custos ... --wait`` without a server).
+
+The API calls this module and never imports ``flows``: the flows are named by
+entrypoint strings, the same ones ``deployments/prefect.yaml`` declares.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import update
+from sqlmodel import col
+
+from custos.db import session_scope
+from custos.errors import ConfigError, NotFound
+from custos.models import Unit, utcnow
+from custos.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENT_NAME = "custos"
+
+#: flow name -> entrypoint ("module:function"); the single list of our flows.
+FLOWS: dict[str, str] = {
+    "healthcheck": "flows.healthcheck:healthcheck",
+    "transfer": "flows.transfer:transfer",
+    "ingest": "flows.ingest:ingest",
+    "reingest": "flows.reingest:reingest",
+    "capture": "flows.capture:capture",
+    "fixity-audit": "flows.audit:fixity_audit",
+    "watch-transfer-sources": "flows.watch:watch_transfer_sources",
+    "reconcile": "flows.reconcile:reconcile",
+}
+
+
+class Backend(Protocol):
+    """How a flow run gets started."""
+
+    def submit(self, flow_name: str, parameters: dict[str, Any]) -> str: ...
+
+
+def load_flow(flow_name: str) -> Callable[..., Any]:
+    """Import a flow object by name (workers, the runner and the inline backend)."""
+    try:
+        module_name, attr = FLOWS[flow_name].split(":")
+    except KeyError as exc:
+        raise NotFound(f"no flow named {flow_name!r}") from exc
+    module = importlib.import_module(module_name)
+    flow: Callable[..., Any] = getattr(module, attr)
+    return flow
+
+
+class PrefectBackend:
+    """Creates a flow run of the flow's deployment and returns at once."""
+
+    def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
+        from prefect.deployments import run_deployment
+
+        from prefect.client.schemas.objects import FlowRun
+
+        run = run_deployment(f"{flow_name}/{DEPLOYMENT_NAME}", parameters=parameters,
+                             timeout=0)
+        assert isinstance(run, FlowRun)  # the sync form returns the run itself
+        return str(run.id)
+
+
+class InlineBackend:
+    """Runs the flow in a daemon thread of this process.
+
+    Threads still running are kept in ``threads`` so tests and ``--wait`` can join
+    them, and so the reconciler knows which runs are alive in this process.
+    """
+
+    def __init__(self) -> None:
+        self.threads: dict[str, threading.Thread] = {}
+        self.errors: dict[str, BaseException] = {}
+
+    def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
+        flow = load_flow(flow_name)
+        run_id = f"inline-{flow_name}-{parameters.get('unit_uuid', '')}-{id(parameters):x}"
+
+        def target() -> None:
+            try:
+                flow(**parameters)
+            except BaseException as exc:  # recorded: the unit's jobs already say FAILED
+                self.errors[run_id] = exc
+                log.exception("inline flow %s failed", flow_name)
+
+        thread = threading.Thread(target=target, name=run_id, daemon=True)
+        self.threads[run_id] = thread
+        thread.start()
+        return run_id
+
+    def is_alive(self, run_id: str) -> bool:
+        thread = self.threads.get(run_id)
+        return bool(thread and thread.is_alive())
+
+    def wait(self, run_id: str, timeout: float | None = None) -> None:
+        thread = self.threads.get(run_id)
+        if thread is not None:
+            thread.join(timeout)
+
+    def wait_all(self, timeout: float | None = None) -> None:
+        for thread in list(self.threads.values()):
+            thread.join(timeout)
+
+
+_inline = InlineBackend()
+_override: Backend | None = None
+
+
+def inline_backend() -> InlineBackend:
+    return _inline
+
+
+def set_backend(backend: Backend | None) -> None:
+    """Force a backend for this process (tests, CLI ``--wait``); None restores settings."""
+    global _override
+    _override = backend
+
+
+def current_backend() -> Backend:
+    if _override is not None:
+        return _override
+    choice = get_settings().dispatch
+    if choice == "inline":
+        return _inline
+    if choice == "prefect":
+        return PrefectBackend()
+    raise ConfigError(f"CUSTOS_DISPATCH: unknown backend {choice!r}")
+
+
+def submit(flow_name: str, unit_uuid: str | None = None, **parameters: Any) -> str:
+    """Start ``flow_name`` (for ``unit_uuid`` when given) and return the run id.
+
+    The run id is stored on the unit so the reconciler can tell live runs from
+    lost ones.
+    """
+    if flow_name not in FLOWS:
+        raise NotFound(f"no flow named {flow_name!r}")
+    params = dict(parameters)
+    if unit_uuid is not None:
+        params["unit_uuid"] = unit_uuid
+    run_id = current_backend().submit(flow_name, params)
+    if unit_uuid is not None:
+        with session_scope() as s:
+            s.execute(update(Unit).where(col(Unit.uuid) == unit_uuid)
+                      .values(flow_run_id=run_id, submitted_at=utcnow()))
+    return run_id

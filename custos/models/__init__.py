@@ -1,0 +1,28 @@
+"""SQLModel tables. Importing this package registers every table on the metadata."""
+
+from custos.models.accounts import ApiKey, User
+from custos.models.base import new_uuid, utcnow
+from custos.models.capture import (
+    ArchiveResult,
+    Batch,
+    Capture,
+    CaptureJob,
+    CaptureTag,
+    Crawl,
+    Folder,
+    Organization,
+    OrganizationMember,
+    Tag,
+)
+from custos.models.decisions import Decision
+from custos.models.files import Agent, Event, EventAgent, File, FileUse
+from custos.models.storage import Location, LocationPurpose, Package, PackageStatus
+from custos.models.units import Job, JobStatus, Task, Unit, UnitLock, UnitStatus, UnitType
+
+__all__ = [
+    "Agent", "ApiKey", "ArchiveResult", "Batch", "Capture", "CaptureJob", "CaptureTag",
+    "Crawl", "Decision", "Event", "EventAgent", "File", "FileUse", "Folder", "Job",
+    "JobStatus", "Location", "LocationPurpose", "Organization", "OrganizationMember",
+    "Package", "PackageStatus", "Tag", "Task", "Unit", "UnitLock", "UnitStatus", "UnitType",
+    "User", "new_uuid", "utcnow",
+]

@@ -1,0 +1,134 @@
+"""Settings: one ``Settings`` object read from ``CUSTOS_*`` environment variables.
+
+Everything configurable lives here with its default, so an operator can read one
+file to know what can be changed. ``get_settings()`` builds it once per process;
+invalid values fail at start-up with a ``ConfigError`` that names the variable.
+
+Example::
+
+    CUSTOS_HOME=/srv/custos CUSTOS_DATABASE_URL=postgresql+psycopg://u@db/custos custos serve
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from custos.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+class Settings(BaseSettings):
+    """All of Custos' settings (environment prefix ``CUSTOS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CUSTOS_", extra="ignore")
+
+    home: Path = Field(default=Path("var"), description="Folder holding the database, "
+                       "locations, Prefect's home and logs.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default "
+                                     "is a SQLite file in the home folder.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    prefect_host: str = "127.0.0.1"
+    prefect_port: int = Field(default=4200, ge=1, le=65535)
+    prefect_ui: bool = True
+    dispatch: Literal["prefect", "inline"] = Field(
+        default="prefect", description="How flows are started: Prefect deployments or a "
+        "worker thread of this process.")
+    reconcile_interval: int = Field(default=60, ge=5, description="Seconds between "
+                                    "reconciler passes.")
+    watch_interval: int = Field(default=60, ge=5, description="Seconds between watched "
+                                "folder scans.")
+    watch_settle_seconds: float = Field(default=5.0, ge=0, description="A dropped item "
+                                        "must be unchanged this long before it starts.")
+    fixity_audit_interval: int = Field(default=86400, ge=60)
+
+    checksum_algorithm: Literal["md5", "sha1", "sha256", "sha512"] = "sha256"
+    worker_threads: int = Field(default=4, ge=1, le=64)
+
+    clamav_database: Path = Field(default=PACKAGE_DATA / "clamav", description="Folder "
+                                  "of ClamAV signature files (.hdb/.ndb/.cvd).")
+    clamd_socket: Path | None = Field(default=None, description="Socket of a running "
+                                      "clamd; default: Custos starts its own.")
+    chromium_path: str | None = Field(default=None, description="Chromium executable "
+                                      "for captures; default: `chromium` on PATH, else "
+                                      "Playwright's own browser.")
+    capture_allow_loopback: bool = False
+    capture_timeout: float = Field(default=45.0, gt=0)
+    capture_load_timeout: float = Field(default=20.0, gt=0)
+    capture_max_size: int = Field(default=200 * 1024 * 1024, gt=0)
+
+    extract_max_total_size: int = Field(default=50 * 1024**3, gt=0)
+    extract_max_files: int = Field(default=1_000_000, gt=0)
+    extract_max_ratio: float = Field(default=200.0, gt=1)
+    extract_max_depth: int = Field(default=5, ge=1)
+
+    org_name: str = "Custos"
+    org_code: str = "ORG"
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def db_url(self) -> str:
+        """The database URL actually used (SQLite in the home folder by default)."""
+        return self.database_url or f"sqlite:///{self.home / 'custos.db'}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{self.prefect_host}:{self.prefect_port}/api"
+
+    @property
+    def locations_root(self) -> Path:
+        return self.home / "locations"
+
+    @property
+    def processing_configs_dir(self) -> Path:
+        """User-editable processing configurations (seeded from the built-in ones)."""
+        return self.home / "processing_configs"
+
+    @property
+    def builtin_processing_configs_dir(self) -> Path:
+        return PROJECT_ROOT / "processing_configs"
+
+    @property
+    def run_dir(self) -> Path:
+        """Sockets, pid files and locks of running services."""
+        return self.home / "run"
+
+    def chromium_executable(self) -> str | None:
+        """The browser to drive, or None to let Playwright use its own."""
+        if self.chromium_path:
+            return self.chromium_path
+        return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation errors into one message per variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CUSTOS_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once; tests call ``get_settings.cache_clear()``)."""
+    return load_settings()
