@@ -14,10 +14,11 @@ import pytest
 #: trips a virus scanner.
 EICAR = (
     "X5O!P%@AP[4\\PZX54(P^)7CC)7}$"
-    + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!"
+    + "EICAR-STANDARD-"
+    + "ANTIVIRUS-TEST-FILE!"
     + "$H+H*"
 ).encode()
-CUSTOM_MARKER = b"CUSTOS-TEST-VIRUS-SIGNATURE"
+CUSTOM_MARKER = b"CUSTOS-TEST-" + b"VIRUS-SIGNATURE"
 
 
 def require(tool: str) -> str:
