@@ -1,0 +1,314 @@
+"""Build an AIP's METS document, shaped like Archivematica's ``create_mets_v2``.
+
+Usage::
+
+    tree = build_mets(aip, now=lambda: fixed, new_id=uuid_factory)
+    write_mets(tree, bag_dir / "data" / f"METS.{aip.uuid}.xml")
+
+Order of the document: ``metsHdr`` (CREATEDATE as naive UTC seconds, because metsrw
+compares it as a string with ``utcnow()``), ``dmdSec``s (the AIP's PREMIS intellectual
+entity, then Dublin Core / custom records per path), one ``amdSec`` per file (techMD,
+rightsMD for originals, one digiprovMD per event then per distinct agent), the
+``fileSec`` in Archivematica's group order, the physical structMap
+("Archivematica default") and optionally the logical "Normative Directory Structure"
+that also lists empty directories. ``now`` and ``new_id`` are the only sources of
+time and randomness, so a fixed pair gives byte-identical output.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from lxml import etree
+
+from custos.errors import InvalidInput, StorageError
+from custos.mets import dublincore, premis, rights
+from custos.mets.model import AIP, FILE_GROUP_ORDER, Agent, AIPFile, DublinCoreRecord, FileUse
+from custos.mets.ns import (
+    METS_SCHEMA_LOCATION,
+    NSMAP,
+    XLINK_HREF,
+    XSI_SCHEMA_LOCATION,
+    mets,
+)
+
+NORMATIVE_LABEL = "Normative Directory Structure"
+PHYSICAL_LABEL = "Archivematica default"
+
+_SubElement = etree.SubElement
+_DIV = mets("div")
+_FPTR = mets("fptr")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def mets_timestamp(value: datetime) -> str:
+    """Naive UTC ``YYYY-MM-DDTHH:MM:SS``: the only CREATEDATE form metsrw accepts safely."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0).isoformat()
+
+
+@dataclass
+class _Dir:
+    """A directory of the structMaps: sub-directories and files by name."""
+
+    dirs: dict[str, _Dir] = field(default_factory=dict)
+    files: dict[str, AIPFile] = field(default_factory=dict)
+    dmdids: list[str] = field(default_factory=list)
+    has_files: bool = False
+
+    def child(self, name: str) -> _Dir:
+        node = self.dirs.get(name)
+        if node is None:
+            node = self.dirs[name] = _Dir()
+        return node
+
+
+def _split(path: str) -> list[str]:
+    parts = [p for p in path.strip("/").split("/") if p]
+    if not parts or any(p in {".", ".."} for p in parts):
+        raise InvalidInput(f"not a relative path inside the AIP: {path!r}", {"path": path})
+    return parts
+
+
+class _Builder:
+    def __init__(self, aip: AIP, now: datetime, new_id: Callable[[], UUID]) -> None:
+        self.aip = aip
+        self.stamp = mets_timestamp(now)
+        self.new_id = new_id
+        self.counters: dict[str, int] = {}
+        self.file_dmdids: dict[UUID, list[str]] = {}
+        self.root = etree.Element(
+            mets("mets"), {XSI_SCHEMA_LOCATION: METS_SCHEMA_LOCATION}, nsmap=NSMAP
+        )
+
+    def next_id(self, prefix: str) -> str:
+        n = self.counters.get(prefix, 0) + 1
+        self.counters[prefix] = n
+        return f"{prefix}_{n}"
+
+    def md_wrap(
+        self,
+        parent: etree._Element,
+        tag: str,
+        mdtype: str,
+        content: Iterable[etree._Element],
+        *,
+        other_mdtype: str | None = None,
+        dmd: bool = False,
+    ) -> str:
+        ident = self.next_id(tag)
+        attrib = {"ID": ident}
+        if dmd:
+            attrib |= {"CREATED": self.stamp, "STATUS": "original"}
+        section = _SubElement(parent, mets(tag), attrib)
+        wrap_attrib = {"MDTYPE": mdtype}
+        if other_mdtype is not None:
+            wrap_attrib["OTHERMDTYPE"] = other_mdtype
+        wrap = _SubElement(section, mets("mdWrap"), wrap_attrib)
+        data = _SubElement(wrap, mets("xmlData"))
+        data.extend(content)
+        return ident
+
+    def build(self, normative: bool) -> etree._ElementTree:
+        aip = self.aip
+        _SubElement(self.root, mets("metsHdr"), {"CREATEDATE": self.stamp})
+        tree = self._tree()
+        ie_id = self.md_wrap(
+            self.root,
+            "dmdSec",
+            "PREMIS:OBJECT",
+            [premis.intellectual_entity(aip.uuid, aip.dirname, aip.identifiers)],
+            dmd=True,
+        )
+        self._dublin_core(tree, aip.dublin_core)
+        files = sorted(aip.files, key=lambda f: f.path)
+        admids = {f.uuid: self._amd_sec(f) for f in files}
+        self._file_sec(files, admids)
+        self._struct_map(tree, ie_id, "physical", PHYSICAL_LABEL, normative=False)
+        if normative:
+            self._struct_map(tree, ie_id, "logical", NORMATIVE_LABEL, normative=True)
+        return etree.ElementTree(self.root)
+
+    def _tree(self) -> _Dir:
+        root = _Dir()
+        seen: set[str] = set()
+        for f in self.aip.files:
+            if f.path in seen:
+                raise InvalidInput(f"two files with the same path: {f.path}", {"path": f.path})
+            seen.add(f.path)
+            *dirs, name = _split(f.path)
+            node = root
+            node.has_files = True
+            for d in dirs:
+                node = node.child(d)
+                node.has_files = True
+            node.files[name] = f
+        for path in self.aip.directories:
+            node = root
+            for d in _split(path):
+                node = node.child(d)
+        return root
+
+    def _find_dir(self, tree: _Dir, path: str) -> _Dir | None:
+        node = tree
+        for part in _split(path):
+            if part not in node.dirs:
+                return None
+            node = node.dirs[part]
+        return node
+
+    def _dublin_core(self, tree: _Dir, records: Iterable[DublinCoreRecord]) -> None:
+        by_path = {f.path: f for f in self.aip.files}
+        for record in records:
+            dc, other = dublincore.split_columns(record.elements)
+            ids = []
+            if dc:
+                ids.append(
+                    self.md_wrap(
+                        self.root, "dmdSec", "DC", [dublincore.dublin_core_element(dc)], dmd=True
+                    )
+                )
+            if other:
+                ids.append(
+                    self.md_wrap(
+                        self.root,
+                        "dmdSec",
+                        "OTHER",
+                        dublincore.custom_elements(other),
+                        other_mdtype="CUSTOM",
+                        dmd=True,
+                    )
+                )
+            target_file = by_path.get(record.path.strip("/"))
+            if target_file is not None:
+                self.file_dmdids.setdefault(target_file.uuid, []).extend(ids)
+                continue
+            target_dir = self._find_dir(tree, record.path)
+            if target_dir is None:
+                raise InvalidInput(
+                    f"Dublin Core record for a path not in the AIP: {record.path}",
+                    {"path": record.path},
+                )
+            target_dir.dmdids.extend(ids)
+
+    def _amd_sec(self, f: AIPFile) -> str:
+        amd_id = self.next_id("amdSec")
+        amd = _SubElement(self.root, mets("amdSec"), {"ID": amd_id})
+        self.md_wrap(amd, "techMD", "PREMIS:OBJECT", [premis.file_object(f)])
+        if f.use is FileUse.ORIGINAL:
+            for record in f.rights:
+                statement = record.uuid or self.new_id()
+                element = rights.rights_element(
+                    record, statement_uuid=statement, object_uuid=f.uuid
+                )
+                self.md_wrap(amd, "rightsMD", "PREMIS:RIGHTS", [element])
+        agents: dict[tuple[str, str], Agent] = {}
+        for event in f.events:
+            self.md_wrap(amd, "digiprovMD", "PREMIS:EVENT", [premis.event_element(event)])
+            for agent in event.agents:
+                agents.setdefault(agent.key, agent)
+        for agent in agents.values():
+            self.md_wrap(amd, "digiprovMD", "PREMIS:AGENT", [premis.agent_element(agent)])
+        return amd_id
+
+    def _file_sec(self, files: list[AIPFile], admids: dict[UUID, str]) -> None:
+        file_sec = _SubElement(self.root, mets("fileSec"))
+        by_use: dict[FileUse, list[AIPFile]] = {}
+        for f in files:
+            by_use.setdefault(FileUse(f.use), []).append(f)
+        for use in FILE_GROUP_ORDER:
+            group = by_use.get(use)
+            if not group:
+                continue
+            grp = _SubElement(file_sec, mets("fileGrp"), {"USE": use.value})
+            for f in group:
+                el = _SubElement(
+                    grp,
+                    mets("file"),
+                    {
+                        "ID": f"file-{f.uuid}",
+                        "GROUPID": f"Group-{f.group}",
+                        "ADMID": admids[f.uuid],
+                    },
+                )
+                _SubElement(
+                    el,
+                    mets("FLocat"),
+                    {XLINK_HREF: f.path, "LOCTYPE": "OTHER", "OTHERLOCTYPE": "SYSTEM"},
+                )
+
+    def _struct_map(
+        self, tree: _Dir, ie_id: str, kind: str, label: str, *, normative: bool
+    ) -> None:
+        smap = _SubElement(
+            self.root,
+            mets("structMap"),
+            {"TYPE": kind, "ID": self.next_id("structMap"), "LABEL": label},
+        )
+        root_div = _SubElement(
+            smap, _DIV, {"TYPE": "Directory", "LABEL": self.aip.dirname, "DMDID": ie_id}
+        )
+        self._divs(root_div, tree, normative)
+
+    def _divs(self, parent: etree._Element, node: _Dir, normative: bool) -> None:
+        for name in sorted(node.dirs.keys() | node.files.keys()):
+            sub = node.dirs.get(name)
+            if sub is not None:
+                if not normative and not sub.has_files:
+                    continue
+                attrib = {"TYPE": "Directory", "LABEL": name}
+                if sub.dmdids:
+                    attrib["DMDID"] = " ".join(sub.dmdids)
+                self._divs(_SubElement(parent, _DIV, attrib), sub, normative)
+            if name in node.files:
+                f = node.files[name]
+                attrib = {"TYPE": "Item", "LABEL": name}
+                dmdids = self.file_dmdids.get(f.uuid)
+                if dmdids:
+                    attrib["DMDID"] = " ".join(dmdids)
+                div = _SubElement(parent, _DIV, attrib)
+                if not normative:
+                    _SubElement(div, _FPTR, {"FILEID": f"file-{f.uuid}"})
+
+
+def build_mets(
+    aip: AIP,
+    *,
+    now: Callable[[], datetime] = _utcnow,
+    new_id: Callable[[], UUID] = uuid_mod.uuid4,
+    normative_structmap: bool = True,
+) -> etree._ElementTree:
+    """Build the METS tree of ``aip``.
+
+    ``normative_structmap`` adds the logical "Normative Directory Structure" structMap
+    (Archivematica's "Document empty directories"). ``new_id`` is only called for
+    rights statements that arrive without an identifier.
+
+    Raises:
+        InvalidInput: duplicate or non-relative file paths, or Dublin Core for a path
+            that is neither a file nor a directory of the AIP.
+    """
+    return _Builder(aip, now(), new_id).build(normative_structmap)
+
+
+def mets_bytes(tree: etree._ElementTree) -> bytes:
+    """Serialize the METS as pretty-printed UTF-8 with an XML declaration."""
+    return etree.tostring(tree, pretty_print=True, xml_declaration=True, encoding="UTF-8")
+
+
+def write_mets(tree: etree._ElementTree, path: Path) -> Path:
+    """Write the METS to ``path`` (``data/METS.<sip uuid>.xml`` in the AIP)."""
+    try:
+        tree.write(str(path), pretty_print=True, xml_declaration=True, encoding="UTF-8")
+    except OSError as exc:
+        raise StorageError(f"cannot write METS to {path}: {exc}") from exc
+    return path

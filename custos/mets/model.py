@@ -1,0 +1,188 @@
+"""Typed inputs of the METS builder: what an AIP's METS says, without a database.
+
+The ingest flow maps its rows (files, events, agents, rights, Dublin Core) onto these
+frozen dataclasses and hands one :class:`AIP` to :func:`custos.mets.mets.build_mets`.
+Keeping the builder's input plain data means the METS can be golden-tested byte for
+byte and built in a worker that has no database connection.
+
+Paths are POSIX, relative to the bag's ``data/`` directory (``objects/photo.tif``,
+``objects/metadata/transfers/t-<uuid>/metadata.csv``), exactly as they appear in
+``FLocat/@xlink:href``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class FileUse(StrEnum):
+    """``fileGrp/@USE`` values, declared in Archivematica's fixed fileSec order."""
+
+    ORIGINAL = "original"
+    SUBMISSION_DOCUMENTATION = "submissionDocumentation"
+    PRESERVATION = "preservation"
+    SERVICE = "service"
+    ACCESS = "access"
+    LICENSE = "license"
+    TEXT_OCR = "text/ocr"
+    METADATA = "metadata"
+    DERIVATIVE = "derivative"
+
+
+#: Order of the fileGrps in the fileSec (empty groups are omitted).
+FILE_GROUP_ORDER: tuple[FileUse, ...] = tuple(FileUse)
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A PREMIS agent: the software, the organization or the user behind an event."""
+
+    identifier_type: str
+    identifier_value: str
+    name: str
+    type: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity of the agent (type, value): agents are deduplicated on it."""
+        return (self.identifier_type, self.identifier_value)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A PREMIS event that happened to one file (or to the AIP)."""
+
+    uuid: UUID
+    type: str
+    datetime: datetime
+    detail: str = ""
+    outcome: str = ""
+    outcome_detail_note: str = ""
+    agents: tuple[Agent, ...] = ()
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    """A file's identified format; ``puid`` empty when only the name is known."""
+
+    name: str
+    version: str = ""
+    puid: str = ""
+    registry_name: str = "PRONOM"
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A ``derivation`` relationship between an original and one of its derivatives.
+
+    On the original, ``sub_type`` is ``"is source of"`` and ``related_uuid`` names the
+    derivative; on the derivative it is ``"has source"`` and names the original.
+    ``event_uuid`` is the normalization event that produced the derivative.
+    """
+
+    related_uuid: UUID
+    event_uuid: UUID | None = None
+    sub_type: str = "is source of"
+    type: str = "derivation"
+
+
+@dataclass(frozen=True)
+class RightsGranted:
+    """One act granted (or restricted) by a rights statement."""
+
+    act: str
+    restrictions: tuple[str, ...] = ()
+    start_date: date | None = None
+    end_date: date | None = None
+    end_open: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RightsRecord:
+    """A PREMIS rights statement (from rights.csv or the UI), applied to originals.
+
+    ``basis`` is one of Copyright, Statute, License, Donor, Policy, Other; the fields
+    of the matching basis are used, the others ignored. ``uuid`` None lets the
+    builder draw one from its id generator.
+    """
+
+    basis: str
+    uuid: UUID | None = None
+    copyright_status: str = ""
+    copyright_jurisdiction: str = ""
+    copyright_determination_date: date | None = None
+    copyright_note: str = ""
+    license_terms: str = ""
+    license_note: str = ""
+    statute_jurisdiction: str = ""
+    statute_citation: str = ""
+    statute_determination_date: date | None = None
+    statute_note: str = ""
+    other_basis: str = ""
+    other_note: str = ""
+    granted: tuple[RightsGranted, ...] = ()
+
+
+@dataclass(frozen=True)
+class DublinCoreRecord:
+    """Descriptive metadata for one path, as metadata.csv or the UI give it.
+
+    ``path`` is ``"objects"`` for the SIP-level record, else a file or directory path
+    relative to ``data/`` (``objects/photos``). ``elements`` keeps csv column order:
+    ``("dc.title", "A title")``; columns outside ``dc.``/``dcterms.`` become a custom
+    (``OTHER``/``CUSTOM``) dmdSec.
+    """
+
+    path: str
+    elements: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class AIPFile:
+    """One file in the AIP: its identity, fixity, format, provenance and rights."""
+
+    uuid: UUID
+    path: str
+    use: FileUse
+    size: int
+    checksum: str
+    checksum_algorithm: str = "sha256"
+    group_uuid: UUID | None = None
+    format: FormatInfo | None = None
+    original_name: str = ""
+    date_created_by_application: datetime | None = None
+    characterization: tuple[bytes, ...] = ()
+    derivations: tuple[Derivation, ...] = ()
+    events: tuple[Event, ...] = ()
+    rights: tuple[RightsRecord, ...] = ()
+
+    @property
+    def group(self) -> UUID:
+        """UUID shared by an original and its derivatives (``GROUPID``)."""
+        return self.group_uuid or self.uuid
+
+
+@dataclass(frozen=True)
+class AIP:
+    """The intellectual entity and everything its METS describes.
+
+    ``directories`` lists directory paths relative to ``data/`` that must appear in the
+    normative structMap even when they hold no file (empty directories);
+    ``identifiers`` are extra (type, value) identifiers of the entity (ULID, EXID...).
+    """
+
+    uuid: UUID
+    name: str
+    files: tuple[AIPFile, ...]
+    directories: tuple[str, ...] = ()
+    dublin_core: tuple[DublinCoreRecord, ...] = ()
+    identifiers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def dirname(self) -> str:
+        """The AIP's directory (and bag) name: ``<name>-<uuid>``."""
+        return f"{self.name}-{self.uuid}"
