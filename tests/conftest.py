@@ -1,0 +1,82 @@
+"""Test-session set-up shared by every test.
+
+Each pytest session gets its own Custos home in a temporary folder and its own
+database: SQLite there by default, or the PostgreSQL database named by
+``CUSTOS_TEST_DATABASE_URL`` (its ``public`` schema is reset first). Flows run
+inline; a real Prefect server is started only by tests that ask for the
+``prefect_server`` fixture (once per session: it costs ~10 s).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="custos-test-"))
+os.environ.update({
+    "CUSTOS_HOME": str(_SESSION_HOME / "home"),
+    "CUSTOS_DISPATCH": "inline",
+    "PREFECT_HOME": str(_SESSION_HOME / "prefect"),
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+})
+os.environ.pop("PREFECT_API_URL", None)
+(_SESSION_HOME / "home").mkdir(parents=True, exist_ok=True)
+if os.environ.get("CUSTOS_TEST_DATABASE_URL"):
+    os.environ["CUSTOS_DATABASE_URL"] = os.environ["CUSTOS_TEST_DATABASE_URL"]
+else:
+    os.environ.pop("CUSTOS_DATABASE_URL", None)
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def custos_db() -> Iterator[str]:
+    """A migrated database for the whole session; yields its URL."""
+    from custos.db import dispose_engines, get_engine, migrate
+    from custos.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    if settings.db_url.startswith("postgresql"):
+        _reset_postgres(settings.db_url)
+    migrate(get_engine())
+    yield settings.db_url
+    dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def custos_home(custos_db: str) -> Path:
+    """The session's Custos home, with its default locations created."""
+    from custos.settings import get_settings
+    from custos.storage import ensure_default_locations
+
+    ensure_default_locations()
+    return get_settings().home
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[str]:
+    """A real Prefect server (temporary SQLite) for tests that run flows through Prefect."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+    from prefect.settings import temporary_settings as _ts
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        with _ts(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield str(PREFECT_API_URL.value())

@@ -1,0 +1,87 @@
+"""The recorder writes jobs/tasks/events in bulk and derives Archivematica's status."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import col, func, select
+
+from custos.db import session_scope
+from custos.models import Event, EventAgent, Job, JobStatus, Task, Unit, UnitStatus, UnitType
+from custos.recorder import Recorder
+
+
+def make_unit(unit_type: UnitType = UnitType.TRANSFER, **kw: object) -> str:
+    with session_scope() as s:
+        unit = Unit(unit_type=unit_type, name="t", **kw)  # type: ignore[arg-type]
+        s.add(unit)
+        s.flush()
+        return unit.uuid
+
+
+def test_job_records_tasks_and_events_in_bulk() -> None:
+    rec = Recorder()
+    unit = make_unit()
+    with rec.job(unit, "Scan for viruses", "Scan for viruses in directories") as job:
+        for i in range(250):
+            job.task(file_uuid=None, file_name=f"f{i}", stdout="OK")
+            job.event(event_type="virus check", outcome="Pass")
+    with session_scope() as s:
+        j = s.exec(select(Job).where(col(Job.unit_uuid) == unit)).one()
+        assert j.status == JobStatus.COMPLETE and j.ended_at is not None
+        assert s.exec(select(func.count()).select_from(Task)
+                      .where(col(Task.job_uuid) == j.uuid)).one() == 250
+        events = s.exec(select(Event).where(col(Event.unit_uuid) == unit)).all()
+        assert len(events) == 250
+        links = s.exec(select(func.count()).select_from(EventAgent)
+                       .where(col(EventAgent.event_uuid) == events[0].uuid)).one()
+        assert links == 2  # Custos and the organization
+
+
+def test_failing_block_marks_job_failed_and_keeps_its_tasks() -> None:
+    rec = Recorder()
+    unit = make_unit()
+    with pytest.raises(RuntimeError):
+        with rec.job(unit, "Verify transfer checksums", "Verify metadata directory checksums") as job:
+            job.task(file_name="a.txt", exit_code=1, stderr="mismatch")
+            raise RuntimeError("sha256 mismatch for a.txt")
+    with session_scope() as s:
+        j = s.exec(select(Job).where(col(Job.unit_uuid) == unit)).one()
+        assert j.status == JobStatus.FAILED and "mismatch" in (j.output or "")
+        assert s.exec(select(Task).where(col(Task.job_uuid) == j.uuid)).one().exit_code == 1
+    assert rec.status_info(unit).status == UnitStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_status_rules_follow_archivematica_order() -> None:
+    rec = Recorder()
+    unit = make_unit()
+    assert rec.status_info(unit) is None  # no job yet -> API answers 400
+    rec.record_job(unit, "Approve transfer", "Approve standard transfer",
+                   status=JobStatus.USER_INPUT)
+    assert rec.status_info(unit).status == UnitStatus.USER_INPUT  # type: ignore[union-attr]
+    rec.record_job(unit, "Create SIP from Transfer", "Create SIP from transfer objects")
+    info = rec.status_info(unit)
+    assert info is not None and info.status == UnitStatus.PROCESSING
+    with session_scope() as s:
+        u = s.get(Unit, unit)
+        assert u is not None
+        u.sip_uuid = "5b9f6b2e-0000-4000-8000-000000000000"
+    info = rec.status_info(unit)
+    assert info is not None and info.status == UnitStatus.COMPLETE
+    assert info.sip_uuid == "5b9f6b2e-0000-4000-8000-000000000000"
+    assert info.microservice == "Create SIP from transfer objects"
+
+    backlog = make_unit()
+    rec.record_job(backlog, "Create SIP from Transfer", "Move transfer to backlog")
+    info = rec.status_info(backlog)
+    assert info is not None and (info.status, info.sip_uuid) == (UnitStatus.COMPLETE, "BACKLOG")
+
+    sip = make_unit(UnitType.SIP)
+    rec.record_job(sip, "Store AIP", "Remove the processing directory")
+    rec.record_job(sip, "Upload DIP", "Move to the uploadedDIPs directory")
+    assert rec.status_info(sip).status == UnitStatus.COMPLETE  # type: ignore[union-attr]
+
+    rejected = make_unit()
+    rec.reject_unit(rejected)
+    assert rec.status_info(rejected).status == UnitStatus.REJECTED  # type: ignore[union-attr]
+    with session_scope() as s:
+        assert s.get(Unit, rejected).status == UnitStatus.REJECTED  # type: ignore[union-attr]
