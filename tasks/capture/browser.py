@@ -1,0 +1,151 @@
+"""A shared headless Chromium for captures, driven by Playwright on its own event loop.
+
+Launching Chromium costs about a second, a browser context a few milliseconds,
+so one browser serves many captures and each capture gets a fresh context
+(no cookies, cache or service workers leak from one capture into the next).
+Playwright's async API and the recording proxy share one event loop running in
+a background thread, which lets synchronous callers (Prefect tasks, the CLI,
+tests) submit captures from any thread. ``max_contexts`` bounds how many
+captures run at once.
+
+Usage::
+
+    with BrowserPool(chromium_path="/usr/bin/chromium") as pool:
+        result = capture(url, out_dir, CaptureOptions(), pool=pool)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from importlib.metadata import version
+from typing import Any, TypeVar
+
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from custos.errors import ConfigError, ToolFailed
+
+from .certs import CertificateAuthority
+
+T = TypeVar("T")
+
+#: Chromium must not phone home during a capture: those requests would either be
+#: recorded as if the page made them or leak the capture's existence.
+CHROMIUM_ARGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-default-apps",
+    "--no-first-run",
+)
+VIEWPORT = {"width": 1600, "height": 900}
+
+
+class BrowserPool:
+    """One Chromium process shared by many captures; close() ends it for sure."""
+
+    def __init__(self, chromium_path: str | None = None, *, max_contexts: int = 2) -> None:
+        if chromium_path is not None and not (os.path.isfile(chromium_path)
+                                              or shutil.which(chromium_path)):
+            raise ConfigError(f"Chromium executable not found: {chromium_path}")
+        self.chromium_path = chromium_path
+        self.ca = CertificateAuthority()
+        self.browser_version = ""
+        self.playwright_version = version("playwright")
+        self._max_contexts = max_contexts
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever,
+                                        name="custos-capture-loop", daemon=True)
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._closed = False
+        self._thread.start()
+        try:
+            self.run(self._start())
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> BrowserPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once close() ran."""
+        return self._closed
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the pool's loop and wait for its result (any thread)."""
+        if self._closed:
+            coro.close()
+            raise ConfigError("the browser pool is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    async def _start(self) -> None:
+        self._slots = asyncio.Semaphore(self._max_contexts)
+        self._playwright = await async_playwright().start()
+        try:
+            self._browser = await self._playwright.chromium.launch(
+                executable_path=self.chromium_path,
+                headless=True,
+                # Chromium's sandbox cannot start as root; anywhere else keep it.
+                chromium_sandbox=os.geteuid() != 0,
+                args=list(CHROMIUM_ARGS),
+            )
+        except PlaywrightError as exc:
+            raise ToolFailed("chromium", None, str(exc)) from exc
+        self.browser_version = self._browser.version
+
+    @contextlib.asynccontextmanager
+    async def context(self, proxy_port: int) -> AsyncIterator[BrowserContext]:
+        """A fresh context whose every request goes through the proxy on ``proxy_port``.
+
+        ``bypass`` is empty on purpose: Playwright then adds ``<-loopback>``, so
+        even loopback requests reach the proxy and its guard.
+        """
+        assert self._browser is not None and self._slots is not None
+        async with self._slots:
+            context = await self._browser.new_context(
+                proxy={"server": f"http://127.0.0.1:{proxy_port}"},
+                ignore_https_errors=True,
+                viewport=VIEWPORT,  # type: ignore[arg-type]
+                service_workers="block",
+                accept_downloads=False,
+            )
+            try:
+                yield context
+            finally:
+                with contextlib.suppress(PlaywrightError):
+                    await context.close()
+
+    async def _stop(self) -> None:
+        if self._browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                await self._browser.close()
+        if self._playwright is not None:
+            await self._playwright.stop()
+
+    def close(self) -> None:
+        """Close the browser, the Playwright driver and the loop thread."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        if not self._loop.is_running():
+            self._loop.close()
+        self.ca.close()

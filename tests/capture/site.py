@@ -1,0 +1,143 @@
+"""A local test site for captures, served on a loopback address only.
+
+Covers what a capture must record: a redirect, HTML, CSS with a background
+image, <img>, <script>, fetch() of JSON, gzip-encoded and chunked responses, a
+404, a lazily loaded image below the fold, the same image under two URLs
+(revisit), a declared favicon, and helpers for limit tests.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image
+
+
+def png(color: tuple[int, int, int], size: int = 16) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+INDEX = b"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Custos test page</title>
+<meta name="description" content="A page for capture tests">
+<link rel="icon" href="/icon.png" type="image/png">
+<link rel="stylesheet" href="/style.css">
+<script src="/app.js"></script>
+</head><body>
+<h1>Hello capture</h1>
+<img src="/img.png" alt="img"> <img src="/img-copy.png" alt="copy">
+<ul id="out"></ul>
+<div style="height:3000px">tall</div>
+<img loading="lazy" src="/lazy.png" alt="lazy">
+</body></html>
+"""
+
+APP_JS = b"""
+async function show(path) {
+  const r = await fetch(path);
+  const li = document.createElement('li');
+  li.textContent = path + ' ' + r.status + ' ' + (await r.text()).slice(0, 40);
+  document.getElementById('out').appendChild(li);
+}
+window.addEventListener('DOMContentLoaded', () => {
+  show('/data.json'); show('/gzip.txt'); show('/chunked.txt'); show('/missing');
+});
+"""
+
+GZIP_TEXT = b"gzip body " * 50
+CHUNKS = [b"chunk one, ", b"chunk two, ", b"chunk three"]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SiteServer
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path
+        self.server.hits.append(path)
+        if path == "/old":
+            self._send(302, b"", "text/plain", {"Location": "/index.html"})
+        elif path == "/index.html":
+            self._send(200, INDEX, "text/html; charset=utf-8")
+        elif path == "/style.css":
+            self._send(200, b"body { background-image: url(/bg.png); }", "text/css")
+        elif path == "/app.js":
+            self._send(200, APP_JS, "application/javascript")
+        elif path in ("/img.png", "/img-copy.png"):
+            self._send(200, png((200, 30, 30)), "image/png")
+        elif path == "/bg.png":
+            self._send(200, png((30, 200, 30)), "image/png")
+        elif path == "/lazy.png":
+            self._send(200, png((30, 30, 200)), "image/png")
+        elif path == "/icon.png":
+            self._send(200, png((250, 200, 0), 32), "image/png")
+        elif path == "/data.json":
+            self._send(200, b'{"hello": "json"}', "application/json")
+        elif path == "/gzip.txt":
+            self._send(200, gzip.compress(GZIP_TEXT), "text/plain",
+                       {"Content-Encoding": "gzip"})
+        elif path == "/chunked.txt":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in CHUNKS:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        elif path == "/go":
+            target = parse_qs(parts.query)["to"][0]
+            self._send(302, b"", "text/plain", {"Location": target})
+        elif path == "/big.html":
+            self._send(200, b"<html><body><img src='/big.bin'></body></html>", "text/html")
+        elif path == "/big.bin":
+            self._send(200, b"x" * 300_000, "application/octet-stream")
+        elif path == "/hang.html":
+            self._send(200, b"<html><body>slow<img src='/hang'></body></html>", "text/html")
+        elif path == "/hang":
+            time.sleep(float(parse_qs(parts.query).get("s", ["8"])[0]))
+            self._send(200, png((1, 1, 1)), "image/png")
+        else:
+            self._send(404, b"not found", "text/plain")
+
+
+class SiteServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), Handler)
+        self.hits: list[str] = []
+
+    @property
+    def base(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> SiteServer:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
