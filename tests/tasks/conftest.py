@@ -122,6 +122,11 @@ class Maker:
         target.write_bytes(data)
         return target
 
+    @staticmethod
+    def require(tool: str) -> str:
+        """Skip the test when a Debian tool is not installed."""
+        return require(tool)
+
     def png(self, name: str = "image.png") -> Path:
         return make_png(self.path(name))
 

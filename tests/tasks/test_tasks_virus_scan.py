@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Maker, require
 
 from custos.errors import ConfigError
 from custos.settings import PACKAGE_DATA
@@ -16,8 +16,13 @@ from tasks.virus_scan import Clamd, ClamscanScanner, scan_files
 DB = PACKAGE_DATA / "clamav"
 
 
+def _require(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} not installed")
+
+
 @pytest.fixture
-def samples(make: Maker) -> dict[str, Path]:
+def samples(make) -> dict[str, Path]:
     return {
         "eicar": make.bytes("eicar.com", make.eicar),
         "embedded": make.bytes("doc.txt", b"prefix " + make.eicar + b" suffix"),
@@ -29,7 +34,7 @@ def samples(make: Maker) -> dict[str, Path]:
 
 @pytest.fixture
 def clamd(tmp_path: Path) -> Iterator[Clamd]:
-    require("clamd")
+    _require("clamd")
     with Clamd(tmp_path / "run", DB) as daemon:
         yield daemon
 
@@ -68,7 +73,7 @@ def test_clamd_detects_and_passes(clamd: Clamd, samples: dict[str, Path], stream
     assert bad.premis_outcome == "Fail" and "Custos.Test" in bad.note
 
 
-def test_clamd_missing_file_and_non_utf8_name(clamd: Clamd, tmp_path: Path, make: Maker) -> None:
+def test_clamd_missing_file_and_non_utf8_name(clamd: Clamd, tmp_path: Path, make) -> None:
     raw = os.fsencode(tmp_path) + b"/caf\xe9.com"
     with open(raw, "wb") as fh:
         fh.write(make.eicar)
@@ -80,7 +85,7 @@ def test_clamd_missing_file_and_non_utf8_name(clamd: Clamd, tmp_path: Path, make
 
 
 def test_clamscan_fallback(samples: dict[str, Path]) -> None:
-    require("clamscan")
+    _require("clamscan")
     report = ClamscanScanner(DB).scan_files(samples.values())
     assert _states(report) == EXPECTED
     assert report.engine == "ClamAV (clamscan)" and report.definitions == "custom"
@@ -89,7 +94,7 @@ def test_clamscan_fallback(samples: dict[str, Path]) -> None:
 def test_scan_files_chooses_clamd_or_clamscan(
     clamd: Clamd, samples: dict[str, Path], tmp_path: Path
 ) -> None:
-    require("clamscan")
+    _require("clamscan")
     via_clamd = scan_files([samples["eicar"]], database_dir=DB, socket_path=clamd.socket_path)
     assert via_clamd.engine == "ClamAV (clamd)"
     fallback = scan_files([samples["eicar"]], database_dir=DB, socket_path=tmp_path / "none.sock")
@@ -98,7 +103,7 @@ def test_scan_files_chooses_clamd_or_clamscan(
 
 
 def test_clamd_stop_leaves_no_process(tmp_path: Path) -> None:
-    require("clamd")
+    _require("clamd")
     daemon = Clamd(tmp_path / "run", DB)
     daemon.start()
     assert daemon.process is not None
@@ -119,7 +124,7 @@ def test_clamd_refuses_empty_database(tmp_path: Path) -> None:
 
 
 def test_each_shipped_signature_file_works_alone(tmp_path: Path, samples: dict[str, Path]) -> None:
-    require("clamscan")
+    _require("clamscan")
     for name, expected in [("custos.hdb", "Custos.Test.EICAR.HDB.UNOFFICIAL"),
                            ("custos.ndb", "Custos.Test.EICAR.NDB.UNOFFICIAL")]:
         db = tmp_path / name.replace(".", "_")
