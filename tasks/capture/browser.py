@@ -135,6 +135,11 @@ class BrowserPool:
                 await self._browser.close()
         if self._playwright is not None:
             await self._playwright.stop()
+        current = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks() if t is not current]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     def close(self) -> None:
         """Close the browser, the Playwright driver and the loop thread."""

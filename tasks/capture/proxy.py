@@ -129,6 +129,7 @@ class RecordingProxy:
         self._timeout = request_timeout
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._upstream_ssl = upstream_context()
         self.stopped = False
 
@@ -144,6 +145,9 @@ class RecordingProxy:
             self._server.close()
         for writer in list(self._clients):
             writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -169,6 +173,9 @@ class RecordingProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._clients.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         origin: tuple[str, str, int] | None = None
         try:
             while True:
@@ -192,6 +199,8 @@ class RecordingProxy:
             pass
         finally:
             self._clients.discard(writer)
+            if task is not None:
+                self._tasks.discard(task)
             writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

@@ -34,7 +34,7 @@ INDEX = b"""<!DOCTYPE html>
 <h1>Hello capture</h1>
 <img src="/img.png" alt="img"> <img src="/img-copy.png" alt="copy">
 <ul id="out"></ul>
-<div style="height:3000px">tall</div>
+<div style="height:6000px">tall</div>
 <img loading="lazy" src="/lazy.png" alt="lazy">
 </body></html>
 """
@@ -109,6 +109,13 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/go":
             target = parse_qs(parts.query)["to"][0]
             self._send(302, b"", "text/plain", {"Location": target})
+        elif path == "/simple.html":
+            self._send(200, b"<html><head><title>simple</title></head><body>hi</body></html>",
+                       "text/html")
+        elif path == "/embed":
+            src = parse_qs(parts.query)["src"][0].replace('"', "")
+            self._send(200, f'<html><body><img src="{src}"></body></html>'.encode(),
+                       "text/html")
         elif path == "/big.html":
             self._send(200, b"<html><body><img src='/big.bin'></body></html>", "text/html")
         elif path == "/big.bin":
@@ -128,6 +135,9 @@ class SiteServer(ThreadingHTTPServer):
     def __init__(self, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), Handler)
         self.hits: list[str] = []
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Stay quiet: the proxy drops origin connections on purpose (limits, timeouts)."""
 
     @property
     def base(self) -> str:
