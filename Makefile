@@ -1,0 +1,46 @@
+# Custos: the two commands.
+#   make run   - set up everything and start Custos on its embedded defaults
+#   make test  - set up everything (with dev tools) and run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test setup setup-dev system lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@ $(VENV)/.installed
+
+system:
+	@bash scripts/install-system.sh
+
+setup: system $(VENV)/.installed
+
+setup-dev: system $(VENV)/.installed-dev
+
+run: setup
+	$(BIN)/custos init
+	$(BIN)/custos serve --host $(HOST) --port $(PORT)
+
+test: setup-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: setup-dev
+	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
