@@ -1,0 +1,239 @@
+"""Put an AIP into the AIP store so that a final name always means a verified AIP.
+
+Storing is: copy to ``.tmp-<token>-<final name>`` inside the store, verify that copy
+(bag validation for a directory, sha256 for an archive, against the digest computed
+when it was written), fsync it, then rename it to the final name in one atomic step.
+A crash at any point leaves at most a ``.tmp-*`` entry, never a partial AIP under its
+final name; :func:`clean_leftovers` (run by the reconciler) removes those or, when
+asked and the copy verifies, finishes the rename. :func:`verify_stored_aip` is what
+the fixity audit calls on a schedule.
+
+Usage::
+
+    stored = store_aip(packaged.path, store_dir, expected_sha256=packaged.sha256)
+    check = verify_stored_aip(stored.path, stored.sha256)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from custos.errors import FixityMismatch, InvalidInput, StorageError, ToolFailed
+
+from .bag import verify_aip_bag
+from .compress import extract_aip
+
+TMP_PREFIX = ".tmp-"
+_TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
+_CHUNK = 1 << 20
+
+
+class Outcome(StrEnum):
+    """Outcome of a stored-AIP check, as the ``fixity check`` event records it."""
+
+    PASS = "pass"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class StoredAIP:
+    """Where an AIP landed, its size and (archives) its sha256."""
+
+    path: Path
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Result of :func:`verify_stored_aip`: outcome, problems, and the digest found."""
+
+    path: Path
+    outcome: Outcome
+    problems: tuple[str, ...] = ()
+    sha256: str | None = None
+
+
+@dataclass
+class Cleanup:
+    """What :func:`clean_leftovers` did to each ``.tmp-*`` entry of a store."""
+
+    removed: list[Path] = field(default_factory=list)
+    finished: list[Path] = field(default_factory=list)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            _fsync_path(Path(dirpath) / name)
+        _fsync_path(Path(dirpath))
+
+
+def _copy_file_hashing(src: Path, dst: Path) -> str:
+    """Copy ``src`` to ``dst`` and return the sha256 of the bytes written to ``dst``.
+
+    The digest is taken from the destination once written (re-read), not from the
+    source stream, so corruption on the way to the store is caught.
+    """
+    shutil.copyfile(src, dst)
+    with dst.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _token() -> str:
+    return secrets.token_hex(4)
+
+
+def store_aip(
+    source: Path,
+    store_dir: Path,
+    *,
+    expected_sha256: str | None = None,
+    token: Callable[[], str] = _token,
+) -> StoredAIP:
+    """Copy a packaged AIP (archive file or bag directory) into ``store_dir`` safely.
+
+    ``expected_sha256`` is the archive digest from :func:`tasks.compress.compress_aip`;
+    when it is None the source is hashed instead. The final name is the source's name.
+
+    Raises:
+        StorageError: the final name is taken, or the copy cannot be written.
+        FixityMismatch: the stored archive's sha256 differs from the expected one.
+        InvalidInput: the stored bag directory does not validate (``details`` lists why).
+    """
+    source, store_dir = Path(source), Path(store_dir)
+    final = store_dir / source.name
+    if final.exists():
+        raise StorageError(f"an AIP named {final.name} is already stored")
+    tmp = store_dir / f"{TMP_PREFIX}{token()}-{source.name}"
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, tmp, symlinks=True)
+            report = verify_aip_bag(tmp)
+            if not report.valid:
+                raise InvalidInput(
+                    f"stored copy of {source.name} is not a valid bag",
+                    [p.message for p in report.problems],
+                )
+            _fsync_tree(tmp)
+            digest = None
+            size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+        else:
+            digest = _copy_file_hashing(source, tmp)
+            expected = expected_sha256 or _copy_digest(source)
+            if digest != expected:
+                raise FixityMismatch(str(final), "sha256", expected, digest)
+            _fsync_path(tmp)
+            size = tmp.stat().st_size
+        os.rename(tmp, final)
+        _fsync_path(store_dir)
+    except BaseException as exc:
+        _remove(tmp)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot store {source.name} in {store_dir}: {exc}") from exc
+        raise
+    return StoredAIP(final, size, digest)
+
+
+def _copy_digest(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def leftovers(store_dir: Path) -> list[Path]:
+    """The ``.tmp-*`` entries of a store: interrupted or failed stores."""
+    store_dir = Path(store_dir)
+    if not store_dir.is_dir():
+        return []
+    return sorted(p for p in store_dir.iterdir() if p.name.startswith(TMP_PREFIX))
+
+
+def clean_leftovers(
+    store_dir: Path,
+    *,
+    finish: bool = False,
+    expected_sha256: Callable[[str], str | None] | None = None,
+) -> Cleanup:
+    """Remove interrupted stores, or finish those that verify when ``finish`` is set.
+
+    A leftover is finished (renamed to its final name) only if nothing is stored under
+    that name yet and it verifies: a directory as a full bag; an archive against the
+    digest ``expected_sha256(final_name)`` returns (no digest known: it is removed,
+    since nothing proves the copy complete). Everything else is removed.
+    """
+    result = Cleanup()
+    for tmp in leftovers(store_dir):
+        match = _TMP_RE.match(tmp.name)
+        final = Path(store_dir) / match.group("final") if match else None
+        if finish and final is not None and not final.exists():
+            digest = expected_sha256(final.name) if expected_sha256 else None
+            if tmp.is_dir() or digest is not None:
+                check = verify_stored_aip(tmp, digest)
+                if check.outcome is Outcome.PASS:
+                    os.rename(tmp, final)
+                    _fsync_path(Path(store_dir))
+                    result.finished.append(final)
+                    continue
+        _remove(tmp)
+        result.removed.append(tmp)
+    return result
+
+
+def verify_stored_aip(
+    path: Path,
+    expected_sha256: str | None = None,
+    *,
+    extract: bool = False,
+    scratch_dir: Path | None = None,
+) -> Verification:
+    """Check a stored AIP for the fixity audit; never raises for a damaged AIP.
+
+    A directory gets full bag validation. An archive gets its sha256 compared with
+    ``expected_sha256`` (when given) and, with ``extract``, is unpacked to a temporary
+    directory (under ``scratch_dir``, default the system's) and validated as a bag.
+    """
+    path = Path(path)
+    if not path.exists():
+        return Verification(path, Outcome.FAIL, (f"{path.name} does not exist",))
+    if path.is_dir():
+        report = verify_aip_bag(path)
+        problems = tuple(p.message for p in report.problems)
+        return Verification(path, Outcome.FAIL if problems else Outcome.PASS, problems)
+    found = _copy_digest(path)
+    issues: list[str] = []
+    if expected_sha256 is not None and found != expected_sha256:
+        issues.append(f"sha256 mismatch for {path.name}: expected {expected_sha256}, found {found}")
+    if extract and not issues:
+        with tempfile.TemporaryDirectory(prefix="custos-verify-", dir=scratch_dir) as scratch:
+            try:
+                bag = extract_aip(path, Path(scratch))
+            except (InvalidInput, ToolFailed) as exc:
+                issues.append(str(exc))
+            else:
+                issues.extend(p.message for p in verify_aip_bag(bag).problems)
+    return Verification(path, Outcome.FAIL if issues else Outcome.PASS, tuple(issues), found)
