@@ -1,0 +1,117 @@
+"""Storing AIPs atomically, cleaning interrupted stores, auditing stored copies."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from custos.errors import FixityMismatch, InvalidInput, StorageError
+from tasks.aipstore import (
+    Outcome,
+    clean_leftovers,
+    leftovers,
+    store_aip,
+    verify_stored_aip,
+)
+from tasks.bag import BagResult
+from tasks.compress import Compression, CompressionResult, compress_aip
+
+
+@pytest.fixture
+def archive(bag: BagResult, tmp_path: Path) -> CompressionResult:
+    out = tmp_path / "packaged"
+    out.mkdir()
+    return compress_aip(bag.path, out, method=Compression.TAR_GZ)
+
+
+def test_store_archive(archive: CompressionResult, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    stored = store_aip(archive.path, store, expected_sha256=archive.sha256)
+    assert stored.path == store / archive.path.name
+    assert stored.sha256 == archive.sha256 and stored.size == archive.size
+    assert leftovers(store) == []
+    check = verify_stored_aip(stored.path, archive.sha256, extract=True)
+    assert check.outcome is Outcome.PASS and check.problems == ()
+
+
+def test_store_directory(bag: BagResult, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    stored = store_aip(bag.path, store)
+    assert stored.path.is_dir() and stored.sha256 is None
+    assert verify_stored_aip(stored.path).outcome is Outcome.PASS
+    with pytest.raises(StorageError, match="already stored"):
+        store_aip(bag.path, store)
+
+
+def test_failed_verification_leaves_nothing(archive: CompressionResult, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(FixityMismatch):
+        store_aip(archive.path, store, expected_sha256="0" * 64)
+    assert list(store.iterdir()) == []
+
+
+def test_invalid_bag_is_not_stored(bag: BagResult, tmp_path: Path) -> None:
+    (bag.path / "data/objects/extra.txt").write_text("not in the manifest")
+    store = tmp_path / "store"
+    with pytest.raises(InvalidInput) as info:
+        store_aip(bag.path, store)
+    assert any("extra.txt" in d for d in info.value.details)
+    assert list(store.iterdir()) == []
+
+
+def test_interrupted_store_is_cleaned(
+    bag: BagResult, archive: CompressionResult, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    # A crash mid-copy: a partial bag and a truncated archive under temporary names.
+    partial = store / f".tmp-0badc0de-{bag.path.name}"
+    shutil.copytree(bag.path, partial)
+    (partial / "data/logs/fileFormatIdentification.log").unlink()
+    truncated = store / f".tmp-deadbeef-{archive.path.name}"
+    truncated.write_bytes(archive.path.read_bytes()[:100])
+    assert not (store / bag.path.name).exists() and not (store / archive.path.name).exists()
+    assert leftovers(store) == sorted([partial, truncated])
+    result = clean_leftovers(store, finish=True, expected_sha256=lambda _name: archive.sha256)
+    assert sorted(result.removed) == sorted([partial, truncated]) and result.finished == []
+    assert list(store.iterdir()) == []
+
+
+def test_complete_leftover_is_finished(
+    bag: BagResult, archive: CompressionResult, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    shutil.copytree(bag.path, store / f".tmp-01234567-{bag.path.name}")
+    shutil.copyfile(archive.path, store / f".tmp-89abcdef-{archive.path.name}")
+    result = clean_leftovers(store, finish=True, expected_sha256=lambda _name: archive.sha256)
+    assert sorted(result.finished) == sorted([store / bag.path.name, store / archive.path.name])
+    assert leftovers(store) == []
+
+
+def test_audit_detects_archive_corruption(archive: CompressionResult, tmp_path: Path) -> None:
+    stored = store_aip(archive.path, tmp_path / "store", expected_sha256=archive.sha256)
+    blob = bytearray(stored.path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    stored.path.write_bytes(bytes(blob))
+    check = verify_stored_aip(stored.path, archive.sha256)
+    assert check.outcome is Outcome.FAIL
+    assert "sha256 mismatch" in check.problems[0] and check.sha256 != archive.sha256
+
+
+def test_audit_detects_bag_damage_inside_archive(bag: BagResult, tmp_path: Path) -> None:
+    (bag.path / "data/objects/docs/report.txt").unlink()
+    (bag.path / "data/objects/docs/report.txt").write_text("tampered before packaging\n")
+    packaged = compress_aip(bag.path, tmp_path, method=Compression.TAR_BZ2)
+    check = verify_stored_aip(packaged.path, packaged.sha256, extract=True)
+    assert check.outcome is Outcome.FAIL
+    assert any("report.txt" in p for p in check.problems)
+
+
+def test_audit_of_directory_and_missing(bag: BagResult, tmp_path: Path) -> None:
+    (bag.path / "data/objects/docs/report.txt").unlink()
+    check = verify_stored_aip(bag.path)
+    assert check.outcome is Outcome.FAIL and any("report.txt" in p for p in check.problems)
+    assert verify_stored_aip(tmp_path / "nope.7z").outcome is Outcome.FAIL
