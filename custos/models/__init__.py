@@ -1,5 +1,6 @@
 """SQLModel tables. Importing this package registers every table on the metadata."""
 
+from custos.models import am_api  # noqa: F401  (Archivematica API tables)
 from custos.models.accounts import ApiKey, User
 from custos.models.base import new_uuid, utcnow
 from custos.models.capture import (

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 17:04:46.780929
+Create Date: 2026-11-22 17:10:17.983711
 """
 from collections.abc import Sequence
 
@@ -27,6 +27,15 @@ def upgrade() -> None:
     sa.Column('agent_type', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('levelofdescription',
+    sa.Column('uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=150), nullable=False),
+    sa.Column('sortorder', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('uuid')
+    )
+    with op.batch_alter_table('levelofdescription', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_levelofdescription_sortorder'), ['sortorder'], unique=False)
+
     op.create_table('location',
     sa.Column('uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('purpose', sa.String(length=4), nullable=False),
@@ -47,6 +56,12 @@ def upgrade() -> None:
     sa.Column('registrar', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('default_to_private', sa.Boolean(), nullable=False),
     sa.Column('shared_folder_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_table('pipelineidentity',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -130,6 +145,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_folder_owned_by'), ['owned_by'], unique=False)
         batch_op.create_index(batch_op.f('ix_folder_parent_id'), ['parent_id'], unique=False)
 
+    op.create_table('idempotencyrecord',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('key_digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('request_digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('unit_uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('user_id', 'key_digest')
+    )
+    with op.batch_alter_table('idempotencyrecord', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_idempotencyrecord_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_idempotencyrecord_user_id'), ['user_id'], unique=False)
+
     op.create_table('organizationmember',
     sa.Column('organization_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -159,6 +190,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_package_package_type'), ['package_type'], unique=False)
         batch_op.create_index(batch_op.f('ix_package_status'), ['status'], unique=False)
 
+    op.create_table('siparrange',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('arrange_path', sqlmodel.sql.sqltypes.AutoString(length=4096), nullable=False),
+    sa.Column('sip_uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('level_of_description', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['level_of_description'], ['levelofdescription.uuid'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('arrange_path')
+    )
     op.create_table('unit',
     sa.Column('uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('unit_type', sa.String(length=16), nullable=False),
@@ -480,12 +521,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_unit_created_at'))
 
     op.drop_table('unit')
+    op.drop_table('siparrange')
     with op.batch_alter_table('package', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_package_status'))
         batch_op.drop_index(batch_op.f('ix_package_package_type'))
 
     op.drop_table('package')
     op.drop_table('organizationmember')
+    with op.batch_alter_table('idempotencyrecord', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_idempotencyrecord_user_id'))
+        batch_op.drop_index(batch_op.f('ix_idempotencyrecord_expires_at'))
+
+    op.drop_table('idempotencyrecord')
     with op.batch_alter_table('folder', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_folder_parent_id'))
         batch_op.drop_index(batch_op.f('ix_folder_owned_by'))
@@ -507,10 +554,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_tag_name'))
 
     op.drop_table('tag')
+    op.drop_table('pipelineidentity')
     op.drop_table('organization')
     with op.batch_alter_table('location', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_location_purpose'))
 
     op.drop_table('location')
+    with op.batch_alter_table('levelofdescription', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_levelofdescription_sortorder'))
+
+    op.drop_table('levelofdescription')
     op.drop_table('agent')
     # ### end Alembic commands ###
