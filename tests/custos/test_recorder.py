@@ -41,7 +41,8 @@ def test_failing_block_marks_job_failed_and_keeps_its_tasks() -> None:
     rec = Recorder()
     unit = make_unit()
     with pytest.raises(RuntimeError):
-        with rec.job(unit, "Verify transfer checksums", "Verify metadata directory checksums") as job:
+        with rec.job(unit, "Verify transfer checksums",
+                     "Verify metadata directory checksums") as job:
             job.task(file_name="a.txt", exit_code=1, stderr="mismatch")
             raise RuntimeError("sha256 mismatch for a.txt")
     with session_scope() as s:
