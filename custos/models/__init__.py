@@ -17,6 +17,7 @@ from custos.models.capture import (
 )
 from custos.models.decisions import Decision
 from custos.models.files import Agent, Event, EventAgent, File, FileUse
+from custos.models.perma import ApiKeyExpiry, CaptureQuota  # noqa: F401
 from custos.models.storage import Location, LocationPurpose, Package, PackageStatus
 from custos.models.units import Job, JobStatus, Task, Unit, UnitLock, UnitStatus, UnitType
 

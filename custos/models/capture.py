@@ -94,6 +94,7 @@ class Capture(SQLModel, table=True):
     warc_size: int | None = None
     wacz_path: str | None = None
     wacz_size: int | None = None
+    default_to_screenshot_view: bool = False
     captured_by_software: str | None = None
     captured_by_browser: str | None = None
     capture_start: datetime | None = None
@@ -121,6 +122,7 @@ class CaptureJob(SQLModel, table=True):
     order: float = 0.0
     batch_id: int | None = Field(default=None, foreign_key="batch.id")
     created_by: int | None = Field(default=None, foreign_key="user.id")
+    archive_formats: str = "warc"
     capture_start_time: datetime | None = None
     capture_end_time: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
@@ -139,6 +141,7 @@ class ArchiveResult(SQLModel, table=True):
     record_type: str | None = None
     content_type: str | None = None
     output: str | None = None
+    output_size: int | None = None
     cmd: str = ""
     cmd_version: str | None = None
     start_ts: datetime | None = None

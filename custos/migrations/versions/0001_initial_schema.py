@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 17:10:17.983711
+Create Date: 2026-11-22 17:10:59.126655
 """
 from collections.abc import Sequence
 
@@ -114,6 +114,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_apikey_prefix'), ['prefix'], unique=False)
         batch_op.create_index(batch_op.f('ix_apikey_user_id'), ['user_id'], unique=False)
 
+    op.create_table('capturequota',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('link_limit', sa.Integer(), nullable=True),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('bonus_links', sa.Integer(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], ),
+    sa.PrimaryKeyConstraint('user_id')
+    )
     op.create_table('crawl',
     sa.Column('uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
     sa.Column('urls', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -234,6 +243,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_unit_transfer_uuid'), ['transfer_uuid'], unique=False)
         batch_op.create_index(batch_op.f('ix_unit_unit_type'), ['unit_type'], unique=False)
 
+    op.create_table('apikeyexpiry',
+    sa.Column('api_key_id', sa.Integer(), nullable=False),
+    sa.Column('expires', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['api_key_id'], ['apikey.id'], ),
+    sa.PrimaryKeyConstraint('api_key_id')
+    )
     op.create_table('batch',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_by', sa.Integer(), nullable=True),
@@ -334,6 +349,7 @@ def upgrade() -> None:
     sa.Column('warc_size', sa.Integer(), nullable=True),
     sa.Column('wacz_path', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('wacz_size', sa.Integer(), nullable=True),
+    sa.Column('default_to_screenshot_view', sa.Boolean(), nullable=False),
     sa.Column('captured_by_software', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('captured_by_browser', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('capture_start', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
@@ -413,6 +429,7 @@ def upgrade() -> None:
     sa.Column('record_type', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('content_type', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('output', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('output_size', sa.Integer(), nullable=True),
     sa.Column('cmd', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('cmd_version', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('start_ts', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
@@ -439,6 +456,7 @@ def upgrade() -> None:
     sa.Column('order', sa.Float(), nullable=False),
     sa.Column('batch_id', sa.Integer(), nullable=True),
     sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('archive_formats', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('capture_start_time', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('capture_end_time', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -513,6 +531,7 @@ def downgrade() -> None:
 
     op.drop_table('event')
     op.drop_table('batch')
+    op.drop_table('apikeyexpiry')
     with op.batch_alter_table('unit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_unit_unit_type'))
         batch_op.drop_index(batch_op.f('ix_unit_transfer_uuid'))
@@ -539,6 +558,7 @@ def downgrade() -> None:
 
     op.drop_table('folder')
     op.drop_table('crawl')
+    op.drop_table('capturequota')
     with op.batch_alter_table('apikey', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_apikey_user_id'))
         batch_op.drop_index(batch_op.f('ix_apikey_prefix'))
