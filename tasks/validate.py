@@ -149,7 +149,7 @@ def validate_file(
     if kind == "jpeg":
         # jpeginfo 1.7 ends a good line with "OK" (older versions: "[OK]").
         return _tool_check(kind, "jpeginfo", ["jpeginfo", "-c", str(target)], target,
-                           lambda r: r.returncode == 0 and r.stdout.rstrip(" ]").endswith("OK"),
+                           lambda r: r.returncode == 0 and r.stdout.strip().rstrip("]").endswith("OK"),
                            timeout)
     # Audio/video: decode everything and fail on any decoder error.
     argv = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(target), "-f", "null", "-"]
