@@ -111,6 +111,10 @@ def _tool_check(
     return ValidationResult(path, kind, program, version, outcome, message)
 
 
+def _jpeginfo_ok(result: ToolResult) -> bool:
+    return result.returncode == 0 and result.stdout.strip().rstrip("]").endswith("OK")
+
+
 def _validate_xml(path: Path) -> ValidationResult:
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False
@@ -149,8 +153,7 @@ def validate_file(
     if kind == "jpeg":
         # jpeginfo 1.7 ends a good line with "OK" (older versions: "[OK]").
         return _tool_check(kind, "jpeginfo", ["jpeginfo", "-c", str(target)], target,
-                           lambda r: r.returncode == 0 and r.stdout.strip().rstrip("]").endswith("OK"),
-                           timeout)
+                           _jpeginfo_ok, timeout)
     # Audio/video: decode everything and fail on any decoder error.
     argv = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(target), "-f", "null", "-"]
     return _tool_check(kind, "ffmpeg", argv, target,
