@@ -1,0 +1,252 @@
+"""Load ``metadata/metadata.csv`` (Dublin Core) and ``metadata/rights.csv`` (PREMIS rights).
+
+Archivematica reads per-file and per-directory descriptive metadata from
+``metadata.csv``: a ``filename`` column (``objects/...`` relative to the
+transfer) and ``dc.*`` columns, a column repeated for repeated values; other
+columns become custom metadata. ``rights.csv`` carries one rights statement per
+row (basis, status, dates, one act grant, document identifier). Both files are
+written by people in spreadsheets, so every bad row is reported at once, with
+line and column, in one :class:`InvalidInput` (``details`` is a list of dicts).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from custos.errors import InvalidInput
+
+DC_ELEMENTS = (
+    "title", "creator", "subject", "description", "publisher", "contributor", "date", "type",
+    "format", "identifier", "source", "language", "relation", "coverage", "rights",
+)
+RIGHTS_COLUMNS = (
+    "file", "basis", "status", "determination_date", "jurisdiction", "start_date", "end_date",
+    "note", "grant_act", "grant_restriction", "grant_start_date", "grant_end_date", "grant_note",
+    "doc_id_type", "doc_id_value", "doc_id_role",
+)
+RIGHTS_BASES = ("copyright", "statute", "license", "donor", "policy", "other")
+RESTRICTIONS = ("allow", "disallow", "conditional")
+
+
+@dataclass(frozen=True)
+class MetadataRow:
+    """Descriptive metadata for one file or directory (``filename`` as in the CSV)."""
+
+    filename: str
+    line: int
+    dc: dict[str, list[str]] = field(default_factory=dict)  # "title" -> ["A", "B"]
+    custom: dict[str, list[str]] = field(default_factory=dict)  # original column names
+
+    @property
+    def is_objects_level(self) -> bool:
+        """True for the row describing the whole ``objects`` directory (SIP-level DC)."""
+        return self.filename.rstrip("/") == "objects"
+
+
+@dataclass(frozen=True)
+class RightsRow:
+    """One rights statement with one act granted (Archivematica's rights.csv row)."""
+
+    file: str
+    line: int
+    basis: str
+    status: str = ""
+    determination_date: dt.date | None = None
+    jurisdiction: str = ""
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None  # None with end_open: "OPEN"
+    end_open: bool = False
+    note: str = ""
+    grant_act: str = ""
+    grant_restriction: str = ""
+    grant_start_date: dt.date | None = None
+    grant_end_date: dt.date | None = None
+    grant_end_open: bool = False
+    grant_note: str = ""
+    doc_id_type: str = ""
+    doc_id_value: str = ""
+    doc_id_role: str = ""
+
+
+def _read_rows(path: Path) -> list[list[str]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path.name}: {exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{path.name} is not UTF-8 (byte {exc.start}); save it as CSV UTF-8",
+            details=[{"line": text_line(raw, exc.start), "error": "not UTF-8"}],
+        ) from exc
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise InvalidInput(f"{path.name}: malformed CSV: {exc}") from exc
+
+
+def text_line(raw: bytes, offset: int) -> int:
+    """1-based line number of a byte offset (for error messages)."""
+    return raw.count(b"\n", 0, offset) + 1
+
+
+def _check_path(value: str) -> str | None:
+    p = PurePosixPath(value)
+    if not value.strip():
+        return "empty filename"
+    if p.is_absolute() or ".." in p.parts:
+        return "filename must be a relative path inside the transfer"
+    if p.parts[0] != "objects":
+        return "filename must start with objects/"
+    return None
+
+
+def load_metadata_csv(path: str | Path) -> list[MetadataRow]:
+    """Parse metadata.csv into one :class:`MetadataRow` per data row.
+
+    Column names are matched case-insensitively; ``dc.<element>`` (the 15
+    Dublin Core elements) go to ``dc``, ``dcterms.*`` and anything else to
+    ``custom``. Raises :class:`InvalidInput` listing every bad row.
+    """
+    csv_path = Path(path)
+    rows = _read_rows(csv_path)
+    if not rows:
+        raise InvalidInput(f"{csv_path.name} is empty")
+    header = [h.strip() for h in rows[0]]
+    lowered = [h.lower() for h in header]
+    if "filename" not in lowered:
+        raise InvalidInput(
+            f"{csv_path.name}: no 'filename' column",
+            details=[{"line": 1, "column": None, "error": "missing filename column"}],
+        )
+    if lowered.count("filename") > 1:
+        raise InvalidInput(f"{csv_path.name}: the 'filename' column appears twice")
+    name_col = lowered.index("filename")
+    errors: list[dict[str, Any]] = []
+    for col, name in enumerate(header):
+        if not name:
+            errors.append({"line": 1, "column": col + 1, "error": "empty column name"})
+        elif lowered[col].startswith("dc.") and lowered[col][3:] not in DC_ELEMENTS:
+            errors.append({"line": 1, "column": col + 1,
+                           "error": f"unknown Dublin Core element {name!r}"})
+    out: list[MetadataRow] = []
+    seen: dict[str, int] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            errors.append({"line": line, "column": len(header) + 1,
+                           "error": f"{len(row)} cells but {len(header)} columns"})
+            continue
+        filename = row[name_col].strip() if name_col < len(row) else ""
+        problem = _check_path(filename)
+        if problem:
+            errors.append({"line": line, "column": name_col + 1, "error": problem})
+            continue
+        key = filename.rstrip("/")
+        if key in seen:
+            errors.append({"line": line, "column": name_col + 1,
+                           "error": f"{filename} already described on line {seen[key]}"})
+            continue
+        seen[key] = line
+        dc: dict[str, list[str]] = {}
+        custom: dict[str, list[str]] = {}
+        for col, cell in enumerate(row):
+            value = cell.strip()
+            if col == name_col or not value or not header[col]:
+                continue
+            if lowered[col].startswith("dc.") and lowered[col][3:] in DC_ELEMENTS:
+                dc.setdefault(lowered[col][3:], []).append(value)
+            else:
+                custom.setdefault(header[col], []).append(value)
+        out.append(MetadataRow(filename, line, dc, custom))
+    if errors:
+        raise InvalidInput(f"{csv_path.name}: {len(errors)} problem(s)", details=errors)
+    return out
+
+
+def _date(value: str, *, allow_open: bool) -> tuple[dt.date | None, bool]:
+    text = value.strip()
+    if not text:
+        return None, False
+    if allow_open and text.upper() == "OPEN":
+        return None, True
+    return dt.date.fromisoformat(text), False
+
+
+def load_rights_csv(path: str | Path) -> list[RightsRow]:
+    """Parse rights.csv into :class:`RightsRow` records (dates as ``datetime.date``).
+
+    Requires the ``file`` and ``basis`` columns; dates are ``YYYY-MM-DD`` and end
+    dates may be ``OPEN``. Raises :class:`InvalidInput` listing every bad cell.
+    """
+    csv_path = Path(path)
+    rows = _read_rows(csv_path)
+    if not rows:
+        raise InvalidInput(f"{csv_path.name} is empty")
+    header = [h.strip().lower() for h in rows[0]]
+    errors: list[dict[str, Any]] = []
+    for required in ("file", "basis"):
+        if required not in header:
+            errors.append({"line": 1, "column": None, "error": f"missing {required!r} column"})
+    unknown = [h for h in header if h not in RIGHTS_COLUMNS]
+    for h in unknown:
+        errors.append({"line": 1, "column": header.index(h) + 1, "error": f"unknown column {h!r}"})
+    if errors:
+        raise InvalidInput(f"{csv_path.name}: bad header", details=errors)
+    out: list[RightsRow] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            errors.append({"line": line, "column": len(header) + 1,
+                           "error": f"{len(row)} cells but {len(header)} columns"})
+            continue
+        cells = {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}
+        row_errors = len(errors)
+        problem = _check_path(cells["file"])
+        if problem:
+            errors.append({"line": line, "column": header.index("file") + 1, "error": problem})
+        basis = cells["basis"].lower()
+        if basis not in RIGHTS_BASES:
+            errors.append({"line": line, "column": header.index("basis") + 1,
+                           "error": f"basis {cells['basis']!r} is not one of "
+                                    f"{', '.join(RIGHTS_BASES)}"})
+        restriction = cells.get("grant_restriction", "")
+        if restriction and restriction.lower() not in RESTRICTIONS:
+            errors.append({"line": line, "column": header.index("grant_restriction") + 1,
+                           "error": f"grant_restriction {restriction!r} is not one of "
+                                    "Allow, Disallow, Conditional"})
+        dates: dict[str, tuple[dt.date | None, bool]] = {}
+        for col in ("determination_date", "start_date", "end_date", "grant_start_date",
+                    "grant_end_date"):
+            try:
+                dates[col] = _date(cells.get(col, ""), allow_open=col.endswith("end_date"))
+            except ValueError:
+                errors.append({"line": line, "column": header.index(col) + 1,
+                               "error": f"{col} {cells[col]!r} is not a YYYY-MM-DD date"})
+                dates[col] = (None, False)
+        if len(errors) > row_errors:
+            continue
+        out.append(RightsRow(
+            file=cells["file"], line=line, basis=basis, status=cells.get("status", ""),
+            determination_date=dates["determination_date"][0],
+            jurisdiction=cells.get("jurisdiction", ""),
+            start_date=dates["start_date"][0], end_date=dates["end_date"][0],
+            end_open=dates["end_date"][1], note=cells.get("note", ""),
+            grant_act=cells.get("grant_act", ""),
+            grant_restriction=restriction.capitalize() if restriction else "",
+            grant_start_date=dates["grant_start_date"][0],
+            grant_end_date=dates["grant_end_date"][0], grant_end_open=dates["grant_end_date"][1],
+            grant_note=cells.get("grant_note", ""), doc_id_type=cells.get("doc_id_type", ""),
+            doc_id_value=cells.get("doc_id_value", ""), doc_id_role=cells.get("doc_id_role", ""),
+        ))
+    if errors:
+        raise InvalidInput(f"{csv_path.name}: {len(errors)} problem(s)", details=errors)
+    return out
