@@ -1,0 +1,29 @@
+"""Archivematica's REST API (``/api/...``), wire-compatible with its clients.
+
+Serves the 25 endpoints of Archivematica 1.17's dashboard API (plus the
+``Idempotency-Key`` of 1.19, a ``PUT`` to upload processing configurations and
+decision endpoints). ``router`` is included by ``api.app.create_app``.
+"""
+
+from __future__ import annotations
+
+from api.archivematica import (
+    decisions,
+    ingest,
+    jobs,
+    metadata,
+    package,
+    processing_configs,
+    transfer,
+    validate,
+)
+from api.archivematica.routing import AMRoutes, new_router
+
+router = new_router()
+_routes = AMRoutes(router)
+for _module in (transfer, ingest, package, jobs, validate, processing_configs, metadata,
+                decisions):
+    _module.register(_routes)
+_routes.finish()
+
+__all__ = ["router"]

@@ -1,0 +1,98 @@
+"""Archivematica's API-key authentication (tastypie's ``ApiKeyAuthentication``).
+
+Credentials come from ``Authorization: ApiKey <username>:<key>``, else from the
+``username``/``api_key`` query parameters, else from the same fields of a form
+body (JSON bodies are not searched). Any failure is 403 ``API key not valid.``.
+
+Successful look-ups are cached for ``CACHE_SECONDS`` so that a polling client does
+not cost a key-hash query (and a ``last_used_at`` write) per request; a revoked key
+stops working at most that long after revocation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, APIKeyQuery
+from starlette.concurrency import run_in_threadpool
+
+from api.archivematica.errors import AMError
+from custos.accounts import user_for_key
+
+CACHE_SECONDS = 10.0
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+header_scheme = APIKeyHeader(name="Authorization", auto_error=False,
+                             description="`ApiKey <username>:<api key>`")
+query_key_scheme = APIKeyQuery(name="api_key", auto_error=False,
+                               description="API key (with the `username` query parameter)")
+query_user_scheme = APIKeyQuery(name="username", auto_error=False,
+                                description="User name (with the `api_key` query parameter)")
+
+_cache: dict[str, tuple[float, int]] = {}
+_cache_lock = threading.Lock()
+
+
+def forbidden() -> AMError:
+    """The 403 of a missing or wrong key."""
+    return AMError(403, {"message": "API key not valid.", "error": True})
+
+
+def parse_header(value: str | None) -> tuple[str, str] | None:
+    """``ApiKey user:key`` -> (user, key); anything else is ignored (None)."""
+    if not value:
+        return None
+    kind, sep, data = value.partition(" ")
+    if not sep or kind.lower() != "apikey":
+        return None
+    user, sep, key = data.strip().partition(":")
+    return (user, key) if sep else None
+
+
+def _lookup(username: str, key: str) -> int | None:
+    digest = hashlib.sha256(f"{username}\0{key}".encode()).hexdigest()
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(digest)
+        if hit and hit[0] > now:
+            return hit[1]
+    user = user_for_key(key, username)
+    if user is None or user.id is None:
+        return None
+    with _cache_lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[digest] = (now + CACHE_SECONDS, user.id)
+    return user.id
+
+
+def clear_cache() -> None:
+    """Forget cached credentials (tests, key revocation)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+async def authenticated_user(
+    request: Request,
+    authorization: str | None = Depends(header_scheme),
+    api_key: str | None = Depends(query_key_scheme),
+    username: str | None = Depends(query_user_scheme),
+) -> int:
+    """The id of the user the request authenticates as, else 403."""
+    creds = parse_header(authorization)
+    if creds is None and username and api_key:
+        creds = (username, api_key)
+    if creds is None and request.headers.get("content-type", "").startswith(FORM_TYPES):
+        form = await request.form()
+        f_user, f_key = form.get("username"), form.get("api_key")
+        if isinstance(f_user, str) and isinstance(f_key, str) and f_user and f_key:
+            creds = (f_user, f_key)
+    if creds is None or not creds[0] or not creds[1]:
+        raise forbidden()
+    user_id = await run_in_threadpool(_lookup, creds[0], creds[1])
+    if user_id is None:
+        raise forbidden()
+    return user_id
