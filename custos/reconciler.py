@@ -1,0 +1,119 @@
+"""Finding lost units and starting them again.
+
+A unit is lost when it is ``PROCESSING``, nothing happened to it for a grace
+period, and the flow run that was driving it is no longer alive (killed process,
+restarted machine). Because every microservice step skips what is already
+``COMPLETE``, resubmitting the unit's flow finishes it instead of failing it.
+A unit lost ``MAX_ATTEMPTS`` times is failed instead, so a flow that kills its
+own process every time cannot loop forever.
+
+``reconcile`` is pure with respect to Prefect: it is given ``is_alive``, which
+``flows/reconcile.py`` builds from Prefect (``custos.runtime.liveness``) or the
+inline backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, update
+from sqlmodel import col, select
+
+from custos import dispatch
+from custos.db import session_scope
+from custos.models import Unit, UnitStatus, UnitType, utcnow
+from custos.recorder import Recorder
+
+log = logging.getLogger(__name__)
+
+#: The flow that drives each unit type.
+UNIT_FLOWS: dict[UnitType, str] = {
+    UnitType.TRANSFER: "transfer",
+    UnitType.SIP: "ingest",
+    UnitType.CAPTURE: "capture",
+    UnitType.HEALTHCHECK: "healthcheck",
+}
+MAX_ATTEMPTS = 3
+DEFAULT_GRACE = timedelta(seconds=60)
+ATTEMPTS_KEY = "reconcile_attempts"
+
+
+def flow_exists(flow_name: str) -> bool:
+    """Whether the flow's module is installed (other flows may not be written yet)."""
+    entrypoint = dispatch.FLOWS.get(flow_name)
+    if entrypoint is None:
+        return False
+    return importlib.util.find_spec(entrypoint.split(":")[0]) is not None
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def last_activity(unit: Unit) -> datetime:
+    """The newest of the unit's creation, submission and last status change."""
+    return max(_aware(unit.created_at), _aware(unit.updated_at), _aware(unit.submitted_at))
+
+
+def lost_units(engine: Engine, is_alive: Callable[[str], bool], *,
+               grace: timedelta = DEFAULT_GRACE, now: datetime | None = None) -> list[Unit]:
+    """Units PROCESSING, quiet for ``grace``, whose flow run is not alive."""
+    now = now or utcnow()
+    types = [t for t, name in UNIT_FLOWS.items() if flow_exists(name)]
+    with session_scope(engine) as s:
+        candidates = list(s.exec(select(Unit).where(
+            col(Unit.status) == UnitStatus.PROCESSING, col(Unit.unit_type).in_(types))).all())
+    lost = []
+    for unit in candidates:
+        if now - last_activity(unit) < grace:
+            continue
+        if unit.flow_run_id and is_alive(unit.flow_run_id):
+            continue
+        lost.append(unit)
+    return lost
+
+
+def _claim(engine: Engine, unit: Unit, now: datetime) -> int | None:
+    """Mark the unit as being resubmitted; None when another reconciler got there first."""
+    attempts = int((unit.variables or {}).get(ATTEMPTS_KEY, 0)) + 1
+    cond = (col(Unit.submitted_at).is_(None) if unit.submitted_at is None
+            else col(Unit.submitted_at) == unit.submitted_at)
+    with session_scope(engine) as s:
+        result = s.execute(update(Unit).where(col(Unit.uuid) == unit.uuid, cond)
+                           .values(submitted_at=now,
+                                   variables={**(unit.variables or {}), ATTEMPTS_KEY: attempts}))
+        return attempts if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def reconcile(engine: Engine, is_alive: Callable[[str], bool], *,
+              grace: timedelta = DEFAULT_GRACE,
+              submit: Callable[..., str] = dispatch.submit,
+              now: datetime | None = None) -> list[str]:
+    """Resubmit every lost unit; returns the uuids resubmitted.
+
+    Example::
+
+        reconcile(get_engine(), dispatch.inline_backend().is_alive)
+    """
+    now = now or utcnow()
+    resubmitted: list[str] = []
+    for unit in lost_units(engine, is_alive, grace=grace, now=now):
+        attempts = _claim(engine, unit, now)
+        if attempts is None:
+            continue
+        if attempts > MAX_ATTEMPTS:
+            log.error("unit %s lost %d times: failing it", unit.uuid, attempts - 1)
+            Recorder(engine).fail_unit(unit.uuid, f"lost its flow run {attempts - 1} times "
+                                       "(process killed?); not resubmitted again")
+            continue
+        flow_name = UNIT_FLOWS[UnitType(unit.unit_type)]
+        log.warning("unit %s (%s) lost its flow run %s: resubmitting %s (attempt %d)",
+                    unit.uuid, unit.unit_type, unit.flow_run_id, flow_name, attempts)
+        submit(flow_name, unit.uuid)
+        resubmitted.append(unit.uuid)
+    return resubmitted

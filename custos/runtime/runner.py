@@ -1,0 +1,107 @@
+"""The Prefect runner of ``custos serve``: every flow served as a deployment.
+
+Run as ``python -m custos.runtime.runner`` with ``PREFECT_API_URL`` set. Each
+flow of ``custos.dispatch.FLOWS`` whose module exists becomes the deployment
+``<flow>/custos``; the audit, watch and reconcile flows get interval schedules
+from the settings. Runs execute in subprocesses of this process (one process
+group: stopping the group stops them all).
+
+Before serving, the runner writes ``<home>/run/runner.json`` with its pid and
+start time: a flow run still marked Running but started before that time
+belonged to a runner that is gone (see ``custos.runtime.liveness``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from custos.dispatch import DEPLOYMENT_NAME, FLOWS
+from custos.models import utcnow
+from custos.settings import Settings, get_settings
+
+log = logging.getLogger("custos.runner")
+
+#: Flow runs executed at once by one runner (each is a subprocess).
+RUN_LIMIT = 4
+RUNNER_INFO = "runner.json"
+
+
+def schedules(settings: Settings) -> dict[str, int]:
+    """Seconds between runs of the scheduled flows."""
+    return {
+        "fixity-audit": settings.fixity_audit_interval,
+        "watch-transfer-sources": settings.watch_interval,
+        "reconcile": settings.reconcile_interval,
+    }
+
+
+def available_flows() -> tuple[dict[str, Any], dict[str, str]]:
+    """The flows that import (name -> Flow) and the ones skipped (name -> reason).
+
+    A flow whose module does not exist yet is skipped; any other import error is
+    a real defect and is raised.
+    """
+    flows: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for name, entrypoint in FLOWS.items():
+        module_name, attr = entrypoint.split(":")
+        if importlib.util.find_spec(module_name) is None:
+            skipped[name] = f"module {module_name} does not exist"
+            continue
+        flows[name] = getattr(importlib.import_module(module_name), attr)
+    return flows, skipped
+
+
+def deployments(settings: Settings) -> list[Any]:
+    """One ``RunnerDeployment`` named ``custos`` per available flow."""
+    flows, skipped = available_flows()
+    for name, reason in skipped.items():
+        log.warning("not serving %s: %s", name, reason)
+    every = schedules(settings)
+    result = []
+    for name, flow in flows.items():
+        interval = every.get(name)
+        result.append(flow.to_deployment(
+            name=DEPLOYMENT_NAME,
+            interval=timedelta(seconds=interval) if interval else None,
+            tags=["custos"],
+            paused=False,  # a previous runner paused them when it stopped
+        ))
+    return result
+
+
+def write_runner_info(run_dir: Path, served: list[str]) -> Path:
+    """Record this runner's pid and start time for the reconciler."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / RUNNER_INFO
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "started_at": utcnow().isoformat(),
+                               "deployments": served}))
+    tmp.replace(path)
+    return path
+
+
+def main() -> None:
+    """Serve every available flow until SIGTERM/SIGINT."""
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")  # before Prefect reads it
+    from prefect import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not os.environ.get("PREFECT_API_URL"):
+        raise SystemExit("custos runner: PREFECT_API_URL is not set (refusing Prefect's "
+                         "ephemeral mode)")
+    settings = get_settings()
+    deps = deployments(settings)
+    write_runner_info(settings.run_dir, [f"{d.flow_name}/{d.name}" for d in deps])
+    serve(*deps, limit=RUN_LIMIT, print_starting_message=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""``custos serve``: one command for the Prefect server, the runner and the API.
+
+Order of start-up, each step waiting for the previous one to be ready:
+
+1. checks (``preflight``), the home lock, the database (migrated), default
+   locations and, on first start, an ``admin`` user and API key;
+2. the Prefect server (unless ``PREFECT_API_URL`` is set), ready when
+   ``/api/health`` answers;
+3. the runner serving every flow, ready when its deployments exist;
+4. the API under uvicorn, ready when ``/custos/health`` answers;
+5. one reconcile run, for units a previous crash left behind.
+
+Then it waits: Ctrl-C or SIGTERM stops the children newest first; a child that
+dies stops the others and makes ``serve`` fail naming the child and its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from sqlmodel import col, select
+
+from custos.accounts import create_api_key, create_user
+from custos.db import get_engine, migrate, session_scope
+from custos.errors import ConfigError, CustosError
+from custos.models import User
+from custos.runtime import preflight
+from custos.runtime.children import Child, start_child, stop_all
+from custos.runtime.env import child_env, external_prefect_url, prefect_api_url
+from custos.runtime.lock import HomeLock
+from custos.settings import Settings
+
+SERVER_TIMEOUT = 120.0
+CHILD_TIMEOUT = 60.0
+
+
+@dataclass
+class ServeInfo:
+    """What an operator (or a script) needs to know once everything is up."""
+
+    api_url: str
+    docs_url: str
+    dashboard_url: str
+    prefect_api_url: str
+    home: str
+    admin_key: str | None = None
+    served: list[str] = field(default_factory=list)
+
+
+def setup_home(settings: Settings) -> str | None:
+    """Migrate, create default locations and, when no admin exists, an admin key."""
+    from custos.storage import ensure_default_locations
+
+    engine = get_engine(settings.db_url)
+    migrate(engine)
+    ensure_default_locations(settings, engine)
+    with session_scope(engine) as s:
+        has_admin = s.exec(select(User).where(col(User.is_admin).is_(True))).first()
+    if has_admin is not None:
+        return None
+    user = create_user("admin", is_admin=True, engine=engine)
+    assert user.id is not None
+    return create_api_key(user.id, label="first start", engine=engine)
+
+
+def _wait_http(url: str, child: Child, timeout: float, stop: threading.Event,
+               ok: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200) -> None:
+    """Poll ``url`` until ``ok``; fail if the child dies or time runs out; quit on stop."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stop.is_set():
+        code = child.exited()
+        if code is not None:
+            raise ConfigError(f"{child.name} exited with code {code} during start-up "
+                              f"(see {child.log_path}): {child.log_tail(1)}")
+        try:
+            if ok(httpx.get(url, timeout=2.0)):
+                return
+        except httpx.HTTPError:
+            pass
+        stop.wait(0.25)
+    if stop.is_set():
+        return
+    raise ConfigError(f"{child.name} did not become ready within {timeout:.0f} s "
+                      f"(see {child.log_path})")
+
+
+def _deployments_ready(api_url: str, names: list[str], runner_pid: int,
+                       run_dir: Path) -> Callable[[httpx.Response], bool]:
+    """Ready once this runner wrote its info file and every deployment exists."""
+    def ready(_: httpx.Response) -> bool:
+        from custos.runtime.runner import RUNNER_INFO
+
+        try:
+            if json.loads((run_dir / RUNNER_INFO).read_text()).get("pid") != runner_pid:
+                return False
+        except (OSError, ValueError):
+            return False
+        found = httpx.post(f"{api_url}/deployments/filter",
+                           json={"deployments": {"name": {"any_": ["custos"]}}}, timeout=5)
+        if found.status_code != 200:
+            return False
+        return len(found.json()) >= len(names)
+    return ready
+
+
+class Serve:
+    """The running serve command; ``run()`` blocks until stopped.
+
+    Example::
+
+        Serve(load_settings(port=8000), on_ready=print_urls).run()
+    """
+
+    def __init__(self, settings: Settings, on_ready: Callable[[ServeInfo], None],
+                 on_message: Callable[[str], None] = lambda _m: None) -> None:
+        self.settings = settings
+        self.on_ready = on_ready
+        self.say = on_message
+        self.children: list[Child] = []
+        self._stop = threading.Event()
+        self._signal: int | None = None
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self._signal = signum
+        self._stop.set()
+
+    def run(self) -> int:
+        """Start everything, wait for a signal or a dead child, stop everything."""
+        s = self.settings
+        preflight.check_home(s.home)
+        lock = HomeLock(s.run_dir)
+        lock.acquire()
+        old = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._run_locked()
+        finally:
+            stop_all(self.children)
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+            lock.release()
+
+    def _run_locked(self) -> int:
+        s = self.settings
+        start_server = external_prefect_url() is None
+        preflight.check_port_free(s.host, s.port, "API")
+        if start_server:
+            preflight.check_port_free(s.prefect_host, s.prefect_port, "Prefect server")
+        admin_key = setup_home(s)
+        api_url = prefect_api_url(s)
+        logs = s.home / "logs"
+        py = sys.executable
+        if start_server:
+            self.say(f"starting the Prefect server on {api_url} ...")
+            server = self._start("prefect-server", [
+                py, "-m", "prefect", "server", "start", "--host", s.prefect_host,
+                "--port", str(s.prefect_port)], child_env(s, api_url), logs)
+            _wait_http(f"{api_url}/health", server, SERVER_TIMEOUT, self._stop)
+        if self._stop.is_set():
+            return 0
+        self.say("starting the runner ...")
+        from custos.runtime.runner import available_flows
+
+        names = sorted(available_flows()[0])
+        runner = self._start("runner", [py, "-m", "custos.runtime.runner"],
+                             child_env(s, api_url, PREFECT_RUNNER_POLL_FREQUENCY="1"), logs)
+        _wait_http(f"{api_url}/health", runner, CHILD_TIMEOUT, self._stop,
+                   ok=_deployments_ready(api_url, names, runner.pid, s.run_dir))
+        if self._stop.is_set():
+            return 0
+        self.say("starting the API ...")
+        api = self._start("api", [
+            py, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", s.host,
+            "--port", str(s.port), "--no-access-log"],
+            child_env(s, api_url, CUSTOS_DISPATCH="prefect"), logs)
+        base = f"http://{s.host}:{s.port}"
+        _wait_http(f"{base}/custos/health", api, CHILD_TIMEOUT, self._stop)
+        if self._stop.is_set():
+            return 0
+        self._reconcile_now(api_url, names)
+        dashboard = api_url.removesuffix("/api") if s.prefect_ui or not start_server else ""
+        self.on_ready(ServeInfo(api_url=base, docs_url=f"{base}/docs",
+                                dashboard_url=dashboard or "(Prefect UI disabled)",
+                                prefect_api_url=api_url, home=str(s.home),
+                                admin_key=admin_key, served=names))
+        return self._watch()
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
+        child = start_child(name, argv, env, logs)
+        self.children.append(child)
+        return child
+
+    def _reconcile_now(self, api_url: str, names: list[str]) -> None:
+        if "reconcile" not in names:
+            return
+        os.environ["PREFECT_API_URL"] = api_url
+        from prefect.exceptions import PrefectException, PrefectHTTPStatusError
+
+        from custos.dispatch import PrefectBackend
+
+        try:
+            PrefectBackend().submit("reconcile", {})
+        except (PrefectException, PrefectHTTPStatusError, httpx.HTTPError) as exc:
+            # start-up goes on: the reconcile schedule tries again shortly
+            self.say(f"warning: start-up reconcile not submitted: {exc}")
+
+    def _watch(self) -> int:
+        while not self._stop.wait(0.5):
+            for child in self.children:
+                code = child.exited()
+                if code is not None:
+                    self.say(f"error: {child.name} exited with code {code}; stopping "
+                             f"(see {child.log_path})")
+                    return 1
+        self.say("stopping ...")
+        return 0
+
+
+def serve(settings: Settings, on_ready: Callable[[ServeInfo], None],
+          on_message: Callable[[str], None] = lambda _m: None) -> int:
+    """Run ``custos serve`` until Ctrl-C; returns the exit code.
+
+    Raises a ``CustosError`` with a one-line message for every bad input (missing
+    or unwritable home, unreachable database, port in use, a second serve).
+    """
+    try:
+        return Serve(settings, on_ready, on_message).run()
+    except CustosError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot start: {exc}") from exc
