@@ -16,6 +16,7 @@ class UnitType(StrEnum):
     TRANSFER = "transfer"
     SIP = "SIP"
     CAPTURE = "capture"
+    HEALTHCHECK = "healthcheck"  # proves the submit -> run -> record path (api.native)
 
 
 class UnitStatus(StrEnum):
