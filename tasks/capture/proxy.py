@@ -197,6 +197,10 @@ class RecordingProxy:
         except (ProtocolError, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError,
                 asyncio.LimitOverrunError, OSError):
             pass
+        except asyncio.CancelledError:
+            # close() cancels connections still open; the server's callback must see
+            # a normal end, or asyncio logs the cancellation as an error.
+            pass
         finally:
             self._clients.discard(writer)
             if task is not None:

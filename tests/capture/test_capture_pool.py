@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from custos.settings import load_settings
@@ -36,17 +37,27 @@ def chromium_descendants() -> int:
     return count
 
 
+def settled_count(expected: int, seconds: float = 10.0) -> int:
+    """Chromium reaps renderer processes asynchronously after a context closes."""
+    deadline = time.monotonic() + seconds
+    count = chromium_descendants()
+    while count > expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        count = chromium_descendants()
+    return count
+
+
 def test_twenty_captures_leave_no_extra_process(pool: BrowserPool, site: SiteServer,
                                                 tmp_path: Path) -> None:
     options = CaptureOptions(allow_loopback=True, network_idle_timeout=1, settle_timeout=0.5,
                              scroll_timeout=1)
     capture(site.base + "/simple.html", tmp_path / "warm", options, pool=pool)
-    before = chromium_descendants()
+    before = settled_count(0, seconds=2)
     assert before > 0
     for number in range(20):
         result = capture(site.base + "/simple.html", tmp_path / str(number), options, pool=pool)
         assert result.title == "simple" and result.status == 200
-    assert chromium_descendants() == before
+    assert settled_count(before) <= before
 
 
 def test_closing_the_pool_ends_its_browser(site: SiteServer, tmp_path: Path) -> None:
@@ -57,4 +68,4 @@ def test_closing_the_pool_ends_its_browser(site: SiteServer, tmp_path: Path) -> 
         assert result.status == 200
         assert chromium_descendants() > before
     assert own.closed
-    assert chromium_descendants() == before
+    assert settled_count(before) <= before
