@@ -1,0 +1,214 @@
+"""Creating transfer units: copy the source into processing, record, start the flow.
+
+``start_transfer`` is what every entry point calls (Archivematica's
+``start_transfer``/``package`` endpoints, the CLI, watched folders): it checks
+the source against its location (no escapes), copies it into the processing
+location as ``<name>-<uuid>/`` (the source is never modified), writes the Unit
+row, and either submits the ``transfer`` flow (auto-approve) or leaves the unit
+waiting at Archivematica's *Approve ... transfer* decision. ``approve_transfer``
+answers that decision, which resubmits the flow.
+
+Example::
+
+    uuid = start_transfer("photos", (location_uuid, "incoming/photos"),
+                          processing_config="automated")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from custos import decisions
+from custos.db import get_engine, session_scope
+from custos.errors import Conflict, InvalidInput, NotFound, StorageError
+from custos.models import Decision, LocationPurpose, Unit, UnitType, new_uuid
+from custos.processing import NAME_RE, named_path
+from custos.recorder import Recorder
+from custos.storage import default_location, get_location, resolve_inside, source_path
+
+STANDARD, ZIPFILE, BAG, ZIPPED_BAG = "standard", "zipfile", "unzipped bag", "zipped bag"
+TRANSFER_TYPES = (STANDARD, ZIPFILE, BAG, ZIPPED_BAG)
+_ALIASES = {"zipped": ZIPFILE, "zip": ZIPFILE, "bag": BAG, "unzipped_bag": BAG,
+            "zipped_bag": ZIPPED_BAG}
+APPROVE_CHAIN = "6953950b-c101-4f4c-a0c3-0cd0684afe5e"
+REJECT_CHAIN = "1b04ec43-055c-43b7-9543-bd03c6a778ba"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Archivematica's approval decision for one transfer type."""
+
+    name: str
+    link_uuid: str
+
+
+APPROVALS: dict[str, Approval] = {
+    STANDARD: Approval("Approve standard transfer", "0c94e6b5-4714-4bec-82c8-e187e0c04d77"),
+    ZIPFILE: Approval("Approve zipped transfer", "44e0b981-78d2-4403-8233-05038b3cc603"),
+    BAG: Approval("Approve bagit transfer", "f6bcc82a-d629-4a78-8643-bf6e3cb39fe6"),
+    ZIPPED_BAG: Approval("Approve zipped bagit transfer",
+                         "15402367-2d3f-475e-b251-55532347a3c2"),
+}
+APPROVAL_CHOICES = [decisions.Choice(APPROVE_CHAIN, "Approve transfer"),
+                    decisions.Choice(REJECT_CHAIN, "Reject transfer")]
+
+
+def normalize_type(transfer_type: str) -> str:
+    """Archivematica's transfer type name for ``transfer_type`` (a few aliases accepted)."""
+    value = (transfer_type or STANDARD).strip().lower()
+    value = _ALIASES.get(value, value)
+    if value not in TRANSFER_TYPES:
+        raise InvalidInput(f"unknown transfer type {transfer_type!r}; use one of "
+                           f"{', '.join(TRANSFER_TYPES)}")
+    return value
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or name in {".", ".."} or "/" in name or "\0" in name or len(name) > 200:
+        raise InvalidInput(f"transfer name {name!r} is not usable as a folder name")
+    return name
+
+
+def resolve_source(source: str | tuple[str, str] | Path) -> Path:
+    """The source on disk: AM base64, ``(location uuid, relative path)``, or a local Path.
+
+    A ``Path`` is trusted (CLI, watched folders); the other forms are resolved
+    inside their location and refused when they escape it.
+    """
+    if isinstance(source, Path):
+        path = source.expanduser().absolute()
+        if not path.exists() and not path.is_symlink():
+            raise NotFound(f"{path} does not exist")
+        return path
+    if isinstance(source, tuple):
+        loc_uuid, rel = source
+        loc = get_location(loc_uuid)
+        if loc.purpose != LocationPurpose.TRANSFER_SOURCE:
+            raise InvalidInput(f"location {loc_uuid} is not a transfer source")
+        target = resolve_inside(Path(loc.path), rel)
+        if not target.exists():
+            raise NotFound(f"{rel!r} does not exist in location {loc_uuid}")
+        return target
+    return source_path(source)[1]
+
+
+def _check_source(path: Path, transfer_type: str) -> None:
+    from tasks.bags import is_bag
+    from tasks.extract import package_kind
+
+    if path.is_symlink():
+        raise InvalidInput(f"{path.name}: the transfer source must not be a symbolic link")
+    if transfer_type in (STANDARD, BAG):
+        if not path.is_dir():
+            raise InvalidInput(f"a {transfer_type} transfer needs a folder, {path.name} is not")
+        if transfer_type == BAG and not is_bag(path):
+            raise InvalidInput(f"{path.name} is not a bag (no bagit.txt)")
+        return
+    if not path.is_file():
+        raise InvalidInput(f"a {transfer_type} transfer needs a file, {path.name} is not")
+    kind = package_kind(path)
+    if kind is None or (transfer_type == ZIPPED_BAG and kind == "7z"):
+        raise InvalidInput(f"{path.name} is not a supported package for a {transfer_type} "
+                           "transfer")
+
+
+def copy_source(src: Path, dest: Path) -> None:
+    """Copy a folder (symlinks copied as links, never followed) or a package file."""
+    try:
+        if src.is_dir():
+            shutil.copytree(src, dest, symlinks=True)
+        else:
+            dest.mkdir(parents=True)
+            shutil.copy2(src, dest / src.name)
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise StorageError(f"cannot copy {src} into processing: {exc}") from exc
+
+
+def start_transfer(
+    name: str,
+    source: str | tuple[str, str] | Path,
+    transfer_type: str = STANDARD,
+    processing_config: str = "default",
+    accession: str | None = None,
+    auto_approve: bool = True,
+    access_system_id: str | None = None,
+    *,
+    created_by: int | None = None,
+    submit: bool = True,
+) -> str:
+    """Copy the source into processing, create the transfer unit, start or park it.
+
+    Returns the transfer's UUID. With ``auto_approve`` the ``transfer`` flow is
+    submitted at once; otherwise the unit waits (USER_INPUT) at the approval
+    decision until ``approve_transfer``.
+    """
+    name = _check_name(name)
+    ttype = normalize_type(transfer_type)
+    config = processing_config or "default"
+    if not NAME_RE.match(config):
+        raise InvalidInput(f"processing configuration name {config!r} is invalid")
+    try:
+        named_path(config)
+    except NotFound:
+        config = "default"  # Archivematica's rule: unknown names run with "default"
+    src = resolve_source(source)
+    _check_source(src, ttype)
+    processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)
+    uuid = new_uuid()
+    dest = processing / f"{name}-{uuid}"
+    copy_source(src, dest)
+    with session_scope() as s:
+        s.add(Unit(uuid=uuid, unit_type=UnitType.TRANSFER, name=name, transfer_type=ttype,
+                   current_path=str(dest), source_path=os.fsdecode(src),
+                   processing_config=config, accession=accession or None,
+                   access_system_id=access_system_id or None, auto_approve=auto_approve,
+                   created_by=created_by))
+    if not auto_approve:
+        approval = APPROVALS[ttype]
+        decisions.ask(Recorder(), uuid, microservice="Approve transfer", name=approval.name,
+                      choices=APPROVAL_CHOICES, link_uuid=approval.link_uuid)
+    elif submit:
+        from custos import dispatch
+
+        dispatch.submit("transfer", uuid)
+    return uuid
+
+
+def approval_decision(unit_uuid: str) -> Decision | None:
+    """The unit's unanswered approval decision, if it waits for one."""
+    names = [a.name for a in APPROVALS.values()]
+    with session_scope(get_engine()) as s:
+        return s.exec(select(Decision).where(col(Decision.unit_uuid) == unit_uuid,
+                                             col(Decision.name).in_(names),
+                                             col(Decision.choice).is_(None))).first()
+
+
+def approve_transfer(unit_uuid: str, *, by: str = "", resubmit: bool = True) -> str:
+    """Approve a transfer waiting for approval and resume its flow; returns its uuid."""
+    with session_scope() as s:
+        unit = s.get(Unit, unit_uuid)
+        if unit is None or unit.unit_type != UnitType.TRANSFER:
+            raise NotFound(f"transfer {unit_uuid} does not exist")
+    decision = approval_decision(unit_uuid)
+    if decision is None:
+        raise Conflict(f"transfer {unit_uuid} is not awaiting approval")
+    decisions.answer(decision.job_uuid, APPROVE_CHAIN, by=by, resubmit=resubmit)
+    return unit_uuid
+
+
+def find_by_directory(directory: str) -> str | None:
+    """The waiting transfer whose folder is ``directory`` (Archivematica's approve call)."""
+    wanted = directory.strip("/").rsplit("/", 1)[-1]
+    with session_scope() as s:
+        for unit in s.exec(select(Unit).where(col(Unit.unit_type) == UnitType.TRANSFER)):
+            folder = Path(unit.current_path or "").name
+            if wanted in (folder, unit.name) and approval_decision(unit.uuid):
+                return unit.uuid
+    return None

@@ -1,0 +1,104 @@
+"""The ``transfer`` flow: a transfer unit from its copied source to a SIP.
+
+Straight-line Python over Archivematica's transfer microservices (steps 1-18 of
+its standard workflow), one Prefect task each. Every task skips the jobs the
+unit already completed, so running the flow again resumes a stopped, failed-over
+or crashed transfer where it was. A decision the processing configuration does
+not answer ends the flow with the unit in USER_INPUT; answering it resubmits the
+flow. Any error fails the unit through ``Recorder.fail_unit`` with the
+microservice and the reason; its folder and job history are kept.
+
+Example::
+
+    transfer(unit_uuid)                      # in a flow run (deployment, inline)
+    run_transfer(unit_uuid, use_prefect=False)  # the same steps without Prefect
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prefect import flow
+
+from custos import decisions
+from custos.db import session_scope
+from custos.errors import CustosError
+from custos.models import Unit, UnitStatus
+from custos.transfers import APPROVALS, REJECT_CHAIN
+from tasks.transfer.characterization import characterize
+from tasks.transfer.checksums_verify import verify_checksums
+from tasks.transfer.common import CONTINUE, WAIT, recorder
+from tasks.transfer.compliance import verify_compliance
+from tasks.transfer.formats import identify_file_format
+from tasks.transfer.identifiers import assign_file_uuids
+from tasks.transfer.metadata import generate_mets
+from tasks.transfer.names import change_filenames
+from tasks.transfer.packages import extract_packages
+from tasks.transfer.sip import create_sips
+from tasks.transfer.structure import structure_report
+from tasks.transfer.virus import scan_for_viruses
+
+#: The microservice tasks in workflow order (steps 2-18; step 1 is the approval).
+STEPS: tuple[Any, ...] = (
+    verify_compliance, assign_file_uuids, verify_checksums, scan_for_viruses,
+    structure_report, change_filenames, identify_file_format, extract_packages,
+    characterize, generate_mets, create_sips,
+)
+
+
+def approval_state(unit: Unit) -> str:
+    """CONTINUE when the transfer may run, WAIT while unapproved, else "rejected"."""
+    if unit.auto_approve:
+        return CONTINUE
+    approval = APPROVALS.get(unit.transfer_type)
+    if approval is None:
+        return CONTINUE
+    choice = decisions.answered(unit.uuid, approval.name)
+    if choice is None:
+        return WAIT
+    return "rejected" if choice == REJECT_CHAIN else CONTINUE
+
+
+def run_transfer(unit_uuid: str, *, use_prefect: bool = True,
+                 timings: dict[str, float] | None = None) -> UnitStatus:
+    """Walk the transfer's microservices; returns the unit's status when it stops.
+
+    ``use_prefect=False`` calls the task functions directly (benchmarks, tools);
+    ``timings`` receives seconds per microservice.
+    """
+    rec = recorder()
+    with session_scope(rec.engine) as s:
+        unit = s.get(Unit, unit_uuid)
+    if unit is None:
+        raise CustosError(f"transfer {unit_uuid} does not exist")
+    state = approval_state(unit)
+    if state == "rejected":
+        if "Move to the rejected directory" not in rec.completed_jobs(unit_uuid):
+            rec.reject_unit(unit_uuid)
+        return UnitStatus.REJECTED
+    if state == WAIT:
+        return UnitStatus.USER_INPUT
+    current = "Approve transfer"
+    try:
+        for step in STEPS:
+            current = step.name
+            fn: Callable[[str], str] = step if use_prefect else step.fn
+            started = time.perf_counter()
+            outcome = fn(unit_uuid)
+            if timings is not None:
+                timings[current] = time.perf_counter() - started
+            if outcome != CONTINUE:
+                break
+    except Exception as exc:
+        rec.fail_unit(unit_uuid, f"{current}: {exc}")
+        raise
+    info = rec.status_info(unit_uuid)
+    return info.status if info else UnitStatus.PROCESSING
+
+
+@flow(name="transfer", log_prints=True)
+def transfer(unit_uuid: str) -> str:
+    """Run (or resume) a transfer; returns the unit's status when the flow stops."""
+    return str(run_transfer(unit_uuid))

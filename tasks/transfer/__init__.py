@@ -1,0 +1,1 @@
+"""The transfer microservices: one Prefect task per Archivematica microservice group."""

@@ -1,0 +1,162 @@
+"""Steps 16-17: the transfer METS and *Complete transfer*.
+
+The transfer METS (``metadata/submissionDocumentation/METS.xml``) records what
+arrived: one PREMIS object per file (UUID, size, fixity, format) with its
+events, a fileSec and a physical structMap. It travels into the SIP as
+submission documentation, as Archivematica's does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from lxml import etree
+from prefect import task
+from prefect.cache_policies import NONE
+from sqlmodel import col, select
+
+from custos.db import session_scope
+from custos.models import Event, File, utcnow
+
+from .common import TransferContext, microservice
+
+METS_NS = "http://www.loc.gov/METS/"
+PREMIS_NS = "http://www.loc.gov/premis/v3"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+NSMAP = {"mets": METS_NS, "premis": PREMIS_NS, "xlink": XLINK_NS}
+GROUP = "Generate METS.xml document"
+
+
+def _m(tag: str) -> str:
+    return f"{{{METS_NS}}}{tag}"
+
+
+def _p(tag: str) -> str:
+    return f"{{{PREMIS_NS}}}{tag}"
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, tag)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat(timespec="seconds")
+
+
+def transfer_mets(ctx: TransferContext, files: list[File],
+                  events: dict[str, list[Event]]) -> bytes:
+    """Build the transfer METS document."""
+    root = etree.Element(_m("mets"), nsmap=NSMAP)
+    _sub(root, _m("metsHdr")).set("CREATEDATE", _iso(utcnow()))
+    file_sec = etree.Element(_m("fileSec"))
+    groups: dict[str, etree._Element] = {}
+    struct = etree.Element(_m("structMap"), TYPE="physical", ID="structMap_1")
+    top = _sub(struct, _m("div"))
+    top.set("TYPE", "Directory")
+    top.set("LABEL", ctx.directory.name)
+    dirs: dict[str, etree._Element] = {"": top}
+    for n, f in enumerate(files, start=1):
+        amd = _sub(root, _m("amdSec"))
+        amd.set("ID", f"amdSec_{n}")
+        tech = _sub(amd, _m("techMD"))
+        tech.set("ID", f"techMD_{n}")
+        wrap = _sub(tech, _m("mdWrap"))
+        wrap.set("MDTYPE", "PREMIS:OBJECT")
+        obj = _sub(_sub(wrap, _m("xmlData")), _p("object"))
+        obj.set("version", "3.0")
+        ident = _sub(obj, _p("objectIdentifier"))
+        _sub(ident, _p("objectIdentifierType"), "UUID")
+        _sub(ident, _p("objectIdentifierValue"), f.uuid)
+        chars = _sub(obj, _p("objectCharacteristics"))
+        _sub(chars, _p("compositionLevel"), "0")
+        if f.checksum:
+            fix = _sub(chars, _p("fixity"))
+            _sub(fix, _p("messageDigestAlgorithm"), f.checksum_type or "")
+            _sub(fix, _p("messageDigest"), f.checksum)
+        _sub(chars, _p("size"), str(f.size or 0))
+        fmt_el = _sub(chars, _p("format"))
+        _sub(_sub(fmt_el, _p("formatDesignation")), _p("formatName"),
+             f.format_name or "Unknown")
+        if f.puid:
+            reg = _sub(fmt_el, _p("formatRegistry"))
+            _sub(reg, _p("formatRegistryName"), "PRONOM")
+            _sub(reg, _p("formatRegistryKey"), f.puid)
+        _sub(obj, _p("originalName"), f"%transferDirectory%{f.original_path}")
+        for k, ev in enumerate(events.get(f.uuid, []), start=1):
+            dp = _sub(amd, _m("digiprovMD"))
+            dp.set("ID", f"digiprovMD_{n}_{k}")
+            ew = _sub(dp, _m("mdWrap"))
+            ew.set("MDTYPE", "PREMIS:EVENT")
+            pe = _sub(_sub(ew, _m("xmlData")), _p("event"))
+            pe.set("version", "3.0")
+            eid = _sub(pe, _p("eventIdentifier"))
+            _sub(eid, _p("eventIdentifierType"), "UUID")
+            _sub(eid, _p("eventIdentifierValue"), ev.uuid)
+            _sub(pe, _p("eventType"), ev.event_type)
+            _sub(pe, _p("eventDateTime"), _iso(ev.event_datetime))
+            _sub(_sub(pe, _p("eventDetailInformation")), _p("eventDetail"), ev.detail)
+            out = _sub(pe, _p("eventOutcomeInformation"))
+            _sub(out, _p("eventOutcome"), ev.outcome)
+            _sub(_sub(out, _p("eventOutcomeDetail")), _p("eventOutcomeDetailNote"),
+                 ev.outcome_note)
+        use = f.use
+        if use not in groups:
+            groups[use] = _sub(file_sec, _m("fileGrp"))
+            groups[use].set("USE", use)
+        mf = _sub(groups[use], _m("file"))
+        mf.set("ID", f"file-{f.uuid}")
+        mf.set("ADMID", f"amdSec_{n}")
+        loc = _sub(mf, _m("FLocat"))
+        loc.set(f"{{{XLINK_NS}}}href", f.current_path)
+        loc.set("LOCTYPE", "OTHER")
+        loc.set("OTHERLOCTYPE", "SYSTEM")
+        parts = f.current_path.split("/")
+        parent = top
+        for i in range(1, len(parts)):
+            key = "/".join(parts[:i])
+            if key not in dirs:
+                div = _sub(parent, _m("div"))
+                div.set("TYPE", "Directory")
+                div.set("LABEL", parts[i - 1])
+                dirs[key] = div
+            parent = dirs[key]
+        item = _sub(parent, _m("div"))
+        item.set("TYPE", "Item")
+        item.set("LABEL", parts[-1])
+        _sub(item, _m("fptr")).set("FILEID", f"file-{f.uuid}")
+    root.append(file_sec)
+    root.append(struct)
+    data: bytes = etree.tostring(root, pretty_print=True, xml_declaration=True,
+                                 encoding="UTF-8")
+    return data
+
+
+def _events(ctx: TransferContext) -> dict[str, list[Event]]:
+    out: dict[str, list[Event]] = defaultdict(list)
+    with session_scope(ctx.recorder.engine) as s:
+        rows = s.exec(select(Event).where(col(Event.unit_uuid) == ctx.uuid)
+                      .order_by(col(Event.event_datetime))).all()
+    for ev in rows:
+        if ev.file_uuid:
+            out[ev.file_uuid].append(ev)
+    return out
+
+
+def _generate(ctx: TransferContext) -> None:
+    if ctx.todo(GROUP):
+        with ctx.recorder.job(ctx.uuid, GROUP, GROUP) as job:
+            target = ctx.directory / "metadata" / "submissionDocumentation" / "METS.xml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            files = ctx.files()
+            target.write_bytes(transfer_mets(ctx, files, _events(ctx)))
+            job.output = f"METS.xml with {len(files)} files"
+    ctx.record("Complete transfer", "Parse external METS")
+    ctx.record("Complete transfer", "Create transfer metadata XML")
+    ctx.record("Complete transfer", "Move to SIP creation directory for completed transfers")
+
+
+generate_mets = task(name=GROUP, cache_policy=NONE)(microservice(_generate))

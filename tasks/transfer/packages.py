@@ -1,0 +1,87 @@
+"""Step 12 *Extract packages*: unpack zip/tar/7z objects found in the transfer.
+
+Only when the transfer holds packages are the two decisions reached (*Extract
+packages?*, *Delete package after extraction?*). Extraction goes through
+``tasks.extract`` (members vetted before writing: zip-slip, links, bombs and
+limits refused; nested packages extracted too). Extracted files become File
+rows with *unpacking* and *ingestion* events, get safe names, checksums, a
+virus scan and format identification like the rest of the transfer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import task
+from prefect.cache_policies import NONE
+
+from custos.models import File
+from tasks.extract import ExtractLimits, extract_package, package_kind
+from tasks.walk import walk_files
+
+from .common import YES_NO, TransferContext, display_path, microservice
+from .formats import identify_rows
+from .identifiers import checksum_files, register_files
+from .names import rename_objects
+from .virus import scan_rows
+
+GROUP = "Extract packages"
+EXTRACT = "Extract contents from compressed archives"
+
+
+def find_packages(ctx: TransferContext) -> list[File]:
+    """Objects that are packages we can extract (by extension and content)."""
+    return [f for f in ctx.files(uses=["original"]) if package_kind(ctx.disk_path(f))]
+
+
+def _extract(ctx: TransferContext) -> None:
+    ctx.record(GROUP, "Move to extract packages")
+    packages = find_packages(ctx) if ctx.todo(EXTRACT) else []
+    ctx.record(GROUP, "Determine if transfer contains packages",
+               output=f"{len(packages)} packages" if packages else "No packages")
+    if not packages and ctx.todo("Extract packages?"):
+        return
+    extract = ctx.decide("extract_packages", GROUP, "Extract packages?", YES_NO)
+    if not extract:
+        return
+    delete = ctx.decide("delete_packages", GROUP, "Delete package after extraction?", YES_NO)
+    new_rows: list[File] = []
+    if ctx.todo(EXTRACT):
+        with ctx.recorder.job(ctx.uuid, GROUP, EXTRACT) as job:
+            limits = ExtractLimits.from_settings(ctx.settings)
+            date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
+            created: list[tuple[str, object]] = []
+            for row in packages:
+                result = extract_package(ctx.disk_path(row), limits=limits, date=date,
+                                         delete=delete)
+                rename_objects(ctx, job, result.destination)
+                paths = list(walk_files(result.destination))
+                made = register_files(ctx, paths)
+                created += made
+                for uuid, _path in made:
+                    job.event(file_uuid=uuid, event_type="unpacking", detail=result.event_detail,
+                              outcome_note=f"Unpacked from: {row.current_path}")
+                    job.event(file_uuid=uuid, event_type="ingestion")
+                job.task(file_uuid=row.uuid, file_name=row.current_path,
+                         stdout=f"{len(made)} files extracted to "
+                                f"{display_path(result.destination.relative_to(ctx.directory))}")
+                if delete:
+                    ctx.recorder.update_files([{"uuid": row.uuid, "removed": True}])
+            job.output = f"{len(created)} files from {len(packages)} packages"
+            ids = {uuid for uuid, _ in created}
+            new_rows = [f for f in ctx.files() if f.uuid in ids]
+            checksum_files(ctx, job, new_rows)
+    scan = ctx.decide("virus_scanning", GROUP,
+                      "Do you want to scan for viruses in extracted files?", YES_NO,
+                      link_uuid="1dad74a2-95df-4825-bbba-dca8b91d2371")
+    if scan and ctx.todo("Scan for viruses on extracted files"):
+        with ctx.recorder.job(ctx.uuid, GROUP, "Scan for viruses on extracted files") as job:
+            scan_rows(ctx, job, new_rows or [f for f in ctx.files() if f.puid is None])
+    if ctx.todo("Identify file format of extracted files"):
+        with ctx.recorder.job(ctx.uuid, GROUP, "Identify file format of extracted files") as job:
+            if ctx.config.identify_transfer is not False:
+                identify_rows(ctx, job, [f for f in ctx.files() if f.puid is None])
+    ctx.record(GROUP, "Determine if transfer still contains packages", output="No")
+
+
+extract_packages = task(name=GROUP, cache_policy=NONE)(microservice(_extract))
