@@ -49,6 +49,8 @@ USAGE_LIMIT_MESSAGE = ("Perma can't create this link. You've reached your usage 
                        "Visit your Usage Plan page for information and plan options.")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RESERVED_GUID = re.compile(r"^[A-Z]{4}")
+#: Key of the capture unit's ``variables`` holding a per-capture preservation choice.
+PRESERVE_VAR = "preserve"
 
 
 def canonical_guid(guid: str) -> str:
@@ -211,11 +213,14 @@ def links_remaining(session: Session, user: User) -> tuple[float, str, int]:
 def create_capture(url: str, user: User, folder: int | None = None, is_private: bool = False,
                    title: str | None = None, crawl: str | None = None,
                    batch: int | None = None, tags: Sequence[str] = (), *,
-                   human: bool = False, notes: str = "", submit: bool = True) -> Capture:
+                   human: bool = False, notes: str = "", submit: bool = True,
+                   preserve: bool | None = None, wacz: bool = False) -> Capture:
     """Validate, then write Capture + Unit + CaptureJob and start the capture flow.
 
     ``folder`` defaults to the user's personal root folder. Raises ``InvalidInput``
     (with Perma-shaped ``details``) for bad URLs, unknown folders and spent quotas.
+    ``preserve`` sends the finished capture as a transfer (None: the
+    ``capture_preserve`` setting decides); ``wacz`` also packages it as a WACZ.
     """
     url = normalize_url(url)
     if title is not None and len(title) > MAX_URL_LENGTH:
@@ -240,12 +245,15 @@ def create_capture(url: str, user: User, folder: int | None = None, is_private: 
         )
         if capture.is_private:
             capture.private_reason = "user" if is_private else "policy"
+        options: dict[str, object] = {} if preserve is None else {PRESERVE_VAR: bool(preserve)}
         s.add(Unit(uuid=capture.uuid, unit_type=UnitType.CAPTURE, name=url,
-                   transfer_type="capture", source_path=url, created_by=user.id))
+                   transfer_type="capture", source_path=url, created_by=user.id,
+                   variables=options))
         s.add(capture)
         s.flush()
         s.add(CaptureJob(capture_uuid=capture.uuid, status="pending", submitted_url=url,
                          human=human, batch_id=batch, created_by=user.id,
+                         archive_formats="warc,wacz" if wacz else "warc",
                          order=_next_order(s, user, human)))
         for name in tags:
             s.add(CaptureTag(capture_uuid=capture.uuid, tag_id=ensure_tag(s, name).id or 0))
@@ -291,6 +299,18 @@ def create_crawl(urls: Sequence[str], user: User, *, depth: int = 0, tags: Seque
         return crawl
 
 
+def add_urls(urls: Sequence[str], user: User, *, tags: Sequence[str] = (), depth: int = 0,
+             title: str | None = None, crawl: str | None = None,
+             submit: bool = True, preserve: bool | None = None,
+             wacz: bool = False) -> tuple[str, list[Capture]]:
+    """ArchiveBox's ``add``: one crawl (new unless ``crawl`` is given) and one capture per URL."""
+    crawl_uuid = crawl or create_crawl(urls, user, depth=depth, tags=tags).uuid
+    captures = [create_capture(url, user, title=title, crawl=crawl_uuid, tags=tags,
+                               submit=submit, preserve=preserve, wacz=wacz)
+                for url in urls]
+    return crawl_uuid, captures
+
+
 def create_batch(user: User, folder: int | None) -> Batch:
     """A Perma link batch aimed at ``folder`` (checked for access)."""
     with session_scope() as s:
@@ -330,3 +350,17 @@ def get_capture(session: Session, ref: str) -> Capture:
     if capture is None:
         raise NotFound("Not found.")
     return capture
+
+
+def wants_preservation(session: Session, capture_uuid: str) -> bool:
+    """The capture's own choice (API/CLI option), else the ``capture_preserve`` setting."""
+    unit = session.get(Unit, capture_uuid)
+    choice = (unit.variables or {}).get(PRESERVE_VAR) if unit is not None else None
+    return get_settings().capture_preserve if choice is None else bool(choice)
+
+
+def wants_wacz(session: Session, capture_uuid: str) -> bool:
+    """True when the capture's job asked for a WACZ (``archive_formats`` holds ``wacz``)."""
+    job = session.exec(select(CaptureJob).where(
+        col(CaptureJob.capture_uuid) == capture_uuid)).first()
+    return job is not None and "wacz" in job.archive_formats.split(",")

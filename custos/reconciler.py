@@ -37,7 +37,7 @@ UNIT_FLOWS: dict[UnitType, str] = {
     UnitType.HEALTHCHECK: "healthcheck",
 }
 MAX_ATTEMPTS = 3
-DEFAULT_GRACE = timedelta(seconds=60)
+DEFAULT_GRACE = timedelta(seconds=15)
 ATTEMPTS_KEY = "reconcile_attempts"
 
 

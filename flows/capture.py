@@ -11,8 +11,13 @@ unit's jobs through the recorder.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import hashlib
+import io
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +27,18 @@ from prefect import flow, task
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from custos.captures import wants_preservation, wants_wacz
 from custos.db import session_scope
 from custos.errors import CustosError, NotFound
-from custos.models import ArchiveResult, Capture, CaptureJob, JobStatus, utcnow
+from custos.models import (
+    ArchiveResult,
+    Capture,
+    CaptureJob,
+    JobStatus,
+    LocationPurpose,
+    Unit,
+    utcnow,
+)
 from custos.recorder import REMOVE_PROCESSING_DIR, Recorder
 from custos.settings import get_settings
 
@@ -37,6 +51,9 @@ MAX_LOAD_ATTEMPTS = 3
 RETRY_DELAY = 2.0
 MICROSERVICE = "Capture web page"
 SOFTWARE = "Custos capture (Playwright + Chromium)"
+PROCESSING_CONFIG = "capture"
+#: Folder of the default transfer source where captures are laid out as transfers.
+PRESERVE_FOLDER = "captures"
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,9 @@ def run_engine(capture: Capture) -> CaptureResult:
     from tasks.capture import capture as engine_capture
 
     settings = get_settings()
-    options = CaptureOptions.from_settings(settings)
+    with session_scope() as s:
+        wacz = wants_wacz(s, capture.uuid)
+    options = CaptureOptions.from_settings(settings, wacz=wacz)
     out_dir = Path(capture.directory or settings.home / "captures" / capture.guid)
     result = engine_capture(capture.url, out_dir, options)
     for attempt in range(2, MAX_LOAD_ATTEMPTS + 1):
@@ -227,7 +246,139 @@ def capture_page(unit_uuid: str) -> bool:
     return True
 
 
+# -- preservation ---------------------------------------------------------------------
+def prepare_transfer(capture: Capture) -> tuple[str, str]:
+    """Lay the capture out as a standard transfer in the default transfer source.
+
+    Returns ``(location uuid, relative path)``. Objects: the WARC (uncompressed,
+    ``<GUID>.warc``: Siegfried identifies a ``.warc.gz`` only as GZIP, the bare
+    WARC as WARC), the screenshot and the WACZ when made. Submission
+    documentation: the provenance summary (HTML and JSON) and ``capture.json``
+    (this capture's record, with the digests of the WARC as captured).
+    ``metadata/metadata.csv`` gives the WARC its Dublin Core title, source and date.
+    """
+    from custos.storage import default_location
+
+    if not capture.warc_path or not Path(capture.warc_path).is_file():
+        raise CustosError(f"capture {capture.guid} has no WARC to preserve")
+    location = default_location(LocationPurpose.TRANSFER_SOURCE)
+    rel = f"{PRESERVE_FOLDER}/capture-{capture.guid}-{capture.uuid[:8]}"
+    root = Path(location.path) / rel
+    if root.exists():
+        shutil.rmtree(root)
+    docs = root / "metadata" / "submissionDocumentation"
+    docs.mkdir(parents=True)
+    warc_gz = Path(capture.warc_path)
+    warc = root / f"{capture.guid}.warc"
+    digest_gz, digest = hashlib.sha256(), hashlib.sha256()
+    with gzip.open(warc_gz, "rb") as src, warc.open("wb") as dst:
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+            dst.write(chunk)
+    with warc_gz.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest_gz.update(chunk)
+    directory = Path(capture.directory or warc_gz.parent)
+    objects = [warc.name]
+    for name, target in (("screenshot.png", "screenshot.png"),
+                         (Path(capture.wacz_path).name if capture.wacz_path else "",
+                          f"{capture.guid}.wacz")):
+        if name and (directory / name).is_file():
+            shutil.copy2(directory / name, root / target)
+            objects.append(target)
+    for name in ("provenance-summary.html", "provenance-summary.json"):
+        if (directory / name).is_file():
+            shutil.copy2(directory / name, docs / name)
+    record = {"guid": capture.guid, "uuid": capture.uuid, "url": capture.url,
+              "final_url": capture.final_url, "title": capture.title,
+              "description": capture.description,
+              "capture_start": capture.capture_start, "capture_end": capture.capture_end,
+              "captured_by_software": capture.captured_by_software,
+              "captured_by_browser": capture.captured_by_browser,
+              "warc_gz": {"name": warc_gz.name, "size": warc_gz.stat().st_size,
+                          "sha256": digest_gz.hexdigest()},
+              "warc": {"name": warc.name, "size": warc.stat().st_size,
+                       "sha256": digest.hexdigest()},
+              "objects": objects}
+    (docs / "capture.json").write_text(json.dumps(record, default=str, indent=2) + "\n")
+    when = capture.capture_end or capture.created_at
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["filename", "dc.title", "dc.identifier", "dc.identifier", "dc.source",
+                     "dc.date", "dc.type", "dc.format"])
+    writer.writerow([f"objects/{warc.name}", capture.title or capture.url, capture.guid,
+                     capture.uuid, capture.url, when.date().isoformat(), "Web archive",
+                     "WARC"])
+    (root / "metadata" / "metadata.csv").write_text(out.getvalue())
+    return location.uuid, rel
+
+
+def preserve(unit_uuid: str) -> str | None:
+    """Send a finished capture as a transfer (``capture`` configuration); returns the SIP uuid.
+
+    The transfer runs inside this flow run (its unit carries this run's id, so
+    the reconciler sees it alive); when its SIP exists ``Capture.aip_uuid`` is
+    set (the SIP uuid is the AIP uuid) and the ingest runs as its own flow. The
+    outcome is an ArchiveResult ``preservation`` (output: the AIP uuid or the
+    reason); a failure there never fails the capture itself.
+    """
+    from custos.storage import default_location
+    from custos.transfers import start_transfer
+    from flows.transfer import run_transfer
+
+    with session_scope() as s:
+        capture = s.get(Capture, unit_uuid)
+        unit = s.get(Unit, unit_uuid)
+        if capture is None or capture.status != "succeeded" or capture.aip_uuid:
+            return capture.aip_uuid if capture else None
+        run_id = unit.flow_run_id if unit is not None else None
+    started = utcnow()
+    sip_uuid: str | None = None
+    error: str | None = None
+    prepared: Path | None = None
+    try:
+        location_uuid, rel = prepare_transfer(capture)
+        prepared = Path(default_location(LocationPurpose.TRANSFER_SOURCE).path) / rel
+        transfer_uuid = start_transfer(f"capture-{capture.guid}", (location_uuid, rel),
+                                       processing_config=PROCESSING_CONFIG,
+                                       accession=capture.guid,
+                                       created_by=capture.created_by, submit=False)
+        with session_scope() as s:
+            s.execute(update(Unit).where(col(Unit.uuid) == transfer_uuid)
+                      .values(flow_run_id=run_id, submitted_at=utcnow()))
+        status = run_transfer(transfer_uuid)
+        with session_scope() as s:
+            transfer = s.get(Unit, transfer_uuid)
+            candidate = transfer.sip_uuid if transfer is not None else None
+            if candidate and candidate != "BACKLOG":
+                sip_uuid = candidate
+                s.execute(update(Capture).where(col(Capture.uuid) == unit_uuid)
+                          .values(aip_uuid=sip_uuid, modified_at=utcnow()))
+            else:
+                error = (transfer.error if transfer is not None and transfer.error else
+                         f"transfer {transfer_uuid} stopped ({status}) without a SIP")
+    except Exception as exc:  # noqa: BLE001 - recorded on the capture, then logged
+        error = f"{type(exc).__name__}: {exc}"
+        log.exception("capture %s: preservation failed", capture.guid)
+    finally:
+        if prepared is not None:
+            shutil.rmtree(prepared, ignore_errors=True)
+    with session_scope() as s:
+        s.add(ArchiveResult(capture_uuid=unit_uuid, extractor="preservation",
+                            status="succeeded" if sip_uuid else "failed",
+                            output=sip_uuid or error, cmd=f"transfer ({PROCESSING_CONFIG})",
+                            start_ts=started, end_ts=utcnow()))
+    return sip_uuid
+
+
 @flow(name="capture")
 def capture(unit_uuid: str) -> bool:
-    """Capture the page of capture unit ``unit_uuid`` (started by ``dispatch.submit``)."""
-    return capture_page(unit_uuid)
+    """Capture the page of capture unit ``unit_uuid`` (started by ``dispatch.submit``),
+    then preserve it when asked (per capture, or the ``capture_preserve`` setting)."""
+    ok = capture_page(unit_uuid)
+    if ok:
+        with session_scope() as s:
+            wanted = wants_preservation(s, unit_uuid)
+        if wanted:
+            preserve(unit_uuid)
+    return ok

@@ -19,13 +19,15 @@ declare -A NEED=(
   [pngcheck]=pngcheck
   [jpeginfo]=jpeginfo
   [file]=file
+  [soffice]="libreoffice-writer-nogui libreoffice-calc-nogui"
 )
 EXTRA_PACKAGES=(${CUSTOS_EXTRA_APT:-})
 
 missing=()
 for cmd in "${!NEED[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
-    missing+=("${NEED[$cmd]}")
+    # shellcheck disable=SC2206  # a value may name several packages
+    missing+=(${NEED[$cmd]})
   fi
 done
 missing+=("${EXTRA_PACKAGES[@]}")

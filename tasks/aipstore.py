@@ -4,8 +4,9 @@ Storing is: copy to ``.tmp-<token>-<final name>`` inside the store, verify that 
 (bag validation for a directory, sha256 for an archive, against the digest computed
 when it was written), fsync it, then rename it to the final name in one atomic step.
 A crash at any point leaves at most a ``.tmp-*`` entry, never a partial AIP under its
-final name; :func:`clean_leftovers` (run by the reconciler) removes those or, when
-asked and the copy verifies, finishes the rename. :func:`verify_stored_aip` is what
+final name; :func:`clean_leftovers` removes those or, when asked and the copy
+verifies, finishes the rename, touching only one AIP's leftovers or ones that are
+old and not being stored by a live unit (stores run concurrently). :func:`verify_stored_aip` is what
 the fixity audit calls on a schedule.
 
 Usage::
@@ -22,6 +23,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -69,6 +71,7 @@ class Cleanup:
 
     removed: list[Path] = field(default_factory=list)
     finished: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
 
 
 def _fsync_path(path: Path) -> None:
@@ -173,23 +176,67 @@ def leftovers(store_dir: Path) -> list[Path]:
     return sorted(p for p in store_dir.iterdir() if p.name.startswith(TMP_PREFIX))
 
 
+#: How old a leftover must be before a store-wide clean-up may touch it.
+DEFAULT_GRACE_SECONDS = 3600.0
+
+
+def _newest_mtime(path: Path) -> float:
+    """The latest modification time in a leftover: a copy still being written is
+    recent even when its top directory is not."""
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for dirpath, dirs, files in os.walk(path):
+            for entry in (*dirs, *files):
+                try:
+                    newest = max(newest, (Path(dirpath) / entry).lstat().st_mtime)
+                except FileNotFoundError:  # removed while we look: still busy
+                    return time.time()
+    return newest
+
+
 def clean_leftovers(
     store_dir: Path,
     *,
     finish: bool = False,
     expected_sha256: Callable[[str], str | None] | None = None,
+    name: str | None = None,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    in_use: Callable[[str], bool] | None = None,
 ) -> Cleanup:
     """Remove interrupted stores, or finish those that verify when ``finish`` is set.
+
+    Other ingests may be writing their own ``.tmp-*`` copies into the same store at
+    this very moment, so the scope is narrow:
+
+    - with ``name`` (the AIP's final name), only that AIP's leftovers are touched: the
+      ingest storing it calls this before storing again, and nobody else stores
+      under that name;
+    - without it (the reconciler's store-wide sweep), a leftover is touched only when
+      nothing in it changed for ``grace_seconds`` and ``in_use(final name)`` (when
+      given) is false, i.e. no live unit is storing it. Skipped ones are in
+      ``Cleanup.kept``.
 
     A leftover is finished (renamed to its final name) only if nothing is stored under
     that name yet and it verifies: a directory as a full bag; an archive against the
     digest ``expected_sha256(final_name)`` returns (no digest known: it is removed,
-    since nothing proves the copy complete). Everything else is removed.
+    since nothing proves the copy complete). Everything else in scope is removed.
     """
     result = Cleanup()
+    now = time.time()
     for tmp in leftovers(store_dir):
         match = _TMP_RE.match(tmp.name)
         final = Path(store_dir) / match.group("final") if match else None
+        if name is not None:
+            if final is None or final.name != name:
+                continue
+        else:
+            try:
+                recent = now - _newest_mtime(tmp) < grace_seconds
+            except FileNotFoundError:
+                continue  # gone already: its writer cleaned up
+            if recent or (final is not None and in_use is not None and in_use(final.name)):
+                result.kept.append(tmp)
+                continue
         if finish and final is not None and not final.exists():
             digest = expected_sha256(final.name) if expected_sha256 else None
             if tmp.is_dir() or digest is not None:

@@ -1,25 +1,22 @@
 """Starting and approving transfers for the API, through the core's interfaces.
 
-The transfer engineer's ``custos.transfers`` owns how a transfer is created;
-until it is installed this module creates the Unit row itself and submits the
-``transfer`` flow when that flow exists (otherwise the unit waits without jobs,
-which Archivematica's status endpoint reports as "Unable to determine the status").
+``custos.transfers`` owns how a transfer is created (copy into processing, Unit
+row, approval decision or flow submission); this module adds Archivematica's
+request conventions: several paths make several transfers, and approval finds
+the waiting transfer by its directory and type.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from api.archivematica.units import TRANSFER_TYPE_DIRS, directory_of, waiting_decisions
-from custos import decisions, dispatch
+from custos import decisions, dispatch, transfers
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
 from custos.models import Unit, UnitType
-from custos.storage import source_path
 
 
 @dataclass
@@ -39,48 +36,34 @@ def flow_available(flow_name: str) -> bool:
         return False
 
 
-def _transfers_module() -> Any | None:
-    try:
-        return importlib.import_module("custos.transfers")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("custos.transfers",):
-            return None
-        raise
-
-
 def start(*, name: str, paths: list[str], transfer_type: str, accession: str | None = None,
           access_system_id: str | None = None, metadata_set_id: str | None = None,
           processing_config: str = "default", auto_approve: bool = True,
           user_id: int | None = None) -> Started:
-    """Create a transfer from Archivematica-encoded source paths and start its flow."""
+    """Create one transfer per Archivematica-encoded path (``name``, ``name_2`` ...).
+
+    Returns the first; with ``auto_approve`` false each waits for approval.
+    """
     if not name:
         raise InvalidInput("No transfer name provided.")
     if not paths:
         raise InvalidInput("No path provided.")
     if transfer_type not in TRANSFER_TYPE_DIRS:
         raise InvalidInput(f"Invalid transfer type {transfer_type!r}.")
-    sources = [source_path(p)[1] for p in paths]
-    transfers = _transfers_module()
-    if transfers is not None and hasattr(transfers, "start_transfer"):
-        unit = transfers.start_transfer(
-            name=name, sources=sources, transfer_type=transfer_type, accession=accession,
-            access_system_id=access_system_id, metadata_set_id=metadata_set_id,
-            processing_config=processing_config, auto_approve=auto_approve,
-            user_id=user_id)
-        return Started(uuid=unit.uuid, path=unit.current_path or str(sources[0]))
+    uuids = []
+    for i, encoded in enumerate(paths):
+        uuids.append(transfers.start_transfer(
+            name if i == 0 else f"{name}_{i + 1}", encoded, transfer_type,
+            processing_config=processing_config, accession=accession,
+            auto_approve=auto_approve, access_system_id=access_system_id,
+            created_by=user_id))
     with session_scope() as s:
-        unit = Unit(unit_type=UnitType.TRANSFER, name=name, transfer_type=transfer_type,
-                    source_path=str(sources[0]), processing_config=processing_config,
-                    accession=accession, access_system_id=access_system_id,
-                    metadata_set_id=metadata_set_id, auto_approve=auto_approve,
-                    created_by=user_id,
-                    variables={"sources": [str(p) for p in sources]})
-        s.add(unit)
-        s.flush()
-        uuid = unit.uuid
-    if flow_available("transfer"):
-        dispatch.submit("transfer", uuid)
-    return Started(uuid=uuid, path=str(Path(sources[0])))
+        unit = s.get(Unit, uuids[0])
+        assert unit is not None
+        if metadata_set_id:
+            unit.metadata_set_id = metadata_set_id
+        path = unit.current_path or ""
+    return Started(uuid=uuids[0], path=path.rstrip("/") + "/")
 
 
 def approve(directory: str, transfer_type: str, username: str = "") -> str:

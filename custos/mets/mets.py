@@ -7,12 +7,28 @@ Usage::
 
 Order of the document: ``metsHdr`` (CREATEDATE as naive UTC seconds, because metsrw
 compares it as a string with ``utcnow()``), ``dmdSec``s (the AIP's PREMIS intellectual
-entity, then Dublin Core / custom records per path), one ``amdSec`` per file (techMD,
-rightsMD for originals, one digiprovMD per event then per distinct agent), the
+entity, one per directory that has a UUID, then Dublin Core / custom records per
+path), one ``amdSec`` per file (techMD, rightsMD for originals, one digiprovMD per
+event then per distinct agent), one more ``amdSec`` holding a ``sourceMD`` per bagged
+transfer (linked from the ``objects`` div's ``ADMID``, as Archivematica does), the
 ``fileSec`` in Archivematica's group order, the physical structMap
 ("Archivematica default") and optionally the logical "Normative Directory Structure"
 that also lists empty directories. ``now`` and ``new_id`` are the only sources of
 time and randomness, so a fixed pair gives byte-identical output.
+
+Reingest (``AIP.created`` set) follows what Archivematica writes through metsrw 0.7:
+
+* ``metsHdr`` keeps the first ``CREATEDATE`` and gets ``LASTMODDATE`` = build time;
+  no ``RECORDSTATUS`` (neither Archivematica nor metsrw writes one).
+* The AIP and directory entity dmdSecs keep ``CREATED`` = the first CREATEDATE;
+  carried-over Dublin Core records keep their own ``CREATED``; new ones get the
+  build time.
+* Records of one path form a version history per MDTYPE (DC, OTHER/CUSTOM): the
+  first is ``STATUS="original"``, later ones ``"update"`` (metsrw's spelling, not
+  "updated"), every one but the newest gets ``-superseded`` appended, and a history of
+  more than one shares a ``GROUPID``. metsrw draws that GROUPID at random; here it is
+  a UUID5 of the AIP UUID, path and MDTYPE, so it stays the same across reingests.
+  Deleting a record on reingest (Archivematica's ``STATUS="deleted"``) is not modelled.
 """
 
 from __future__ import annotations
@@ -22,13 +38,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from lxml import etree
 
 from custos.errors import InvalidInput, StorageError
-from custos.mets import dublincore, premis, rights
-from custos.mets.model import AIP, FILE_GROUP_ORDER, Agent, AIPFile, DublinCoreRecord, FileUse
+from custos.mets import dublincore, premis, rights, sourcemd
+from custos.mets.model import (
+    AIP,
+    FILE_GROUP_ORDER,
+    Agent,
+    AIPFile,
+    Directory,
+    DublinCoreRecord,
+    FileUse,
+)
 from custos.mets.ns import (
     METS_SCHEMA_LOCATION,
     NSMAP,
@@ -83,9 +107,17 @@ class _Builder:
     def __init__(self, aip: AIP, now: datetime, new_id: Callable[[], UUID]) -> None:
         self.aip = aip
         self.stamp = mets_timestamp(now)
+        #: CREATEDATE of the document, and CREATED of the entity dmdSecs.
+        self.created = self.stamp if aip.created is None else mets_timestamp(aip.created)
+        if self.created > self.stamp:
+            raise InvalidInput(
+                f"AIP created ({self.created}) is after the build time ({self.stamp})",
+                {"created": self.created, "now": self.stamp},
+            )
         self.new_id = new_id
         self.counters: dict[str, int] = {}
         self.file_dmdids: dict[UUID, list[str]] = {}
+        self.source_admid: str | None = None
         self.root = etree.Element(
             mets("mets"), {XSI_SCHEMA_LOCATION: METS_SCHEMA_LOCATION}, nsmap=NSMAP
         )
@@ -104,11 +136,27 @@ class _Builder:
         *,
         other_mdtype: str | None = None,
         dmd: bool = False,
+        created: str | None = None,
     ) -> str:
+        return self.section(
+            parent, tag, mdtype, content, other_mdtype=other_mdtype, dmd=dmd, created=created
+        ).get("ID", "")
+
+    def section(
+        self,
+        parent: etree._Element,
+        tag: str,
+        mdtype: str,
+        content: Iterable[etree._Element],
+        *,
+        other_mdtype: str | None = None,
+        dmd: bool = False,
+        created: str | None = None,
+    ) -> etree._Element:
         ident = self.next_id(tag)
         attrib = {"ID": ident}
         if dmd:
-            attrib |= {"CREATED": self.stamp, "STATUS": "original"}
+            attrib |= {"CREATED": created or self.stamp, "STATUS": "original"}
         section = _SubElement(parent, mets(tag), attrib)
         wrap_attrib = {"MDTYPE": mdtype}
         if other_mdtype is not None:
@@ -116,11 +164,14 @@ class _Builder:
         wrap = _SubElement(section, mets("mdWrap"), wrap_attrib)
         data = _SubElement(wrap, mets("xmlData"))
         data.extend(content)
-        return ident
+        return section
 
     def build(self, normative: bool) -> etree._ElementTree:
         aip = self.aip
-        _SubElement(self.root, mets("metsHdr"), {"CREATEDATE": self.stamp})
+        header = {"CREATEDATE": self.created}
+        if aip.created is not None:
+            header["LASTMODDATE"] = self.stamp
+        _SubElement(self.root, mets("metsHdr"), header)
         tree = self._tree()
         ie_id = self.md_wrap(
             self.root,
@@ -128,10 +179,13 @@ class _Builder:
             "PREMIS:OBJECT",
             [premis.intellectual_entity(aip.uuid, aip.dirname, aip.identifiers)],
             dmd=True,
+            created=self.created,
         )
+        self._directory_entities(tree)
         self._dublin_core(tree, aip.dublin_core)
         files = sorted(aip.files, key=lambda f: f.path)
         admids = {f.uuid: self._amd_sec(f) for f in files}
+        self.source_admid = self._source_amd_sec()
         self._file_sec(files, admids)
         self._struct_map(tree, ie_id, "physical", PHYSICAL_LABEL, normative=False)
         if normative:
@@ -152,11 +206,38 @@ class _Builder:
                 node = node.child(d)
                 node.has_files = True
             node.files[name] = f
-        for path in self.aip.directories:
+        for entry in self.aip.directories:
             node = root
-            for d in _split(path):
+            for d in _split(entry.path if isinstance(entry, Directory) else entry):
                 node = node.child(d)
         return root
+
+    def _directory_entities(self, tree: _Dir) -> None:
+        """One PREMIS intellectual-entity dmdSec per directory with a UUID, path order."""
+        entries: dict[str, Directory] = {}
+        for entry in self.aip.directories:
+            if not isinstance(entry, Directory) or entry.uuid is None:
+                continue
+            path = "/".join(_split(entry.path))
+            seen = entries.get(path)
+            if seen is not None and seen.uuid != entry.uuid:
+                raise InvalidInput(
+                    f"two UUIDs for directory {path}: {seen.uuid} and {entry.uuid}",
+                    {"path": path},
+                )
+            entries[path] = entry
+        for path, entry in sorted(entries.items()):
+            node = self._find_dir(tree, path)
+            if node is None or entry.uuid is None:  # _tree() made every listed directory
+                continue
+            element = premis.intellectual_entity(
+                entry.uuid, entry.original_name or f"%SIPDirectory%{path}/"
+            )
+            ident = self.md_wrap(
+                self.root, "dmdSec", "PREMIS:OBJECT", [element], dmd=True, created=self.created
+            )
+            # The entity comes first in DMDID, as in Archivematica's createFileSec.
+            node.dmdids.insert(0, ident)
 
     def _find_dir(self, tree: _Dir, path: str) -> _Dir | None:
         node = tree
@@ -168,26 +249,35 @@ class _Builder:
 
     def _dublin_core(self, tree: _Dir, records: Iterable[DublinCoreRecord]) -> None:
         by_path = {f.path: f for f in self.aip.files}
+        histories: dict[tuple[str, str], list[etree._Element]] = {}
         for record in records:
             dc, other = dublincore.split_columns(record.elements)
+            created = mets_timestamp(record.created) if record.created is not None else None
+            path = "/".join(_split(record.path))
             ids = []
             if dc:
-                ids.append(
-                    self.md_wrap(
-                        self.root, "dmdSec", "DC", [dublincore.dublin_core_element(dc)], dmd=True
-                    )
+                section = self.section(
+                    self.root,
+                    "dmdSec",
+                    "DC",
+                    [dublincore.dublin_core_element(dc)],
+                    dmd=True,
+                    created=created,
                 )
+                histories.setdefault((path, "DC"), []).append(section)
+                ids.append(section.get("ID", ""))
             if other:
-                ids.append(
-                    self.md_wrap(
-                        self.root,
-                        "dmdSec",
-                        "OTHER",
-                        dublincore.custom_elements(other),
-                        other_mdtype="CUSTOM",
-                        dmd=True,
-                    )
+                section = self.section(
+                    self.root,
+                    "dmdSec",
+                    "OTHER",
+                    dublincore.custom_elements(other),
+                    other_mdtype="CUSTOM",
+                    dmd=True,
+                    created=created,
                 )
+                histories.setdefault((path, "OTHER_CUSTOM"), []).append(section)
+                ids.append(section.get("ID", ""))
             target_file = by_path.get(record.path.strip("/"))
             if target_file is not None:
                 self.file_dmdids.setdefault(target_file.uuid, []).extend(ids)
@@ -199,6 +289,25 @@ class _Builder:
                     {"path": record.path},
                 )
             target_dir.dmdids.extend(ids)
+        for (path, mdtype), sections in histories.items():
+            _set_statuses(sections, uuid5(self.aip.uuid, f"{path}\n{mdtype}"))
+
+    def _source_amd_sec(self) -> str | None:
+        """The amdSec of the transfers' bag-info.txt, or None when no transfer was a bag."""
+        infos = [info for info in self.aip.bag_info if info.fields]
+        if not infos:
+            return None
+        amd_id = self.next_id("amdSec")
+        amd = _SubElement(self.root, mets("amdSec"), {"ID": amd_id})
+        for info in infos:
+            self.md_wrap(
+                amd,
+                "sourceMD",
+                "OTHER",
+                [sourcemd.bag_info_element(info.fields)],
+                other_mdtype=sourcemd.BAGIT_MDTYPE,
+            )
+        return amd_id
 
     def _amd_sec(self, f: AIPFile) -> str:
         amd_id = self.next_id("amdSec")
@@ -258,6 +367,10 @@ class _Builder:
             smap, _DIV, {"TYPE": "Directory", "LABEL": self.aip.dirname, "DMDID": ie_id}
         )
         self._divs(root_div, tree, normative)
+        if self.source_admid is not None and not normative:
+            objects_div = root_div.find(f"{_DIV}[@LABEL='objects']")
+            target = objects_div if objects_div is not None else root_div
+            target.set("ADMID", self.source_admid)
 
     def _divs(self, parent: etree._Element, node: _Dir, normative: bool) -> None:
         for name in sorted(node.dirs.keys() | node.files.keys()):
@@ -280,6 +393,17 @@ class _Builder:
                     _SubElement(div, _FPTR, {"FILEID": f"file-{f.uuid}"})
 
 
+def _set_statuses(sections: list[etree._Element], group: UUID) -> None:
+    """STATUS (and GROUPID) of one path's dmdSecs of one MDTYPE, oldest first."""
+    for i, section in enumerate(sections):
+        status = "original" if i == 0 else "update"
+        if i < len(sections) - 1:
+            status += "-superseded"
+        section.set("STATUS", status)
+        if len(sections) > 1:
+            section.set("GROUPID", str(group))
+
+
 def build_mets(
     aip: AIP,
     *,
@@ -291,11 +415,14 @@ def build_mets(
 
     ``normative_structmap`` adds the logical "Normative Directory Structure" structMap
     (Archivematica's "Document empty directories"). ``new_id`` is only called for
-    rights statements that arrive without an identifier.
+    rights statements that arrive without an identifier. ``now`` is the build time:
+    CREATEDATE, or LASTMODDATE when ``aip.created`` marks a reingest.
 
     Raises:
-        InvalidInput: duplicate or non-relative file paths, or Dublin Core for a path
-            that is neither a file nor a directory of the AIP.
+        InvalidInput: duplicate or non-relative file paths, Dublin Core for a path
+            that is neither a file nor a directory of the AIP, two UUIDs for one
+            directory, ``aip.created`` later than ``now``, or a bag-info value XML
+            cannot carry.
     """
     return _Builder(aip, now(), new_id).build(normative_structmap)
 

@@ -135,10 +135,42 @@ class DublinCoreRecord:
     relative to ``data/`` (``objects/photos``). ``elements`` keeps csv column order:
     ``("dc.title", "A title")``; columns outside ``dc.``/``dcterms.`` become a custom
     (``OTHER``/``CUSTOM``) dmdSec.
+
+    ``created`` is set on a record carried over from the METS being replaced on
+    reingest: its dmdSec keeps that ``CREATED``. Several records for one path are that
+    path's version history, oldest first (see :mod:`custos.mets.mets` for the STATUS
+    values they get).
     """
 
     path: str
     elements: tuple[tuple[str, str], ...]
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A directory of the AIP, optionally with the UUID it was given at transfer.
+
+    A directory with a ``uuid`` gets its own PREMIS intellectual-entity dmdSec, linked
+    from its structMap divs. ``original_name`` is the PREMIS ``originalName``
+    (Archivematica uses the directory's original location,
+    ``%transferDirectory%objects/photos/``); empty means ``%SIPDirectory%<path>/``.
+    """
+
+    path: str
+    uuid: UUID | None = None
+    original_name: str = ""
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    """The bag-info.txt of one transfer that arrived as a BagIt bag.
+
+    ``fields`` are (label, value) pairs in file order; a label repeated in the file is
+    repeated here.
+    """
+
+    fields: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -170,17 +202,24 @@ class AIPFile:
 class AIP:
     """The intellectual entity and everything its METS describes.
 
-    ``directories`` lists directory paths relative to ``data/`` that must appear in the
+    ``directories`` lists directory paths relative to ``data/`` (or
+    :class:`Directory` entries, to give a directory its UUID) that must appear in the
     normative structMap even when they hold no file (empty directories);
     ``identifiers`` are extra (type, value) identifiers of the entity (ULID, EXID...).
+    ``bag_info`` holds the bag-info.txt of each source transfer that was a bag.
+
+    ``created`` is set on reingest to the ``CREATEDATE`` of the METS being replaced:
+    the new METS keeps it and records the build time as ``LASTMODDATE``.
     """
 
     uuid: UUID
     name: str
     files: tuple[AIPFile, ...]
-    directories: tuple[str, ...] = ()
+    directories: tuple[str | Directory, ...] = ()
     dublin_core: tuple[DublinCoreRecord, ...] = ()
     identifiers: tuple[tuple[str, str], ...] = ()
+    bag_info: tuple[BagInfo, ...] = ()
+    created: datetime | None = None
 
     @property
     def dirname(self) -> str:

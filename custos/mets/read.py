@@ -9,6 +9,7 @@ Usage::
 
     contents = read_mets(path)
     contents.files["<file uuid>"]["checksum"], contents.events["<event uuid>"]["type"]
+    contents.lastmoddate, contents.directories["objects/photos"], contents.bag_info
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 
 from lxml import etree
 
-from custos.mets.ns import XLINK_HREF, mets, premis
+from custos.mets.mets import NORMATIVE_LABEL
+from custos.mets.ns import XLINK_HREF, XSI_TYPE, mets, premis
+from custos.mets.sourcemd import BAGIT_MDTYPE, bag_info_fields
 from custos.mets.validate import parse_mets
 
 _MDWRAP = mets("mdWrap")
@@ -29,12 +32,25 @@ _XMLDATA = mets("xmlData")
 @dataclass
 class METSContents:
     """What a METS says: files by file UUID, events by event UUID, agents by
-    ``"<identifier type>:<identifier value>"``; ``createdate`` from the metsHdr."""
+    ``"<identifier type>:<identifier value>"``; ``createdate`` and ``lastmoddate``
+    (empty unless reingested) from the metsHdr.
+
+    ``directories`` maps a directory path relative to ``data/`` (``objects/photos``)
+    to the UUID of its PREMIS intellectual entity, from the physical and normative
+    structMaps (the AIP's own root div is left out); ``dmdsecs`` gives each dmdSec's
+    ``mdtype``, ``othermdtype``, ``status``, ``created`` and ``group`` by ID;
+    ``bag_info`` holds the (label, value) pairs of each BagIt ``sourceMD``, in
+    document order.
+    """
 
     createdate: str = ""
+    lastmoddate: str = ""
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    directories: dict[str, str] = field(default_factory=dict)
+    dmdsecs: dict[str, dict[str, str]] = field(default_factory=dict)
+    bag_info: list[list[tuple[str, str]]] = field(default_factory=list)
 
 
 _PREFIX = premis("")
@@ -127,12 +143,77 @@ def _amd_sec(amd: etree._Element, contents: METSContents) -> dict[str, Any]:
     return info
 
 
+def _dmd_secs(root: etree._Element) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """dmdSec attributes by ID, and the object UUID of each intellectual-entity dmdSec."""
+    infos: dict[str, dict[str, str]] = {}
+    entities: dict[str, str] = {}
+    for dmd in root.iterfind(mets("dmdSec")):
+        ident = dmd.get("ID", "")
+        wrap = dmd.find(_MDWRAP)
+        mdtype, payload = _payload(dmd)
+        infos[ident] = {
+            "mdtype": mdtype,
+            "othermdtype": wrap.get("OTHERMDTYPE", "") if wrap is not None else "",
+            "status": dmd.get("STATUS", ""),
+            "created": dmd.get("CREATED", ""),
+            "group": dmd.get("GROUPID", ""),
+        }
+        if (
+            mdtype == "PREMIS:OBJECT"
+            and payload is not None
+            and payload.get(XSI_TYPE, "").endswith("intellectualEntity")
+        ):
+            entities[ident] = _leaves(payload).get("objectIdentifierValue", "")
+    return infos, entities
+
+
+def _directory_uuids(root: etree._Element, entities: dict[str, str]) -> dict[str, str]:
+    """Directory path -> entity UUID, from the Directory divs of the physical structMap
+    and of the normative one (the only one listing empty directories)."""
+    out: dict[str, str] = {}
+    # The AIP's root div has no path: its entity is the AIP, not a directory.
+    stack: list[tuple[etree._Element, str]] = [
+        (div, "")
+        for smap in root.iterfind(mets("structMap"))
+        if smap.get("TYPE") == "physical" or smap.get("LABEL") == NORMATIVE_LABEL
+        for div in smap.iterfind(mets("div"))
+    ]
+    while stack:
+        div, path = stack.pop()
+        for dmdid in div.get("DMDID", "").split() if path else ():
+            if dmdid in entities:
+                out[path] = entities[dmdid]
+                break
+        for child in div.iterfind(mets("div")):
+            if child.get("TYPE", "").lower() == "directory":
+                label = child.get("LABEL", "")
+                stack.append((child, f"{path}/{label}" if path else label))
+    return out
+
+
+def _bag_info(root: etree._Element) -> list[list[tuple[str, str]]]:
+    out = []
+    for wrap in root.iterfind(f"{mets('amdSec')}/{mets('sourceMD')}/{_MDWRAP}"):
+        if wrap.get("OTHERMDTYPE") != BAGIT_MDTYPE:
+            continue
+        data = wrap.find(_XMLDATA)
+        if data is not None and len(data):
+            out.append(bag_info_fields(data[0]))
+    return out
+
+
 def read_mets(source: Path | bytes) -> METSContents:
-    """Read files (with their PREMIS object, event and agent keys), events and agents."""
+    """Read files (with their PREMIS object, event and agent keys), events, agents,
+    dmdSecs, directory UUIDs and bag-info."""
     root = parse_mets(source).getroot()
     contents = METSContents()
     header = root.find(mets("metsHdr"))
-    contents.createdate = header.get("CREATEDATE", "") if header is not None else ""
+    if header is not None:
+        contents.createdate = header.get("CREATEDATE", "")
+        contents.lastmoddate = header.get("LASTMODDATE", "")
+    contents.dmdsecs, entities = _dmd_secs(root)
+    contents.directories = _directory_uuids(root, entities)
+    contents.bag_info = _bag_info(root)
     amd_secs = {amd.get("ID", ""): _amd_sec(amd, contents) for amd in root.iterfind(mets("amdSec"))}
     for grp in root.iterfind(f"{mets('fileSec')}/{mets('fileGrp')}"):
         use = grp.get("USE", "")

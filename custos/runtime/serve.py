@@ -57,13 +57,18 @@ class ServeInfo:
     served: list[str] = field(default_factory=list)
 
 
-def setup_home(settings: Settings) -> str | None:
-    """Migrate, create default locations and, when no admin exists, an admin key."""
+def setup_home(settings: Settings) -> None:
+    """Migrate the database and create the default locations (both idempotent)."""
     from custos.storage import ensure_default_locations
 
     engine = get_engine(settings.db_url)
     migrate(engine)
     ensure_default_locations(settings, engine)
+
+
+def first_admin_key(settings: Settings) -> str | None:
+    """On first start (no admin user yet) create ``admin`` and return its new key."""
+    engine = get_engine(settings.db_url)
     with session_scope(engine) as s:
         has_admin = s.exec(select(User).where(col(User.is_admin).is_(True))).first()
     if has_admin is not None:
@@ -155,8 +160,11 @@ class Serve:
         preflight.check_port_free(s.host, s.port, "API")
         if start_server:
             preflight.check_port_free(s.prefect_host, s.prefect_port, "Prefect server")
-        admin_key = setup_home(s)
+        setup_home(s)
         api_url = prefect_api_url(s)
+        # this process talks to Prefect too (flow imports, start-up reconcile): never
+        # let it fall back on an ephemeral server
+        os.environ.update(child_env(s, api_url))
         logs = s.home / "logs"
         py = sys.executable
         if start_server:
@@ -186,7 +194,8 @@ class Serve:
         _wait_http(f"{base}/custos/health", api, CHILD_TIMEOUT, self._stop)
         if self._stop.is_set():
             return 0
-        self._reconcile_now(api_url, names)
+        self._reconcile_now(names)
+        admin_key = first_admin_key(s)  # only now: a failed start must not lose the key
         dashboard = api_url.removesuffix("/api") if s.prefect_ui or not start_server else ""
         self.on_ready(ServeInfo(api_url=base, docs_url=f"{base}/docs",
                                 dashboard_url=dashboard or "(Prefect UI disabled)",
@@ -199,10 +208,9 @@ class Serve:
         self.children.append(child)
         return child
 
-    def _reconcile_now(self, api_url: str, names: list[str]) -> None:
+    def _reconcile_now(self, names: list[str]) -> None:
         if "reconcile" not in names:
             return
-        os.environ["PREFECT_API_URL"] = api_url
         from prefect.exceptions import PrefectException, PrefectHTTPStatusError
 
         from custos.dispatch import PrefectBackend
@@ -211,7 +219,7 @@ class Serve:
             PrefectBackend().submit("reconcile", {})
         except (PrefectException, PrefectHTTPStatusError, httpx.HTTPError) as exc:
             # start-up goes on: the reconcile schedule tries again shortly
-            self.say(f"warning: start-up reconcile not submitted: {exc}")
+            self.say(f"warning: start-up reconcile not submitted: {exc!r}")
 
     def _watch(self) -> int:
         while not self._stop.wait(0.5):

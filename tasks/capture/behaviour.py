@@ -45,6 +45,24 @@ PAGE_INFO_JS = """
 }
 """
 
+OUTLINKS_JS = """
+(limit) => {
+  const seen = new Set();
+  for (const a of document.querySelectorAll('a[href], area[href]')) {
+    let href;
+    try { href = new URL(a.getAttribute('href'), document.baseURI); } catch (e) { continue; }
+    if (href.protocol !== 'http:' && href.protocol !== 'https:') continue;
+    href.hash = '';
+    seen.add(href.href);
+    if (seen.size >= limit) break;
+  }
+  return Array.from(seen);
+}
+"""
+
+#: A page with a million links must not make the metadata record unbounded.
+MAX_OUTLINKS = 5000
+
 
 @dataclass(frozen=True)
 class PageInfo:
@@ -76,3 +94,9 @@ async def read_page_info(page: Page) -> PageInfo:
     info = await page.evaluate(PAGE_INFO_JS)
     return PageInfo(str(info["title"]).strip(), str(info["description"]).strip(),
                     str(info["favicon"]))
+
+
+async def read_outlinks(page: Page, limit: int = MAX_OUTLINKS) -> list[str]:
+    """The page's http(s) links as rendered (after scripts), deduplicated, fragments dropped."""
+    links = await page.evaluate(OUTLINKS_JS, limit)
+    return [str(link) for link in links]

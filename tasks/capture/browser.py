@@ -5,8 +5,11 @@ so one browser serves many captures and each capture gets a fresh context
 (no cookies, cache or service workers leak from one capture into the next).
 Playwright's async API and the recording proxy share one event loop running in
 a background thread, which lets synchronous callers (Prefect tasks, the CLI,
-tests) submit captures from any thread. ``max_contexts`` bounds how many
-captures run at once.
+tests) submit captures from any thread. ``max_contexts`` (default: the
+``capture_concurrency`` setting) bounds how many captures hold a browser
+context at once; further callers wait for a free slot, so N threads can share
+one pool safely. Each capture has its own context, proxy and recording, so
+their WARCs never mix.
 
 Usage::
 
@@ -29,6 +32,7 @@ from playwright.async_api import Browser, BrowserContext, Playwright, async_play
 from playwright.async_api import Error as PlaywrightError
 
 from custos.errors import ConfigError, ToolFailed
+from custos.settings import Settings, get_settings
 
 from .certs import CertificateAuthority
 
@@ -51,7 +55,12 @@ VIEWPORT = {"width": 1600, "height": 900}
 class BrowserPool:
     """One Chromium process shared by many captures; close() ends it for sure."""
 
-    def __init__(self, chromium_path: str | None = None, *, max_contexts: int = 2) -> None:
+    def __init__(self, chromium_path: str | None = None, *,
+                 max_contexts: int | None = None) -> None:
+        if max_contexts is None:
+            max_contexts = get_settings().capture_concurrency
+        if max_contexts < 1:
+            raise ConfigError(f"max_contexts must be at least 1, not {max_contexts}")
         if chromium_path is not None and not (os.path.isfile(chromium_path)
                                               or shutil.which(chromium_path)):
             raise ConfigError(f"Chromium executable not found: {chromium_path}")
@@ -66,6 +75,7 @@ class BrowserPool:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._active = 0
         self._closed = False
         self._thread.start()
         try:
@@ -73,6 +83,22 @@ class BrowserPool:
         except BaseException:
             self.close()
             raise
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> BrowserPool:
+        """A pool with the configured Chromium and ``capture_concurrency`` slots."""
+        settings = settings or get_settings()
+        return cls(settings.chromium_executable(), max_contexts=settings.capture_concurrency)
+
+    @property
+    def max_contexts(self) -> int:
+        """How many captures may hold a browser context at the same time."""
+        return self._max_contexts
+
+    @property
+    def active_contexts(self) -> int:
+        """Captures holding a context right now (for tests and monitoring)."""
+        return self._active
 
     def __enter__(self) -> BrowserPool:
         return self
@@ -116,18 +142,22 @@ class BrowserPool:
         """
         assert self._browser is not None and self._slots is not None
         async with self._slots:
-            context = await self._browser.new_context(
-                proxy={"server": f"http://127.0.0.1:{proxy_port}"},
-                ignore_https_errors=True,
-                viewport=VIEWPORT,  # type: ignore[arg-type]
-                service_workers="block",
-                accept_downloads=False,
-            )
+            self._active += 1
             try:
-                yield context
+                context = await self._browser.new_context(
+                    proxy={"server": f"http://127.0.0.1:{proxy_port}"},
+                    ignore_https_errors=True,
+                    viewport=VIEWPORT,  # type: ignore[arg-type]
+                    service_workers="block",
+                    accept_downloads=False,
+                )
+                try:
+                    yield context
+                finally:
+                    with contextlib.suppress(PlaywrightError):
+                        await context.close()
             finally:
-                with contextlib.suppress(PlaywrightError):
-                    await context.close()
+                self._active -= 1
 
     async def _stop(self) -> None:
         if self._browser is not None:

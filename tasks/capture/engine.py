@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import mimetypes
 import time
+import uuid
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,18 +32,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
+from playwright.async_api import Page, Request
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from custos.settings import Settings, get_settings
 
-from .behaviour import read_page_info, scroll_to_bottom, wait_network_idle
+from .behaviour import read_outlinks, read_page_info, scroll_to_bottom, wait_network_idle
 from .browser import BrowserPool
 from .netguard import Blocked, Guard, check_scheme
 from .provenance import software_line, software_versions, write_provenance
 from .proxy import BlockedRequest, Exchange, RecordingProxy
 from .wacz import write_wacz
-from .warc import Attachment, verify_warc, write_warc
+from .warc import Attachment, MetadataRecord, verify_warc, write_warc
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class CaptureResult:
     user_agent: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    outlinks: list[str] = field(default_factory=list)
 
 
 def capture(url: str, out_dir: Path, options: CaptureOptions | None = None,
@@ -146,6 +149,7 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
                            request_timeout=options.load_timeout)
     attachments: list[Attachment] = []
     problems: list[str] = []
+    resource_types: dict[str, str] = {}
     try:
         parts = urlsplit(url)
         check_scheme(parts.scheme, url)
@@ -163,6 +167,12 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
         try:
             async with pool.context(port) as context:
                 page = await context.new_page()
+                # Chromium's own view of each request (document, script, image...),
+                # which the proxy cannot see; it goes into the pageinfo record.
+                def note_type(request: Request) -> None:
+                    resource_types.setdefault(request.url, request.resource_type)
+
+                page.on("request", note_type)
                 await _browse(page, url, options, proxy, result, clock)
                 proxy.stop_recording()
                 attachments += await _attachments(page, out_dir, options, proxy, result,
@@ -202,22 +212,34 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
     }
     result.provenance_json_path = out_dir / "provenance-summary.json"
     result.provenance_html_path = out_dir / "provenance-summary.html"
-    write_provenance(summary, result.provenance_json_path, result.provenance_html_path)
+    # File writing and digesting run off the loop: a second capture sharing the
+    # pool's loop keeps proxying while this one writes its WARC.
+    await asyncio.to_thread(write_provenance, summary, result.provenance_json_path,
+                            result.provenance_html_path)
     attachments += [
         Attachment("file:///provenance-summary.html", result.provenance_html_path, "text/html"),
         Attachment("file:///provenance-summary.json", result.provenance_json_path,
                    "application/json"),
     ]
     result.warc_path = out_dir / "archive.warc.gz"
-    write_warc(result.warc_path, exchanges=recording.exchanges, attachments=attachments,
-               warcinfo={
-                   "software": software_line(versions),
-                   "format": "WARC File Format 1.1",
-                   "conformsTo": "https://iipc.github.io/warc-specifications/"
-                                 "specifications/warc-format/warc-1.1/",
-                   "description": f"Capture of {url}",
-                   "http-header-user-agent": result.user_agent,
-               })
+    pageinfo = MetadataRecord(
+        f"urn:pageinfo:{url}",
+        json.dumps(page_info_record(url, started_at, result, recording.exchanges,
+                                    resource_types), indent=1).encode("utf-8"),
+        "application/json",
+        concurrent_to=url,
+    )
+    await asyncio.to_thread(
+        write_warc, result.warc_path, exchanges=recording.exchanges, attachments=attachments,
+        metadata=[pageinfo],
+        warcinfo={
+            "software": software_line(versions),
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/"
+                          "specifications/warc-format/warc-1.1/",
+            "description": f"Capture of {url}",
+            "http-header-user-agent": result.user_agent,
+        })
     await asyncio.to_thread(verify_warc, result.warc_path)
     if options.wacz:
         result.wacz_path = out_dir / "archive.wacz"
@@ -261,6 +283,41 @@ async def _browse(page: Page, url: str, options: CaptureOptions, proxy: Recordin
             result.status = _recorded_status(proxy.recording.exchanges, page.url)
 
 
+def page_info_record(url: str, started_at: str, result: CaptureResult,
+                     exchanges: list[Exchange], resource_types: dict[str, str]) -> dict[str, Any]:
+    """The capture's page info in Browsertrix's ``urn:pageinfo:`` shape, plus outlinks.
+
+    Browsertrix keys every URL the page loaded to its status, MIME type and
+    resource type; replay and QA tools read it to tell what the page needed
+    without parsing the WARC. We add what Perma/Scoop keep as ``pageInfo``
+    (title, description, favicon, final URL) and the outlinks a later crawl
+    could follow, the way Heritrix's ``metadata`` records list them.
+    """
+    urls: dict[str, dict[str, Any]] = {}
+    for exchange in exchanges:
+        mime = (exchange.response_head.get("Content-Type") or "").split(";")[0].strip()
+        urls.setdefault(exchange.url, {
+            "status": exchange.status,
+            "mime": mime,
+            "type": resource_types.get(exchange.url, "other"),
+        })
+    return {
+        "pageid": str(uuid.uuid4()),
+        "url": url,
+        "ts": started_at,
+        "title": result.title,
+        "description": result.description,
+        "favIconUrl": result.favicon_url,
+        "finalUrl": result.final_url,
+        "status": result.status,
+        "limitHit": result.limit_hit,
+        "urls": urls,
+        "outlinks": result.outlinks,
+        "counts": {"resources": len(urls), "outlinks": len(result.outlinks),
+                   "blocked": len(result.blocked)},
+    }
+
+
 def _recorded_status(exchanges: list[Exchange], url: str) -> int | None:
     for exchange in reversed(exchanges):
         if exchange.url == url:
@@ -287,6 +344,7 @@ async def _attachments(page: Page, out_dir: Path, options: CaptureOptions,
         result.title, result.description = page_info.title, page_info.description
         result.favicon_url = page_info.favicon_url
         result.user_agent = str(await page.evaluate("navigator.userAgent"))
+        result.outlinks = await read_outlinks(page)
 
     async def screenshot() -> None:
         path = out_dir / "screenshot.png"

@@ -5,6 +5,13 @@ tree is large for what is a zip of four kinds of file: ``archive/`` (the WARC,
 stored uncompressed in the zip so replay tools can seek into it),
 ``indexes/index.cdxj``, ``pages/pages.jsonl`` and ``datapackage.json`` with a
 sha256 per file, plus ``datapackage-digest.json``.
+
+The index follows what ``cdxj-indexer`` (py-wacz's indexer) writes, so replay
+tools find records by the same keys: SURT keys as the ``surt`` package makes
+them (IP addresses reversed too, ``www.`` dropped, query arguments sorted),
+MIME types without parameters, offsets and lengths as strings, and
+``response``, ``revisit``, ``resource`` and ``metadata`` records indexed. The
+tests check both against ``cdxj-indexer`` and ``wacz validate``.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,22 +32,31 @@ from warcio.exceptions import ArchiveLoadFailed
 from custos.errors import InvalidInput, StorageError
 
 WARC_NAME = "data.warc.gz"
-INDEXED_TYPES = ("response", "revisit", "resource")
+INDEXED_TYPES = ("response", "revisit", "resource", "metadata")
+_WWW = re.compile(r"^www\d*\.")
 
 
 def surt(url: str) -> str:
-    """Sort-friendly URI key for CDXJ (``https://www.Example.org/a?b`` -> ``org,example)/a?b``)."""
+    """Sort-friendly CDXJ key: ``https://www.Example.org/a?b=1&a=2`` -> ``org,example)/a?a=2&b=1``.
+
+    Matches the ``surt`` package's defaults for http(s) URLs; ``file:///x``
+    becomes ``file:/x`` as it does there, and other schemes (``urn:``) are
+    lowercased with sorted query arguments and no trailing slash, as there.
+    """
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return url
-    host = (parts.hostname or "").lower()
-    if host.startswith("www."):
-        host = host[4:]
-    key = ",".join(reversed(host.split("."))) if not host.replace(".", "").isdigit() else host
-    if parts.port and parts.port not in (80, 443):
+    scheme = parts.scheme.lower()
+    if scheme == "file":
+        return "file:/" + parts.path.lstrip("/")
+    if scheme not in ("http", "https"):
+        base, _, query = url.lower().partition("?")
+        return base.rstrip("/") + ("?" + "&".join(sorted(query.split("&"))) if query else "")
+    host = _WWW.sub("", (parts.hostname or "").lower().strip("."))
+    key = ",".join(reversed(host.split(".")))
+    if parts.port and parts.port != (443 if scheme == "https" else 80):
         key += f":{parts.port}"
-    path = parts.path or "/"
-    return f"{key}){path.lower()}" + (f"?{parts.query}" if parts.query else "")
+    path = (parts.path or "/").lower()
+    query = "&".join(sorted(parts.query.lower().split("&"))) if parts.query else ""
+    return f"{key}){path}" + (f"?{query}" if query else "")
 
 
 def cdxj_lines(warc_path: Path) -> list[str]:
@@ -55,11 +72,11 @@ def cdxj_lines(warc_path: Path) -> list[str]:
             url = str(headers.get_header("WARC-Target-URI"))
             date = str(headers.get_header("WARC-Date"))
             entry: dict[str, Any] = {"url": url}
-            if record.http_headers is not None and rec_type != "resource":
+            if record.http_headers is not None and rec_type in ("response", "revisit"):
+                entry["mime"] = _bare(record.http_headers.get_header("Content-Type"))
                 entry["status"] = record.http_headers.get_statuscode()
-                entry["mime"] = (record.http_headers.get_header("Content-Type") or "")
             else:
-                entry["mime"] = str(headers.get_header("Content-Type") or "")
+                entry["mime"] = _bare(headers.get_header("Content-Type"))
             if rec_type == "revisit":
                 entry["mime"] = "warc/revisit"
             entry["digest"] = str(headers.get_header("WARC-Payload-Digest")
@@ -67,11 +84,15 @@ def cdxj_lines(warc_path: Path) -> list[str]:
             record.content_stream().read()
             offset = records.get_record_offset()
             records.read_to_end()
-            entry.update(offset=offset, length=records.get_record_length(),
+            entry.update(length=str(records.get_record_length()), offset=str(offset),
                          filename=WARC_NAME)
             timestamp = "".join(ch for ch in date if ch.isdigit())[:14]
             lines.append(f"{surt(url)} {timestamp} {json.dumps(entry)}")
     return sorted(lines)
+
+
+def _bare(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip()
 
 
 def _sha256(data: bytes) -> str:
@@ -141,7 +162,8 @@ def validate_wacz(wacz_path: Path) -> dict[str, Any]:
             index = archive.read("indexes/index.cdxj").decode("utf-8").splitlines()
             for line in filter(None, index):
                 entry = json.loads(line.split(" ", 2)[2])
-                chunk = io.BytesIO(warc[entry["offset"]:entry["offset"] + entry["length"]])
+                offset, length = int(entry["offset"]), int(entry["length"])
+                chunk = io.BytesIO(warc[offset:offset + length])
                 record = next(iter(ArchiveIterator(chunk)), None)
                 if record is None or record.rec_headers.get_header(
                         "WARC-Target-URI") != entry["url"]:

@@ -3,8 +3,9 @@
 Record order: one ``warcinfo``; per exchange a ``response`` (or a ``revisit``
 when the same payload was already recorded in this capture) followed by its
 ``request``; then one ``resource`` per attachment (screenshot, DOM snapshot,
-PDF, favicon, provenance summary). Revisits point only inside the same file,
-so every WARC stays self-contained for the AIP.
+PDF, favicon, provenance summary); then the ``metadata`` records (the page
+info, ``urn:pageinfo:<url>``). Revisits point only inside the same file, so
+every WARC stays self-contained for the AIP.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,21 @@ class Attachment:
     content_type: str
 
 
+@dataclass(frozen=True)
+class MetadataRecord:
+    """Facts about the capture (not bytes from the web), stored as a ``metadata`` record.
+
+    ``concurrent_to`` names the URL whose first response record this one
+    describes; the record then carries ``WARC-Concurrent-To`` pointing at it,
+    as Heritrix links its metadata records to the response they are about.
+    """
+
+    uri: str
+    payload: bytes
+    content_type: str
+    concurrent_to: str | None = None
+
+
 @dataclass
 class WarcSummary:
     """What was written: counts per record type."""
@@ -46,6 +63,7 @@ class WarcSummary:
     revisits: int = 0
     requests: int = 0
     resources: int = 0
+    metadata: int = 0
 
 
 def _response_headers(exchange: Exchange) -> StatusAndHeaders:
@@ -60,10 +78,12 @@ def _request_headers(exchange: Exchange) -> StatusAndHeaders:
 
 
 def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attachment],
-               warcinfo: dict[str, str]) -> WarcSummary:
-    """Write ``exchanges`` and ``attachments`` to a gzipped WARC 1.1 at ``path``."""
+               warcinfo: dict[str, str],
+               metadata: Sequence[MetadataRecord] = ()) -> WarcSummary:
+    """Write ``exchanges``, ``attachments`` and ``metadata`` to a gzipped WARC 1.1 at ``path``."""
     summary = WarcSummary(path)
     seen: dict[str, tuple[str, str, str]] = {}
+    first_record: dict[str, str] = {}
     try:
         with path.open("wb") as out:
             writer = WARCWriter(out, gzip=True, warc_version="WARC/1.1")
@@ -95,6 +115,8 @@ def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attac
                                         str(response.rec_headers.get_header("WARC-Record-ID")))
                     summary.responses += 1
                 writer.write_record(response)
+                first_record.setdefault(exchange.url, str(response.rec_headers.get_header(
+                    "WARC-Record-ID")))
                 request = writer.create_warc_record(
                     exchange.url, "request",
                     payload=io.BytesIO(exchange.request_body.raw),
@@ -117,6 +139,16 @@ def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attac
                     )
                     writer.write_record(record)
                 summary.resources += 1
+            for fact in metadata:
+                headers = {}
+                if fact.concurrent_to is not None and fact.concurrent_to in first_record:
+                    headers["WARC-Concurrent-To"] = first_record[fact.concurrent_to]
+                writer.write_record(writer.create_warc_record(
+                    fact.uri, "metadata", payload=io.BytesIO(fact.payload),
+                    length=len(fact.payload), warc_content_type=fact.content_type,
+                    warc_headers_dict=headers,
+                ))
+                summary.metadata += 1
     except OSError as exc:
         raise StorageError(f"cannot write WARC {path}: {exc}") from exc
     return summary

@@ -24,7 +24,7 @@ from sqlmodel import col, select
 from custos import decisions
 from custos.db import session_scope
 from custos.errors import NotFound
-from custos.models import File, FileUse, Unit
+from custos.models import File, FileUse, Job, JobStatus, Unit
 from custos.processing import ProcessingConfig, choice_value, link_for, load_named, read_file
 from custos.recorder import Recorder
 from custos.settings import Settings, get_settings
@@ -81,6 +81,7 @@ class TransferContext:
     recorder: Recorder
     settings: Settings
     done: set[str] = field(default_factory=set)
+    done_pairs: set[tuple[str, str]] = field(default_factory=set)
     _config: ProcessingConfig | None = None
 
     @property
@@ -106,10 +107,11 @@ class TransferContext:
 
     def record(self, group: str, name: str, output: str | None = None,
                link_uuid: str | None = None) -> None:
-        """Record a job that is done when written (moves, renames, no-ops), once."""
-        if self.todo(name):
+        """Record a job that is done when written (moves, renames, no-ops), once per group."""
+        if (group, name) not in self.done_pairs:
             self.recorder.record_job(self.uuid, group, name, link_uuid, output=output)
             self.done.add(name)
+            self.done_pairs.add((group, name))
 
     def set_variables(self, **values: Any) -> None:
         """Merge values into the unit's variables (JSON), persisted at once."""
@@ -161,8 +163,11 @@ def load_context(unit_uuid: str) -> TransferContext:
         unit = s.get(Unit, unit_uuid)
         if unit is None:
             raise NotFound(f"transfer {unit_uuid} does not exist")
+        pairs = {(str(m), str(n)) for m, n in s.exec(
+            select(col(Job.microservice), col(Job.name))
+            .where(col(Job.unit_uuid) == unit_uuid, col(Job.status) == JobStatus.COMPLETE))}
     return TransferContext(unit=unit, recorder=rec, settings=get_settings(),
-                           done=rec.completed_jobs(unit_uuid))
+                           done={n for _, n in pairs}, done_pairs=pairs)
 
 
 def file_use(relpath: str) -> str:

@@ -64,10 +64,11 @@ def restructure_bag(ctx: TransferContext) -> None:
     if not report.valid:
         problems = [p.message for p in report.problems]
         raise InvalidInput("bag is invalid: " + "; ".join(problems[:20]), details=problems)
-    ctx.set_variables(bag_fixity={"detail": report.event_detail,
-                                  "files": [c.path.removeprefix("data/")
-                                            for c in report.payload_checks]})
-    data = root / "data"
+    nested = (root / "data" / "objects").is_dir()
+    ctx.set_variables(bag_fixity={
+        "detail": report.event_detail,
+        "files": [display_path(("" if nested else "objects/") + c.path.removeprefix("data/"))
+                  for c in report.payload_checks]})
     staging = root / ".bag"
     staging.mkdir()
     for entry in root.iterdir():
@@ -85,7 +86,6 @@ def restructure_bag(ctx: TransferContext) -> None:
         if entry.name != "data":
             entry.rename(tags / entry.name)
     shutil.rmtree(staging)
-    del data
 
 
 def remove_hidden(root: Path) -> list[str]:

@@ -1,10 +1,10 @@
 """Step 8 *Scan for viruses*: ClamAV over every file, one *virus check* event each.
 
 Scanning uses the clamd named by ``settings.clamd_socket`` when set; otherwise a
-private clamd is started for the duration of a large scan (loading signatures
-once beats one ``clamscan`` process per 500 files), and small transfers use
-``clamscan``. An infected file or a file that could not be scanned fails the
-transfer, naming the file and the signature.
+private clamd is started for the duration of the scan (about 0.1 s with the
+shipped signatures; it takes raw path bytes, so non-UTF-8 names scan too), and
+``clamscan`` is the fallback when clamd is not installed. An infected file or a
+file that could not be scanned fails the transfer, naming file and signature.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .common import YES_NO, TransferContext, microservice
 GROUP = "Scan for viruses"
 DECISION = "Do you want to scan for viruses in directories?"
 JOB = "Scan for viruses in directories"
-PRIVATE_CLAMD_FROM = 200
+PRIVATE_CLAMD_FROM = 1
 
 
 def scan(ctx: TransferContext, paths: list[Path]) -> ScanReport:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -74,7 +76,8 @@ def test_interrupted_store_is_cleaned(
     truncated.write_bytes(archive.path.read_bytes()[:100])
     assert not (store / bag.path.name).exists() and not (store / archive.path.name).exists()
     assert leftovers(store) == sorted([partial, truncated])
-    result = clean_leftovers(store, finish=True, expected_sha256=lambda _name: archive.sha256)
+    result = clean_leftovers(store, finish=True, grace_seconds=0,
+                             expected_sha256=lambda _name: archive.sha256)
     assert sorted(result.removed) == sorted([partial, truncated]) and result.finished == []
     assert list(store.iterdir()) == []
 
@@ -86,7 +89,8 @@ def test_complete_leftover_is_finished(
     store.mkdir()
     shutil.copytree(bag.path, store / f".tmp-01234567-{bag.path.name}")
     shutil.copyfile(archive.path, store / f".tmp-89abcdef-{archive.path.name}")
-    result = clean_leftovers(store, finish=True, expected_sha256=lambda _name: archive.sha256)
+    result = clean_leftovers(store, finish=True, grace_seconds=0,
+                             expected_sha256=lambda _name: archive.sha256)
     assert sorted(result.finished) == sorted([store / bag.path.name, store / archive.path.name])
     assert leftovers(store) == []
 
@@ -115,3 +119,46 @@ def test_audit_of_directory_and_missing(bag: BagResult, tmp_path: Path) -> None:
     check = verify_stored_aip(bag.path)
     assert check.outcome is Outcome.FAIL and any("report.txt" in p for p in check.problems)
     assert verify_stored_aip(tmp_path / "nope.7z").outcome is Outcome.FAIL
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Make every entry of a leftover look ``seconds`` old."""
+    when = time.time() - seconds
+    for entry in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        os.utime(entry, (when, when), follow_symlinks=False)
+
+
+def test_clean_by_name_touches_only_that_aip(archive: CompressionResult, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    mine = store / f".tmp-00000001-{archive.path.name}"
+    theirs = store / ".tmp-00000002-other-aip.7z"
+    mine.write_bytes(b"partial")
+    theirs.write_bytes(b"another ingest is still writing this")
+    _age(theirs, 7200)  # even an old one of another AIP is not ours to touch
+    result = clean_leftovers(store, name=archive.path.name)
+    assert result.removed == [mine] and not mine.exists()
+    assert theirs.read_bytes() == b"another ingest is still writing this"
+
+
+def test_store_wide_sweep_spares_recent_and_busy_copies(
+    bag: BagResult, archive: CompressionResult, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    fresh = store / ".tmp-0000000a-fresh.7z"
+    fresh.write_bytes(b"being written right now")
+    busy = store / ".tmp-0000000b-busy.7z"
+    busy.write_bytes(b"old, but its unit is storing it")
+    _age(busy, 7200)
+    growing = store / f".tmp-0000000c-{bag.path.name}"
+    shutil.copytree(bag.path, growing)
+    _age(growing, 7200)
+    (growing / "data" / "objects" / "still-copying.bin").write_bytes(b"x")  # inner: recent
+    dead = store / ".tmp-0000000d-dead.7z"
+    dead.write_bytes(b"a crashed copy")
+    _age(dead, 7200)
+    result = clean_leftovers(store, in_use={"busy.7z"}.__contains__)
+    assert result.removed == [dead] and not dead.exists()
+    assert sorted(result.kept) == sorted([fresh, busy, growing])
+    assert fresh.exists() and busy.exists() and growing.is_dir()

@@ -17,7 +17,7 @@ def pool() -> Iterator[BrowserPool]:
     chromium = load_settings().chromium_executable()
     if chromium is None:
         pytest.skip("no Chromium executable (set CUSTOS_CHROMIUM_PATH)")
-    with BrowserPool(chromium) as browser_pool:
+    with BrowserPool(chromium, max_contexts=2) as browser_pool:
         yield browser_pool
 
 

@@ -4,6 +4,10 @@ Covers what a capture must record: a redirect, HTML, CSS with a background
 image, <img>, <script>, fetch() of JSON, gzip-encoded and chunked responses, a
 404, a lazily loaded image below the fold, the same image under two URLs
 (revisit), a declared favicon, and helpers for limit tests.
+
+The server keeps the exact body bytes it wrote for every request (``served``,
+keyed by path and query) so tests can compare them with the WARC payloads, and
+``/meet`` lets concurrency tests prove that captures really overlapped.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
@@ -34,6 +39,8 @@ INDEX = b"""<!DOCTYPE html>
 <h1>Hello capture</h1>
 <img src="/img.png" alt="img"> <img src="/img-copy.png" alt="copy">
 <ul id="out"></ul>
+<p><a href="/simple.html">simple</a> <a href="/missing#frag">missing</a>
+<a href="mailto:nobody@example.invalid">mail</a> <a href="/simple.html">again</a></p>
 <div style="height:6000px">tall</div>
 <img loading="lazy" src="/lazy.png" alt="lazy">
 </body></html>
@@ -71,7 +78,39 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self._body(body)
+
+    def _body(self, data: bytes) -> None:
+        """Write body bytes and remember them exactly as sent."""
+        self.wfile.write(data)
+        with self.server.lock:
+            sent = self.server.sending.setdefault(id(self), b"")
+            self.server.sending[id(self)] = sent + data
+
+    def handle_one_request(self) -> None:
+        super().handle_one_request()
+        with self.server.lock:
+            sent = self.server.sending.pop(id(self), None)
+            if sent is not None and getattr(self, "path", None):
+                self.server.served[self.path] = sent
+
+    def _meet(self, group: str) -> None:
+        """Hold the response until ``MEET_SIZE`` requests of ``group`` are in flight (bounded).
+
+        Captures that really run at the same time meet here at once; captures that
+        run one after the other each wait out ``MEET_WAIT`` alone, and the peak
+        count stays at one.
+        """
+        server = self.server
+        with server.meeting:
+            server.in_flight[group] = server.in_flight.get(group, 0) + 1
+            server.peak[group] = max(server.peak.get(group, 0), server.in_flight[group])
+            server.meeting.notify_all()
+            server.meeting.wait_for(lambda: server.in_flight[group] >= server.MEET_SIZE,
+                                    timeout=server.MEET_WAIT)
+        time.sleep(0.2)  # let a third capture show up if the pool failed to bound them
+        with server.meeting:
+            server.in_flight[group] -= 1
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -104,8 +143,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for chunk in CHUNKS:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            self.wfile.write(b"0\r\n\r\n")
+                self._body(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self._body(b"0\r\n\r\n")
         elif path == "/go":
             target = parse_qs(parts.query)["to"][0]
             self._send(302, b"", "text/plain", {"Location": target})
@@ -122,6 +161,22 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"x" * 300_000, "application/octet-stream")
         elif path == "/hang.html":
             self._send(200, b"<html><body>slow<img src='/hang'></body></html>", "text/html")
+        elif path == "/page":
+            number = parse_qs(parts.query)["n"][0]
+            self._send(200, page_html(number), "text/html; charset=utf-8")
+        elif path == "/own.png":
+            shade = int(parse_qs(parts.query)["n"][0]) % 256
+            self._send(200, png((shade, 99, 7)), "image/png")
+        elif path == "/meet.html":
+            query = parse_qs(parts.query)
+            group, number = query["g"][0], query["n"][0]
+            self._send(200, (f"<html><head><title>meet {number}</title></head><body>"
+                             f"<img src='/meet.png?g={group}&n={number}'></body></html>"
+                             ).encode(), "text/html")
+        elif path == "/meet.png":
+            query = parse_qs(parts.query)
+            self._meet(query["g"][0])
+            self._send(200, png((int(query["n"][0]) % 256, 1, 2)), "image/png")
         elif path == "/hang":
             time.sleep(float(parse_qs(parts.query).get("s", ["8"])[0]))
             self._send(200, png((1, 1, 1)), "image/png")
@@ -129,12 +184,35 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
 
 
+def page_html(number: str) -> bytes:
+    """One of many distinct pages (benchmarks, concurrency): own title, image and data."""
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Page {number}</title>
+<link rel="icon" href="/icon.png"><link rel="stylesheet" href="/style.css">
+</head><body><h1>Page {number}</h1>
+<img src="/own.png?n={number}" alt="own"> <img src="/img.png" alt="shared">
+<p id="data"></p><a href="/page?n={int(number) + 1}">next</a>
+<script>fetch('/data.json').then(r => r.text()).then(t => {{
+  document.getElementById('data').textContent = t; }});</script>
+</body></html>
+""".encode()
+
+
 class SiteServer(ThreadingHTTPServer):
     daemon_threads = True
+    MEET_SIZE: ClassVar[int] = 2
+    MEET_WAIT: ClassVar[float] = 4.0
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), Handler)
         self.hits: list[str] = []
+        self.lock = threading.Lock()
+        self.sending: dict[int, bytes] = {}
+        #: Body bytes as written on the wire (chunk framing, gzip) per path+query.
+        self.served: dict[str, bytes] = {}
+        self.meeting = threading.Condition()
+        self.in_flight: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Stay quiet: the proxy drops origin connections on purpose (limits, timeouts)."""
@@ -142,7 +220,7 @@ class SiteServer(ThreadingHTTPServer):
     @property
     def base(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> SiteServer:
         threading.Thread(target=self.serve_forever, daemon=True).start()

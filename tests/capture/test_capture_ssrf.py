@@ -13,6 +13,7 @@ import asyncio
 import socket
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,7 +144,7 @@ def test_guard_rules() -> None:
 
 
 def test_redirect_to_metadata_address_is_blocked(pool: BrowserPool, site: SiteServer,
-                                                 tmp_path) -> None:
+                                                 tmp_path: Path) -> None:
     CONNECTS.clear()
     target = "http://169.254.169.254/latest/meta-data/"
     options = CaptureOptions(allow_loopback=True, network_idle_timeout=2, settle_timeout=0.5)
@@ -151,10 +152,13 @@ def test_redirect_to_metadata_address_is_blocked(pool: BrowserPool, site: SiteSe
     assert {"url": target, "rule": "169.254.0.0/16"}.items() <= result.blocked[0].items()
     assert result.status == 403
     assert not dialled("169.254.169.254")
+    assert result.provenance_html_path is not None
     assert target in result.provenance_html_path.read_text()
 
 
-def test_banned_subresource_is_blocked_and_page_still_captured(pool, site, tmp_path) -> None:
+def test_banned_subresource_is_blocked_and_page_still_captured(pool: BrowserPool,
+                                                               site: SiteServer,
+                                                               tmp_path: Path) -> None:
     CONNECTS.clear()
     options = CaptureOptions(allow_loopback=True, network_idle_timeout=2, settle_timeout=0.5)
     result = capture(f"{site.base}/embed?src=http://10.9.8.7/pixel.png", tmp_path, options,
@@ -164,7 +168,8 @@ def test_banned_subresource_is_blocked_and_page_still_captured(pool, site, tmp_p
     assert not dialled("10.9.8.7")
 
 
-def test_loopback_target_refused_when_not_allowed(pool, site, tmp_path) -> None:
+def test_loopback_target_refused_when_not_allowed(pool: BrowserPool, site: SiteServer,
+                                                  tmp_path: Path) -> None:
     hits = len(site.hits)
     result = capture(site.base + "/index.html", tmp_path, CaptureOptions(), pool=pool)
     assert result.error is not None and "127.0.0.0/8" in result.error
@@ -174,7 +179,7 @@ def test_loopback_target_refused_when_not_allowed(pool, site, tmp_path) -> None:
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/x",
                                  "javascript:alert(1)", "http:///nohost"])
-def test_only_http_and_https(pool, tmp_path, url: str) -> None:
+def test_only_http_and_https(pool: BrowserPool, tmp_path: Path, url: str) -> None:
     CONNECTS.clear()
     result = capture(url, tmp_path, CaptureOptions(allow_loopback=True), pool=pool)
     assert result.error is not None and result.blocked

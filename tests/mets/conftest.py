@@ -1,7 +1,9 @@
-"""A small but complete AIP (originals, a derivative, metadata, rights, DC, empty dirs)."""
+"""A small but complete AIP (originals, a derivative, metadata, rights, DC, empty dirs,
+directory UUIDs, bag-info), and the same AIP reingested with updated Dublin Core."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -13,7 +15,9 @@ from custos.mets.model import (
     AIP,
     Agent,
     AIPFile,
+    BagInfo,
     Derivation,
+    Directory,
     DublinCoreRecord,
     Event,
     FileUse,
@@ -23,6 +27,16 @@ from custos.mets.model import (
 )
 
 WHEN = datetime(2024, 3, 1, 10, 30, 0, tzinfo=UTC)
+#: CREATEDATE of the METS a reingest replaces.
+FIRST_CREATED = datetime(2023, 6, 1, 8, 0, 0, tzinfo=UTC)
+BAG_INFO = (
+    ("Bag-Software-Agent", "bagit.py v1.8.1"),
+    ("Bagging-Date", "2024-02-28"),
+    ("Payload-Oxum", "15.2"),
+    ("Contact Name", "Kim"),
+    ("Keyword", "letters"),
+    ("Keyword", "reports"),
+)
 AGENTS = (
     Agent("preservation system", "Custos-0.1.0", "Custos", "software"),
     Agent("repository code", "ORG", "Example Org", "organization"),
@@ -112,7 +126,11 @@ def sample_aip() -> AIP:
         uuid=u(500),
         name="sample",
         files=(original, derivative, unknown, metadata, subdoc),
-        directories=("objects/empty", "objects/docs/empty-child"),
+        directories=(
+            Directory("objects/empty", u(601), "%transferDirectory%objects/empty/"),
+            "objects/docs/empty-child",
+            Directory("objects/docs", u(600)),
+        ),
         dublin_core=(
             DublinCoreRecord(
                 "objects", (("dc.title", "Sample"), ("dc.creator", "Kim"), ("Box", "3"))
@@ -121,12 +139,27 @@ def sample_aip() -> AIP:
             DublinCoreRecord("objects/docs", (("dcterms.description", "Documents"),)),
         ),
         identifiers=(("ULID", "01HQ0000000000000000000000"),),
+        bag_info=(BagInfo(BAG_INFO), BagInfo(())),
     )
+
+
+def reingested_aip() -> AIP:
+    """The sample AIP on metadata reingest: every record carried over from the first
+    METS keeps its CREATED, and the SIP-level title was edited (a new DC version)."""
+    aip = sample_aip()
+    carried = tuple(dataclasses.replace(r, created=FIRST_CREATED) for r in aip.dublin_core)
+    edited = DublinCoreRecord("objects", (("dc.title", "Sample, revised"), ("dc.creator", "Kim")))
+    return dataclasses.replace(aip, created=FIRST_CREATED, dublin_core=(*carried, edited))
 
 
 @pytest.fixture
 def aip() -> AIP:
     return sample_aip()
+
+
+@pytest.fixture
+def reingested() -> AIP:
+    return reingested_aip()
 
 
 @pytest.fixture

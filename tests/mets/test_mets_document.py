@@ -142,10 +142,11 @@ def test_structure(built: bytes) -> None:
     assert not logical.xpath(".//mets:fptr", namespaces=XPATH_NS)
     # SIP-level DC (and the custom column) hang on the objects div; per-file DC on the item.
     objects_div = physical.xpath("mets:div/mets:div[@LABEL='objects']", namespaces=XPATH_NS)[0]
-    assert objects_div.get("DMDID") == "dmdSec_2 dmdSec_3"
+    # dmdSec_1 is the AIP, dmdSec_2 and _3 the directories with UUIDs (docs, empty).
+    assert objects_div.get("DMDID") == "dmdSec_4 dmdSec_5"
     item = physical.xpath(".//mets:div[@LABEL='report.txt']", namespaces=XPATH_NS)[0]
-    assert item.get("DMDID") == "dmdSec_4"
-    assert root.xpath("string(//mets:dmdSec[@ID='dmdSec_3']//Box)", namespaces=XPATH_NS) == "3"
+    assert item.get("DMDID") == "dmdSec_6"
+    assert root.xpath("string(//mets:dmdSec[@ID='dmdSec_5']//Box)", namespaces=XPATH_NS) == "3"
 
 
 def test_without_normative_structmap(aip: AIP) -> None:

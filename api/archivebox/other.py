@@ -1,0 +1,301 @@
+"""ArchiveBox's ``/auth/``, ``/crawls/``, ``/cli/``, ``/workers/`` and ``/machine/`` routes.
+
+The CLI routes run the same operations as ``custos capture`` (add, update = re-run,
+search/list, remove) and answer ArchiveBox's ``CLICommandResponseSchema``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+import sys
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+
+from custos import __version__, dispatch
+from custos.accounts import check_password, create_api_key, user_by_name
+from custos.captures import add_urls
+from custos.db import session_scope
+from custos.errors import InvalidInput, NotFound
+from custos.models import ApiKey, Capture, CaptureJob, Crawl, User, utcnow
+from custos.models.perma import ApiKeyExpiry
+from custos.settings import get_settings
+
+from . import shapes
+from .auth import key_user, superuser
+from .core import filter_snapshots, live_snapshots
+from .errors import ArchiveBoxRoute
+
+auth_router = APIRouter(prefix="/auth", route_class=ArchiveBoxRoute)
+crawls_router = APIRouter(prefix="/crawls", route_class=ArchiveBoxRoute)
+cli_router = APIRouter(prefix="/cli", route_class=ArchiveBoxRoute)
+workers_router = APIRouter(prefix="/workers", route_class=ArchiveBoxRoute)
+machine_router = APIRouter(prefix="/machine", route_class=ArchiveBoxRoute)
+
+TOKEN_LIFETIME = timedelta(days=30)
+
+
+# -- auth ----------------------------------------------------------------------------
+def _issue_token(username: str, password: str) -> dict[str, Any]:
+    user = user_by_name(username)
+    if user is None or user.id is None or not user.is_active or not check_password(
+            password, user.password_hash):
+        return {"success": False, "errors": ["Invalid credentials"]}
+    token = create_api_key(user.id, label="archivebox get_api_token")
+    expires = utcnow() + TOKEN_LIFETIME
+    with session_scope() as s:
+        key = s.exec(select(ApiKey).where(col(ApiKey.user_id) == user.id)
+                     .order_by(col(ApiKey.id).desc())).first()
+        assert key is not None and key.id is not None
+        s.add(ApiKeyExpiry(api_key_id=key.id, expires=expires))
+    return {"success": True, "user_id": str(user.id), "username": user.username,
+            "token": token, "expires": expires.isoformat()}
+
+
+@auth_router.post("/get_api_token")
+async def get_api_token(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """A new token valid 30 days for a username and password (HTTP 200 either way)."""
+    return await run_in_threadpool(_issue_token, str(body.get("username") or ""),
+                                   str(body.get("password") or ""))
+
+
+@auth_router.post("/check_api_token")
+async def check_api_token(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    found = await run_in_threadpool(key_user, str(body.get("token") or ""))
+    if found is None:
+        return {"success": False, "user_id": None}
+    return {"success": True, "user_id": str(found[0].id)}
+
+
+# -- crawls ----------------------------------------------------------------------------
+@crawls_router.get("/crawls")
+def list_crawls(_: User = Depends(superuser)) -> list[dict[str, Any]]:
+    """Every crawl, newest first (not paginated, as in ArchiveBox)."""
+    with session_scope() as s:
+        return [shapes.crawl(s, c) for c in s.exec(
+            select(Crawl).order_by(col(Crawl.created_at).desc())).all()]
+
+
+@crawls_router.post("/crawls")
+def create_crawl(user: User = Depends(superuser),
+                 body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """The URLs of one submission; snapshots are created (and queued) at once."""
+    urls = [str(u).strip() for u in body.get("urls") or [] if str(u).strip()]
+    if not urls:
+        raise InvalidInput("urls must be a non-empty list")
+    depth = int(body.get("max_depth") or 0)
+    if not 0 <= depth <= 4:
+        raise InvalidInput("max_depth must be between 0 and 4")
+    tags = body.get("tags") or [t for t in str(body.get("tags_str") or "").split(",") if t]
+    crawl_uuid, _captures = add_urls(urls, user, tags=tags, depth=depth)
+    with session_scope() as s:
+        crawl = s.get(Crawl, crawl_uuid)
+        assert crawl is not None
+        return shapes.crawl(s, crawl, with_snapshots=True)
+
+
+@crawls_router.get("/crawl/{ref}")
+def get_crawl(ref: str, request: Request, _: User = Depends(superuser)) -> dict[str, Any]:
+    with_snapshots = request.query_params.get("with_snapshots", "false").lower() == "true"
+    with session_scope() as s:
+        crawl = s.exec(select(Crawl).where(col(Crawl.uuid).startswith(ref))).first()
+        if crawl is None:
+            raise NotFound("Crawl matching query does not exist.")
+        return shapes.crawl(s, crawl, with_snapshots)
+
+
+# -- cli -------------------------------------------------------------------------------
+def _cli(result: Any, stdout: str = "", fmt: str = "json") -> dict[str, Any]:
+    return {"success": True, "errors": [], "result": result, "result_format": fmt,
+            "stdout": stdout, "stderr": ""}
+
+
+def _matching(body: dict[str, Any]) -> list[Capture]:
+    """Snapshots matching ArchiveBox's filter_type/filter_patterns/after/before."""
+    patterns = [str(p) for p in body.get("filter_patterns") or []]
+    kind = str(body.get("filter_type") or "exact")
+    with session_scope() as s:
+        rows = list(s.exec(filter_snapshots(live_snapshots(), {})).all())
+    after, before = body.get("after"), body.get("before")
+
+    def keep(c: Capture) -> bool:
+        ts = float(c.timestamp)
+        if (after is not None and ts < float(after)) or (before is not None
+                                                           and ts > float(before)):
+            return False
+        if not patterns:
+            return True
+        for p in patterns:
+            if (kind == "exact" and c.url == p or kind == "substring" and p in c.url
+                    or kind == "regex" and re.search(p, c.url)
+                    or kind == "domain" and (re.sub(r"^\w+://", "", c.url).split("/")[0]
+                                             .split(":")[0] == p)
+                    or kind == "timestamp" and c.timestamp == p):
+                return True
+        return False
+
+    if kind == "tag":
+        with session_scope() as s:
+            tagged = {c.uuid for c in rows if set(shapes.tags_of(s, c.uuid)) & set(patterns)}
+        return [c for c in rows if c.uuid in tagged]
+    return [c for c in rows if keep(c)]
+
+
+@cli_router.post("/add")
+def cli_add(user: User = Depends(superuser),
+            body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """``archivebox add``: one crawl, one snapshot per URL, captured in the background."""
+    urls = [u for u in (str(x).strip() for x in body.get("urls") or []) if u]
+    if not urls:
+        raise InvalidInput("URL is required")
+    depth = int(body.get("depth") or 0)
+    if not 0 <= depth <= 4:
+        raise InvalidInput("depth must be between 0 and 4")
+    tags = [t for t in re.split(r"[,\s]+", str(body.get("tag") or "")) if t]
+    crawl_uuid, captures = add_urls(urls, user, tags=tags, depth=depth)
+    return _cli({"crawl_id": crawl_uuid, "num_snapshots": len(captures),
+                 "snapshot_ids": [c.uuid for c in captures], "queued_urls": urls},
+                f"Added {len(captures)} URLs to crawl {crawl_uuid}")
+
+
+@cli_router.post("/update")
+def cli_update(_: User = Depends(superuser),
+               body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """``archivebox update``: queue matching failed (or, with overwrite, all) snapshots again."""
+    overwrite = bool(body.get("overwrite"))
+    queued = []
+    for capture in _matching(body):
+        if capture.status not in ("failed", "queued") and not overwrite:
+            continue
+        with session_scope() as s:
+            row = s.get(Capture, capture.uuid)
+            job = s.exec(select(CaptureJob).where(
+                col(CaptureJob.capture_uuid) == capture.uuid)).first()
+            if row is None or job is None or job.status == "in_progress":
+                continue
+            row.status, row.retry_at = "queued", None
+            job.status = "pending"
+        dispatch.submit("capture", capture.uuid)
+        queued.append(capture.uuid)
+    return _cli({"queued_snapshot_ids": queued, "num_queued": len(queued)},
+                f"Queued {len(queued)} snapshots")
+
+
+def _search(body: dict[str, Any]) -> dict[str, Any]:
+    status = body.get("status")
+    rows = _matching(body)
+    if status in ("archived", "valid"):
+        rows = [c for c in rows if c.status in ("succeeded", "sealed")]
+    elif status == "unarchived":
+        rows = [c for c in rows if c.status not in ("succeeded", "sealed")]
+    elif status == "invalid":
+        rows = [c for c in rows if c.status == "failed"]
+    if body.get("as_csv") and body.get("as_json") is False:
+        cols = [c.strip() for c in str(body["as_csv"]).split(",")]
+        lines = [",".join(cols)] if body.get("with_headers") else []
+        lines += [",".join(str(getattr(c, "uuid" if f == "id" else f, "") or "")
+                           for f in cols) for c in rows]
+        return _cli("\n".join(lines), fmt="csv")
+    with session_scope() as s:
+        return _cli([shapes.snapshot(s, c) for c in rows])
+
+
+@cli_router.post("/search")
+def cli_search(_: User = Depends(superuser),
+               body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """``archivebox search`` (0.9) and ``list`` (0.8.5)."""
+    return _search(body)
+
+
+@cli_router.post("/list")
+def cli_list(_: User = Depends(superuser),
+             body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    return _search(body)
+
+
+@cli_router.post("/remove")
+def cli_remove(_: User = Depends(superuser),
+               body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+    """``archivebox remove``: matching snapshots are withdrawn (files are kept)."""
+    if not body.get("filter_patterns") and body.get("after") is None \
+            and body.get("before") is None:
+        raise InvalidInput("filter_patterns (or after/before) is required")
+    removed = [c.uuid for c in _matching(body)]
+    with session_scope() as s:
+        for uuid in removed:
+            row = s.get(Capture, uuid)
+            if row is not None:
+                row.user_deleted, row.user_deleted_at = True, utcnow()
+        remaining = len(s.exec(live_snapshots()).all())
+    return _cli({"removed_count": len(removed), "removed_snapshot_ids": removed,
+                 "remaining_snapshots": remaining}, f"Removed {len(removed)} snapshots")
+
+
+# -- workers and machine ------------------------------------------------------------------
+@workers_router.get("/workers")
+def workers(_: User = Depends(superuser)) -> list[dict[str, Any]]:
+    """The capture worker: what runs now and what waits."""
+    with session_scope() as s:
+        running = s.exec(select(Capture).where(col(Capture.status) == "started")).all()
+        queued = s.exec(select(Capture).join(CaptureJob, col(CaptureJob.capture_uuid)
+                                             == col(Capture.uuid))
+                        .where(col(CaptureJob.status) == "pending")
+                        .order_by(col(CaptureJob.order))).all()
+        task = [{"TYPE": "core.models.Snapshot", "id": c.uuid, "description": c.url,
+                 "status": c.status, "retry_at": shapes.iso(c.retry_at),
+                 "created_at": shapes.iso(c.created_at),
+                 "modified_at": shapes.iso(c.modified_at),
+                 "created_by_id": str(c.created_by) if c.created_by else None}
+                for c in (*running, *queued)]
+    return [{"name": "capture", "model": "core.models.Snapshot",
+             "max_tick_time": get_settings().capture_timeout,
+             "max_concurrent_tasks": get_settings().worker_threads,
+             "running_count": len(running), "running_workers": task[:len(running)],
+             "queued_count": len(queued), "queue": task[len(running):]}]
+
+
+@workers_router.get("/orchestrator")
+def orchestrator(_: User = Depends(superuser)) -> dict[str, Any]:
+    return {"is_running": True, "poll_interval": 1, "idle_timeout": None,
+            "max_crawl_workers": get_settings().worker_threads,
+            "total_worker_count": 1, "workers": ["capture"],
+            "dispatch": get_settings().dispatch}
+
+
+def _machine() -> dict[str, Any]:
+    from tasks.capture.provenance import software_versions
+
+    try:
+        versions: dict[str, Any] = dict(software_versions(""))
+    except Exception:  # noqa: BLE001 - tool versions are informative only
+        versions = {}
+    uname = platform.uname()
+    return {"id": socket.gethostname(), "guid": socket.gethostname(),
+            "hostname": socket.gethostname(), "hw_in_docker": os.path.exists("/.dockerenv"),
+            "hw_in_vm": False, "hw_manufacturer": None, "hw_product": None, "hw_uuid": None,
+            "os_arch": uname.machine, "os_family": uname.system.lower(),
+            "os_platform": platform.platform(), "os_release": uname.release,
+            "os_kernel": uname.version, "python_version": sys.version.split()[0],
+            "custos_version": __version__,
+            "chromium": get_settings().chromium_executable(), "versions": versions,
+            "stats": {"cpu_count": os.cpu_count()}, "num_uses_succeeded": 0,
+            "num_uses_failed": 0}
+
+
+@machine_router.get("/machine/current")
+def current_machine(_: User = Depends(superuser)) -> dict[str, Any]:
+    """Host, OS, Python, Chromium and tool versions of this server."""
+    return _machine()
+
+
+@machine_router.get("/machines")
+def machines(_: User = Depends(superuser)) -> dict[str, Any]:
+    items = [_machine()]
+    return {"total_items": 1, "count": 1, "total_pages": 1, "page": 0, "limit": 200,
+            "offset": 0, "num_items": 1, "items": items}

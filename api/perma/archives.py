@@ -1,0 +1,155 @@
+"""Perma's ``/public/archives`` and ``/archives`` routes (links, exports, downloads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from sqlmodel import col
+
+from custos.captures import can_edit, get_capture
+from custos.db import session_scope
+from custos.errors import NotFound
+from custos.models import Capture, User
+
+from . import links, shapes
+from .auth import current_user, payload
+from .download import download_response
+from .errors import PermaRouter, PlainForbidden
+
+router = PermaRouter()
+
+
+def root_of(request: Request) -> str:
+    """Scheme, host and root path the client used (for download and perma links)."""
+    return str(request.base_url).rstrip("/")
+
+
+def page_of(request: Request, query: Any, detail: Any, max_pages: int | None = None,
+            ) -> dict[str, Any]:
+    """One page of ``query`` in Perma's envelope, each row shaped by ``detail``."""
+    with session_scope() as s:
+        rows, meta = shapes.paginate(s, query, str(request.url).split("?")[0],
+                                     dict(request.query_params), max_pages)
+        return {"meta": meta, "objects": [detail(s, row) for row in rows]}
+
+
+def _date_filters(query: Any, request: Request) -> Any:
+    from datetime import datetime
+
+    params = request.query_params
+    for name, op in (("min_date", "__ge__"), ("max_date", "__le__")):
+        if params.get(name):
+            try:
+                value = datetime.fromisoformat(params[name].replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            query = query.where(getattr(col(Capture.created_at), op)(value))
+    if params.get("url"):
+        query = query.where(col(Capture.url) == params["url"])
+    return query
+
+
+# -- public ----------------------------------------------------------------------------
+@router.get("/public/archives")
+def public_archives(request: Request) -> dict[str, Any]:
+    """Discoverable links, newest first (at most 10 pages, as Perma since late 2025)."""
+    root = root_of(request)
+    query = _date_filters(links.search(links.public_query(), request.query_params.get("q")),
+                          request)
+    return page_of(request, query, lambda s, c: shapes.public_link(s, c, root),
+                   shapes.MAX_PUBLIC_PAGES)
+
+
+def _public(guid: str) -> Capture:
+    with session_scope() as s:
+        capture = get_capture(s, guid)
+    if capture.is_private or capture.is_unlisted or capture.user_deleted:
+        raise NotFound("Not found.")
+    return capture
+
+
+@router.get("/public/archives/{guid}")
+def public_archive(guid: str, request: Request) -> dict[str, Any]:
+    """One discoverable link; private, unlisted or deleted ones are 404."""
+    capture = _public(guid)
+    with session_scope() as s:
+        return shapes.public_link(s, capture, root_of(request))
+
+
+@router.get("/public/archives/{guid}/download")
+def public_download(guid: str, file_format: str | None = None) -> StreamingResponse:
+    """The WARC (or WACZ) of a discoverable link."""
+    return download_response(_public(guid), file_format)
+
+
+# -- authenticated ------------------------------------------------------------------------
+@router.get("/archives")
+def list_archives(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
+    """Every link the user can edit (public and private, all folders)."""
+    root = root_of(request)
+    with session_scope() as s:
+        query = links.visible_query(s, user)
+    query = _date_filters(links.search(query, request.query_params.get("q")), request)
+    return page_of(request, query, lambda s, c: shapes.authenticated_link(s, c, root))
+
+
+@router.post("/archives", status_code=201)
+def create_archive(request: Request, user: User = Depends(current_user),
+                   data: dict[str, Any] = Depends(payload)) -> JSONResponse:
+    """Create a link; the capture runs in the background (201 at once)."""
+    capture = links.create_link(user, data)
+    with session_scope() as s:
+        return JSONResponse(shapes.authenticated_link(s, capture, root_of(request)), 201)
+
+
+@router.get("/archives/export")
+def export_archives(request: Request, user: User = Depends(current_user)) -> Response:
+    """CSV of every link the user can edit."""
+    with session_scope() as s:
+        body = links.links_csv(s, s.exec(links.visible_query(s, user)).all(),
+                               root_of(request))
+    return Response(body, media_type="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="perma-archives.csv"'})
+
+
+@router.get("/archives/{guid}")
+def get_archive(guid: str, request: Request,
+                user: User = Depends(current_user)) -> dict[str, Any]:
+    """One link the user can edit."""
+    with session_scope() as s:
+        return shapes.authenticated_link(s, links.editable(s, user, guid), root_of(request))
+
+
+@router.patch("/archives/{guid}")
+def patch_archive(guid: str, request: Request, user: User = Depends(current_user),
+                  data: dict[str, Any] = Depends(payload)) -> dict[str, Any]:
+    """Update title, description, notes, privacy, screenshot view or folder."""
+    links.update_link(user, guid, data)
+    with session_scope() as s:
+        return shapes.authenticated_link(s, links.editable(s, user, guid), root_of(request))
+
+
+@router.delete("/archives/{guid}", status_code=204)
+def delete_archive(guid: str, user: User = Depends(current_user)) -> Response:
+    """Soft delete (first 24 hours only)."""
+    links.delete_link(user, guid)
+    return Response(status_code=204)
+
+
+@router.api_route("/archives/{guid}/download", methods=["GET", "HEAD"])
+def download_archive(guid: str, file_format: str | None = None,
+                     user: User = Depends(current_user)) -> StreamingResponse:
+    """The WARC (default) or WACZ; a private link of someone else is 403 ``Private archive.``"""
+    with session_scope() as s:
+        capture = get_capture(s, guid)
+        allowed = can_edit(s, user, capture)
+    if capture.user_deleted:
+        raise NotFound("Not found.")
+    if not allowed:
+        if capture.is_private:
+            raise PlainForbidden("Private archive.")
+        if capture.is_unlisted:
+            raise NotFound("Not found.")
+    return download_response(capture, file_format)

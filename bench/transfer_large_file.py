@@ -1,0 +1,40 @@
+"""Benchmark: a transfer of one 1 GiB file, automated config, end to end.
+
+Prints one JSON line: total and per-microservice seconds, the floor (reading and
+sha256-hashing the bytes once plus copying them once) and the ratio.
+Target: within 3x the floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from transfer_common import floor, fresh_home, run  # noqa: E402
+
+SIZE = 1024**3
+
+
+def main() -> None:
+    home = fresh_home()
+    src = home / "source"
+    src.mkdir()
+    chunk = os.urandom(1024 * 1024)
+    with open(src / "big.bin", "wb") as fh:
+        for _ in range(SIZE // len(chunk)):
+            fh.write(chunk)
+    base = floor(src, home / "floor-copy")
+    result = run(src, "large-file")
+    result.update({"workload": "1 x 1 GiB", "floor_s": round(base, 3),
+                   "ratio_to_floor": round(result["total_s"] / base, 1),
+                   "target": "<= 3x floor"})
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Map a SIP's database rows onto :mod:`custos.mets.model` and write its AIP METS.
+
+What goes into the METS is what goes into the AIP: originals, preservation
+derivatives, metadata and submission documentation under ``objects/`` (access
+copies and thumbnails belong to the DIP and are left out). Events come with the
+agents recorded for them; derivatives are linked to their originals through the
+normalization event. Dublin Core comes from every ``metadata.csv`` under
+``objects/metadata/``, PREMIS rights (a rightsMD per statement on each original they
+apply to) from every ``rights.csv`` there. The document is validated offline before
+anything is bagged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid as uuid_mod
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from uuid import UUID
+
+from lxml import etree
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from custos.db import get_engine, session_scope
+from custos.errors import InvalidInput
+from custos.mets import model
+from custos.mets.mets import build_mets, write_mets
+from custos.mets.validate import assert_valid_mets
+from custos.models import Agent, Event, EventAgent, File, FileUse
+from tasks.metadata_csv import RightsRow, load_metadata_csv, load_rights_csv
+
+from .sip import Sip, sip_files
+
+#: File uses that are part of the AIP (and so of its METS).
+AIP_USES = (FileUse.ORIGINAL, FileUse.PRESERVATION, FileUse.METADATA,
+            FileUse.SUBMISSION_DOCUMENTATION, FileUse.LICENSE, FileUse.OCR)
+
+
+def _events(file_uuids: list[str], engine: Engine) -> dict[str, list[model.Event]]:
+    out: dict[str, list[model.Event]] = defaultdict(list)
+    with session_scope(engine) as s:
+        events = s.exec(select(Event).where(col(Event.file_uuid).in_(file_uuids))
+                        .order_by(col(Event.event_datetime))).all()
+        links = s.exec(select(EventAgent.event_uuid, Agent)
+                       .join(Agent, col(Agent.id) == col(EventAgent.agent_id))
+                       .where(col(EventAgent.event_uuid).in_([e.uuid for e in events]))).all()
+    agents: dict[str, list[model.Agent]] = defaultdict(list)
+    for event_uuid, a in links:
+        agents[event_uuid].append(model.Agent(a.identifier_type, a.identifier_value, a.name,
+                                              a.agent_type))
+    for e in events:
+        assert e.file_uuid is not None
+        out[e.file_uuid].append(model.Event(
+            uuid=UUID(e.uuid), type=e.event_type, datetime=e.event_datetime, detail=e.detail,
+            outcome=e.outcome, outcome_detail_note=e.outcome_note,
+            agents=tuple(sorted(agents[e.uuid], key=lambda a: a.key))))
+    return out
+
+
+def _characterization(text: str | None) -> tuple[bytes, ...]:
+    if not text or not text.lstrip().startswith("<"):
+        return ()
+    try:
+        etree.fromstring(text.encode("utf-8"))
+    except etree.XMLSyntaxError:
+        return ()
+    return (text.encode("utf-8"),)
+
+
+def _derivations(files: list[File], events: dict[str, list[model.Event]]
+                 ) -> dict[str, list[model.Derivation]]:
+    out: dict[str, list[model.Derivation]] = defaultdict(list)
+    for d in files:
+        if d.use != FileUse.PRESERVATION or not d.derived_from:
+            continue
+        event = next((e.uuid for e in events.get(d.derived_from, [])
+                      if e.type == "normalization" and e.outcome_detail_note == d.current_path),
+                     None)
+        out[d.derived_from].append(model.Derivation(UUID(d.uuid), event, "is source of"))
+        out[d.uuid].append(model.Derivation(UUID(d.derived_from), event, "has source"))
+    return out
+
+
+def aip_files(sip: Sip, engine: Engine | None = None) -> tuple[model.AIPFile, ...]:
+    """The SIP's AIP files as METS inputs (paths relative to the bag's ``data/``)."""
+    engine = engine or get_engine()
+    files = [f for f in sip_files(sip.uuid, uses=AIP_USES, engine=engine)
+             if f.current_path.startswith("objects/")]
+    events = _events([f.uuid for f in files], engine)
+    derivations = _derivations(files, events)
+    rights = rights_by_file(sip, files)
+    out = []
+    for f in files:
+        fmt = (model.FormatInfo(f.format_name or f.puid or "", f.format_version or "",
+                                f.puid or "") if (f.puid or f.format_name) else None)
+        derived = f.use == FileUse.PRESERVATION
+        out.append(model.AIPFile(
+            uuid=UUID(f.uuid), path=f.current_path, use=model.FileUse(f.use),
+            size=f.size or 0, checksum=f.checksum or "",
+            checksum_algorithm=f.checksum_type or "sha256",
+            group_uuid=UUID(f.derived_from) if f.derived_from else None, format=fmt,
+            original_name=(f"%SIPDirectory%{f.current_path}" if derived
+                           else f"%transferDirectory%{f.original_path}"),
+            date_created_by_application=f.modified_at,
+            characterization=_characterization(f.characterization),
+            derivations=tuple(derivations.get(f.uuid, ())),
+            events=tuple(events.get(f.uuid, ())),
+            rights=tuple(rights.get(f.uuid, ()))))
+    return tuple(out)
+
+
+def rights_record(row: RightsRow) -> model.RightsRecord:
+    """One rights.csv row as a PREMIS rights statement with (at most) one act granted.
+
+    The row's ``status``, ``jurisdiction``, ``determination_date`` and ``note`` go to
+    the fields of its basis (a license's note is its licenseNote; a statute's
+    citation is not a rights.csv column and stays empty). The statement's own start
+    and end dates and the documentation identifiers have no place in
+    :class:`~custos.mets.model.RightsRecord` and are not carried.
+    """
+    basis = row.basis.capitalize()
+    fields: dict[str, object] = {}
+    if basis == "Copyright":
+        fields = {"copyright_status": row.status, "copyright_jurisdiction": row.jurisdiction,
+                  "copyright_determination_date": row.determination_date,
+                  "copyright_note": row.note}
+    elif basis == "License":
+        fields = {"license_note": row.note}
+    elif basis == "Statute":
+        fields = {"statute_jurisdiction": row.jurisdiction, "statute_note": row.note,
+                  "statute_determination_date": row.determination_date}
+    else:
+        fields = {"other_basis": basis, "other_note": row.note}
+    granted: tuple[model.RightsGranted, ...] = ()
+    if row.grant_act:
+        granted = (model.RightsGranted(
+            act=row.grant_act,
+            restrictions=(row.grant_restriction.capitalize(),) if row.grant_restriction else (),
+            start_date=row.grant_start_date, end_date=row.grant_end_date,
+            end_open=row.grant_end_open, note=row.grant_note),)
+    return model.RightsRecord(basis=basis, granted=granted, **fields)  # type: ignore[arg-type]
+
+
+def rights_by_file(sip: Sip, files: list[File]) -> dict[str, list[model.RightsRecord]]:
+    """Rights statements of every ``rights.csv`` in the SIP's metadata, by original.
+
+    A row's ``file`` is a path of the transfer (``objects/letter.pdf``): it is matched
+    on the original's transfer path or its current path; a directory applies to every
+    original under it. Rows naming nothing in the SIP fail the METS step, since
+    rights silently dropped are worse than a SIP that stops.
+
+    Raises:
+        InvalidInput: a bad rights.csv cell, or a row naming no original of the SIP.
+    """
+    meta = sip.path / "objects" / "metadata"
+    originals = [f for f in files if f.use == FileUse.ORIGINAL]
+    out: dict[str, list[model.RightsRecord]] = defaultdict(list)
+    unmatched: list[str] = []
+    for csv_path in sorted(meta.rglob("rights.csv")) if meta.is_dir() else []:
+        for row in load_rights_csv(csv_path):
+            target = row.file.strip().rstrip("/")
+            matched = [f for f in originals
+                       if target in (f.original_path, f.current_path)
+                       or f.original_path.startswith(target + "/")
+                       or f.current_path.startswith(target + "/")]
+            if not matched:
+                unmatched.append(f"line {row.line}: {target}")
+            record = rights_record(row)
+            for f in matched:
+                out[f.uuid].append(record)
+    if unmatched:
+        raise InvalidInput("rights.csv names files that are not originals of the SIP: "
+                           + "; ".join(unmatched), details=unmatched)
+    return out
+
+
+def dublin_core(sip: Sip, files: tuple[model.AIPFile, ...]) -> tuple[list[model.DublinCoreRecord],
+                                                                       list[str]]:
+    """DC records from the SIP's metadata.csv files; also the rows skipped and why."""
+    known = {f.path for f in files}
+    dirs = {p.as_posix() for f in files for p in Path(f.path).parents if p.as_posix() != "."}
+    records: list[model.DublinCoreRecord] = []
+    skipped: list[str] = []
+    meta = sip.path / "objects" / "metadata"
+    for csv_path in sorted(meta.rglob("metadata.csv")) if meta.is_dir() else []:
+        for row in load_metadata_csv(csv_path):
+            path = row.filename.strip().rstrip("/")
+            if path not in known and path not in dirs and path != "objects":
+                skipped.append(f"{csv_path.name} line {row.line}: {path} is not in the SIP")
+                continue
+            elements = [(f"dc.{k}", v) for k, values in row.dc.items() for v in values]
+            elements += [(k, v) for k, values in row.custom.items() for v in values]
+            if elements:
+                records.append(model.DublinCoreRecord(path, tuple(elements)))
+    return records, skipped
+
+
+def write_aip_mets(sip: Sip, *, created: datetime | None = None,
+                   engine: Engine | None = None) -> tuple[Path, list[str]]:
+    """Build, validate and write ``METS.<sip uuid>.xml`` in the SIP directory.
+
+    ``created`` (reingest) keeps the first METS' CREATEDATE; the builder then records
+    the build time as LASTMODDATE. Returns the path and the DC rows skipped.
+
+    Raises:
+        InvalidInput: the METS does not validate (``details`` lists every problem).
+    """
+    files = aip_files(sip, engine)
+    dc, skipped = dublin_core(sip, files)
+    aip = model.AIP(uuid=UUID(sip.uuid), name=sip.name, files=files, dublin_core=tuple(dc))
+    if created is not None:
+        aip = dataclasses.replace(aip, created=created)
+    tree = build_mets(aip, new_id=uuid_mod.uuid4, normative_structmap=True)
+    assert_valid_mets(tree)
+    partial = sip.path / f".partial-METS.{sip.uuid}.xml"
+    write_mets(tree, partial)
+    partial.replace(sip.mets_path)
+    return sip.mets_path, skipped

@@ -1,0 +1,293 @@
+"""Bag, compress, verify and store the AIP; store the DIP. Every step is re-runnable.
+
+The packaged AIP is built in a work folder beside the SIP (``.aip-<sip uuid>/``), and
+what was built is remembered on the unit (``variables["aip"]``), so the store step,
+possibly run by a later flow run after a crash, knows what to store and which digest
+proves it. Storing is recorded with a ``STORING`` Package row first: a re-run that
+finds it finishes the interrupted store (a verified copy under the final name is
+accepted, a verified temporary copy is renamed, anything else is removed and the
+AIP stored again). A final name is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid as uuid_mod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from custos.db import get_engine, session_scope
+from custos.errors import FixityMismatch, StorageError
+from custos.models import (
+    File,
+    Location,
+    LocationPurpose,
+    Package,
+    PackageStatus,
+    Unit,
+    UnitStatus,
+    utcnow,
+)
+from custos.storage import default_location, get_location
+from tasks import aipstore
+from tasks.bag import build_aip_bag, verify_aip_bag
+from tasks.compress import Compression, CompressionResult, compress_aip
+
+from .sip import Sip, sip_files
+
+_LOCATION_URI = re.compile(r"^/api/v2/location/(?P<id>[^/]+)/(?:(?P<purpose>[A-Z]{2})/)?$")
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """The AIP as built: where it is, how it was packaged, its archive digest."""
+
+    path: Path
+    bag: Path
+    compression: Compression
+    sha256: str | None
+    size: int
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "bag": str(self.bag),
+                "compression": self.compression.value, "sha256": self.sha256,
+                "size": self.size, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Packaged:
+        return cls(Path(raw["path"]), Path(raw["bag"]), Compression(raw["compression"]),
+                   raw.get("sha256"), int(raw.get("size") or 0), raw.get("detail", ""))
+
+
+def work_dir(sip: Sip) -> Path:
+    """The SIP's packaging folder, next to the SIP in the processing location."""
+    return sip.path.parent / f".aip-{sip.uuid}"
+
+
+def known_checksums(sip: Sip, engine: Engine | None = None) -> dict[str, str]:
+    """sha256 digests recorded for the SIP's files, by path (the transfer's, reused)."""
+    return {f.current_path: f.checksum for f in sip_files(sip.uuid, engine=engine)
+            if f.checksum and f.checksum_type == "sha256"}
+
+
+def build_bag(sip: Sip, engine: Engine | None = None) -> Path:
+    """Build the AIP bag afresh in the work folder (a previous attempt is discarded)."""
+    work = work_dir(sip)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    result = build_aip_bag(sip.path, work, name=sip.name, sip_uuid=UUID(sip.uuid),
+                           checksums=known_checksums(sip, engine))
+    return result.path
+
+
+def verify_bag(bag: Path, sip_uuid: str) -> list[str]:
+    """Every problem of a full bag verification (empty: the bag is valid)."""
+    report = verify_aip_bag(bag, sip_uuid=UUID(sip_uuid))
+    return [p.message for p in report.problems]
+
+
+def compress(bag: Path, method: Compression, level: int) -> Packaged:
+    """Package the bag as configured (``UNCOMPRESSED`` keeps the directory)."""
+    chosen = None if method in (Compression.SEVEN_Z_COPY, Compression.UNCOMPRESSED) else level
+    result: CompressionResult = compress_aip(bag, bag.parent, method=method, level=chosen)
+    return Packaged(result.path, bag, method, result.sha256, result.size, result.event_detail)
+
+
+def remember(sip_uuid: str, packaged: Packaged, engine: Engine | None = None) -> None:
+    """Keep what was packaged on the unit for the store step."""
+    with session_scope(engine or get_engine()) as s:
+        unit = s.get(Unit, sip_uuid)
+        assert unit is not None
+        unit.variables = {**(unit.variables or {}), "aip": packaged.as_dict()}
+
+
+def recalled(sip_uuid: str, engine: Engine | None = None) -> Packaged | None:
+    """The packaged AIP remembered on the unit, if its files still exist."""
+    with session_scope(engine or get_engine()) as s:
+        unit = s.get(Unit, sip_uuid)
+        raw = (unit.variables or {}).get("aip") if unit else None
+    if not raw:
+        return None
+    packaged = Packaged.from_dict(raw)
+    return packaged if packaged.path.exists() else None
+
+
+def location_choices(purpose: LocationPurpose, engine: Engine | None = None
+                     ) -> list[tuple[str, str]]:
+    """(URI, label) of every location for ``purpose``, the default first."""
+    with session_scope(engine or get_engine()) as s:
+        rows = s.exec(select(Location).where(col(Location.purpose) == purpose)
+                      .order_by(col(Location.is_default).desc(),
+                                col(Location.created_at))).all()
+    return [(f"/api/v2/location/{loc.uuid}/", loc.description or loc.path) for loc in rows]
+
+
+def resolve_location(uri: str | None, purpose: LocationPurpose,
+                     engine: Engine | None = None) -> Location:
+    """A location from an Archivematica location URI (``default`` means the default)."""
+    match = _LOCATION_URI.match(uri or "")
+    if not match or match.group("id") == "default":
+        return default_location(purpose, engine)
+    loc = get_location(match.group("id"), engine)
+    if loc.purpose != purpose:
+        raise StorageError(f"location {loc.uuid} is not a {purpose.value} location")
+    return loc
+
+
+def sweep_leftovers(location: Location, engine: Engine | None = None, *,
+                    grace_seconds: float = aipstore.DEFAULT_GRACE_SECONDS
+                    ) -> aipstore.Cleanup:
+    """Store-wide clean-up of interrupted copies (the reconciler's job).
+
+    A leftover whose Package row is STORING for a unit still PROCESSING belongs to an
+    ingest that is running (or will be resumed and finish it itself): it is kept.
+    Others older than the grace period are finished when they verify against their
+    Package's digest, else removed.
+    """
+    engine = engine or get_engine()
+    with session_scope(engine) as s:
+        rows = s.exec(select(Package, Unit).join(Unit, col(Unit.uuid) == col(Package.uuid),
+                                                  isouter=True)
+                      .where(col(Package.location_uuid) == location.uuid)).all()
+        busy = {pkg.path for pkg, unit in rows if pkg.status == PackageStatus.STORING
+                and unit is not None and unit.status == UnitStatus.PROCESSING}
+        digests = {pkg.path: pkg.checksum for pkg, _ in rows}
+    return aipstore.clean_leftovers(Path(location.path), finish=True,
+                                    expected_sha256=digests.get, grace_seconds=grace_seconds,
+                                    in_use=busy.__contains__)
+
+
+def store(sip: Sip, packaged: Packaged, location: Location,
+          engine: Engine | None = None, *, replace: bool = False) -> Package:
+    """Store the packaged AIP in ``location`` and record it STORED (idempotent).
+
+    ``replace`` (reingest) lets a new version take the place of the stored one, but
+    only after the new copy has been verified inside the store.
+
+    Raises:
+        StorageError: another, unverifiable AIP already holds the final name.
+        FixityMismatch: the stored copy's digest differs from the packaged one.
+    """
+    engine = engine or get_engine()
+    store_dir = Path(location.path)
+    final = store_dir / packaged.path.name
+    with session_scope(engine) as s:
+        pkg = s.get(Package, sip.uuid)
+        if pkg is None:
+            pkg = Package(uuid=sip.uuid, package_type="AIP", name=sip.aip_name,
+                          location_uuid=location.uuid, path=final.name,
+                          checksum=packaged.sha256, compression=packaged.compression.value,
+                          status=PackageStatus.STORING)
+            s.add(pkg)
+        elif pkg.status != PackageStatus.STORED:
+            pkg.location_uuid, pkg.path = location.uuid, final.name
+            pkg.checksum, pkg.status = packaged.sha256, PackageStatus.STORING
+    aipstore.clean_leftovers(store_dir, finish=True, name=final.name,
+                             expected_sha256=lambda _name: packaged.sha256)
+    if replace and final.exists():
+        _replace(final, packaged, store_dir / f".reingest-{sip.uuid}")
+    if final.exists():
+        check = aipstore.verify_stored_aip(final, packaged.sha256)
+        if check.outcome is not aipstore.Outcome.PASS:
+            raise StorageError(f"{final.name} is already in the store and does not verify: "
+                               f"{'; '.join(check.problems)}")
+        size = (final.stat().st_size if final.is_file()
+                else sum(p.stat().st_size for p in final.rglob("*") if p.is_file()))
+        stored = aipstore.StoredAIP(final, size, packaged.sha256)
+    else:
+        stored = aipstore.store_aip(packaged.path, store_dir, expected_sha256=packaged.sha256)
+    if packaged.sha256 and stored.sha256 and stored.sha256 != packaged.sha256:
+        raise FixityMismatch(final.name, "sha256", packaged.sha256, stored.sha256)
+    with session_scope(engine) as s:
+        row = s.get(Package, sip.uuid)
+        assert row is not None
+        row.size, row.checksum = stored.size, packaged.sha256
+        row.status, row.stored_at = PackageStatus.STORED, utcnow()
+        return row
+
+
+def _replace(final: Path, packaged: Packaged, staging: Path) -> None:
+    """Swap a verified new version in for ``final`` (a no-op if it is already there)."""
+    if packaged.sha256 is not None and aipstore.verify_stored_aip(
+            final, packaged.sha256).outcome is aipstore.Outcome.PASS:
+        return
+    candidate = staging / final.name
+    if not (candidate.exists()
+            and aipstore.verify_stored_aip(candidate, packaged.sha256).outcome
+            is aipstore.Outcome.PASS):
+        shutil.rmtree(staging, ignore_errors=True)
+        aipstore.store_aip(packaged.path, staging, expected_sha256=packaged.sha256)
+    if candidate.is_dir():
+        old = final.with_name(f".old-{final.name}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(final, old)
+        os.rename(candidate, final)
+        shutil.rmtree(old)
+    else:
+        os.replace(candidate, final)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def dip_uuid(sip_uuid: str) -> str:
+    """The DIP's Package uuid, derived from the SIP's so a re-run finds it."""
+    return str(uuid_mod.uuid5(uuid_mod.NAMESPACE_URL, f"custos:dip:{sip_uuid}"))
+
+
+def prepare_dip(sip: Sip) -> Path | None:
+    """Complete ``DIP/`` with the thumbnails and the METS; None when there is no DIP."""
+    dip = sip.path / "DIP"
+    if not (dip / "objects").is_dir():
+        return None
+    if (sip.path / "thumbnails").is_dir():
+        shutil.copytree(sip.path / "thumbnails", dip / "thumbnails", dirs_exist_ok=True)
+    shutil.copy2(sip.mets_path, dip / sip.mets_path.name)
+    return dip
+
+
+def store_dip(sip: Sip, dip: Path, location: Location, engine: Engine | None = None) -> Package:
+    """Copy the DIP to ``location`` as ``<name>-<uuid>/`` via a temporary name."""
+    engine = engine or get_engine()
+    store_dir = Path(location.path)
+    final = store_dir / sip.aip_name
+    package_uuid = dip_uuid(sip.uuid)
+    tmp = store_dir / f"{aipstore.TMP_PREFIX}dip-{sip.aip_name}"
+    if not final.exists():
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            shutil.copytree(dip, tmp)
+            os.rename(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StorageError(f"cannot store DIP {final.name}: {exc}") from exc
+    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+    with session_scope(engine) as s:
+        pkg = s.get(Package, package_uuid) or Package(
+            uuid=package_uuid, package_type="DIP", name=sip.aip_name,
+            location_uuid=location.uuid, path=final.name)
+        pkg.size, pkg.status, pkg.stored_at = size, PackageStatus.STORED, utcnow()
+        s.add(pkg)
+        return pkg
+
+
+def access_files(sip: Sip, engine: Engine | None = None) -> list[File]:
+    """The SIP's access derivatives (what makes a DIP)."""
+    return sip_files(sip.uuid, uses=("access",), engine=engine)
+
+
+def cleanup(sip: Sip) -> None:
+    """Remove the packaging folder (after the AIP is stored)."""
+    shutil.rmtree(work_dir(sip), ignore_errors=True)
+
+
+def remove_processing_directory(sip: Sip) -> None:
+    """Remove the SIP's directory and its packaging folder from processing."""
+    cleanup(sip)
+    shutil.rmtree(sip.path, ignore_errors=True)

@@ -1,0 +1,361 @@
+"""The ingest microservices (Archivematica steps 19-35) as Prefect tasks.
+
+Job and group names are Archivematica's own, so clients filtering on them keep
+working. Each task takes the SIP's UUID and returns ``CONTINUE``, ``WAIT`` or
+``STOP`` (see :mod:`.context`); a failure raises after its job is recorded FAILED.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefect import task
+from prefect.cache_policies import NONE
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from custos.db import session_scope
+from custos.errors import ConfigError, InvalidInput, ToolFailed
+from custos.models import FileUse, Job, LocationPurpose, Package, PackageStatus, Unit
+
+from ..normalize.normalize import normalize, validate_derivatives
+from ..normalize.rules import Purpose, load_policy
+from . import options as opt
+from . import package, prepare
+from .context import CONTINUE, NORMALIZE_GROUP, STOP, WAIT, IngestContext
+from .mets_task import write_aip_mets
+
+NORMALIZE = NORMALIZE_GROUP
+PURPOSES = {"preservation_access": (Purpose.PRESERVATION, Purpose.ACCESS),
+            "preservation": (Purpose.PRESERVATION,), "access": (Purpose.ACCESS,), "none": ()}
+#: Upload DIP targets Custos cannot reach: answered, they fail the SIP with this reason.
+UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace",
+                        "contentdm": "CONTENTdm"}
+
+
+@task(cache_policy=NONE, name="Verify SIP compliance")
+def verify_sip(unit_uuid: str) -> str:
+    """Steps 19-22: move to processing, verify, rename with the SIP UUID."""
+    ctx = IngestContext.load(unit_uuid)
+    if ctx.reingest:
+        approved = ctx.decide("Reingest AIP", "Approve AIP reingest", opt.APPROVE_REINGEST_LINK,
+                              None, opt.APPROVE_REINGEST_CHOICES, opt.APPROVE_REINGEST_LABELS)
+        if approved is None:
+            return WAIT
+        if approved == "reject":
+            ctx.recorder.reject_unit(unit_uuid, "Reject SIP")
+            return STOP
+    ctx.record("Verify SIP compliance", "Move to processing directory")
+    if "Verify SIP compliance" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, "Verify SIP compliance", "Verify SIP compliance"):
+            prepare.verify_compliance(ctx.sip)
+    if "Rename SIP directory with SIP UUID" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, "Rename SIP directory with SIP UUID",
+                              "Rename SIP directory with SIP UUID"):
+            prepare.rename_with_uuid(ctx.sip, ctx.recorder)
+    ctx.record("Include default SIP processingMCP.xml", "Include default SIP processingMCP.xml")
+    ctx.record("Change SIP filenames", "Change SIP name")
+    ctx.record("Change SIP filenames", "Load Dublin Core metadata from disk")
+    return CONTINUE
+
+
+def _normalize_purpose(ctx: IngestContext, purpose: Purpose, name: str) -> None:
+    if name in ctx.done:
+        return
+    policy = load_policy()
+    with ctx.recorder.job(ctx.sip.uuid, NORMALIZE, name) as job:
+        report = normalize(ctx.sip, purpose, job, policy, ctx.recorder.engine)
+        job.output = (f"{report.made} made, {report.skipped} already done, "
+                      f"{report.not_covered} not covered, {len(report.failed)} failed")
+        if report.failed and policy.on_failure == "fail":
+            path, reason = next(iter(report.failed.items()))
+            raise ToolFailed(f"normalization of {path}", 1, reason)
+
+
+@task(cache_policy=NONE, name="Normalize")
+def normalize_sip(unit_uuid: str) -> str:
+    """Step 23: the Normalize decision, derivatives, validation, Approve normalization.
+
+    *Redo* discards this round's derivatives and starts the step again (the Normalize
+    decision included, so a different choice can be made); it cannot be preconfigured,
+    since a configuration answering it would loop for ever.
+    """
+    while True:
+        outcome = _normalize_round(IngestContext.load(unit_uuid))
+        if outcome != "redo":
+            return outcome
+
+
+def _normalize_round(ctx: IngestContext) -> str:
+    unit_uuid = ctx.sip.uuid
+    choices, labels = opt.decision("normalize", opt.NORMALIZE_LINK)
+    choice = ctx.decide(NORMALIZE, "Normalize", opt.NORMALIZE_LINK, ctx.config.normalize,
+                        choices, labels)
+    if choice is None:
+        return WAIT
+    if choice == "reject":
+        ctx.recorder.reject_unit(unit_uuid, "Reject SIP")
+        return STOP
+    if choice not in PURPOSES:
+        raise InvalidInput(f"Normalize choice {choice!r} is not supported by Custos "
+                           f"(supported: {', '.join(PURPOSES)}, reject)")
+    purposes = PURPOSES[choice]
+    if Purpose.ACCESS in purposes:
+        ctx.record(NORMALIZE, "Create DIP directory")
+        (ctx.sip.path / "DIP" / "objects").mkdir(parents=True, exist_ok=True)
+    if purposes and opt.thumbnails(ctx.config):
+        ctx.record(NORMALIZE, "Create thumbnails directory")
+        (ctx.sip.path / "thumbnails").mkdir(exist_ok=True)
+        _normalize_purpose(ctx, Purpose.THUMBNAIL, "Normalize for thumbnails")
+    if Purpose.ACCESS in purposes:
+        _normalize_purpose(ctx, Purpose.ACCESS, "Normalize for access")
+        _validate_step(ctx, Purpose.ACCESS, "Validate access derivatives")
+    if Purpose.PRESERVATION in purposes:
+        _normalize_purpose(ctx, Purpose.PRESERVATION, "Normalize for preservation")
+        _validate_step(ctx, Purpose.PRESERVATION, "Validate preservation derivatives")
+    if "Remove files without linking information" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, NORMALIZE,
+                              "Remove files without linking information") as job:
+            removed = prepare.remove_unlinked_files(ctx.sip, ctx.recorder)
+            job.output = f"removed: {', '.join(removed)}" if removed else "nothing to remove"
+    ctx.record(NORMALIZE, "Normalization report")
+    if ctx.config.approve_normalization == "redo":
+        raise ConfigError("Approve normalization cannot be preconfigured to Redo")
+    choices, labels = opt.decision("approve_normalization")
+    approved = ctx.decide(NORMALIZE, "Approve normalization", opt.APPROVE_NORMALIZATION_LINK,
+                          ctx.config.approve_normalization, choices, labels)
+    if approved is None:
+        return WAIT
+    if approved == "reject":
+        ctx.recorder.reject_unit(unit_uuid, "Reject SIP")
+        return STOP
+    if approved == "redo":
+        _redo(ctx)
+        return "redo"
+    return CONTINUE
+
+
+def _redo(ctx: IngestContext) -> None:
+    """Discard the round's derivatives and mark where the next round begins."""
+    with ctx.recorder.job(ctx.sip.uuid, "Redo normalization",
+                          "Remove preservation and access files") as job:
+        removed = prepare.discard_derivatives(ctx.sip, ctx.recorder)
+        job.output = f"{removed} derivatives removed"
+    with session_scope(ctx.recorder.engine) as s:
+        last = s.exec(select(func.max(Job.seq)).where(col(Job.unit_uuid) == ctx.sip.uuid)).one()
+        unit = s.get(Unit, ctx.sip.uuid)
+        assert unit is not None
+        unit.variables = dict(unit.variables or {}) | {"normalization_redo_seq": int(last or 0)}
+
+
+@task(cache_policy=NONE, name="Add final metadata")
+def add_final_metadata(unit_uuid: str) -> str:
+    """Step 26: *Reminder: add metadata if desired* (its one choice is Continue).
+
+    The pause lets a user add metadata files (``/api/ingest/copy_metadata_files/``)
+    before the METS is written; a configuration answering it skips the pause.
+    """
+    ctx = IngestContext.load(unit_uuid)
+    ctx.record("Add final metadata", "Move to metadata reminder")
+    choices, labels = opt.decision("add_metadata_reminder")
+    preset = True if ctx.config.add_metadata_reminder is not None else None
+    answer = ctx.decide("Add final metadata", "Reminder: add metadata if desired",
+                        opt.REMINDER_LINK, preset, choices, labels)
+    return WAIT if answer is None else CONTINUE
+
+
+def _validate_step(ctx: IngestContext, purpose: Purpose, name: str) -> None:
+    if name in ctx.done:
+        return
+    with ctx.recorder.job(ctx.sip.uuid, NORMALIZE, name) as job:
+        failures = validate_derivatives(ctx.sip, purpose, job, load_policy(),
+                                        ctx.recorder.engine)
+        if failures:
+            path, reason = next(iter(failures.items()))
+            raise ToolFailed(f"validation of {path}", 1, reason)
+
+
+@task(cache_policy=NONE, name="Process metadata directory")
+def process_metadata(unit_uuid: str) -> str:
+    """Steps 28-29: submission documentation and metadata into ``objects/``, with UUIDs
+    and checksums for files the transfer did not register."""
+    ctx = IngestContext.load(unit_uuid)
+    rec, sip = ctx.recorder, ctx.sip
+    group = "Process submission documentation"
+    if "Move submission documentation into objects directory" not in ctx.done:
+        with rec.job(unit_uuid, group, "Move submission documentation into objects directory"):
+            prepare.move_submission_documentation(sip, rec)
+    if "Assign file UUIDs to submission documentation" not in ctx.done:
+        with rec.job(unit_uuid, group, "Assign file UUIDs to submission documentation") as job:
+            prepare.register_unlisted(sip, "objects/submissionDocumentation",
+                                      FileUse.SUBMISSION_DOCUMENTATION, job, rec)
+    group = "Process metadata directory"
+    if "Move metadata to objects directory" not in ctx.done:
+        with rec.job(unit_uuid, group, "Move metadata to objects directory"):
+            prepare.move_metadata(sip, rec)
+    if "Assign file UUIDs to metadata" not in ctx.done:
+        with rec.job(unit_uuid, group, "Assign file UUIDs to metadata") as job:
+            prepare.register_unlisted(sip, "objects/metadata", FileUse.METADATA, job, rec)
+    return CONTINUE
+
+
+@task(cache_policy=NONE, name="Generate AIP METS")
+def generate_mets(unit_uuid: str) -> str:
+    """Steps 31-32: the AIP METS (validated offline) and the README."""
+    ctx = IngestContext.load(unit_uuid)
+    if "Generate METS.xml document" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, "Generate AIP METS", "Generate METS.xml document") as job:
+            created = _created(ctx)
+            _, skipped = write_aip_mets(ctx.sip, created=created, engine=ctx.recorder.engine)
+            job.output = "; ".join(skipped) if skipped else None
+    if "Add README file" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, "Add README file", "Add README file"):
+            prepare.add_readme(ctx.sip)
+    return CONTINUE
+
+
+def _created(ctx: IngestContext) -> datetime | None:
+    """The CREATEDATE to keep (reingest), remembered on the unit."""
+    with session_scope(ctx.recorder.engine) as s:
+        unit = s.get(Unit, ctx.sip.uuid)
+        raw = (unit.variables or {}).get("mets_created") if unit else None
+    return datetime.fromisoformat(raw) if raw else None
+
+
+@task(cache_policy=NONE, name="Prepare DIP")
+def prepare_dip(unit_uuid: str) -> str:
+    """Steps 33 and the DIP branch: thumbnails and METS into the DIP, then store it."""
+    ctx = IngestContext.load(unit_uuid)
+    if not (ctx.sip.path / "DIP" / "objects").is_dir() and "Store DIP" not in ctx.done:
+        return CONTINUE
+    if "Copy METS to DIP directory" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, "Prepare DIP", "Copy METS to DIP directory") as job:
+            package.prepare_dip(ctx.sip)
+            job.output = "thumbnails and METS copied"
+    group = "Upload DIP"
+    choices, labels = opt.decision("upload_dip")
+    upload = ctx.decide(group, "Upload DIP", opt.UPLOAD_DIP_LINK, ctx.config.upload_dip,
+                        choices, labels)
+    if upload is None:
+        return WAIT
+    if upload in UPLOAD_NOT_SUPPORTED:
+        raise InvalidInput(f"Upload DIP to {UPLOAD_NOT_SUPPORTED[upload]} is not supported by "
+                           "Custos; choose \"Do not upload DIP\"")
+    choices, labels = opt.decision("store_dip")
+    store = ctx.decide(group, "Store DIP?", opt.STORE_DIP_LINK, ctx.config.store_dip,
+                       choices, labels)
+    if store is None:
+        return WAIT
+    if store is False:
+        ctx.record(group, "Reject DIP", output="DIP not stored")
+        return CONTINUE
+    where_choices = package.location_choices(LocationPurpose.DIP_STORAGE, ctx.recorder.engine)
+    where = ctx.decide(group, "Store DIP location", opt.STORE_DIP_LOCATION_LINK,
+                       ctx.config.dip_location, {uri: uri for uri, _ in where_choices},
+                       dict(where_choices))
+    if where is None:
+        return WAIT
+    if "Store DIP" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, group, "Store DIP") as job:
+            location = package.resolve_location(where, LocationPurpose.DIP_STORAGE,
+                                                ctx.recorder.engine)
+            pkg = package.store_dip(ctx.sip, ctx.sip.path / "DIP", location,
+                                    ctx.recorder.engine)
+            job.output = f"DIP {pkg.uuid} stored as {pkg.path}"
+    return CONTINUE
+
+
+@task(cache_policy=NONE, name="Prepare AIP")
+def prepare_aip(unit_uuid: str) -> str:
+    """Step 34: bag (reusing the transfer's sha256), verify fully, compress."""
+    ctx = IngestContext.load(unit_uuid)
+    if "Compress AIP" in ctx.done and package.recalled(unit_uuid, ctx.recorder.engine):
+        return CONTINUE
+    _package(ctx)
+    return CONTINUE
+
+
+def _package(ctx: IngestContext) -> package.Packaged:
+    rec, unit_uuid = ctx.recorder, ctx.sip.uuid
+    with rec.job(unit_uuid, "Prepare AIP", "Prepare AIP") as job:
+        bag = package.build_bag(ctx.sip, rec.engine)
+        problems = package.verify_bag(bag, unit_uuid)
+        job.event(event_type="fixity check",
+                  detail='program="Custos"; module="tasks.bag.verify_aip_bag"',
+                  outcome="fail" if problems else "pass",
+                  outcome_note="; ".join(problems)[:2000] or "bag verified")
+        if problems:
+            raise ToolFailed("bag verification", 1, "; ".join(problems))
+    method, level = opt.compression(ctx.config), opt.compression_level(ctx.config)
+    ctx.record("Prepare AIP", "Select compression algorithm",
+               output=f"preconfigured: {method.value}")
+    ctx.record("Prepare AIP", "Select compression level", output=f"preconfigured: {level}")
+    with rec.job(unit_uuid, "Prepare AIP", "Compress AIP") as job:
+        packaged = package.compress(bag, method, level)
+        if packaged.detail:
+            job.event(event_type="compression", detail=packaged.detail, outcome="pass",
+                      outcome_note=f"{packaged.path.name} sha256={packaged.sha256}")
+        package.remember(unit_uuid, packaged, rec.engine)
+        job.output = f"{packaged.path.name} ({packaged.size} bytes)"
+    return packaged
+
+
+@task(cache_policy=NONE, name="Store AIP")
+def store_aip(unit_uuid: str) -> str:
+    """Step 35: Store AIP decisions, verify, store (idempotent), clean up."""
+    ctx = IngestContext.load(unit_uuid)
+    group = "Store AIP"
+    choices, labels = opt.decision("store_aip")
+    answer = ctx.decide(group, "Store AIP", opt.STORE_AIP_LINK, ctx.config.store_aip,
+                        choices, labels)
+    if answer is None:
+        return WAIT
+    if answer is False:
+        ctx.recorder.reject_unit(unit_uuid, "Reject AIP")
+        return STOP
+    locations = package.location_choices(LocationPurpose.AIP_STORAGE, ctx.recorder.engine)
+    where = ctx.decide(group, "Store AIP location", opt.STORE_AIP_LOCATION_LINK,
+                       ctx.config.aip_location,
+                       {uri: uri for uri, _ in locations}, dict(locations))
+    if where is None:
+        return WAIT
+    location = package.resolve_location(where, LocationPurpose.AIP_STORAGE, ctx.recorder.engine)
+    if "Store the AIP" not in ctx.done:
+        packaged = package.recalled(unit_uuid, ctx.recorder.engine)
+        stored_already = _stored(ctx)
+        if packaged is None and not stored_already:
+            packaged = _package(ctx)
+        if packaged is not None and "Verify AIP" not in ctx.done:
+            with ctx.recorder.job(unit_uuid, group, "Verify AIP") as job:
+                check = package.aipstore.verify_stored_aip(packaged.path, packaged.sha256)
+                job.event(event_type="fixity check",
+                          detail='program="Custos"; module="tasks.aipstore.verify_stored_aip"',
+                          outcome=check.outcome.value,
+                          outcome_note="; ".join(check.problems)[:2000] or packaged.path.name)
+                if check.problems:
+                    raise ToolFailed("AIP verification", 1, "; ".join(check.problems))
+        with ctx.recorder.job(unit_uuid, group, "Store the AIP") as job:
+            if packaged is not None:
+                pkg = package.store(ctx.sip, packaged, location, ctx.recorder.engine,
+                                    replace=bool(ctx.reingest))
+                job.output = f"stored {pkg.path} in {location.uuid}"
+    if "Clean up after storing AIP" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, group, "Clean up after storing AIP"):
+            package.cleanup(ctx.sip)
+    return CONTINUE
+
+
+def _stored(ctx: IngestContext) -> bool:
+    with session_scope(ctx.recorder.engine) as s:
+        pkg = s.get(Package, ctx.sip.uuid)
+        return bool(pkg and pkg.status == PackageStatus.STORED)
+
+
+@task(cache_policy=NONE, name="Remove the processing directory")
+def remove_processing_directory(unit_uuid: str) -> str:
+    """The last job: it makes the SIP COMPLETE (Archivematica's status rules)."""
+    ctx = IngestContext.load(unit_uuid)
+    if "Remove the processing directory" not in ctx.done:
+        with ctx.recorder.job(unit_uuid, "Store AIP", "Remove the processing directory"):
+            package.remove_processing_directory(ctx.sip)
+    return CONTINUE

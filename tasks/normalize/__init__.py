@@ -1,0 +1,1 @@
+"""Normalization by format policy: rules (data), per-tool command runner, the ingest step."""

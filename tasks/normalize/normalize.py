@@ -1,0 +1,202 @@
+"""Normalize a SIP's originals for one purpose, and validate the derivatives made.
+
+Per original the policy names a command; the derivative is written where
+Archivematica puts it (section 5.1 of the AIP layout):
+
+- preservation: next to the original, ``<stem>-<derivative uuid>.<ext>``;
+- access: ``DIP/objects/<original uuid>-<stem>.<ext>``;
+- thumbnail: ``thumbnails/<original uuid>.jpg``.
+
+Each derivative gets a File row (use, ``derived_from``, sha256, identified format).
+Preservation derivatives, which go into the AIP and its METS, also get PREMIS events:
+``normalization`` on the original (note: the derivative's path), ``creation``,
+``message digest calculation`` and ``format identification`` on the derivative.
+Originals that already have a derivative for the purpose are skipped, so a step
+interrupted half-way finishes on re-run instead of duplicating work.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import col, select
+
+from custos.db import get_engine, session_scope
+from custos.errors import ToolFailed
+from custos.models import Event, File, new_uuid, utcnow
+from custos.recorder import JobHandle, Recorder
+from custos.settings import get_settings
+from tasks.fixity import digest_event_detail, hash_files
+from tasks.identify import identify_files
+
+from ..ingest.sip import Sip, is_content, sip_files
+from .rules import Command, Policy, Purpose
+from .runner import run_command, validate, version_of
+
+
+@dataclass
+class NormalizeReport:
+    """What one normalization pass did (counts by outcome, failures by path)."""
+
+    made: int = 0
+    skipped: int = 0
+    not_covered: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def derivative_path(original: File, purpose: Purpose, command: Command,
+                    derivative_uuid: str) -> str:
+    """Where the derivative goes, relative to the SIP directory."""
+    rel = Path(original.current_path)
+    if purpose is Purpose.PRESERVATION:
+        return (rel.parent / f"{rel.stem}-{derivative_uuid}.{command.extension}").as_posix()
+    if purpose is Purpose.ACCESS:
+        return f"DIP/objects/{original.uuid}-{rel.stem}.{command.extension}"
+    return f"thumbnails/{original.uuid}.{command.extension}"
+
+
+def _existing(originals: list[str], purpose: Purpose, engine: Engine) -> set[str]:
+    with session_scope(engine) as s:
+        rows = s.exec(select(File.derived_from).where(
+            col(File.derived_from).in_(originals), col(File.use) == purpose.value,
+            col(File.removed).is_(False))).all()
+        return {r for r in rows if r}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    original: File
+    derivative_uuid: str
+    rel: str
+    command: Command
+    detail: str = ""
+    error: str = ""
+    stdout: str = ""
+    args: str = ""
+
+
+def _run_one(sip: Sip, original: File, purpose: Purpose, command: Command) -> _Outcome:
+    derivative_uuid = new_uuid()
+    rel = derivative_path(original, purpose, command, derivative_uuid)
+    try:
+        done = run_command(command, sip.path / original.current_path, sip.path / rel)
+    except ToolFailed as exc:
+        return _Outcome(original, derivative_uuid, rel, command, error=exc.stderr or str(exc),
+                        args=command.name)
+    return _Outcome(original, derivative_uuid, rel, command, detail=done.detail,
+                    stdout=done.result.stdout[-4000:], args=" ".join(done.result.args))
+
+
+def normalize(sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy,
+              engine: Engine | None = None) -> NormalizeReport:
+    """Make the ``purpose`` derivatives of every original the policy covers.
+
+    Failures become failed Task rows; raising on them is the caller's decision
+    (``policy.on_failure``), so the job's tasks are always recorded first.
+    """
+    engine = engine or get_engine()
+    report = NormalizeReport()
+    originals = [f for f in sip_files(sip.uuid, engine=engine) if is_content(f)]
+    done = _existing([f.uuid for f in originals], purpose, engine)
+    todo: list[tuple[File, Command]] = []
+    for f in originals:
+        command = policy.command_for(f.puid, purpose)
+        if f.uuid in done:
+            report.skipped += 1
+        elif command is None:
+            report.not_covered += 1
+        else:
+            todo.append((f, command))
+    workers = max(1, min(get_settings().worker_threads, 2))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outcomes = list(pool.map(lambda fc: _run_one(sip, fc[0], purpose, fc[1]), todo))
+    made = [o for o in outcomes if not o.error]
+    for o in outcomes:
+        job.task(file_uuid=o.original.uuid, file_name=o.original.current_path,
+                 exit_code=1 if o.error else 0, arguments=o.args,
+                 stdout=o.stdout if not o.error else "", stderr=o.error[-4000:])
+        if o.error:
+            report.failed[o.original.current_path] = o.error.strip().splitlines()[-1:][0] \
+                if o.error.strip() else "failed"
+    _record_derivatives(sip, purpose, made, job, engine)
+    report.made = len(made)
+    return report
+
+
+def _record_derivatives(sip: Sip, purpose: Purpose, made: list[_Outcome], job: JobHandle,
+                        engine: Engine) -> None:
+    if not made:
+        return
+    paths = [sip.path / o.rel for o in made]
+    digests = hash_files(paths, ("sha256",))
+    identified = identify_files(paths)
+    formats = identified.by_path()
+    siegfried = identified.event_detail
+    rows = []
+    for o, path in zip(made, paths, strict=True):
+        ident = formats.get(path)
+        sha = digests[path].digests["sha256"]
+        rows.append({
+            "uuid": o.derivative_uuid, "unit_uuid": sip.uuid, "sip_uuid": sip.uuid,
+            "original_path": o.rel, "current_path": o.rel, "size": digests[path].size,
+            "checksum": sha, "checksum_type": "sha256",
+            "puid": ident.puid if ident else None,
+            "format_name": ident.format_name if ident else None,
+            "format_version": ident.format_version if ident else None,
+            "mime_type": ident.mime if ident else None,
+            "use": purpose.value, "derived_from": o.original.uuid,
+            "modified_at": utcnow(),
+        })
+    Recorder(engine).add_files(rows)
+    if purpose is not Purpose.PRESERVATION:
+        return
+    for o, path in zip(made, paths, strict=True):
+        ident = formats.get(path)
+        job.event(file_uuid=o.original.uuid, event_type="normalization", detail=o.detail,
+                  outcome="", outcome_note=o.rel)
+        job.event(file_uuid=o.derivative_uuid, event_type="creation")
+        job.event(file_uuid=o.derivative_uuid, event_type="message digest calculation",
+                  detail=digest_event_detail("sha256"),
+                  outcome_note=digests[path].digests["sha256"])
+        job.event(file_uuid=o.derivative_uuid, event_type="format identification",
+                  detail=siegfried, outcome=ident.premis_outcome if ident else "Not identified",
+                  outcome_note=ident.note if ident else "")
+
+
+def validate_derivatives(sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy,
+                         engine: Engine | None = None) -> dict[str, str]:
+    """Validate the purpose's derivatives not validated yet; returns failures by path.
+
+    Preservation derivatives get a ``validation`` event (pass/fail); access ones only
+    Task rows, since they never enter the AIP's METS.
+    """
+    engine = engine or get_engine()
+    derivatives = sip_files(sip.uuid, uses=(purpose.value,), engine=engine)
+    with session_scope(engine) as s:
+        validated = set(s.exec(select(Event.file_uuid).where(
+            col(Event.file_uuid).in_([d.uuid for d in derivatives]),
+            col(Event.event_type) == "validation")).all())
+    failures: dict[str, str] = {}
+    for d in derivatives:
+        if d.uuid in validated:
+            continue
+        validator = policy.validators.get(Path(d.current_path).suffix.lstrip(".").lower())
+        if validator is None:
+            continue
+        result = validate(validator, sip.path / d.current_path)
+        ok = result.ok and not result.stderr.strip()
+        job.task(file_uuid=d.uuid, file_name=d.current_path, exit_code=0 if ok else 1,
+                 arguments=" ".join(result.args), stdout=result.stdout[-4000:],
+                 stderr=result.stderr[-4000:])
+        if purpose is Purpose.PRESERVATION:
+            job.event(file_uuid=d.uuid, event_type="validation",
+                      detail=f'program="{validator.tool.name}"; '
+                             f'version="{version_of(validator.tool)}"',
+                      outcome="pass" if ok else "fail",
+                      outcome_note=(result.stdout.strip() if ok else result.stderr.strip())[:500])
+        if not ok:
+            failures[d.current_path] = (result.stderr.strip() or "invalid")[:500]
+    return failures

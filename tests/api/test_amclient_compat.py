@@ -1,0 +1,214 @@
+"""Compatibility with the real ``amclient`` (Python API and CLI) against a live server.
+
+A uvicorn server runs ``create_app()`` in a background thread on a free loopback
+port; flows run inline in the same process (``CUSTOS_DISPATCH=inline``). The full
+transfer -> ingest -> AIP path needs the transfer and ingest flows; tests that
+need a flow not installed are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from amclient import AMClient
+
+from custos.accounts import create_api_key, create_user
+from custos.db import session_scope
+from custos.models import Package, PackageStatus
+from custos.storage import LocationPurpose, default_location
+
+pytestmark = pytest.mark.server
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+needs_transfer = pytest.mark.skipif(not _has("flows.transfer"),
+                                    reason="flows.transfer (transfer engineer) not installed")
+needs_ingest = pytest.mark.skipif(not (_has("flows.transfer") and _has("flows.ingest")),
+                                  reason="flows.ingest (ingest engineer) not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(app: Any) -> Iterator[str]:
+    """The app served by uvicorn on 127.0.0.1; yields its base URL."""
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                       lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def am(server: str, custos_home: Any) -> AMClient:
+    user = create_user("amclient-user")
+    assert user.id is not None
+    return AMClient(am_url=server, am_user_name=user.username,
+                    am_api_key=create_api_key(user.id), output_mode="json")
+
+
+def source(name: str) -> tuple[str, str]:
+    """A small transfer folder in the default transfer source: (location uuid, name)."""
+    loc = default_location(LocationPurpose.TRANSFER_SOURCE)
+    folder = Path(loc.path) / name
+    folder.mkdir(exist_ok=True)
+    (folder / "readme.txt").write_text(f"Transfer {name}\n")
+    (folder / "data.csv").write_text("a,b\n1,2\n")
+    return loc.uuid, name
+
+
+def poll(func: Any, done: Any, timeout: float = 240.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = func()
+        if done(last):
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"gave up waiting; last answer: {last!r}")
+
+
+def cli(am: AMClient, *args: str) -> Any:
+    out = subprocess.run(
+        [sys.executable, "-c", "from amclient.amclient import main; main()", *args,
+         "--am-url", am.am_url, "--am-user-name", am.am_user_name],
+        capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(out.stdout)
+
+
+STORED: dict[str, str] = {}
+
+
+def test_processing_config_and_completed_lists(am: AMClient) -> None:
+    am.processing_config = "automated"
+    xml = am.get_processing_config()
+    assert isinstance(xml, str) and "<processingMCP>" in xml
+    assert isinstance(am.completed_transfers()["results"], list)
+    assert cli(am, "completed-ingests", am.am_api_key)["message"] == \
+        "Fetched completed ingests successfully."
+    assert "<processingMCP>" in cli(am, "get-processing-config", am.am_api_key,
+                                    "--processing-config", "automated")
+
+
+def test_approve_transfer_started_waiting(am: AMClient, server: str) -> None:
+    import base64
+
+    loc, name = source("amc-approve")
+    encoded = base64.b64encode(f"{loc}:{name}".encode()).decode()
+    res = httpx.post(f"{server}/api/transfer/start_transfer/",
+                     params={"username": am.am_user_name, "api_key": am.am_api_key},
+                     data={"name": name, "type": "standard", "paths[]": [encoded],
+                           "row_ids[]": [""]})
+    assert res.status_code == 200, res.text
+    directory = Path(res.json()["path"]).name
+    unapproved = am.unapproved_transfers()["results"]
+    assert any(u["directory"] == directory for u in unapproved)
+    am.transfer_directory, am.transfer_type = directory, "standard"
+    if not _has("flows.transfer"):
+        pytest.skip("flows.transfer not installed: approval would resume no flow")
+    approved = am.approve_transfer()
+    assert approved["message"] == "Approval successful."
+    am.transfer_uuid = approved["uuid"]
+    status = poll(am.get_transfer_status, lambda s: s["status"] != "USER_INPUT")
+    assert status["status"] in ("PROCESSING", "COMPLETE", "FAILED")
+    assert status["status"] != "FAILED", status
+
+
+@needs_ingest
+def test_package_to_stored_aip(am: AMClient) -> None:
+    loc, name = source("amc-pkg")
+    am.transfer_source, am.transfer_directory = loc, name
+    am.transfer_name, am.transfer_type, am.processing_config = name, "standard", "automated"
+    am.idempotency_key = "amclient-compat-1"
+    created = am.create_package()
+    assert isinstance(created, dict), created
+    assert am.create_package() == created  # idempotent retry
+    am.transfer_uuid = created["id"]
+    status = poll(am.get_transfer_status,
+                  lambda s: isinstance(s, dict) and (s.get("status") in ("FAILED", "REJECTED",
+                                                                          "USER_INPUT")
+                                                     or s.get("sip_uuid")))
+    assert status["status"] == "COMPLETE", status
+    sip_uuid = status["sip_uuid"]
+    am.sip_uuid = sip_uuid
+    ingest = poll(am.get_ingest_status,
+                  lambda s: isinstance(s, dict) and s.get("status") in
+                  ("COMPLETE", "FAILED", "REJECTED", "USER_INPUT"))
+    assert ingest["status"] == "COMPLETE", ingest
+    assert am.get_unit_status(created["id"])["status"] == "COMPLETE"
+    am.unit_uuid, am.job_microservice = created["id"], "Microservice: Scan for viruses"
+    jobs = am.get_jobs()
+    assert jobs and all(j["microservice"] == "Scan for viruses" for j in jobs)
+    cli_jobs = cli(am, "get-jobs", am.am_api_key, created["id"],
+                   "--job-microservice", "Scan for viruses")
+    assert [j["uuid"] for j in cli_jobs] == [j["uuid"] for j in jobs]
+    assert created["id"] in am.completed_transfers()["results"]
+    closed = am.close_completed_transfers()
+    assert created["id"] in closed["close_succeeded"]
+    assert created["id"] not in am.completed_transfers()["results"]
+    with session_scope() as s:
+        pkg = s.get(Package, sip_uuid)
+        assert pkg is not None and pkg.status == PackageStatus.STORED
+        store = Path(default_location(LocationPurpose.AIP_STORAGE).path)
+        from custos.models import Location
+
+        loc_row = s.get(Location, pkg.location_uuid)
+        assert loc_row is not None
+        aip = Path(loc_row.path) / pkg.path
+    assert aip.exists() and (store in aip.parents or loc_row.path != str(store))
+    STORED["sip_uuid"], STORED["name"] = sip_uuid, name
+
+
+@needs_ingest
+@pytest.mark.xfail(reason="reingest flow (ingest engineer) fails re-inserting the METS "
+                   "events: UNIQUE constraint failed: event.uuid", strict=False)
+def test_partial_reingest_approved_with_amclient(am: AMClient) -> None:
+    if "sip_uuid" not in STORED:
+        pytest.skip("needs the AIP stored by test_package_to_stored_aip")
+    sip_uuid, name = STORED["sip_uuid"], STORED["name"]
+    am.sip_uuid = sip_uuid
+    res = httpx.post(f"{am.am_url}/api/ingest/reingest",
+                     headers={"Authorization": f"ApiKey {am.am_user_name}:{am.am_api_key}"},
+                     data={"name": name, "uuid": sip_uuid})
+    assert res.status_code == 200, res.text
+    waiting = poll(am.get_ingest_status,
+                   lambda s: isinstance(s, dict) and s.get("status") in
+                   ("USER_INPUT", "COMPLETE", "FAILED"))
+    assert waiting["status"] == "USER_INPUT", waiting
+    assert am.approve_partial_reingest() == {"message": "Approval successful."}
+    final = poll(am.get_ingest_status,
+                 lambda s: isinstance(s, dict) and s.get("status") in
+                 ("COMPLETE", "FAILED", "REJECTED"))
+    assert final["status"] == "COMPLETE", final
+    shutil.rmtree(Path(default_location(LocationPurpose.TRANSFER_SOURCE).path) / name,
+                  ignore_errors=True)

@@ -1,0 +1,162 @@
+"""Fixity audit of stored AIPs, and metadata reingest replacing the AIP."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from custos import dispatch
+from custos.db import session_scope
+from custos.mets.read import read_mets
+from custos.models import Event, Package, PackageStatus, Unit, UnitStatus
+from custos.reingest import approve_reingest, start_reingest
+from flows.audit import audit_package
+from flows.ingest import ingest
+from flows.reingest import reingest
+from tasks.compress import extract_aip
+
+from .conftest import AUTOMATED, SipFactory, make_png
+
+
+def _stored(make_sip: SipFactory, name: str, compression: str = "tar.gz") -> str:
+    uuid, _ = make_sip({"objects/a.txt": "precious\n"}, name=name,
+                       options=AUTOMATED | {"normalize": "none",
+                                               "compression_algorithm": compression})
+    assert ingest.fn(uuid) == "complete"
+    return uuid
+
+
+def _fixity_events(uuid: str) -> list[Event]:
+    with session_scope() as s:
+        return list(s.exec(select(Event).where(col(Event.unit_uuid) == uuid,
+                                               col(Event.file_uuid).is_(None),
+                                               col(Event.event_type) == "fixity check")
+                           .order_by(col(Event.event_datetime))))
+
+
+def test_audit_passes_then_finds_a_corrupted_byte(make_sip: SipFactory, aip_store: Path) -> None:
+    uuid = _stored(make_sip, "audited", compression="uncompressed")
+    assert audit_package(uuid).outcome == "pass"
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        assert pkg is not None and pkg.last_fixity_outcome == "pass" and pkg.last_fixity_at
+    victim = aip_store / pkg.path / "data" / "objects" / "a.txt"
+    data = bytearray(victim.read_bytes())
+    data[0] ^= 0x01
+    victim.write_bytes(bytes(data))
+    result = audit_package(uuid)
+    assert result.outcome == "fail" and any("a.txt" in p for p in result.problems)
+    last = _fixity_events(uuid)[-1]
+    assert last.outcome == "fail" and "a.txt" in last.outcome_note
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        assert pkg is not None and pkg.last_fixity_outcome == "fail"
+        assert pkg.status == PackageStatus.STORED  # reported, never "fixed"
+    assert victim.read_bytes() == bytes(data)
+
+
+def test_audit_detects_archive_corruption(make_sip: SipFactory, aip_store: Path) -> None:
+    uuid = _stored(make_sip, "audit7z", compression="7z-copy")
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        assert pkg is not None
+    archive = aip_store / pkg.path
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    result = audit_package(uuid)
+    assert result.outcome == "fail" and "sha256 mismatch" in result.problems[0]
+
+
+def test_metadata_reingest_replaces_the_aip_after_verification(
+        make_sip: SipFactory, aip_store: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    uuid = _stored(make_sip, "again")
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        assert pkg is not None
+        old_checksum, archive = pkg.checksum, aip_store / pkg.path
+    old_mets = read_mets((extract_aip(archive, tmp_path / "old") /
+                          "data" / f"METS.{uuid}.xml").read_bytes())
+    monkeypatch.setattr(dispatch, "submit", lambda *a, **k: "test-run")
+    assert start_reingest(uuid, "metadata") == uuid
+    assert reingest.fn(uuid) == "wait"  # Approve AIP reingest
+    with session_scope() as s:
+        unit = s.get(Unit, uuid)
+        assert unit is not None and unit.status == UnitStatus.USER_INPUT
+        reingested = list(s.exec(select(Event).where(col(Event.unit_uuid) == uuid,
+                                                     col(Event.event_type) == "reingestion")))
+    assert len(reingested) == 1
+    assert archive.is_file()  # the old AIP is still there while waiting
+    approve_reingest(uuid)
+    assert ingest.fn(uuid) == "complete"
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        assert pkg is not None and pkg.status == PackageStatus.STORED
+        assert pkg.checksum != old_checksum
+    with tarfile.open(archive) as tar:
+        assert tar.getnames()[0] == f"again-{uuid}"
+    new_mets_path = extract_aip(archive, tmp_path / "new") / "data" / f"METS.{uuid}.xml"
+    header = new_mets_path.read_text()
+    assert "LASTMODDATE" in header and f'CREATEDATE="{old_mets.createdate}"' in header
+    new = read_mets(new_mets_path.read_bytes())
+    assert set(new.files) == set(old_mets.files)
+    assert "reingestion" in {e["type"] for e in new.events.values()}
+    assert not list(aip_store.glob(f".reingest-{uuid}*"))
+
+
+def test_cli_aip_list_and_verify(make_sip: SipFactory) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from custos.cli_aip import app
+
+    uuid = _stored(make_sip, "cli", compression="7z-copy")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["list", "--json"])
+    assert listed.exit_code == 0 and uuid in {r["uuid"] for r in json.loads(listed.stdout)}
+    verified = runner.invoke(app, ["verify", uuid, "--json"])
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["outcome"] == "pass"
+    missing = runner.invoke(app, ["verify", "no-such-aip", "--json"])
+    assert missing.exit_code == 1
+
+
+def test_partial_reingest_normalizes_by_the_configuration(
+        make_sip: SipFactory, aip_store: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # First ingest without normalization; the unit's named config is "automated",
+    # which normalizes for preservation: a partial reingest follows it.
+    uuid, _ = make_sip({"objects/p.png": make_png}, name="partial", config="automated",
+                       options=AUTOMATED | {"normalize": "none",
+                                            "compression_algorithm": "tar.gz"})
+    assert ingest.fn(uuid) == "complete"
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        assert pkg is not None
+    archive = aip_store / pkg.path
+    before = read_mets((extract_aip(archive, tmp_path / "old") / "data" /
+                        f"METS.{uuid}.xml").read_bytes())
+    assert {f["use"] for f in before.files.values()} == {"original"}
+    monkeypatch.setattr(dispatch, "submit", lambda *a, **k: "test-run")
+    assert start_reingest(uuid, "partial") == uuid
+    assert reingest.fn(uuid) == "wait"
+    approve_reingest(uuid)
+    assert ingest.fn(uuid) == "complete"
+    bag = extract_aip(archive, tmp_path / "new")
+    after = read_mets((bag / "data" / f"METS.{uuid}.xml").read_bytes())
+    uses = sorted(f["use"] for f in after.files.values())
+    assert uses == ["original", "preservation"]
+    assert set(before.files) < set(after.files)  # the original keeps its UUID
+    assert list((bag / "data" / "objects").glob("p-*.tif"))
+
+
+def test_full_reingest_is_refused_clearly(make_sip: SipFactory) -> None:
+    from custos.errors import InvalidInput
+
+    uuid = _stored(make_sip, "full")
+    with pytest.raises(InvalidInput, match="full reingest"):
+        start_reingest(uuid, "full")
