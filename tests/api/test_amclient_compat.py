@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -53,8 +54,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(app: Any) -> Iterator[str]:
-    """The app served by uvicorn on 127.0.0.1; yields its base URL."""
+def server(app: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app served by uvicorn on 127.0.0.1; yields its base URL.
+
+    Flows run in this process: the working directory is a scratch folder meanwhile,
+    so no flow step can ever touch the checkout the tests run from.
+    """
+    previous_cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("amclient-cwd"))
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                        lifespan="off"))
@@ -67,6 +74,10 @@ def server(app: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
+    from custos import dispatch
+
+    dispatch.inline_backend().wait_all(60)  # no flow outlives the test in the background
+    os.chdir(previous_cwd)
 
 
 @pytest.fixture(scope="module")
