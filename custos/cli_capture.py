@@ -206,7 +206,7 @@ def _capture(urls: list[str], username: str, wait: bool, json_out: bool,
     final = [_load(r["uuid"]) if r["uuid"] else r for r in rows]
     for row in final:
         if json_out:
-            sys.stdout.write(json.dumps({k: row[k] for k in (
+            sys.stdout.write(json.dumps({k: row.get(k) for k in (
                 "guid", "uuid", "url", "status", "message", "capture_status", "warc_path",
                 "aip_uuid")}, default=str) + "\n")
         else:

@@ -148,3 +148,21 @@ def source_path(encoded_or_plain: str, *, encoded: bool = True,
     if not target.exists():
         raise NotFound(f"{rel!r} does not exist in location {loc.uuid}")
     return loc, target
+
+
+def processing_directory(current_path: str | None, engine: Engine | None = None) -> Path:
+    """A unit's working directory, guaranteed to lie inside the processing location.
+
+    Flows move, rename and delete this directory, so an empty or stray path (which
+    would otherwise mean the process's working directory) is refused outright.
+    """
+    if not current_path:
+        raise StorageError("the unit has no working directory")
+    root = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING, engine).path).resolve()
+    path = Path(current_path)
+    if not path.is_absolute():
+        path = root / path
+    resolved = path.resolve()
+    if resolved == root or not resolved.is_relative_to(root):
+        raise StorageError(f"{path} is not inside the processing location {root}")
+    return path

@@ -55,10 +55,15 @@ def load_sip(unit_uuid: str, engine: Engine | None = None) -> Sip:
             raise InvalidInput(f"unit {unit_uuid} is a {unit.unit_type}, not a SIP")
         if not unit.current_path:
             raise InvalidInput(f"SIP {unit_uuid} has no directory")
+        root = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING, engine).path)
         path = Path(unit.current_path)
         if not path.is_absolute():
-            root = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING, engine).path)
             path = root / path
+        # Ingest moves, renames and finally deletes this directory: never act on one
+        # outside the processing location (an empty or stray path would be the cwd).
+        if not path.resolve().is_relative_to(root.resolve()) or path.resolve() == root.resolve():
+            raise InvalidInput(f"SIP {unit_uuid} directory {path} is not inside the "
+                               "processing location")
         return Sip(unit.uuid, unit.name, path, unit.processing_config, unit.transfer_uuid,
                    unit.parent_uuid)
 

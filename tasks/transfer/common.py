@@ -28,6 +28,7 @@ from custos.models import File, FileUse, Job, JobStatus, Unit
 from custos.processing import ProcessingConfig, choice_value, link_for, load_named, read_file
 from custos.recorder import Recorder
 from custos.settings import Settings, get_settings
+from custos.storage import processing_directory
 
 CONTINUE, WAIT, STOP = "continue", "wait", "stop"
 CONFIG_FILE = "processingMCP.xml"
@@ -90,7 +91,8 @@ class TransferContext:
 
     @property
     def directory(self) -> Path:
-        return Path(self.unit.current_path or "")
+        """The transfer's folder: always inside the processing location (never the cwd)."""
+        return processing_directory(self.unit.current_path, self.recorder.engine)
 
     @property
     def config(self) -> ProcessingConfig:
