@@ -327,6 +327,17 @@ for _module_name in ("custos.cli_transfer", "custos.cli_capture", "custos.cli_ai
         _name = _sub.info.name if isinstance(_sub.info.name, str) else None
         app.add_typer(_sub, name=_name or _module_name.rsplit("_", 1)[1])
 
+# Decisions concern every unit type (transfers, SIPs, captures), so they are also
+# top-level commands: `custos decisions` and `custos decide JOB_UUID CHOICE`.
+try:
+    from custos.cli_transfer import decide as _decide
+    from custos.cli_transfer import list_decisions as _list_decisions
+except ImportError:  # pragma: no cover - the transfer CLI ships with the package
+    pass
+else:
+    app.command("decisions")(_list_decisions)
+    app.command("decide")(_decide)
+
 
 if __name__ == "__main__":
     main()

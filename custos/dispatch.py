@@ -67,9 +67,8 @@ class PrefectBackend:
     """Creates a flow run of the flow's deployment and returns at once."""
 
     def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
-        from prefect.deployments import run_deployment
-
         from prefect.client.schemas.objects import FlowRun
+        from prefect.deployments import run_deployment
 
         run = run_deployment(f"{flow_name}/{DEPLOYMENT_NAME}", parameters=parameters,
                              timeout=0)
