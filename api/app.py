@@ -42,4 +42,7 @@ def create_app() -> FastAPI:
                 continue
             raise
         app.include_router(module.router)
+        install = getattr(module, "install", None)
+        if install is not None:  # app-level hooks of a dialect (Perma: /v1/ 404, CORS)
+            install(app)
     return app

@@ -9,8 +9,9 @@ Usage::
 
 ``custos capture URL...`` queues captures like the APIs do (same rows, same flow);
 ``--wait`` runs them in this process, reporting progress on stderr, and exits 1
-unless every capture completed. With ``--json`` each capture is one line of JSON
-(``guid``, ``status``, ``message``, ...): Perma's job status, so a URL refused
+unless every capture completed. With ``--json`` (progress still goes to stderr)
+each capture is one line of JSON (``guid``, ``status``, ``message``, ...): Perma's
+job status, so a URL refused
 before capturing is ``invalid`` and one refused while capturing is ``failed``, the
 reason in ``message``. ``--preserve`` sends each finished capture as a transfer
 (processing configuration ``capture``) so it becomes an AIP; without the flag the
@@ -168,8 +169,9 @@ def _submit(url: str, user: Any, preserve: bool | None, wacz: bool) -> dict[str,
     return _load(capture.uuid)
 
 
-def _progress(rows: list[dict[str, Any]], json_out: bool) -> None:
-    """Wait for the inline runs, printing each job's step changes on stderr."""
+def _progress(rows: list[dict[str, Any]]) -> None:
+    """Wait for the inline runs, printing each job's step changes on stderr (stdout
+    stays for the result, JSON or not)."""
     from custos import dispatch
 
     backend = dispatch.inline_backend()
@@ -180,7 +182,7 @@ def _progress(rows: list[dict[str, Any]], json_out: bool) -> None:
                 continue
             now = _load(row["uuid"])
             state = (now["status"], now["message"])
-            if seen.get(row["uuid"]) != state and not json_out:
+            if seen.get(row["uuid"]) != state:
                 sys.stderr.write(f"{now['guid']}  {now['status']}  {now['message']}\n")
             seen[row["uuid"]] = state
         if not any(t.is_alive() for t in list(backend.threads.values())):
@@ -199,7 +201,7 @@ def _capture(urls: list[str], username: str, wait: bool, json_out: bool,
     try:
         rows = [_submit(url, user, preserve, wacz) for url in urls]
         if wait:
-            _progress(rows, json_out)
+            _progress(rows)
     finally:
         if wait:
             dispatch.set_backend(None)

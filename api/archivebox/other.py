@@ -150,7 +150,11 @@ def _matching(body: dict[str, Any]) -> list[Capture]:
 @cli_router.post("/add")
 def cli_add(user: User = Depends(superuser),
             body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-    """``archivebox add``: one crawl, one snapshot per URL, captured in the background."""
+    """``archivebox add``: one crawl, one snapshot per URL, captured in the background.
+
+    Custos extensions: ``preserve`` (bool, default the ``capture_preserve`` setting)
+    makes each finished snapshot an AIP; ``wacz`` (bool) also packages a WACZ.
+    """
     urls = [u for u in (str(x).strip() for x in body.get("urls") or []) if u]
     if not urls:
         raise InvalidInput("URL is required")
@@ -158,7 +162,10 @@ def cli_add(user: User = Depends(superuser),
     if not 0 <= depth <= 4:
         raise InvalidInput("depth must be between 0 and 4")
     tags = [t for t in re.split(r"[,\s]+", str(body.get("tag") or "")) if t]
-    crawl_uuid, captures = add_urls(urls, user, tags=tags, depth=depth)
+    preserve = body.get("preserve")
+    crawl_uuid, captures = add_urls(urls, user, tags=tags, depth=depth,
+                                    preserve=None if preserve is None else bool(preserve),
+                                    wacz=bool(body.get("wacz")))
     return _cli({"crawl_id": crawl_uuid, "num_snapshots": len(captures),
                  "snapshot_ids": [c.uuid for c in captures], "queued_urls": urls},
                 f"Added {len(captures)} URLs to crawl {crawl_uuid}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from . import archives, batches, folders
 from .errors import PermaRouter
+from .site import install
 
 router = PermaRouter(prefix="/v1", tags=["perma"])
 router.include_router(batches.router)  # before archives: /archives/batches vs {guid}
 router.include_router(archives.router)
 router.include_router(folders.router)
 
-__all__ = ["router"]
+__all__ = ["install", "router"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlmodel import col
+from sqlmodel import col, select
 
 from custos.captures import can_edit, get_capture
 from custos.db import session_scope
@@ -47,8 +48,57 @@ def _date_filters(query: Any, request: Request) -> Any:
                 continue
             query = query.where(getattr(col(Capture.created_at), op)(value))
     if params.get("url"):
-        query = query.where(col(Capture.url) == params["url"])
+        key = surt(params["url"])
+        if key is not None:  # Perma ignores an unparsable URL
+            query = query.where(col(Capture.uuid).in_(_same_surt(key, params["url"])))
     return query
+
+
+def surt(url: str) -> str | None:
+    """The SURT key Perma's ``?url=`` filter compares (``surt.surt`` defaults).
+
+    Scheme, ``www``-prefix, default port, fragment and case are ignored, the host
+    is reversed (``com,example)``), query arguments are sorted:
+    ``http://www.Example.com/a?b=2&a=1#x`` -> ``com,example)/a?a=1&b=2``.
+    """
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    if not text:
+        return None
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "").strip(".").lower()
+    if not host:
+        return None
+    host = re.sub(r"^www\d*\.", "", host)
+    is_ip = re.fullmatch(r"[\d.]+|[0-9a-f:]+", host) is not None
+    key = host if is_ip else ",".join(reversed(host.split(".")))
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        key += f":{port}"
+    path = parts.path or "/"
+    query = "&".join(sorted(q for q in parts.query.split("&") if q))
+    return (key + ")" + path + ("?" + query if query else "")).lower()
+
+
+def _same_surt(key: str, url: str) -> list[str]:
+    """Uuids of captures whose submitted URL has the SURT ``key`` (host prefilter in SQL)."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = re.sub(r"^www\d*\.", "", (urlsplit(url if "://" in url else "http://" + url)
+                                           .hostname or "").lower())
+    except ValueError:
+        return []
+    with session_scope() as s:
+        rows = s.exec(select(Capture.uuid, Capture.url).where(
+            col(Capture.url).ilike(f"%{host}%"))).all()
+    return [uuid for uuid, candidate in rows if surt(candidate) == key]
 
 
 # -- public ----------------------------------------------------------------------------

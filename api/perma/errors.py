@@ -58,6 +58,8 @@ def error_response(exc: Exception) -> Response:
         return JSONResponse(fields, 400)
     if isinstance(exc, HTTPException):
         return JSONResponse({"detail": exc.detail}, exc.status_code)
+    if isinstance(exc, OverflowError):  # an id beyond the database's integers: no such row
+        return JSONResponse({"detail": "Not found."}, 404)
     if isinstance(exc, CustosError):
         log.warning("perma: %s", exc)
         return JSONResponse({"detail": exc.message}, 500)

@@ -91,7 +91,11 @@ def _folder_id(value: Any) -> int | None:
 
 def create_link(user: User, data: dict[str, Any], *, folder: int | None = None,
                 batch: int | None = None) -> Capture:
-    """POST /archives: a capture, or an ``invalid`` job and a 400 when input is bad."""
+    """POST /archives: a capture, or an ``invalid`` job and a 400 when input is bad.
+
+    Custos extensions: ``preserve`` (bool; default the ``capture_preserve`` setting)
+    sends the finished capture as a transfer, ``wacz`` (bool) also packages a WACZ.
+    """
     url = data.get("url")
     try:
         if "file" in data:
@@ -100,9 +104,11 @@ def create_link(user: User, data: dict[str, Any], *, folder: int | None = None,
         is_private = _bool(data, "is_private")
         target = folder if folder is not None else _folder_id(data.get("folder"))
         title = data.get("title")
+        preserve = _bool(data, "preserve") if "preserve" in data else None
         return create_capture(str(url or ""), user, folder=target, is_private=is_private,
                               title=str(title) if title else None, batch=batch,
-                              human=human, notes=str(data.get("notes") or ""))
+                              human=human, notes=str(data.get("notes") or ""),
+                              preserve=preserve, wacz=_bool(data, "wacz"))
     except InvalidInput as exc:
         invalid_job(str(url or ""), user, exc.details or {"error": [exc.message]}, batch)
         raise

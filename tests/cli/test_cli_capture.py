@@ -45,7 +45,10 @@ def site() -> Iterator[str]:
 
 
 @pytest.fixture()
-def loopback(custos_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def loopback(custos_home: Path, prefect_server: str,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Loopback captures allowed; flows talk to the session's Prefect server (an
+    ephemeral one may not start in time on a busy machine)."""
     monkeypatch.setenv("CUSTOS_CAPTURE_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("CUSTOS_CAPTURE_TIMEOUT", "60")
     monkeypatch.setenv("CUSTOS_CAPTURE_LOAD_TIMEOUT", "10")

@@ -47,7 +47,7 @@ def site() -> Iterator[str]:
 
 
 @pytest.fixture()
-def loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def loopback(prefect_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("CUSTOS_CAPTURE_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("CUSTOS_CAPTURE_TIMEOUT", "60")
     get_settings.cache_clear()
@@ -150,7 +150,8 @@ def test_preserved_capture_becomes_stored_aip_with_warc_identified(
         assert result.status == "succeeded", result.output
         assert row.aip_uuid and result.output == row.aip_uuid
         sip = s.get(Unit, row.aip_uuid)
-        assert sip is not None and sip.status == UnitStatus.COMPLETE, sip.error
+        assert sip is not None
+        assert sip.status == UnitStatus.COMPLETE, sip.error
         transfer = s.get(Unit, sip.transfer_uuid)
         assert transfer is not None
         assert (transfer.processing_config, transfer.accession) == ("capture", row.guid)
