@@ -91,17 +91,23 @@ def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata") -> s
 
 
 def _forget(unit_uuid: str) -> None:
-    """Drop the unit's jobs, tasks, decisions, files and events (the METS brings the
-    files and events back)."""
-    with session_scope() as s:
-        jobs = list(s.exec(select(Job.uuid).where(col(Job.unit_uuid) == unit_uuid)).all())
-        events = list(s.exec(select(Event.uuid).where(col(Event.unit_uuid) == unit_uuid)).all())
+    """Drop what the SIP's last ingest recorded: its jobs, tasks, decisions, its own
+    File rows and its file events (the METS brings the files and events back).
+
+    Kept: the rows of the transfer the SIP came from (its File rows and events
+    belong to the transfer unit; reading the METS links them to the SIP again) and
+    the AIP's own events (``file_uuid`` null: fixity audits, compression), which are
+    its history.
+    """
+    jobs = select(Job.uuid).where(col(Job.unit_uuid) == unit_uuid)
+    events = select(Event.uuid).where(col(Event.unit_uuid) == unit_uuid,
+                                      col(Event.file_uuid).is_not(None))
+    with session_scope() as s:  # subqueries: no bound-parameter limit on big AIPs
         s.execute(delete(Decision).where(col(Decision.unit_uuid) == unit_uuid))
         s.execute(delete(Task).where(col(Task.job_uuid).in_(jobs)))
         s.execute(delete(Job).where(col(Job.unit_uuid) == unit_uuid))
         s.execute(delete(EventAgent).where(col(EventAgent.event_uuid).in_(events)))
-        s.execute(delete(Event).where(col(Event.unit_uuid) == unit_uuid))
-        s.execute(delete(File).where(col(File.sip_uuid) == unit_uuid))
+        s.execute(delete(Event).where(col(Event.uuid).in_(events)))
         s.execute(delete(File).where(col(File.unit_uuid) == unit_uuid))
 
 

@@ -37,6 +37,9 @@ def reingest(unit_uuid: str) -> str:
     except CustosError as exc:
         Recorder().fail_unit(unit_uuid, f"{type(exc).__name__}: {exc}")
         return "failed"
+    except Exception as exc:  # a bug, not a bad AIP: recorded, then raised for the logs
+        Recorder().fail_unit(unit_uuid, f"{type(exc).__name__}: {exc}")
+        raise
     runner = ingest if _in_flow() else ingest.fn
     return str(runner(unit_uuid))
 

@@ -4,6 +4,12 @@ The SIP directory is rebuilt from the bag's ``data/`` (objects, thumbnails, logs
 README, the old METS), File rows come back from the METS with their recorded
 checksums (so bagging does not hash unchanged files again), their events and
 agents are restored, and each file gets a ``reingestion`` event.
+
+Reading the METS back is idempotent. The rows it describes may already be in the
+database: the transfer's File rows and events (they belong to the transfer unit and
+survive a reingest), and whatever an interrupted earlier attempt wrote. Files that
+exist are updated, events that exist are left alone, and a file that already got its
+``reingestion`` event in this round does not get another.
 """
 
 from __future__ import annotations
@@ -12,14 +18,22 @@ import shutil
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from sqlmodel import col, select
 
 from custos.db import session_scope
-from custos.errors import NotFound
+from custos.errors import InvalidInput, NotFound
 from custos.mets.read import read_mets
-from custos.models import Location, LocationPurpose, Package, Unit, utcnow
+from custos.models import Event, File, Location, LocationPurpose, Package, Unit, utcnow
 from custos.recorder import AgentSpec, JobHandle, Recorder
-from custos.storage import default_location
+from custos.storage import default_location, processing_directory
 from tasks.compress import extract_aip
+
+#: File columns a METS gives back (everything the reingest re-reads).
+_FILE_COLUMNS = ("sip_uuid", "original_path", "current_path", "size", "checksum",
+                 "checksum_type", "puid", "format_name", "format_version", "use",
+                 "derived_from")
 
 
 def unpack_stored_aip(unit_uuid: str, recorder: Recorder) -> Path:
@@ -31,9 +45,12 @@ def unpack_stored_aip(unit_uuid: str, recorder: Recorder) -> Path:
         loc = s.get(Location, pkg.location_uuid)
         assert loc is not None
         stored, name = Path(loc.path) / pkg.path, pkg.name
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise InvalidInput(f"stored AIP {unit_uuid} has no usable name ({name!r})")
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING,
                                        recorder.engine).path)
-    target = processing / name
+    # The only folder this step replaces: refused unless strictly inside processing.
+    target = processing_directory(str(processing / name), recorder.engine)
     shutil.rmtree(target, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=".reingest-", dir=processing) as scratch:
         bag = stored if stored.is_dir() else extract_aip(stored, Path(scratch))
@@ -46,7 +63,11 @@ def unpack_stored_aip(unit_uuid: str, recorder: Recorder) -> Path:
 
 
 def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Recorder) -> int:
-    """Read the old METS into File and Event rows; returns the number of files."""
+    """Read the old METS into File and Event rows; returns the number of files.
+
+    Idempotent: rows already present (the transfer's, or an earlier attempt's) are
+    updated (files) or kept (events) instead of inserted again.
+    """
     mets_path = sip_dir / f"METS.{unit_uuid}.xml"
     contents = read_mets(mets_path)
     rows = []
@@ -65,8 +86,8 @@ def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Reco
             "format_version": info.get("format_version") or None,
             "use": info["use"], "derived_from": derived,
         })
-    recorder.add_files(rows)
-    events = []
+    _upsert_files(rows, recorder)
+    events: dict[str, dict[str, Any]] = {}
     for info in contents.files.values():
         for event_uuid in info.get("events", []):
             ev = contents.events[event_uuid]
@@ -76,15 +97,18 @@ def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Reco
                 meta = contents.agents.get(key, {})
                 agents.append(AgentSpec(id_type, id_value, meta.get("name", ""),
                                         meta.get("type", "")))
-            events.append({
+            events.setdefault(event_uuid, {
                 "uuid": event_uuid, "unit_uuid": unit_uuid, "file_uuid": info["uuid"],
                 "event_type": ev["type"], "event_datetime": _when(ev["datetime"]),
                 "detail": ev["detail"], "outcome": ev["outcome"],
                 "outcome_note": ev["outcome_detail_note"], "_agents": tuple(agents) or None,
             })
-    recorder.write_bulk([], events)
+    known = _existing(Event, list(events), recorder)
+    recorder.write_bulk([], [e for uuid, e in events.items() if uuid not in known])
+    already = _reingested_now(unit_uuid, set(events), recorder)
     for row in rows:
-        job.event(file_uuid=str(row["uuid"]), event_type="reingestion")
+        if row["uuid"] not in already:
+            job.event(file_uuid=str(row["uuid"]), event_type="reingestion")
     with session_scope(recorder.engine) as s:
         unit = s.get(Unit, unit_uuid)
         assert unit is not None
@@ -92,6 +116,37 @@ def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Reco
                           "mets_created": _when(contents.createdate).isoformat()}
     mets_path.unlink()
     return len(rows)
+
+
+def _existing(model: type[File] | type[Event], uuids: list[str],
+              recorder: Recorder) -> set[str]:
+    """Which of ``uuids`` already have a row of ``model``."""
+    found: set[str] = set()
+    with session_scope(recorder.engine) as s:
+        for i in range(0, len(uuids), 500):
+            chunk = uuids[i:i + 500]
+            found.update(s.exec(select(model.uuid).where(col(model.uuid).in_(chunk))).all())
+    return found
+
+
+def _upsert_files(rows: list[dict[str, Any]], recorder: Recorder) -> None:
+    """Insert new File rows; update the METS' columns of existing ones (a transfer's
+    row keeps its owner, ``unit_uuid``, and is linked to this SIP again)."""
+    known = _existing(File, [str(r["uuid"]) for r in rows], recorder)
+    recorder.add_files([r for r in rows if r["uuid"] not in known])
+    recorder.update_files([{"uuid": r["uuid"], "removed": False,
+                            **{k: r[k] for k in _FILE_COLUMNS}}
+                           for r in rows if r["uuid"] in known])
+
+
+def _reingested_now(unit_uuid: str, from_mets: set[str], recorder: Recorder) -> set[str]:
+    """Files that already got this round's ``reingestion`` event (an earlier attempt
+    of this step): reingestion events of the unit that the old METS does not hold."""
+    with session_scope(recorder.engine) as s:
+        rows = s.exec(select(Event.uuid, Event.file_uuid).where(
+            col(Event.unit_uuid) == unit_uuid, col(Event.event_type) == "reingestion")).all()
+    return {str(file_uuid) for uuid, file_uuid in rows
+            if file_uuid is not None and uuid not in from_mets}
 
 
 def _when(text: str) -> datetime:

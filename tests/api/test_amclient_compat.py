@@ -201,8 +201,6 @@ def test_package_to_stored_aip(am: AMClient) -> None:
 
 
 @needs_ingest
-@pytest.mark.xfail(reason="reingest flow (ingest engineer) fails re-inserting the METS "
-                   "events: UNIQUE constraint failed: event.uuid", strict=False)
 def test_partial_reingest_approved_with_amclient(am: AMClient) -> None:
     if "sip_uuid" not in STORED:
         pytest.skip("needs the AIP stored by test_package_to_stored_aip")
