@@ -1,6 +1,8 @@
-"""``custos aip``: list, verify, audit and reingest stored AIPs.
+"""``custos aip``: list, show, download, verify, audit and reingest stored AIPs.
 
-Runs against the same database as the server. ``audit`` and ``verify`` work now, in
+Runs against the same database as the server. ``show`` reads the AIP's METS from
+the store (one file out of the archive) to count its files; ``download`` copies the
+stored AIP out, verified, and never overwrites anything. ``audit`` and ``verify`` work now, in
 this process (they record their ``fixity check`` events like the scheduled audit);
 ``reingest`` starts a reingest and, with ``--wait``, runs it inline to the end or
 to its first decision.
@@ -8,6 +10,8 @@ to its first decision.
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,9 +20,12 @@ from sqlmodel import col, select
 
 from custos.cli import JsonOption, cli_errors, emit
 from custos.db import session_scope
-from custos.models import Package
+from custos.errors import NotFound
+from custos.mets.read import read_mets
+from custos.models import Location, Package, PackageStatus
 
-app = typer.Typer(name="aip", help="Stored AIPs: list, verify, audit, reingest.",
+app = typer.Typer(name="aip",
+                  help="Stored AIPs: list, show, download, verify, audit, reingest.",
                   no_args_is_help=True)
 
 
@@ -40,6 +47,81 @@ def list_aips(json_out: JsonOption = False) -> None:
         table.add_row(r["uuid"], r["type"], r["name"], str(r["status"]), str(r["size"]),
                       str(r["last_fixity_outcome"] or "-"))
     emit(json_out, rows, table)
+
+
+def _stored_aip(uuid: str) -> tuple[Package, Location, Path]:
+    """The STORED AIP ``uuid``, its location and its path in the store.
+
+    Raises:
+        NotFound: no stored AIP has that uuid.
+    """
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        if pkg is None or pkg.package_type != "AIP" or pkg.status != PackageStatus.STORED:
+            raise NotFound(f"no stored AIP {uuid}")
+        loc = s.get(Location, pkg.location_uuid)
+        if loc is None:
+            raise NotFound(f"the location of AIP {uuid} is gone")
+        s.expunge(pkg)
+        s.expunge(loc)
+    return pkg, loc, Path(loc.path) / pkg.path
+
+
+def aip_details(uuid: str) -> dict[str, Any]:
+    """What ``custos aip show`` reports: the package row, its location, and the
+    number of files the AIP's METS describes (in all and by use)."""
+    from tasks.aipstore import read_member
+
+    pkg, loc, path = _stored_aip(uuid)
+    contents = read_mets(read_member(path, f"data/METS.{pkg.uuid}.xml"))
+    by_use = Counter(str(f.get("use", "")) for f in contents.files.values())
+    return _package_dict(pkg) | {
+        "checksum_type": pkg.checksum_type,
+        "location": {"uuid": loc.uuid, "purpose": str(loc.purpose), "path": loc.path,
+                     "description": loc.description},
+        "stored_path": str(path),
+        "file_count": len(contents.files), "files_by_use": dict(sorted(by_use.items())),
+        "mets_created": contents.createdate, "mets_modified": contents.lastmoddate or None,
+    }
+
+
+@app.command("show")
+def show(uuid: str, json_out: JsonOption = False) -> None:
+    """Show one stored AIP: location, size, checksum, last fixity, files in its METS."""
+    with cli_errors(json_out):
+        info = aip_details(uuid)
+    table = Table(show_header=False, box=None)
+    uses = ", ".join(f"{n} {use}" for use, n in info["files_by_use"].items())
+    for label, value in (
+            ("uuid", info["uuid"]), ("name", info["name"]), ("status", info["status"]),
+            ("location", f"{info['location']['uuid']} ({info['location']['path']})"),
+            ("path", info["stored_path"]), ("size", f"{info['size']} bytes"),
+            ("compression", info["compression"]),
+            ("checksum", f"{info['checksum_type']} {info['checksum'] or '-'}"),
+            ("stored", info["stored_at"]),
+            ("last fixity", f"{info['last_fixity_outcome'] or 'never'}"
+                            f" {info['last_fixity_at'] or ''}".rstrip()),
+            ("files (METS)", f"{info['file_count']} ({uses})")):
+        table.add_row(label, str(value))
+    emit(json_out, info, table)
+
+
+@app.command("download")
+def download(uuid: str,
+             dest: Annotated[Path, typer.Argument(help="A folder to copy the AIP into, or "
+                                                       "a new file/folder name.")],
+             json_out: JsonOption = False) -> None:
+    """Copy a stored AIP out of the store (verified; an existing file is never
+    overwritten)."""
+    from tasks.aipstore import copy_out
+
+    with cli_errors(json_out):
+        pkg, _, path = _stored_aip(uuid)
+        target = dest / path.name if dest.is_dir() else dest
+        copied = copy_out(path, target, expected_sha256=pkg.checksum)
+    emit(json_out, {"uuid": uuid, "path": str(copied.path), "size": copied.size,
+                    "sha256": copied.sha256},
+         f"{uuid} copied to {copied.path} ({copied.size} bytes)")
 
 
 @app.command("verify")

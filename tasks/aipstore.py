@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import shutil
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,7 +33,8 @@ from pathlib import Path
 from custos.errors import FixityMismatch, InvalidInput, StorageError, ToolFailed
 
 from .bag import verify_aip_bag
-from .compress import extract_aip
+from .compress import extract_aip, seven_zip
+from .toolrun import run
 
 TMP_PREFIX = ".tmp-"
 _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
@@ -284,3 +286,95 @@ def verify_stored_aip(
             else:
                 issues.extend(p.message for p in verify_aip_bag(bag).problems)
     return Verification(path, Outcome.FAIL if issues else Outcome.PASS, tuple(issues), found)
+
+
+def copy_out(stored: Path, target: Path, *, expected_sha256: str | None = None) -> StoredAIP:
+    """Copy a stored AIP out of the store to ``target``, a path that must not exist.
+
+    The copy is written under a temporary name next to ``target``, verified (archive:
+    sha256 against ``expected_sha256`` when given; directory: full bag validation),
+    then put in place without ever replacing anything (a file is hard-linked to its
+    final name, which fails if the name was taken meanwhile).
+
+    Raises:
+        StorageError: ``target`` exists, its folder is missing, or the copy fails.
+        FixityMismatch: the copy's sha256 differs from ``expected_sha256``.
+        InvalidInput: the copied bag directory does not validate.
+    """
+    stored, target = Path(stored), Path(target)
+    if not stored.exists():
+        raise StorageError(f"the stored AIP {stored.name} is missing from its store")
+    if target.exists() or target.is_symlink():
+        raise StorageError(f"{target} already exists; not overwritten")
+    if not target.parent.is_dir():
+        raise StorageError(f"{target.parent} is not a directory")
+    tmp = target.parent / f"{TMP_PREFIX}{_token()}-{target.name}"
+    try:
+        if stored.is_dir():
+            shutil.copytree(stored, tmp, symlinks=True)
+            report = verify_aip_bag(tmp)
+            if not report.valid:
+                raise InvalidInput(f"the copy of {stored.name} is not a valid bag",
+                                   [p.message for p in report.problems])
+            digest = None
+            size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+            if target.exists():
+                raise StorageError(f"{target} appeared meanwhile; not overwritten")
+            os.rename(tmp, target)
+        else:
+            digest = _copy_file_hashing(stored, tmp)
+            if expected_sha256 is not None and digest != expected_sha256:
+                raise FixityMismatch(str(stored), "sha256", expected_sha256, digest)
+            size = tmp.stat().st_size
+            try:
+                os.link(tmp, target)
+            except FileExistsError as exc:
+                raise StorageError(f"{target} appeared meanwhile; not overwritten") from exc
+            tmp.unlink()
+    except BaseException as exc:
+        _remove(tmp)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot copy {stored.name} to {target}: {exc}") from exc
+        raise
+    return StoredAIP(target, size, digest)
+
+
+def read_member(stored: Path, member: str, scratch_dir: Path | None = None) -> bytes:
+    """The bytes of one file of a stored AIP, by its path inside the bag directory
+    (``data/METS.<uuid>.xml``), without unpacking the whole archive.
+
+    Raises:
+        InvalidInput: the AIP holds no such file, or cannot be read.
+        ToolFailed: 7-Zip failed.
+    """
+    stored = Path(stored)
+    if stored.is_dir():
+        path = stored / member
+        if not path.is_file():
+            raise InvalidInput(f"{stored.name} holds no {member}")
+        return path.read_bytes()
+    name = stored.name
+    for suffix in (".7z", ".tar.gz", ".tgz", ".tar.bz2", ".tar"):
+        if name.endswith(suffix):
+            inner = f"{name.removesuffix(suffix)}/{member}"
+            break
+    else:
+        raise InvalidInput(f"unknown AIP archive type: {name}")
+    if name.endswith(".7z"):
+        with tempfile.TemporaryDirectory(prefix="custos-member-", dir=scratch_dir) as scratch:
+            run([seven_zip(), "x", "-bd", "-y", f"-o{scratch}", str(stored), inner],
+                timeout=3600, check=True)
+            path = Path(scratch) / inner
+            if not path.is_file():
+                raise InvalidInput(f"{name} holds no {inner}")
+            return path.read_bytes()
+    try:
+        with tarfile.open(stored, "r:*") as tar:
+            fh = tar.extractfile(inner)
+            if fh is None:
+                raise InvalidInput(f"{name} holds no file {inner}")
+            return fh.read()
+    except KeyError as exc:
+        raise InvalidInput(f"{name} holds no {inner}") from exc
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidInput(f"cannot read {name}: {exc}") from exc

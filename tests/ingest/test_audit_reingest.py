@@ -160,3 +160,30 @@ def test_full_reingest_is_refused_clearly(make_sip: SipFactory) -> None:
     uuid = _stored(make_sip, "full")
     with pytest.raises(InvalidInput, match="full reingest"):
         start_reingest(uuid, "full")
+
+
+def test_reading_the_mets_again_after_a_crash_adds_nothing(
+        make_sip: SipFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import update
+
+    from custos.models import File, Job, JobStatus
+    from flows.reingest import prepare_reingest
+
+    uuid = _stored(make_sip, "crashed")
+    monkeypatch.setattr(dispatch, "submit", lambda *a, **k: "test-run")
+    start_reingest(uuid, "metadata")
+    prepare_reingest(uuid)
+    # The process died before the parse job was recorded COMPLETE: it runs again.
+    with session_scope() as s:
+        s.execute(update(Job).where(col(Job.unit_uuid) == uuid,
+                                    col(Job.name) == "Parse the METS into the database")
+                  .values(status=JobStatus.FAILED))
+    prepare_reingest(uuid)
+    with session_scope() as s:
+        files = list(s.exec(select(File.uuid).where(col(File.sip_uuid) == uuid)))
+        reingestion = list(s.exec(select(Event.file_uuid).where(
+            col(Event.unit_uuid) == uuid, col(Event.event_type) == "reingestion")))
+    assert len(files) == 1 and reingestion == files
+    assert reingest.fn(uuid) == "wait"
+    approve_reingest(uuid)
+    assert ingest.fn(uuid) == "complete"
