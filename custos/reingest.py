@@ -54,8 +54,10 @@ def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata") -> s
         InvalidInput: unknown or unsupported reingest type.
     """
     if reingest_type == "full":
-        raise InvalidInput("full reingest (as a new transfer) is not supported yet; "
-                           "use metadata or partial")
+        raise InvalidInput("full reingest (the AIP back through a transfer of type "
+                           "\"Archivematica AIP\") is not supported: the transfer flow has "
+                           "no such transfer type yet; use metadata or partial",
+                           details={"supported": ["metadata", "partial"]})
     if reingest_type not in ("metadata", "partial"):
         raise InvalidInput(f"unknown reingest type {reingest_type!r}")
     engine = get_engine()

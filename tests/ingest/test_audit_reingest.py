@@ -154,12 +154,22 @@ def test_partial_reingest_normalizes_by_the_configuration(
     assert list((bag / "data" / "objects").glob("p-*.tif"))
 
 
-def test_full_reingest_is_refused_clearly(make_sip: SipFactory) -> None:
+def test_full_reingest_is_refused_clearly(make_sip: SipFactory,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from custos.errors import InvalidInput
 
     uuid = _stored(make_sip, "full")
-    with pytest.raises(InvalidInput, match="full reingest"):
+    submitted: list[tuple[object, ...]] = []
+    monkeypatch.setattr(dispatch, "submit", lambda *a, **k: submitted.append(a))
+    with pytest.raises(InvalidInput, match="full reingest.*Archivematica AIP") as refused:
         start_reingest(uuid, "full")
+    assert refused.value.details == {"supported": ["metadata", "partial"]}
+    assert submitted == []
+    with session_scope() as s:
+        unit = s.get(Unit, uuid)
+        pkg = s.get(Package, uuid)
+        assert unit is not None and unit.status == UnitStatus.COMPLETE
+        assert pkg is not None and pkg.status == PackageStatus.STORED
 
 
 def test_reading_the_mets_again_after_a_crash_adds_nothing(
