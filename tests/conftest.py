@@ -3,8 +3,9 @@
 Each pytest session gets its own Custos home in a temporary folder and its own
 database: SQLite there by default, or the PostgreSQL database named by
 ``CUSTOS_TEST_DATABASE_URL`` (its ``public`` schema is reset first). Flows run
-inline; a real Prefect server is started only by tests that ask for the
-``prefect_server`` fixture (once per session: it costs ~10 s).
+inline, against one real Prefect server started once per session (the
+``prefect_server`` fixture, ~10 s): Prefect's ephemeral mode would otherwise start a
+temporary server per process, which times out on a loaded machine.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def custos_home(custos_db: str) -> Path:
     return get_settings().home
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[str]:
     """A real Prefect server (temporary SQLite) for tests that run flows through Prefect."""
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY

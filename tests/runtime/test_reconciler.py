@@ -33,14 +33,21 @@ def _unit(engine: Engine, *, age: timedelta, run_id: str | None = "gone-run",
 
 
 class RunFlowNow:
-    """A submit that runs the flow's body at once (no Prefect engine) and records calls."""
+    """A submit that runs the flow's body at once (no Prefect engine) and records calls.
 
-    def __init__(self) -> None:
+    The session database is shared with other tests, whose units may look lost too:
+    only this test's own healthcheck units are run; others are merely recorded
+    (running another test's transfer here would act on a stranger's folder).
+    """
+
+    def __init__(self, *own: str) -> None:
+        self.own = set(own)
         self.calls: list[tuple[str, str]] = []
 
     def __call__(self, flow_name: str, unit_uuid: str, **_: Any) -> str:
         self.calls.append((flow_name, unit_uuid))
-        load_flow(flow_name).fn(unit_uuid)  # type: ignore[attr-defined]
+        if unit_uuid in self.own and flow_name == "healthcheck":
+            load_flow(flow_name).fn(unit_uuid)  # type: ignore[attr-defined]
         return "run-" + unit_uuid
 
 
@@ -54,7 +61,7 @@ def _status(engine: Engine, unit_uuid: str) -> tuple[str, str | None]:
 def test_lost_unit_is_resubmitted_and_completes(engine: Engine) -> None:
     lost = _unit(engine, age=timedelta(minutes=5))
     alive = _unit(engine, age=timedelta(minutes=5), run_id="alive-run")
-    submit = RunFlowNow()
+    submit = RunFlowNow(lost, alive)
     done = reconcile(engine, lambda run_id: run_id == "alive-run", submit=submit)
     assert lost in done and alive not in done
     assert ("healthcheck", lost) in submit.calls
@@ -66,7 +73,7 @@ def test_lost_unit_is_resubmitted_and_completes(engine: Engine) -> None:
 
 def test_recent_activity_is_left_alone(engine: Engine) -> None:
     fresh = _unit(engine, age=timedelta(seconds=1), run_id=None)
-    submit = RunFlowNow()
+    submit = RunFlowNow(fresh)
     assert fresh not in reconcile(engine, lambda _r: False, submit=submit,
                                   grace=timedelta(seconds=30))
     assert fresh not in [u for _f, u in submit.calls]
@@ -74,7 +81,7 @@ def test_recent_activity_is_left_alone(engine: Engine) -> None:
 
 def test_unit_lost_too_often_is_failed(engine: Engine) -> None:
     doomed = _unit(engine, age=timedelta(minutes=5), attempts=MAX_ATTEMPTS)
-    submit = RunFlowNow()
+    submit = RunFlowNow(doomed)
     assert doomed not in reconcile(engine, lambda _r: False, submit=submit)
     status, error = _status(engine, doomed)
     assert status == "FAILED"
