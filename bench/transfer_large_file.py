@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def main() -> None:
                    "ratio_to_floor": round(result["total_s"] / base, 1),
                    "target": "<= 3x floor"})
     print(json.dumps(result))
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

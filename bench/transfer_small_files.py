@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,6 +34,7 @@ def main() -> None:
                    "ratio_to_floor": round(result["total_s"] / base, 1),
                    "target": "<= 20x floor and < 60 s"})
     print(json.dumps(result))
+    shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

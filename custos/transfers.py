@@ -41,21 +41,34 @@ REJECT_CHAIN = "1b04ec43-055c-43b7-9543-bd03c6a778ba"
 
 @dataclass(frozen=True)
 class Approval:
-    """Archivematica's approval decision for one transfer type."""
+    """Archivematica's approval decision for one transfer type: its link and chains.
+
+    Each type has its own *Approve ... transfer* link and approve chain (the
+    chains of ``PACKAGE_TYPE_STARTING_POINTS``); *Reject transfer* is shared.
+    """
 
     name: str
     link_uuid: str
+    approve_chain: str
+
+    @property
+    def choices(self) -> list[decisions.Choice]:
+        """The decision's choices, in Archivematica's order for the type."""
+        return [decisions.Choice(self.approve_chain, "Approve transfer"),
+                decisions.Choice(REJECT_CHAIN, "Reject transfer")]
 
 
 APPROVALS: dict[str, Approval] = {
-    STANDARD: Approval("Approve standard transfer", "0c94e6b5-4714-4bec-82c8-e187e0c04d77"),
-    ZIPFILE: Approval("Approve zipped transfer", "44e0b981-78d2-4403-8233-05038b3cc603"),
-    BAG: Approval("Approve bagit transfer", "f6bcc82a-d629-4a78-8643-bf6e3cb39fe6"),
+    STANDARD: Approval("Approve standard transfer", "0c94e6b5-4714-4bec-82c8-e187e0c04d77",
+                       APPROVE_CHAIN),
+    ZIPFILE: Approval("Approve zipped transfer", "44e0b981-78d2-4403-8233-05038b3cc603",
+                      "f3caceff-5ad5-4bad-b98c-e73f8cd03450"),
+    BAG: Approval("Approve bagit transfer", "f6bcc82a-d629-4a78-8643-bf6e3cb39fe6",
+                  "c75ef451-2040-4511-95ac-3baa0f019b48"),
     ZIPPED_BAG: Approval("Approve zipped bagit transfer",
-                         "15402367-2d3f-475e-b251-55532347a3c2"),
+                         "15402367-2d3f-475e-b251-55532347a3c2",
+                         "167dc382-4ab1-4051-8e22-e7f1c1bf3e6f"),
 }
-APPROVAL_CHOICES = [decisions.Choice(APPROVE_CHAIN, "Approve transfer"),
-                    decisions.Choice(REJECT_CHAIN, "Reject transfer")]
 
 
 def normalize_type(transfer_type: str) -> str:
@@ -173,7 +186,7 @@ def start_transfer(
     if not auto_approve:
         approval = APPROVALS[ttype]
         decisions.ask(Recorder(), uuid, microservice="Approve transfer", name=approval.name,
-                      choices=APPROVAL_CHOICES, link_uuid=approval.link_uuid)
+                      choices=approval.choices, link_uuid=approval.link_uuid)
     elif submit:
         from custos import dispatch
 
@@ -199,7 +212,11 @@ def approve_transfer(unit_uuid: str, *, by: str = "", resubmit: bool = True) -> 
     decision = approval_decision(unit_uuid)
     if decision is None:
         raise Conflict(f"transfer {unit_uuid} is not awaiting approval")
-    decisions.answer(decision.job_uuid, APPROVE_CHAIN, by=by, resubmit=resubmit)
+    # The approve choice offered by this decision (its type's chain; a decision
+    # recorded before the per-type chains offered the standard one).
+    approve = next((str(c["id"]) for c in decision.choices if str(c["id"]) != REJECT_CHAIN),
+                   APPROVE_CHAIN)
+    decisions.answer(decision.job_uuid, approve, by=by, resubmit=resubmit)
     return unit_uuid
 
 

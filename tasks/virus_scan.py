@@ -232,27 +232,43 @@ class ClamscanScanner:
         return report
 
     def _scan_batch(self, targets: Sequence[Path]) -> list[ScanOutcome]:
-        args = [
-            "clamscan", "--no-summary", "--stdout", "-d", str(self.database_dir),
-            f"--max-filesize={self.max_file_size}", f"--max-scansize={self.max_file_size}",
-            "--alert-exceeds-max=yes", "--", *(str(t) for t in targets),
+        """One clamscan run; its report lines are matched to the targets as raw bytes.
+
+        clamscan prints file names byte for byte, so a name that is not UTF-8
+        only matches when both sides are compared undecoded (``os.fsencode``).
+        """
+        args: list[bytes] = [
+            b"clamscan", b"--no-summary", b"--stdout", b"-d", os.fsencode(self.database_dir),
+            f"--max-filesize={self.max_file_size}".encode(),
+            f"--max-scansize={self.max_file_size}".encode(),
+            b"--alert-exceeds-max=yes", b"--", *(os.fsencode(t) for t in targets),
         ]
-        result = run(args, timeout=self.timeout)
-        if result.returncode not in (0, 1, 2):
-            raise ToolFailed("clamscan", result.returncode, result.stderr)
-        replies: dict[str, str] = {}
-        for line in (result.stdout + "\n" + result.stderr).splitlines():
-            for target in targets:
-                prefix = f"{target}: "
-                if line.startswith(prefix):
-                    replies[str(target)] = line[len(prefix) :]
+        try:
+            proc = subprocess.run(args, capture_output=True, timeout=self.timeout,
+                                  check=False, stdin=subprocess.DEVNULL)
+        except FileNotFoundError as exc:
+            raise ToolFailed("clamscan", 127, "clamscan: command not found") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise ToolFailed("clamscan", -9,
+                             f"clamscan: timed out after {self.timeout:g} s") from exc
+        stderr = proc.stderr.decode("utf-8", errors="replace")
+        if proc.returncode not in (0, 1, 2):
+            raise ToolFailed("clamscan", proc.returncode, stderr)
+        wanted = {os.fsencode(t): t for t in targets}
+        replies: dict[bytes, str] = {}
+        for line in (proc.stdout + b"\n" + proc.stderr).splitlines():
+            cut = line.find(b": ")
+            while cut != -1:  # a name may itself contain ": "
+                if line[:cut] in wanted:
+                    replies.setdefault(line[:cut], line[cut + 2 :].decode("utf-8", "replace"))
                     break
+                cut = line.find(b": ", cut + 1)
         outcomes = []
         for target in targets:
-            reply = replies.get(str(target))
+            reply = replies.get(os.fsencode(target))
             if reply is None:
-                message = result.stderr.strip() or "no result from clamscan"
-                outcomes.append(ScanOutcome(target, ERROR, message=message))
+                outcomes.append(ScanOutcome(target, ERROR,
+                                            message=stderr.strip() or "no result from clamscan"))
             else:
                 outcomes.append(_outcome(target, reply))
         return outcomes

@@ -3,7 +3,10 @@
 The transfer METS (``metadata/submissionDocumentation/METS.xml``) records what
 arrived: one PREMIS object per file (UUID, size, fixity, format) with its
 events, a fileSec and a physical structMap. It travels into the SIP as
-submission documentation, as Archivematica's does.
+submission documentation, as Archivematica's does, and is registered as a File
+row (use ``submissionDocumentation``, with its size, checksum, format and
+*ingestion* / *message digest calculation* / *format identification* events) so
+the AIP METS gives it a fileSec entry and an amdSec like any other file.
 """
 
 from __future__ import annotations
@@ -18,14 +21,19 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.models import Event, File, utcnow
+from custos.recorder import JobHandle
+from tasks.fixity import digest_event_detail, hash_files
 
-from .common import TransferContext, microservice
+from .common import TransferContext, display_path, microservice
+from .formats import identify_rows
+from .identifiers import register_files
 
 METS_NS = "http://www.loc.gov/METS/"
 PREMIS_NS = "http://www.loc.gov/premis/v3"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 NSMAP = {"mets": METS_NS, "premis": PREMIS_NS, "xlink": XLINK_NS}
 GROUP = "Generate METS.xml document"
+METS_PATH = "metadata/submissionDocumentation/METS.xml"
 
 
 def _m(tag: str) -> str:
@@ -146,13 +154,37 @@ def _events(ctx: TransferContext) -> dict[str, list[Event]]:
     return out
 
 
+def register_mets(ctx: TransferContext, job: JobHandle) -> str:
+    """Give the written transfer METS a File row with checksum, size and format.
+
+    Idempotent: a METS rewritten by a resumed run updates its existing row.
+    Returns the row's UUID.
+    """
+    target = ctx.directory / METS_PATH
+    created = register_files(ctx, [target])
+    row = next(f for f in ctx.files() if f.current_path == display_path(METS_PATH))
+    algo = ctx.settings.checksum_algorithm
+    digest = hash_files([target], (algo,))[target]
+    value = digest.digests[algo]
+    ctx.recorder.update_files([{"uuid": row.uuid, "size": digest.size, "checksum": value,
+                                "checksum_type": algo, "modified_at": utcnow()}])
+    if created:
+        job.event(file_uuid=row.uuid, event_type="ingestion")
+    job.event(file_uuid=row.uuid, event_type="message digest calculation",
+              detail=digest_event_detail(algo), outcome_note=value)
+    if ctx.config.identify_transfer is not False:
+        identify_rows(ctx, job, [f for f in ctx.files() if f.uuid == row.uuid])
+    return row.uuid
+
+
 def _generate(ctx: TransferContext) -> None:
     if ctx.todo(GROUP):
         with ctx.recorder.job(ctx.uuid, GROUP, GROUP) as job:
-            target = ctx.directory / "metadata" / "submissionDocumentation" / "METS.xml"
+            target = ctx.directory / METS_PATH
             target.parent.mkdir(parents=True, exist_ok=True)
-            files = ctx.files()
+            files = [f for f in ctx.files() if f.current_path != METS_PATH]
             target.write_bytes(transfer_mets(ctx, files, _events(ctx)))
+            register_mets(ctx, job)
             job.output = f"METS.xml with {len(files)} files"
     ctx.record("Complete transfer", "Parse external METS")
     ctx.record("Complete transfer", "Create transfer metadata XML")

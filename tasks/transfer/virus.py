@@ -5,11 +5,24 @@ private clamd is started for the duration of the scan (about 0.1 s with the
 shipped signatures; it takes raw path bytes, so non-UTF-8 names scan too), and
 ``clamscan`` is the fallback when clamd is not installed. An infected file or a
 file that could not be scanned fails the transfer, naming file and signature.
+
+ClamAV is the slowest microservice by far on large files (13-15 s of one core
+per GiB of random data, and clamd scans one file on one thread). So the flow
+starts a *prescan* in the background as soon as the transfer's folder has its
+final layout (after step 2), overlapping it with UUIDs, checksums and the
+checksum-file verification; step 8 then waits for it and records the tasks and
+events. Nothing is skipped: each file's ``(size, mtime, ctime, inode)`` is taken
+before it is scanned, and a file whose status differs at step 8 (or that the
+prescan did not cover, or could not scan) is scanned again there.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import task
@@ -17,16 +30,45 @@ from prefect.cache_policies import NONE
 
 from custos.errors import InvalidInput
 from custos.models import File
+from custos.processing import choice_value, link_for
 from custos.recorder import JobHandle
 from tasks.toolrun import which
-from tasks.virus_scan import CLEAN, INFECTED, Clamd, ScanReport, scan_files
+from tasks.virus_scan import (
+    CLEAN,
+    ERROR,
+    INFECTED,
+    Clamd,
+    ClamdScanner,
+    ScanOutcome,
+    ScanReport,
+    scan_files,
+)
+from tasks.walk import walk_files
 
-from .common import YES_NO, TransferContext, microservice
+from .common import YES_NO, TransferContext, load_context, microservice
 
 GROUP = "Scan for viruses"
 DECISION = "Do you want to scan for viruses in directories?"
+DECISION_LINK = "7e81f94e-6441-4430-a12d-76df09181b66"
 JOB = "Scan for viruses in directories"
 PRIVATE_CLAMD_FROM = 1
+log = logging.getLogger(__name__)
+
+#: What identifies a file's content without reading it: size, mtime, ctime, inode.
+Signature = tuple[int, int, int, int, int]
+
+
+def file_signature(path: Path) -> Signature | None:
+    """``(size, mtime_ns, ctime_ns, inode, device)``, or None when it cannot be stat'ed.
+
+    ctime cannot be set by a user (``utime`` changes it too), so any write,
+    truncation or replacement of the file after the stat shows up here.
+    """
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 def scan(ctx: TransferContext, paths: list[Path]) -> ScanReport:
@@ -41,13 +83,183 @@ def scan(ctx: TransferContext, paths: list[Path]) -> ScanReport:
     return scan_files(paths, database_dir=db)
 
 
-def scan_rows(ctx: TransferContext, job: JobHandle, rows: list[File]) -> None:
+@dataclass
+class Prescan:
+    """A background scan of a transfer's files, collected by step 8."""
+
+    unit_uuid: str
+    paths: list[Path]
+    workers: int
+    database_dir: Path
+    socket_path: Path | None
+    run_dir: Path
+    signatures: dict[Path, Signature] = field(default_factory=dict)
+    outcomes: dict[Path, ScanOutcome] = field(default_factory=dict)
+    report: ScanReport | None = None
+    failure: str | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    _clamd: Clamd | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run the scan in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name=f"prescan-{self.unit_uuid[:8]}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _scan_one(self, scanner: ClamdScanner, path: Path) -> None:
+        if self.cancelled.is_set():
+            return
+        sig = file_signature(path)  # before the scan: a later change shows
+        if sig is None:
+            return
+        outcome = scanner.scan_file(path)
+        self.signatures[path] = sig
+        self.outcomes[path] = outcome
+
+    def _run(self) -> None:
+        try:
+            if self.socket_path is not None:
+                scanner = ClamdScanner(self.socket_path, database_dir=self.database_dir)
+                if not scanner.ping():
+                    self.failure = f"clamd at {self.socket_path} does not answer"
+                    return
+            else:
+                self._clamd = Clamd(self.run_dir, self.database_dir)
+                if self.cancelled.is_set():
+                    return
+                self._clamd.start()
+                scanner = self._clamd.scanner()
+            version, definitions = scanner.version()
+            self.report = ScanReport("ClamAV (clamd)", version, definitions)
+            # Largest first: the long scans start at once, small files fill in.
+            order = sorted(self.paths, key=lambda p: -(file_signature(p) or (0,))[0])
+            with ThreadPoolExecutor(max_workers=self.workers,
+                                    thread_name_prefix="prescan") as pool:
+                list(pool.map(lambda p: self._scan_one(scanner, p), order))
+        except Exception as exc:  # noqa: BLE001 - step 8 rescans whatever is missing
+            self.failure = str(exc)
+            log.warning("background virus scan of %s failed: %s", self.unit_uuid, exc)
+        finally:
+            if self._clamd is not None:
+                self._clamd.stop()
+
+    def wait(self) -> None:
+        """Block until the background scan has finished."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def cancel(self) -> None:
+        """Stop scanning (unscanned files are simply not covered) and wait for the thread."""
+        self.cancelled.set()
+        if self._clamd is not None:
+            self._clamd.stop()
+        self.wait()
+
+    def result_for(self, path: Path) -> ScanOutcome | None:
+        """The prescan's outcome for ``path`` if it still describes the file's bytes."""
+        outcome = self.outcomes.get(path)
+        if outcome is None or outcome.state == ERROR or self.report is None:
+            return None
+        if file_signature(path) != self.signatures.get(path):
+            return None  # changed (or replaced) since it was scanned
+        return outcome
+
+
+_prescans: dict[str, Prescan] = {}
+_lock = threading.Lock()
+
+
+def _wanted(ctx: TransferContext) -> bool | None:
+    """The scan decision if already known (given answer or configuration), else None."""
+    from custos import decisions
+
+    given = decisions.answered(ctx.uuid, DECISION, ctx.recorder.engine)
+    if given is not None:
+        return bool(choice_value(link_for("virus_scanning", DECISION_LINK), given))
+    value = ctx.config.virus_scanning
+    return None if value is None else bool(value)
+
+
+def start_prescan(unit_uuid: str) -> bool:
+    """Start scanning a transfer's objects and metadata in the background.
+
+    Only when step 8 is still to do, the scan is known to be wanted and clamd
+    can be used (clamscan would compete for the CPU without overlapping).
+    Returns True when a prescan was started.
+    """
+    ctx = load_context(unit_uuid)
+    if not ctx.todo(JOB) or _wanted(ctx) is not True:
+        return False
+    socket_path = ctx.settings.clamd_socket
+    if socket_path is None and not which("clamd"):
+        return False
+    root = ctx.directory
+    paths = [p.absolute() for part in ("objects", "metadata") if (root / part).is_dir()
+             for p in walk_files(root / part)]
+    pre = Prescan(unit_uuid=unit_uuid, paths=paths, workers=ctx.settings.worker_threads,
+                  database_dir=ctx.settings.clamav_database, socket_path=socket_path,
+                  run_dir=ctx.settings.run_dir / f"clamd-pre-{os.getpid()}-{unit_uuid[:8]}")
+    with _lock:
+        old = _prescans.pop(unit_uuid, None)
+        _prescans[unit_uuid] = pre
+    if old is not None:
+        old.cancel()
+    pre.start()
+    return True
+
+
+def take_prescan(unit_uuid: str) -> Prescan | None:
+    """Remove and return the unit's prescan (finished: this waits for it)."""
+    with _lock:
+        pre = _prescans.pop(unit_uuid, None)
+    if pre is not None:
+        pre.wait()
+    return pre
+
+
+def cancel_prescan(unit_uuid: str) -> None:
+    """Stop and forget a prescan nobody will collect (the flow stopped early)."""
+    with _lock:
+        pre = _prescans.pop(unit_uuid, None)
+    if pre is not None:
+        pre.cancel()
+
+
+def scan_with_prescan(ctx: TransferContext, paths: list[Path],
+                      pre: Prescan | None) -> ScanReport:
+    """Outcomes for ``paths``: the prescan's where still valid, a fresh scan for the rest."""
+    reused: dict[Path, ScanOutcome] = {}
+    if pre is not None:
+        for path in paths:
+            outcome = pre.result_for(path)
+            if outcome is not None:
+                reused[path] = outcome
+    rest = [p for p in paths if p not in reused]
+    fresh = scan(ctx, rest) if rest else None
+    base = fresh or (pre.report if pre is not None else None)
+    if base is None:  # no paths at all
+        return scan(ctx, paths)
+    by_path = dict(reused)
+    if fresh is not None:
+        by_path.update({o.path: o for o in fresh.outcomes})
+    report = ScanReport(base.engine, base.version, base.definitions)
+    report.outcomes = [by_path.get(p) or _missing(p) for p in paths]
+    return report
+
+
+def _missing(path: Path) -> ScanOutcome:
+    return ScanOutcome(path, ERROR, message="no scan result")
+
+
+def scan_rows(ctx: TransferContext, job: JobHandle, rows: list[File],
+              prescan: Prescan | None = None) -> None:
     """Scan File rows, record tasks and events, raise when anything is not clean."""
     if not rows:
         job.output = "no files"
         return
     paths = {ctx.disk_path(f).absolute(): f for f in rows}
-    report = scan(ctx, list(paths))
+    report = scan_with_prescan(ctx, list(paths), prescan)
     bad: list[str] = []
     for outcome in report.outcomes:
         row = paths[outcome.path.absolute()]
@@ -69,15 +281,15 @@ def scan_rows(ctx: TransferContext, job: JobHandle, rows: list[File]) -> None:
 def _scan(ctx: TransferContext) -> None:
     if not ctx.todo(JOB) and not ctx.todo(DECISION):
         return
-    wanted = ctx.decide("virus_scanning", GROUP, DECISION, YES_NO,
-                        link_uuid="7e81f94e-6441-4430-a12d-76df09181b66")
+    wanted = ctx.decide("virus_scanning", GROUP, DECISION, YES_NO, link_uuid=DECISION_LINK)
     if not ctx.todo(JOB):
         return
     with ctx.recorder.job(ctx.uuid, GROUP, JOB) as job:
         if not wanted:
+            cancel_prescan(ctx.uuid)
             job.output = "skipped (configuration)"
             return
-        scan_rows(ctx, job, ctx.files())
+        scan_rows(ctx, job, ctx.files(), prescan=take_prescan(ctx.uuid))
 
 
 scan_for_viruses = task(name=GROUP, cache_policy=NONE)(microservice(_scan))

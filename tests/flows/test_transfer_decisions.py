@@ -96,7 +96,8 @@ def test_interrupted_transfer_resumes_with_same_result(tmp_path, dispatched):
         names = s.exec(select(col(Job.name)).where(col(Job.unit_uuid) == uuid,
                                                    col(Job.status) == JobStatus.COMPLETE)
                        ).all()
-    assert len(files) == 7 and len({f.original_path for f in files}) == 7
+    # 6 objects + 1 extracted file + the transfer METS, each registered once
+    assert len(files) == 8 and len({f.original_path for f in files}) == 8
     assert names.count("Assign file UUIDs to objects") == 1
     assert names.count("Scan for viruses in directories") == 1
 
@@ -108,3 +109,36 @@ def test_real_prefect_flow_run(tmp_path, dispatched, prefect_server):
                           processing_config="automated")
     assert transfer(uuid) == "COMPLETE"
     assert _status(uuid) == UnitStatus.COMPLETE
+
+
+def test_each_transfer_type_approves_with_its_own_link_and_chain(tmp_path, dispatched):
+    import shutil
+
+    from custos.transfers import REJECT_CHAIN
+
+    folder = make_sample(tmp_path / "folder")
+    shutil.make_archive(str(tmp_path / "pack"), "zip", tmp_path, "folder")
+    expected = {  # Archivematica's Approve ... transfer links and approve chains
+        "standard": ("0c94e6b5-4714-4bec-82c8-e187e0c04d77",
+                     "6953950b-c101-4f4c-a0c3-0cd0684afe5e"),
+        "zipfile": ("44e0b981-78d2-4403-8233-05038b3cc603",
+                    "f3caceff-5ad5-4bad-b98c-e73f8cd03450"),
+    }
+    for ttype, (link, chain) in expected.items():
+        src = folder if ttype == "standard" else tmp_path / "pack.zip"
+        uuid = start_transfer(f"t-{ttype}", src, ttype, "automated", auto_approve=False)
+        decision = _pending(uuid)
+        assert decision.link_uuid == link
+        assert [c["id"] for c in decision.choices] == [chain, REJECT_CHAIN]
+        approve_transfer(uuid)
+        assert decisions.answered(uuid, decision.name) == chain
+        assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
+
+
+def test_bag_types_offer_their_own_approve_chains():
+    from custos.transfers import APPROVALS, BAG, ZIPPED_BAG
+
+    assert (APPROVALS[BAG].link_uuid, APPROVALS[BAG].approve_chain) == (
+        "f6bcc82a-d629-4a78-8643-bf6e3cb39fe6", "c75ef451-2040-4511-95ac-3baa0f019b48")
+    assert (APPROVALS[ZIPPED_BAG].link_uuid, APPROVALS[ZIPPED_BAG].approve_chain) == (
+        "15402367-2d3f-475e-b251-55532347a3c2", "167dc382-4ab1-4051-8e22-e7f1c1bf3e6f")

@@ -60,8 +60,9 @@ def test_standard_transfer_identifies_formats_and_creates_sip(tmp_path, dispatch
     assert files["objects/bundle.zip"].removed  # extracted and deleted (automated)
     extracted = [f for p, f in files.items() if p.endswith("inner/readme.txt")]
     assert len(extracted) == 1 and extracted[0].checksum
-    assert len(_events(uuid, "format identification")) == 7
-    assert len(_events(uuid, "ingestion")) == 7
+    # 6 objects + 1 extracted file + the transfer METS (submission documentation)
+    assert len(_events(uuid, "format identification")) == 8
+    assert len(_events(uuid, "ingestion")) == 8
     assert len(_events(uuid, "unpacking")) == 1
     digests = _events(uuid, "message digest calculation")
     assert {e.outcome_note for e in digests} == {f.checksum for f in files.values()}
@@ -201,7 +202,7 @@ def test_awkward_names_are_sanitized(tmp_path, dispatched):
     uuid = start_transfer("names", src, processing_config="automated")
     assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
     assert tree_digest(src) == before
-    current = sorted(f.current_path for f in _files(uuid).values())
+    current = sorted(f.current_path for f in _files(uuid).values() if f.use == "original")
     assert current == ["objects/Ete_cafe.txt", "objects/latine.txt",
                        "objects/with_space.txt"]
     originals = set(_files(uuid))
@@ -246,3 +247,31 @@ def test_symlink_loop_is_reported_not_followed(tmp_path, dispatched):
     with pytest.raises(InvalidInput, match="objects/self: symlink"):
         run_transfer(uuid, use_prefect=False)
     assert (src / "self").is_symlink()
+
+
+def test_transfer_mets_is_registered_as_submission_documentation(tmp_path, dispatched):
+    import hashlib
+
+    src = make_sample(tmp_path / "sample")
+    uuid = start_transfer("mets", src, processing_config="automated")
+    assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
+    unit = _unit(uuid)
+    rows = [f for f in _files(uuid).values() if f.current_path.endswith("/METS.xml")]
+    assert len(rows) == 1
+    mets = rows[0]
+    assert mets.use == "submissionDocumentation"
+    assert mets.original_path == "metadata/submissionDocumentation/METS.xml"
+    assert mets.sip_uuid == unit.sip_uuid
+    sip = _unit(str(unit.sip_uuid))
+    on_disk = Path(sip.current_path or "") / mets.current_path
+    assert mets.current_path.startswith("objects/submissionDocumentation/transfer-")
+    data = on_disk.read_bytes()
+    assert mets.size == len(data)
+    assert mets.checksum == hashlib.sha256(data).hexdigest() and mets.checksum_type == "sha256"
+    assert mets.puid == "fmt/101"  # XML
+    kinds = {e.event_type for e in _events(uuid, "ingestion") + _events(
+        uuid, "message digest calculation") + _events(uuid, "format identification")
+        if e.file_uuid == mets.uuid}
+    assert kinds == {"ingestion", "message digest calculation", "format identification"}
+    # The METS describes the transfer's other files, not itself.
+    assert mets.uuid.encode() not in data

@@ -91,6 +91,24 @@ def test_clamscan_fallback(samples: dict[str, Path]) -> None:
     assert report.engine == "ClamAV (clamscan)" and report.definitions == "custom"
 
 
+def test_clamscan_fallback_non_utf8_and_colon_names(tmp_path: Path, make) -> None:
+    _require("clamscan")
+    bad = os.fsencode(tmp_path) + b"/caf\xe9.com"
+    with open(bad, "wb") as fh:
+        fh.write(make.eicar)
+    clean = os.fsencode(tmp_path) + b"/r\xe9sum\xe9: notes.txt"
+    with open(clean, "wb") as fh:
+        fh.write(b"plain text\n")
+    report = ClamscanScanner(DB).scan_files([os.fsdecode(bad), os.fsdecode(clean),
+                                             tmp_path / "missing.txt"])
+    first, second, third = report.outcomes
+    assert os.fsencode(first.path) == bad
+    assert first.state == "infected" and first.signature is not None
+    assert "EICAR" in first.signature
+    assert os.fsencode(second.path) == clean and second.state == "clean"
+    assert third.state == "error" and third.message
+
+
 def test_scan_files_chooses_clamd_or_clamscan(
     clamd: Clamd, samples: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -1,0 +1,136 @@
+"""The background virus scan: started after compliance, collected by step 8.
+
+Nothing is skipped: a file changed after it was prescanned is scanned again at
+step 8, even when its size and modification time were put back.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from custos.db import session_scope
+from custos.errors import InvalidInput
+from custos.models import Event, File, Unit, UnitStatus
+from custos.transfers import start_transfer
+from flows.transfer import STEPS, run_transfer
+from tasks.transfer import virus
+from tasks.transfer.compliance import verify_compliance
+
+from .conftest import EICAR, make_sample
+
+
+def _events(unit_uuid: str, event_type: str) -> list[Event]:
+    with session_scope() as s:
+        return list(s.exec(select(Event).where(col(Event.unit_uuid) == unit_uuid,
+                                               col(Event.event_type) == event_type)).all())
+
+
+@pytest.fixture
+def fresh_scans(monkeypatch: pytest.MonkeyPatch) -> list[list[Path]]:
+    """Record the paths step 8 scans itself (those the prescan did not settle)."""
+    calls: list[list[Path]] = []
+    real = virus.scan
+
+    def spy(ctx: virus.TransferContext, paths: list[Path]) -> virus.ScanReport:
+        calls.append(list(paths))
+        return real(ctx, paths)
+
+    monkeypatch.setattr(virus, "scan", spy)
+    return calls
+
+
+def _prescanned(uuid: str) -> virus.Prescan:
+    assert verify_compliance.fn(uuid) == "continue"
+    assert virus.start_prescan(uuid)
+    pre = virus._prescans[uuid]
+    pre.wait()
+    return pre
+
+
+def _rest(uuid: str) -> None:
+    for step in STEPS[1:]:
+        if step.fn(uuid) != "continue":
+            break
+
+
+def test_prescan_result_is_collected_at_step_8(tmp_path, dispatched, fresh_scans):
+    src = make_sample(tmp_path / "s")
+    (src / "bundle.zip").unlink()  # extracted files get their own (fresh) scan
+    uuid = start_transfer("pre", src, processing_config="automated")
+    assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
+    assert fresh_scans == []  # every file was settled by the background scan
+    assert virus._prescans == {}
+    with session_scope() as s:
+        objects = s.exec(select(File).where(col(File.unit_uuid) == uuid,
+                                            col(File.use) == "original")).all()
+    checks = _events(uuid, "virus check")
+    assert {e.file_uuid for e in checks} >= {f.uuid for f in objects}
+    assert all(e.outcome == "Pass" and "ClamAV" in e.detail for e in checks)
+
+
+def test_file_changed_after_prescan_is_rescanned(tmp_path, dispatched, fresh_scans):
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"c" * len(EICAR))
+    (src / "b.txt").write_text("untouched\n")
+    uuid = start_transfer("changed", src, processing_config="automated")
+    pre = _prescanned(uuid)
+    with session_scope() as s:
+        unit = s.get(Unit, uuid)
+        assert unit is not None
+        target = Path(unit.current_path or "") / "objects" / "a.txt"
+    assert pre.outcomes[target.absolute()].state == "clean"
+    before = os.stat(target)
+    target.write_bytes(EICAR)  # same size; put the mtime back: only ctime tells
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(InvalidInput, match="a.txt"):
+        _rest(uuid)
+    assert [[p.name for p in paths] for paths in fresh_scans] == [["a.txt"]]
+    fails = [e for e in _events(uuid, "virus check") if e.outcome == "Fail"]
+    assert len(fails) == 1 and "EICAR" in fails[0].outcome_note
+
+
+def test_prescan_finds_infected_file_and_fails_at_step_8(tmp_path, dispatched, fresh_scans):
+    src = make_sample(tmp_path / "s")
+    (src / "bundle.zip").unlink()
+    (src / "eicar.com").write_bytes(EICAR)
+    uuid = start_transfer("bad", src, processing_config="automated")
+    with pytest.raises(InvalidInput, match="eicar.com"):
+        run_transfer(uuid, use_prefect=False)
+    assert fresh_scans == []
+    with session_scope() as s:
+        unit = s.get(Unit, uuid)
+        assert unit is not None and unit.status == UnitStatus.FAILED
+
+
+def test_no_prescan_when_the_configuration_says_no(tmp_path, dispatched):
+    from custos.processing import LINKS, load_named, named_path, read_file
+
+    src = make_sample(tmp_path / "s")
+    text = named_path("automated").read_text()
+    for link in LINKS:
+        if link.field == "virus_scanning":
+            text = text.replace(link.choices[True], link.choices[False])
+    (src / "processingMCP.xml").write_text(text)
+    uuid = start_transfer("no-scan", src, processing_config="automated")
+    assert load_named("automated").virus_scanning is True
+    assert read_file(src / "processingMCP.xml").virus_scanning is False
+    assert verify_compliance.fn(uuid) == "continue"
+    assert not virus.start_prescan(uuid)
+    assert uuid not in virus._prescans
+
+
+def test_abandoned_prescan_is_cancelled(tmp_path, dispatched):
+    src = make_sample(tmp_path / "s")
+    uuid = start_transfer("gone", src, processing_config="automated")
+    assert verify_compliance.fn(uuid) == "continue"
+    assert virus.start_prescan(uuid)
+    pre = virus._prescans[uuid]
+    virus.cancel_prescan(uuid)
+    assert uuid not in virus._prescans
+    assert pre._thread is not None and not pre._thread.is_alive()
+    assert pre._clamd is None or pre._clamd.process is None
