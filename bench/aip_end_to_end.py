@@ -125,7 +125,7 @@ def run_one(src: Path, name: str, config: str) -> dict[str, Any]:
     outcome = ingest.fn(sip_uuid)
     ingest_s = time.perf_counter() - ingest_started
     store = Path(default_location(LocationPurpose.AIP_STORAGE).path)
-    stored = sorted(p.name for p in store.rglob("*") if sip_uuid in p.name)
+    stored = sorted(p.name for p in store.rglob("*") if p.name.split(".")[0].endswith(sip_uuid))
     return {"transfer_status": str(status), "ingest_outcome": outcome,
             "transfer_s": round(transfer_s, 2), "ingest_s": round(ingest_s, 2),
             "total_s": round(transfer_s + ingest_s, 2),
