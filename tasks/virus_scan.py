@@ -317,7 +317,11 @@ class Clamd:
                 f"LogFile {self.log_path}",
                 f"StreamMaxLength {size}",
                 f"MaxFileSize {size}",
-                f"MaxScanSize {size}",
+                # ClamAV counts data it finds embedded in a file (even by chance in
+                # random bytes) toward the scan size: give it the largest budget so
+                # a file within MaxFileSize is scanned completely, not refused.
+                "MaxScanSize 4000M",
+                "MaxScanTime 600000",
                 "AlertExceedsMax yes",
                 "SelfCheck 0",
                 "",
