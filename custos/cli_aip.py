@@ -157,11 +157,20 @@ def audit(json_out: JsonOption = False) -> None:
 @app.command("reingest")
 def reingest(uuid: str,
              reingest_type: Annotated[str, typer.Option("--type")] = "metadata",
+             processing_config: Annotated[str | None, typer.Option(
+                 "--processing-config", help="Full reingest: the configuration to run "
+                 "with (default: the AIP's)")] = None,
              json_out: JsonOption = False) -> None:
-    """Start a metadata or partial reingest of a stored AIP."""
+    """Start a metadata, partial or full reingest of a stored AIP.
+
+    A full reingest runs the AIP through a new transfer of type "Archivematica
+    AIP"; its UUID is printed (the AIP keeps its own).
+    """
     from custos.reingest import start_reingest
 
     with cli_errors(json_out):
-        unit = start_reingest(uuid, reingest_type)  # type: ignore[arg-type]
+        unit = start_reingest(uuid, reingest_type,  # type: ignore[arg-type]
+                               processing_config)
     emit(json_out, {"reingest_uuid": unit, "type": reingest_type},
-         f"reingest of {uuid} started ({reingest_type})")
+         f"reingest of {uuid} started ({reingest_type})"
+         + (f": transfer {unit}" if unit != uuid else ""))

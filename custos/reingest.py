@@ -9,12 +9,21 @@ reingest* (unless the configuration answers it; ``approve_reingest`` answers it 
 the API) and runs ingest again. Metadata reingest does not normalize; partial
 reingest follows the configuration's Normalize choice. The new METS keeps the first
 CREATEDATE and gets a LASTMODDATE; the stored AIP is replaced only once the new one
-has been verified in the store. Full reingest (a new transfer of type
-"Archivematica AIP") is not supported yet.
+has been verified in the store.
+
+``start_reingest(aip_uuid, "full")`` does what ``/api/transfer/reingest`` does: a
+new transfer of type "Archivematica AIP" (a new UUID, returned) brings the AIP's
+original files back with their METS-recorded UUIDs, formats and events and a
+``reingestion`` event each (``tasks.transfer.aip_reingest``), runs through the
+transfer as its processing configuration says (the AIP's, unless another is
+named), and becomes a SIP with the AIP's UUID that is normalized again and
+replaces the stored AIP once the new one verifies in the store. The transfer is
+approved at once (the Storage Service approves it right after its call).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import delete
@@ -30,14 +39,17 @@ from custos.models import (
     File,
     Job,
     Location,
+    LocationPurpose,
     Package,
     PackageStatus,
     Task,
     Unit,
     UnitStatus,
     UnitType,
+    new_uuid,
     utcnow,
 )
+from custos.storage import default_location
 
 ReingestType = Literal["metadata", "partial", "full"]
 APPROVE_GROUP = "Reingest AIP"
@@ -45,21 +57,24 @@ APPROVE_JOB = "Approve AIP reingest"
 APPROVE_CHOICE = "260ef4ea-f87d-4acf-830d-d0de41e6d2af"
 
 
-def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata") -> str:
-    """Start reingesting a stored AIP and return the reingest unit's uuid (the AIP's).
+def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata",
+                   processing_config: str | None = None) -> str:
+    """Start reingesting a stored AIP and return the reingest unit's uuid: the AIP's
+    for metadata and partial reingest, the new transfer's for a full one.
+
+    ``processing_config`` (full reingest only) names the configuration the transfer
+    and the SIP run with; by default the one the AIP was ingested with.
 
     Raises:
-        NotFound: no stored AIP has that uuid.
-        Conflict: the AIP is being processed already.
-        InvalidInput: unknown or unsupported reingest type.
+        NotFound: no stored AIP has that uuid, or no such processing configuration.
+        Conflict: the AIP is being processed (or reingested) already.
+        InvalidInput: unknown reingest type.
     """
     if reingest_type == "full":
-        raise InvalidInput("full reingest (the AIP back through a transfer of type "
-                           "\"Archivematica AIP\") is not supported: the transfer flow has "
-                           "no such transfer type yet; use metadata or partial",
-                           details={"supported": ["metadata", "partial"]})
+        return _start_full(aip_uuid, processing_config)
     if reingest_type not in ("metadata", "partial"):
-        raise InvalidInput(f"unknown reingest type {reingest_type!r}")
+        raise InvalidInput(f"unknown reingest type {reingest_type!r}; use metadata, "
+                           "partial or full")
     engine = get_engine()
     with session_scope(engine) as s:
         pkg = s.get(Package, aip_uuid)
@@ -69,15 +84,7 @@ def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata") -> s
         if unit is not None and unit.status in (UnitStatus.PROCESSING, UnitStatus.USER_INPUT):
             raise Conflict(f"AIP {aip_uuid} is being processed")
         name = pkg.name.removesuffix(f"-{aip_uuid}")
-        loc = s.get(Location, pkg.location_uuid)
-        assert loc is not None
-        # ProcessingConfig fields: the AIP goes back where it was, packaged as it was.
-        options: dict[str, object] = {
-            "store_aip": True, "aip_location": f"/api/v2/location/{loc.uuid}/",
-            "compression_algorithm": ("uncompressed" if pkg.compression == "none"
-                                      else pkg.compression), "store_dip": False,
-            "upload_dip": "none",
-        }
+        options = _store_options(pkg)
         if reingest_type == "metadata":
             options |= {"normalize": "none", "approve_normalization": "approve",
                         "add_metadata_reminder": True}
@@ -90,6 +97,63 @@ def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata") -> s
     _forget(aip_uuid)
     dispatch.submit("reingest", aip_uuid)
     return aip_uuid
+
+
+def _store_options(pkg: Package) -> dict[str, object]:
+    """ProcessingConfig fields: the AIP goes back where it was, packaged as it was."""
+    return {
+        "store_aip": True, "aip_location": f"/api/v2/location/{pkg.location_uuid}/",
+        "compression_algorithm": ("uncompressed" if pkg.compression == "none"
+                                  else pkg.compression), "store_dip": False,
+        "upload_dip": "none",
+    }
+
+
+def _start_full(aip_uuid: str, processing_config: str | None) -> str:
+    """Create the "Archivematica AIP" transfer for a stored AIP and submit it."""
+    from custos.processing import NAME_RE, named_path
+    from tasks.transfer.aip_reingest import AIP_TRANSFER_TYPE
+
+    busy = (UnitStatus.PROCESSING, UnitStatus.USER_INPUT)
+    processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)
+    transfer_uuid = new_uuid()
+    with session_scope(get_engine()) as s:
+        pkg = s.get(Package, aip_uuid)
+        if pkg is None or pkg.package_type != "AIP" or pkg.status != PackageStatus.STORED:
+            raise NotFound(f"no stored AIP {aip_uuid}")
+        sip = s.get(Unit, aip_uuid)
+        if sip is not None and sip.status in busy:
+            raise Conflict(f"AIP {aip_uuid} is being processed")
+        previous = (sip.variables or {}).get("reingest_transfer") if sip else None
+        running = s.get(Unit, previous) if previous else None
+        if running is not None and running.status in busy:
+            raise Conflict(f"AIP {aip_uuid} is being reingested by transfer {previous}")
+        name = pkg.name.removesuffix(f"-{aip_uuid}")
+        if not name or "/" in name or name in (".", ".."):
+            raise InvalidInput(f"stored AIP {aip_uuid} has no usable name ({pkg.name!r})")
+        config = processing_config or (sip.processing_config if sip else "default")
+        if not NAME_RE.match(config):
+            raise InvalidInput(f"processing configuration name {config!r} is invalid")
+        named_path(config)  # NotFound for an unknown name
+        stored = s.get(Location, pkg.location_uuid)
+        s.add(Unit(uuid=transfer_uuid, unit_type=UnitType.TRANSFER, name=name,
+                   transfer_type=AIP_TRANSFER_TYPE,
+                   current_path=str(processing / f"{name}-{transfer_uuid}"),
+                   source_path=str(Path(stored.path) / pkg.path) if stored else pkg.path,
+                   processing_config=config, auto_approve=True,
+                   variables={"reingest_aip": aip_uuid, "pending_sip_uuid": aip_uuid}))
+        variables = {"reingest": "full", "ingest_options": _store_options(pkg),
+                     "reingest_transfer": transfer_uuid}
+        if sip is None:
+            s.add(Unit(uuid=aip_uuid, unit_type=UnitType.SIP, name=name,
+                       status=UnitStatus.COMPLETE, processing_config=config,
+                       variables=variables))
+        else:
+            sip.variables, sip.processing_config = variables, config
+            sip.updated_at = utcnow()
+    _forget(aip_uuid)
+    dispatch.submit("transfer", transfer_uuid)
+    return transfer_uuid
 
 
 def _forget(unit_uuid: str) -> None:

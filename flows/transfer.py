@@ -27,6 +27,7 @@ from custos.db import session_scope
 from custos.errors import CustosError
 from custos.models import Unit, UnitStatus
 from custos.transfers import APPROVALS, REJECT_CHAIN
+from tasks.transfer.aip_reingest import AIP_TRANSFER_TYPE, restore_aip
 from tasks.transfer.characterization import characterize
 from tasks.transfer.checksums_verify import verify_checksums
 from tasks.transfer.common import CONTINUE, WAIT, recorder
@@ -83,8 +84,10 @@ def run_transfer(unit_uuid: str, *, use_prefect: bool = True,
     if state == WAIT:
         return UnitStatus.USER_INPUT
     current = "Approve transfer"
+    # A full reingest first rebuilds the transfer from the stored AIP.
+    steps = (restore_aip, *STEPS) if unit.transfer_type == AIP_TRANSFER_TYPE else STEPS
     try:
-        for step in STEPS:
+        for step in steps:
             current = step.name
             fn: Callable[[str], str] = step if use_prefect else step.fn
             started = time.perf_counter()

@@ -1,9 +1,12 @@
 """Reingest of stored AIPs: ``transfer/reingest``, ``ingest/reingest`` and approval.
 
 Archivematica's Storage Service calls the reingest endpoints; here they go to
-``custos.reingest``: a partial reingest keeps the AIP's UUID as the SIP UUID,
-drops its old jobs and rebuilds the AIP. Full reingest (a new transfer) is not
-supported by the core yet and answers 400 with the reason.
+``custos.reingest``. ``ingest/reingest`` is a partial reingest: the SIP keeps the
+AIP's UUID (the ``reingest_uuid`` answered), its old jobs are dropped and the AIP
+is rebuilt. ``transfer/reingest`` is a full reingest: a new transfer of type
+"Archivematica AIP" is created and started (its new UUID is the ``reingest_uuid``),
+and the SIP it becomes takes the AIP's UUID again. ``name`` is required as in
+Archivematica, but the stored AIP is found by ``uuid``.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace",
 def verify_sip(unit_uuid: str) -> str:
     """Steps 19-22: move to processing, verify, rename with the SIP UUID."""
     ctx = IngestContext.load(unit_uuid)
-    if ctx.reingest:
+    if ctx.reingest and ctx.reingest != "full":  # full: approved as a transfer
         approved = ctx.decide("Reingest AIP", "Approve AIP reingest", opt.APPROVE_REINGEST_LINK,
                               None, opt.APPROVE_REINGEST_CHOICES, opt.APPROVE_REINGEST_LABELS)
         if approved is None:

@@ -26,7 +26,7 @@ from sqlmodel import col
 from custos import dispatch
 from custos.db import session_scope
 from custos.errors import CustosError, InvalidInput
-from custos.models import LocationPurpose, Unit, UnitType, new_uuid
+from custos.models import LocationPurpose, Unit, UnitStatus, UnitType, new_uuid
 from custos.recorder import BACKLOG_JOB, CREATE_SIP_JOB
 from custos.storage import default_location
 
@@ -80,7 +80,13 @@ def create_sip(ctx: TransferContext) -> str:
                for f in ctx.files() if f.sip_uuid is None]
     ctx.recorder.update_files(changes)
     with session_scope(ctx.recorder.engine) as s:
-        if s.get(Unit, sip_uuid) is None:
+        existing = s.get(Unit, sip_uuid)
+        if existing is not None and existing.transfer_uuid != ctx.uuid:
+            # Full reingest: the AIP's own SIP unit (its UUID) is rebuilt from here.
+            existing.current_path, existing.transfer_uuid = str(sip_dir), ctx.uuid
+            existing.source_path, existing.error = ctx.unit.current_path, None
+            existing.status = UnitStatus.PROCESSING
+        if existing is None:
             u = ctx.unit
             s.add(Unit(uuid=sip_uuid, unit_type=UnitType.SIP, name=u.name,
                        transfer_type=u.transfer_type, current_path=str(sip_dir),
@@ -98,7 +104,11 @@ def _objects_move(src: Path, dest: Path) -> None:
         return
     dest.mkdir(parents=True, exist_ok=True)
     for entry in src.iterdir():
-        shutil.move(str(entry), str(dest / entry.name))
+        target = dest / entry.name
+        if target.is_dir() and entry.is_dir() and not entry.is_symlink():
+            _objects_move(entry, target)  # merged, not nested (reingested AIP metadata)
+        else:
+            shutil.move(str(entry), str(target))
     src.rmdir()
 
 

@@ -164,6 +164,39 @@ def test_start_transfer(client: TestClient, auth: dict[str, str], recorded_runs:
     assert res.status_code == 400 and res.json()["error"] is True
 
 
+def test_full_reingest_starts_an_archivematica_aip_transfer(
+        client: TestClient, auth: dict[str, str], recorded_runs: Any) -> None:
+    from custos.models import Unit
+
+    res = client.post("/api/transfer/reingest", headers=auth, data={"uuid": "x"})
+    assert res.status_code == 400
+    assert res.json() == {"error": True, "message": '"name" and "uuid" are required.'}
+    sip = make_unit(UnitType.SIP, name="aip2")
+    add_jobs(sip, ("Store AIP", "Remove the processing directory"))
+    loc = default_location(LocationPurpose.AIP_STORAGE).uuid
+    with session_scope() as s:
+        s.add(Package(uuid=sip, name=f"aip2-{sip}", location_uuid=loc,
+                      path=f"aip2-{sip}.7z", status=PackageStatus.STORED))
+    res = client.post("/api/transfer/reingest", headers=auth,
+                      data={"name": f"aip2-{sip}", "uuid": sip})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["message"] == "Approval successful." and set(body) == {"message",
+                                                                       "reingest_uuid"}
+    transfer = body["reingest_uuid"]
+    assert transfer != sip  # a new transfer; its SIP will take the AIP's UUID again
+    assert recorded_runs.submitted == [("transfer", {"unit_uuid": transfer})]
+    with session_scope() as s:
+        unit = s.get(Unit, transfer)
+        assert unit is not None and unit.unit_type == UnitType.TRANSFER
+        assert unit.transfer_type == "Archivematica AIP" and unit.name == "aip2"
+        assert unit.variables["pending_sip_uuid"] == sip
+    assert client.get(f"/api/v2beta/jobs/{sip}", headers=auth).status_code == 400
+    res = client.post("/api/transfer/reingest", headers=auth,
+                      data={"name": f"aip2-{sip}", "uuid": sip})
+    assert res.status_code == 400 and "being reingested" in res.json()["message"]
+
+
 def test_reingest_validation_and_partial_reingest(client: TestClient, auth: dict[str, str],
                                                   recorded_runs: Any) -> None:
     res = client.post("/api/ingest/reingest", headers=auth, data={"name": "x"})
@@ -186,7 +219,7 @@ def test_reingest_validation_and_partial_reingest(client: TestClient, auth: dict
     assert recorded_runs.submitted == [("reingest", {"unit_uuid": sip})]
     res = client.post("/api/transfer/reingest", headers=auth,
                       data={"name": "aip1", "uuid": sip})
-    assert res.status_code == 400 and "not supported" in res.json()["message"]
+    assert res.status_code == 400 and "being processed" in res.json()["message"]
     # approval of the partial reingest
     assert client.post("/api/ingest/reingest/approve", headers=auth,
                        data={}).json() == {"error": True, "message": '"uuid" is required.'}

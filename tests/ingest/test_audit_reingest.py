@@ -1,4 +1,5 @@
-"""Fixity audit of stored AIPs, and metadata reingest replacing the AIP."""
+"""Fixity audit of stored AIPs, and metadata reingest replacing the AIP (full
+reingest: ``test_full_reingest.py``)."""
 
 from __future__ import annotations
 
@@ -154,16 +155,15 @@ def test_partial_reingest_normalizes_by_the_configuration(
     assert list((bag / "data" / "objects").glob("p-*.tif"))
 
 
-def test_full_reingest_is_refused_clearly(make_sip: SipFactory,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_reingest_type_is_refused_clearly(make_sip: SipFactory,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from custos.errors import InvalidInput
 
     uuid = _stored(make_sip, "full")
     submitted: list[tuple[object, ...]] = []
     monkeypatch.setattr(dispatch, "submit", lambda *a, **k: submitted.append(a))
-    with pytest.raises(InvalidInput, match="full reingest.*Archivematica AIP") as refused:
-        start_reingest(uuid, "full")
-    assert refused.value.details == {"supported": ["metadata", "partial"]}
+    with pytest.raises(InvalidInput, match="unknown reingest type 'objects'.*full"):
+        start_reingest(uuid, "objects")  # type: ignore[arg-type]
     assert submitted == []
     with session_scope() as s:
         unit = s.get(Unit, uuid)
