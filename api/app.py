@@ -1,28 +1,43 @@
 """The FastAPI application: Custos' own endpoints plus three wire dialects.
 
 Each dialect is a package exposing ``router`` (an ``APIRouter`` whose route class
-maps ``CustosError`` to that dialect's error bodies, see ``api/<dialect>/errors.py``):
+maps ``CustosError`` to that dialect's error bodies, see ``api/<dialect>/errors.py``)
+and, optionally, ``install(app)`` for app-level behaviour (Perma: the plain-text
+404 page and CORS of ``/v1/`` paths):
 
 - ``api.archivematica``: Archivematica's ``/api/...``
 - ``api.perma``: Perma.cc's ``/v1/...``
 - ``api.archivebox``: ArchiveBox's ``/api/v1/...``
 - ``api.native``: Custos' own ``/custos/...`` (health, flows, units)
 
-A dialect that is not installed yet is skipped, so the app always starts.
+A dialect that is not installed yet, or whose package has no ``router`` (an empty
+or half-written package), is skipped with a warning, so the app always starts.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from types import ModuleType
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from custos import __version__
 
 log = logging.getLogger(__name__)
 
 DIALECTS = ("api.native", "api.archivebox", "api.archivematica", "api.perma")
+
+
+def load_dialect(name: str) -> ModuleType | None:
+    """The dialect package ``name``, or None when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and name.startswith(exc.name):  # the package itself is missing
+            log.debug("dialect %s not installed", name)
+            return None
+        raise  # a missing dependency inside the dialect is a real error
 
 
 def create_app() -> FastAPI:
@@ -34,15 +49,15 @@ def create_app() -> FastAPI:
         "Perma.cc's /v1/ and ArchiveBox's /api/v1/ dialects.",
     )
     for name in DIALECTS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                log.debug("dialect %s not installed", name)
-                continue
-            raise
-        app.include_router(module.router)
+        module = load_dialect(name)
+        if module is None:
+            continue
+        router = getattr(module, "router", None)
+        if not isinstance(router, APIRouter):
+            log.warning("dialect %s has no APIRouter named router: skipped", name)
+            continue
+        app.include_router(router)
         install = getattr(module, "install", None)
-        if install is not None:  # app-level hooks of a dialect (Perma: /v1/ 404, CORS)
+        if callable(install):  # app-level hooks of a dialect (Perma: /v1/ 404, CORS)
             install(app)
     return app

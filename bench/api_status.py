@@ -1,12 +1,17 @@
 """Load test of Archivematica's polling endpoints on a SQLite home.
 
 Fills a temporary home with 10,000 units (half transfers, half SIPs) of 30 jobs
-each (one task per job), starts uvicorn in a subprocess, and runs 50 concurrent
-httpx clients for ``--seconds`` per endpoint against ``transfer/status``,
-``v2beta/jobs`` and ``transfer/completed``. Prints one JSON line with requests/s
-and p50/p99 latency (ms) per endpoint.
+each (one task per job), starts the API as ``custos serve`` does (uvicorn, ``--workers``
+worker processes), and runs ``--clients`` concurrent clients (httpx, or with ``--client
+raw`` a minimal keep-alive HTTP/1.1 client; one asyncio loop in this process, so
+the load generator shares the machine with the server) for
+``--seconds`` per endpoint against ``transfer/status``, ``v2beta/jobs`` and
+``transfer/completed``. Prints one JSON line with requests/s, p50/p99 latency
+(ms), the mean number of requests in flight (Little's law: rps x mean latency)
+and the CPU seconds used by the server and by the load generator per endpoint.
 
-Usage: ``python bench/api_status.py [--units 10000] [--seconds 30] [--clients 50]``
+Usage: ``python bench/api_status.py [--units 10000] [--seconds 30] [--clients 50]
+[--workers 1] [--client httpx|raw] [--endpoints status,jobs,completed]``
 """
 
 from __future__ import annotations
@@ -45,8 +50,11 @@ def fill(units: int) -> tuple[list[str], list[str], str]:
     engine = get_engine()
     migrate(engine)
     base = datetime.now(UTC) - timedelta(days=1)
-    transfers, sips = [], []
-    unit_rows, job_rows, task_rows = [], [], []
+    transfers: list[str] = []
+    sips: list[str] = []
+    unit_rows: list[dict[str, Any]] = []
+    job_rows: list[dict[str, Any]] = []
+    task_rows: list[dict[str, Any]] = []
     for i in range(units):
         uuid = new_uuid()
         is_sip = i % 2 == 1
@@ -93,33 +101,117 @@ async def hammer(base: str, auth: str, paths: list[str], clients: int,
                  seconds: float) -> dict[str, Any]:
     """``clients`` loops requesting random ``paths`` for ``seconds``."""
     latencies: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}
     stop = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": auth},
                                  limits=limits, timeout=30) as client:
         async def loop() -> None:
-            nonlocal errors
             while time.monotonic() < stop:
                 path = random.choice(paths)
                 t0 = time.perf_counter()
                 try:
                     res = await client.get(path)
-                except httpx.TransportError:
-                    errors += 1
+                except httpx.TransportError as exc:
+                    _count(errors, type(exc).__name__)
                     continue
                 latencies.append((time.perf_counter() - t0) * 1000)
                 if res.status_code != 200:
-                    errors += 1
+                    _count(errors, f"HTTP {res.status_code}")
 
         started = time.monotonic()
         await asyncio.gather(*(loop() for _ in range(clients)))
         elapsed = time.monotonic() - started
+    return _summary(latencies, errors, elapsed)
+
+
+def _count(errors: dict[str, int], kind: str) -> None:
+    errors[kind] = errors.get(kind, 0) + 1
+
+
+def _summary(latencies: list[float], errors: dict[str, int],
+             elapsed: float) -> dict[str, Any]:
+    """Requests/s, latency percentiles and Little's-law concurrency of one run."""
     latencies.sort()
-    return {"requests": len(latencies), "rps": round(len(latencies) / elapsed, 1),
+    rps = len(latencies) / elapsed
+    return {"requests": len(latencies), "rps": round(rps, 1),
             "p50_ms": round(statistics.median(latencies), 1),
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
-            "errors": errors}
+            "mean_ms": round(statistics.fmean(latencies), 1),
+            "in_flight": round(rps * statistics.fmean(latencies) / 1000, 1),
+            "errors": sum(errors.values()), "error_kinds": errors}
+
+
+async def hammer_raw(host: str, port: int, auth: str, paths: list[str], clients: int,
+                     seconds: float) -> dict[str, Any]:
+    """Like ``hammer`` with a minimal keep-alive HTTP/1.1 client (asyncio streams).
+
+    httpx spends several ms of CPU per request, so on a small machine the load
+    generator, not the server, sets the pace; this client costs a fraction of that.
+    """
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    stop = time.monotonic() + seconds
+    head = f"Host: {host}:{port}\r\nAuthorization: {auth}\r\n\r\n"
+
+    async def loop() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while time.monotonic() < stop:
+                request = f"GET {random.choice(paths)} HTTP/1.1\r\n{head}".encode()
+                t0 = time.perf_counter()
+                try:
+                    writer.write(request)
+                    status, length = _response_head(await reader.readuntil(b"\r\n\r\n"))
+                    await reader.readexactly(length)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    _count(errors, type(exc).__name__)
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                    continue
+                latencies.append((time.perf_counter() - t0) * 1000)
+                if status != 200:
+                    _count(errors, f"HTTP {status}")
+        finally:
+            writer.close()
+
+    started = time.monotonic()
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    return _summary(latencies, errors, time.monotonic() - started)
+
+
+def _response_head(raw: bytes) -> tuple[int, int]:
+    """(status code, Content-Length) of a response head; ValueError if unusable."""
+    lines = raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            return status, int(value)
+    raise ValueError("response without Content-Length")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (Linux ``/proc``; else 0)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def server_pids(pid: int) -> list[int]:
+    """The server process and its direct children (uvicorn's worker processes)."""
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return pids + [int(c) for c in children]
 
 
 def main() -> None:
@@ -127,7 +219,14 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
+                        help="load generator: httpx.AsyncClient (as before) or a minimal "
+                        "keep-alive HTTP/1.1 client costing far less CPU per request")
+    parser.add_argument("--endpoints", default="status,jobs,completed",
+                        help="comma-separated subset of status,jobs,completed")
     args = parser.parse_args()
+    wanted = set(args.endpoints.split(","))
     home = Path(tempfile.mkdtemp(prefix="custos-bench-api-"))
     os.environ.update({"CUSTOS_HOME": str(home), "CUSTOS_DISPATCH": "inline"})
     os.environ.pop("CUSTOS_DATABASE_URL", None)
@@ -135,10 +234,10 @@ def main() -> None:
     transfers, sips, auth = fill(args.units)
     fill_s = time.monotonic() - t0
     port = free_port()
+    # the API child of ``custos serve`` (uvicorn, ``--workers`` processes)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"], env=os.environ.copy())
+        [sys.executable, "-m", "custos.runtime.serve", "127.0.0.1", str(port),
+         str(args.workers)], env=os.environ.copy(), stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -150,19 +249,32 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the server did not start") from None
                 time.sleep(0.2)
+        time.sleep(2)  # let every worker finish starting
         results: dict[str, Any] = {}
         for label, paths in (
             ("status", [f"/api/transfer/status/{u}" for u in transfers]),
             ("jobs", [f"/api/v2beta/jobs/{u}" for u in sips]),
             ("completed", ["/api/transfer/completed"]),
         ):
-            results[label] = asyncio.run(hammer(base, auth, paths, args.clients,
-                                                args.seconds))
+            if label not in wanted:
+                continue
+            pids = server_pids(server.pid)
+            srv0, own0 = cpu_seconds(pids), time.process_time()
+            if args.client == "raw":
+                results[label] = asyncio.run(hammer_raw("127.0.0.1", port, auth, paths,
+                                                        args.clients, args.seconds))
+            else:
+                results[label] = asyncio.run(hammer(base, auth, paths, args.clients,
+                                                    args.seconds))
+            results[label]["server_cpu_s"] = round(cpu_seconds(pids) - srv0, 1)
+            results[label]["client_cpu_s"] = round(time.process_time() - own0, 1)
     finally:
         server.terminate()
         server.wait(10)
     print(json.dumps({"bench": "api_status", "database": "sqlite", "units": args.units,
                       "jobs_per_unit": JOBS_PER_UNIT, "clients": args.clients,
+                      "workers": args.workers, "client": args.client,
+                      "load_avg_1m": round(os.getloadavg()[0], 1),
                       "seconds": args.seconds, "fill_s": round(fill_s, 1), **results}))
 
 

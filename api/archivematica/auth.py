@@ -4,9 +4,19 @@ Credentials come from ``Authorization: ApiKey <username>:<key>``, else from the
 ``username``/``api_key`` query parameters, else from the same fields of a form
 body (JSON bodies are not searched). Any failure is 403 ``API key not valid.``.
 
-Successful look-ups are cached for ``CACHE_SECONDS`` so that a polling client does
-not cost a key-hash query (and a ``last_used_at`` write) per request; a revoked key
-stops working at most that long after revocation.
+Successful look-ups are cached in each API process for ``CACHE_SECONDS`` (keyed by
+a SHA-256 of user and key, never the key itself), so a polling client costs no
+database query per request; a cache hit is answered on the event loop without a
+thread hop. Consequences, by design:
+
+- revoking a key, deactivating its user or renaming the user takes effect within
+  ``CACHE_SECONDS`` (each uvicorn worker has its own cache; ``clear_cache()``
+  empties this process's at once);
+- a wrong key is never cached: every failed attempt is checked against the
+  database, so a key created a moment ago works at once.
+
+``custos.accounts.user_for_key`` only reads; the key's ``last_used_at`` is written
+in the background at most once a minute per key.
 """
 
 from __future__ import annotations
@@ -52,13 +62,26 @@ def parse_header(value: str | None) -> tuple[str, str] | None:
     return (user, key) if sep else None
 
 
-def _lookup(username: str, key: str) -> int | None:
-    digest = hashlib.sha256(f"{username}\0{key}".encode()).hexdigest()
-    now = time.monotonic()
+def _digest(username: str, key: str) -> str:
+    return hashlib.sha256(f"{username}\0{key}".encode()).hexdigest()
+
+
+def _cached(digest: str) -> int | None:
+    """The user id cached for these credentials, if still fresh."""
     with _cache_lock:
         hit = _cache.get(digest)
-        if hit and hit[0] > now:
-            return hit[1]
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    return None
+
+
+def _lookup(username: str, key: str) -> int | None:
+    """The user id of these credentials (cache, else database), else None."""
+    digest = _digest(username, key)
+    cached = _cached(digest)
+    if cached is not None:
+        return cached
+    now = time.monotonic()
     user = user_for_key(key, username)
     if user is None or user.id is None:
         return None
@@ -92,7 +115,9 @@ async def authenticated_user(
             creds = (f_user, f_key)
     if creds is None or not creds[0] or not creds[1]:
         raise forbidden()
-    user_id = await run_in_threadpool(_lookup, creds[0], creds[1])
+    user_id = _cached(_digest(creds[0], creds[1]))  # hit: no thread hop, no query
+    if user_id is None:
+        user_id = await run_in_threadpool(_lookup, creds[0], creds[1])
     if user_id is None:
         raise forbidden()
     return user_id

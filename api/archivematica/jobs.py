@@ -7,14 +7,13 @@ work as with Archivematica (the prefixes are stripped).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlmodel import col
 
 from api.archivematica.auth import authenticated_user
@@ -22,7 +21,7 @@ from api.archivematica.errors import error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS
 from api.archivematica.units import UUID_PATTERN
-from custos.db import session_scope
+from custos.db import get_engine, session_scope
 from custos.models import Job, Task
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -65,10 +64,10 @@ def _time(value: datetime | None) -> str | None:
     return value.strftime(TIME_FORMAT)
 
 
-def _duration(task: Task) -> int | str:
-    if task.ended_at is None or task.started_at is None:
+def _duration(started: datetime | None, ended: datetime | None) -> int | str:
+    if ended is None or started is None:
         return ""
-    seconds = int((_aware(task.ended_at) - _aware(task.started_at)).total_seconds())
+    seconds = int((_aware(ended) - _aware(started)).total_seconds())
     return seconds if seconds > 0 else "< 1"
 
 
@@ -76,39 +75,63 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def task_body(task: Task, detailed: bool = True) -> dict[str, Any]:
+def task_fields(uuid: str, exit_code: int | None, file_uuid: str | None,
+                file_name: str | None, created: datetime | None, started: datetime | None,
+                ended: datetime | None, detailed: bool = True) -> dict[str, Any]:
     """A task as Archivematica shows it (``detailed`` adds file and times)."""
-    body: dict[str, Any] = {"uuid": task.uuid, "exit_code": task.exit_code}
+    body: dict[str, Any] = {"uuid": uuid, "exit_code": exit_code}
     if detailed:
-        body.update(file_uuid=task.file_uuid, file_name=task.file_name,
-                    time_created=_time(task.created_at), time_started=_time(task.started_at),
-                    time_ended=_time(task.ended_at), duration=_duration(task))
+        body.update(file_uuid=file_uuid, file_name=file_name, time_created=_time(created),
+                    time_started=_time(started), time_ended=_time(ended),
+                    duration=_duration(started, ended))
     return body
+
+
+def task_body(task: Task, detailed: bool = True) -> dict[str, Any]:
+    """A task row as Archivematica shows it (``detailed`` adds file and times)."""
+    return task_fields(task.uuid, task.exit_code, task.file_uuid, task.file_name,
+                       task.created_at, task.started_at, task.ended_at, detailed)
+
+
+#: Jobs of a unit oldest first, each with its tasks (outer join: a job may have none
+#: yet), in one statement served by ``ix_job_unit_uuid_seq`` and ``ix_task_job_uuid``.
+_JOBS_QUERY = (
+    select(col(Job.uuid), col(Job.name), col(Job.status), col(Job.microservice),
+           col(Job.link_uuid), col(Task.uuid), col(Task.exit_code), col(Task.file_uuid),
+           col(Task.file_name), col(Task.created_at), col(Task.started_at),
+           col(Task.ended_at))
+    .select_from(Job)
+    .outerjoin(Task, col(Task.job_uuid) == col(Job.uuid))
+    .where(col(Job.unit_uuid) == bindparam("unit_uuid"))
+    .order_by(col(Job.seq), col(Task.created_at))
+)
 
 
 def unit_jobs(unit_uuid: str, microservice: str | None, link_uuid: str | None,
               name: str | None, detailed: bool) -> list[dict[str, Any]]:
     """The unit's jobs oldest first, filtered; 400 when it has none at all."""
-    with session_scope() as s:
-        query = select(Job).where(col(Job.unit_uuid) == unit_uuid)
-        jobs = list(s.execute(query.order_by(col(Job.seq))).scalars())
-        if not jobs:
-            raise error(400, f"No jobs found for unit: {unit_uuid}")
-        microservice = _strip(microservice, "Microservice:")
-        name = _strip(name, "Job:")
-        jobs = [j for j in jobs
-                if (microservice is None or j.microservice == microservice)
-                and (link_uuid is None or j.link_uuid == link_uuid)
-                and (name is None or j.name == name)]
-        tasks: dict[str, list[Task]] = defaultdict(list)
-        if jobs:
-            for task in s.execute(select(Task).where(
-                    col(Task.job_uuid).in_([j.uuid for j in jobs]))
-                    .order_by(col(Task.created_at))).scalars():
-                tasks[task.job_uuid].append(task)
-        return [{"uuid": j.uuid, "name": j.name, "status": str(j.status),
-                 "microservice": j.microservice, "link_uuid": j.link_uuid,
-                 "tasks": [task_body(t, detailed) for t in tasks[j.uuid]]} for j in jobs]
+    with get_engine().connect() as conn:
+        rows = conn.execute(_JOBS_QUERY, {"unit_uuid": unit_uuid}).all()
+    if not rows:
+        raise error(400, f"No jobs found for unit: {unit_uuid}")
+    microservice = _strip(microservice, "Microservice:")
+    name = _strip(name, "Job:")
+    jobs: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        job_uuid, job_name, status, group, job_link = row[:5]
+        if ((microservice is not None and group != microservice)
+                or (link_uuid is not None and job_link != link_uuid)
+                or (name is not None and job_name != name)):
+            continue
+        job = jobs.get(job_uuid)
+        if job is None:
+            job = jobs[job_uuid] = {"uuid": job_uuid, "name": job_name, "status": str(status),
+                                    "microservice": group, "link_uuid": job_link,
+                                    "tasks": []}
+        if row[5] is not None:
+            job["tasks"].append(task_fields(row[5], row[6], row[7], row[8], row[9], row[10],
+                                            row[11], detailed))
+    return list(jobs.values())
 
 
 def register(r: AMRoutes) -> None:

@@ -3,6 +3,10 @@
 Statuses come from the recorder's ``derive_status`` (Archivematica's
 ``get_unit_status`` rules) over the unit's jobs; listings use the status the
 recorder caches on the unit, which it derives with the same rules.
+
+The polling endpoints (``status``, ``completed``) are hot paths (clients poll
+every few seconds per unit): each is one Core statement over a connection, with
+no ORM session, served by an index (see ``docs/archivematica-api.md``).
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import col
 
 from api.archivematica.errors import AMError, error
-from custos.db import session_scope
+from custos.db import get_engine, session_scope
 from custos.models import Decision, Job, Unit, UnitStatus, UnitType
 from custos.recorder import derive_status
 
@@ -47,61 +51,95 @@ API_TYPE = {UnitType.TRANSFER: "transfer", UnitType.SIP: "SIP"}
 AM_UNIT_NAME = {UnitType.TRANSFER: "unitTransfer", UnitType.SIP: "unitSIP"}
 
 
+def directory_name(current_path: str | None, name: str) -> str:
+    """The directory name of a unit (``<name>-<uuid>`` once renamed), else its name."""
+    if current_path:
+        return PurePath(current_path.rstrip("/")).name
+    return name
+
+
 def directory_of(unit: Unit) -> str:
     """The unit's directory name (``<name>-<uuid>`` once renamed)."""
-    if unit.current_path:
-        return PurePath(unit.current_path.rstrip("/")).name
-    return unit.name
+    return directory_name(unit.current_path, unit.name)
 
 
-def shown_path(unit: Unit) -> str:
-    """The unit's current path as Archivematica shows it (directories end in /)."""
-    path = unit.current_path or ""
+def path_as_shown(current_path: str | None) -> str:
+    """A unit path as Archivematica shows it (directories end in /)."""
+    path = current_path or ""
     if path and not path.endswith("/") and not PurePath(path).suffix:
         path += "/"
     return path
 
 
+def shown_path(unit: Unit) -> str:
+    """The unit's current path as Archivematica shows it (directories end in /)."""
+    return path_as_shown(unit.current_path)
+
+
+#: The status read: the unit's columns joined to each of its jobs, newest first. One
+#: statement (compiled once, cached by SQLAlchemy) served by the primary key and
+#: ``ix_job_unit_uuid_seq``; Core rows, no ORM identity map or session.
+_STATUS_QUERY = (
+    select(col(Unit.unit_type), col(Unit.name), col(Unit.current_path), col(Unit.sip_uuid),
+           col(Job.name), col(Job.microservice), col(Job.status))
+    .select_from(Unit)
+    .outerjoin(Job, col(Job.unit_uuid) == col(Unit.uuid))
+    .where(col(Unit.uuid) == bindparam("unit_uuid"))
+    .order_by(col(Job.seq).desc())
+)
+
+
 def unit_status(unit_uuid: str, unit_type: UnitType) -> dict[str, Any]:
-    """The status object of ``transfer/status`` / ``ingest/status``, or a 400."""
-    with session_scope() as s:
-        unit = s.get(Unit, unit_uuid)
-        if unit is None or unit.unit_type != unit_type:
-            raise AMError(400, {"type": API_TYPE[unit_type],
-                                "message": f"Cannot fetch {AM_UNIT_NAME[unit_type]} with "
-                                           f"UUID {unit_uuid}", "error": True})
-        jobs = s.execute(
-            select(col(Job.name), col(Job.microservice), col(Job.status))
-            .where(col(Job.unit_uuid) == unit_uuid).order_by(col(Job.seq).desc())
-        ).all()
-        info = derive_status(unit, [(j[0], j[1], j[2]) for j in jobs])
-        if info is None:
-            raise error(400, f"Unable to determine the status of the unit {unit_uuid}")
-        directory = directory_of(unit)
-        body: dict[str, Any] = {
-            "type": API_TYPE[unit_type],
-            "path": shown_path(unit),
-            "directory": directory,
-            "name": unit.name,
-            "uuid": unit.uuid,
-            "microservice": info.microservice,
-            "status": str(info.status),
-        }
-        if info.sip_uuid is not None:
-            body["sip_uuid"] = info.sip_uuid
-        body["message"] = f"Fetched status for {unit_uuid} successfully."
-        return body
+    """The status object of ``transfer/status`` / ``ingest/status``, or a 400.
+
+    The status follows Archivematica's ``get_unit_status`` rules
+    (``custos.recorder.derive_status``) over every job of the unit.
+    """
+    with get_engine().connect() as conn:
+        rows = conn.execute(_STATUS_QUERY, {"unit_uuid": unit_uuid}).all()
+    if not rows or rows[0][0] != unit_type:
+        raise AMError(400, {"type": API_TYPE[unit_type],
+                            "message": f"Cannot fetch {AM_UNIT_NAME[unit_type]} with "
+                                       f"UUID {unit_uuid}", "error": True})
+    _type, name, current_path, sip_uuid = rows[0][:4]
+    jobs = [(r[4], r[5], r[6]) for r in rows if r[4] is not None]
+    # derive_status reads only the type and sip_uuid of the unit: a transient row
+    info = derive_status(Unit(uuid=unit_uuid, unit_type=unit_type, name=name,
+                              sip_uuid=sip_uuid), jobs)
+    if info is None:
+        raise error(400, f"Unable to determine the status of the unit {unit_uuid}")
+    body: dict[str, Any] = {
+        "type": API_TYPE[unit_type],
+        "path": path_as_shown(current_path),
+        "directory": directory_name(current_path, name),
+        "name": name,
+        "uuid": unit_uuid,
+        "microservice": info.microservice,
+        "status": str(info.status),
+    }
+    if info.sip_uuid is not None:
+        body["sip_uuid"] = info.sip_uuid
+    body["message"] = f"Fetched status for {unit_uuid} successfully."
+    return body
+
+
+_COMPLETED_QUERY = (
+    select(col(Unit.uuid))
+    .where(col(Unit.status) == UnitStatus.COMPLETE,
+           col(Unit.unit_type) == bindparam("unit_type"),
+           col(Unit.hidden).is_(False))
+    .order_by(col(Unit.created_at))
+)
 
 
 def completed(unit_type: UnitType) -> list[str]:
-    """UUIDs of visible units whose status is COMPLETE."""
-    with session_scope() as s:
-        return list(s.execute(
-            select(col(Unit.uuid)).where(col(Unit.unit_type) == unit_type,
-                                         col(Unit.hidden).is_(False),
-                                         col(Unit.status) == UnitStatus.COMPLETE)
-            .order_by(col(Unit.created_at))
-        ).scalars())
+    """UUIDs of visible units whose status is COMPLETE, oldest first.
+
+    Reads the status the recorder caches on each unit (same rules as
+    ``unit_status``) through ``ix_unit_status_type_created``: no per-unit job scan.
+    """
+    with get_engine().connect() as conn:
+        return list(conn.execute(_COMPLETED_QUERY, {"unit_type": str(unit_type)}).scalars())
 
 
 def hide(unit_uuid: str, unit_type: UnitType) -> bool:

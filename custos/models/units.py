@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from custos.models.base import new_uuid, utcnow
@@ -39,15 +39,20 @@ class Unit(SQLModel, table=True):
     """A transfer, SIP or capture moving through its microservices.
 
     ``status`` is derived by the recorder from the unit's jobs (Archivematica's
-    rules) and cached here so listings need no per-unit job scan.
+    rules) and cached here so listings need no per-unit job scan;
+    ``ix_unit_status_type_created`` answers ``completed`` listings (status, type,
+    creation order) with one index range scan.
     """
+
+    __table_args__ = (Index("ix_unit_status_type_created", "status", "unit_type",
+                            "created_at"),)
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)
     unit_type: UnitType = Field(index=True, sa_type=String(16))
     name: str
     transfer_type: str = Field(default="standard", description="standard, zipfile, "
                                "unzipped bag, zipped bag, capture ...")
-    status: UnitStatus = Field(default=UnitStatus.PROCESSING, index=True, sa_type=String(16))
+    status: UnitStatus = Field(default=UnitStatus.PROCESSING, sa_type=String(16))
     current_path: str | None = None
     source_path: str | None = Field(default=None, description="Where the material came from.")
     processing_config: str = "default"
@@ -71,10 +76,16 @@ class Unit(SQLModel, table=True):
 
 
 class Job(SQLModel, table=True):
-    """One microservice step (Archivematica link) run on one unit."""
+    """One microservice step (Archivematica link) run on one unit.
+
+    ``ix_job_unit_uuid_seq`` serves every per-unit read (status: newest job first;
+    ``v2beta/jobs``: oldest first) without a sort, and the foreign key.
+    """
+
+    __table_args__ = (Index("ix_job_unit_uuid_seq", "unit_uuid", "seq"),)
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)
-    unit_uuid: str = Field(foreign_key="unit.uuid", index=True, max_length=36)
+    unit_uuid: str = Field(foreign_key="unit.uuid", max_length=36)
     unit_type: UnitType = Field(sa_type=String(16))
     microservice: str = Field(description="Microservice group, e.g. 'Scan for viruses'.")
     name: str = Field(index=True, description="Job name, e.g. 'Scan for viruses in "

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 17:10:59.126655
+Create Date: 2026-11-22 17:48:22.965449
 """
 from collections.abc import Sequence
 
@@ -239,7 +239,7 @@ def upgrade() -> None:
     with op.batch_alter_table('unit', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_unit_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_unit_hidden'), ['hidden'], unique=False)
-        batch_op.create_index(batch_op.f('ix_unit_status'), ['status'], unique=False)
+        batch_op.create_index('ix_unit_status_type_created', ['status', 'unit_type', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_unit_transfer_uuid'), ['transfer_uuid'], unique=False)
         batch_op.create_index(batch_op.f('ix_unit_unit_type'), ['unit_type'], unique=False)
 
@@ -321,7 +321,7 @@ def upgrade() -> None:
     with op.batch_alter_table('job', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_job_link_uuid'), ['link_uuid'], unique=False)
         batch_op.create_index(batch_op.f('ix_job_name'), ['name'], unique=False)
-        batch_op.create_index(batch_op.f('ix_job_unit_uuid'), ['unit_uuid'], unique=False)
+        batch_op.create_index('ix_job_unit_uuid_seq', ['unit_uuid', 'seq'], unique=False)
 
     op.create_table('capture',
     sa.Column('uuid', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
@@ -513,7 +513,7 @@ def downgrade() -> None:
 
     op.drop_table('capture')
     with op.batch_alter_table('job', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_job_unit_uuid'))
+        batch_op.drop_index('ix_job_unit_uuid_seq')
         batch_op.drop_index(batch_op.f('ix_job_name'))
         batch_op.drop_index(batch_op.f('ix_job_link_uuid'))
 
@@ -535,7 +535,7 @@ def downgrade() -> None:
     with op.batch_alter_table('unit', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_unit_unit_type'))
         batch_op.drop_index(batch_op.f('ix_unit_transfer_uuid'))
-        batch_op.drop_index(batch_op.f('ix_unit_status'))
+        batch_op.drop_index('ix_unit_status_type_created')
         batch_op.drop_index(batch_op.f('ix_unit_hidden'))
         batch_op.drop_index(batch_op.f('ix_unit_created_at'))
 
