@@ -248,7 +248,11 @@ class Recorder:
 
     # -- bulk rows ----------------------------------------------------------
     def write_bulk(self, tasks: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
-        """Insert task and event rows in one transaction (executemany)."""
+        """Insert task and event rows in one transaction (executemany).
+
+        Each row carries every column of its table, as ``JobHandle.task`` and
+        ``JobHandle.event`` build them (an event's ``_agents`` is optional).
+        """
         if not tasks and not events:
             return
         links: list[dict[str, Any]] = []
@@ -259,13 +263,16 @@ class Recorder:
             event_rows.append(row)
             for spec in agents:
                 links.append({"event_uuid": row["uuid"], "agent_id": self.agent_id(spec)})
+        # Core executemany on the tables: every row carries every column, so the
+        # ORM's bulk-insert bookkeeping (per-row defaults, identity) adds nothing.
         with session_scope(self.engine) as s:
+            conn = s.connection()
             if tasks:
-                s.execute(insert(Task), tasks)
+                conn.execute(insert(Task.__table__), tasks)  # type: ignore[attr-defined]
             if event_rows:
-                s.execute(insert(Event), event_rows)
+                conn.execute(insert(Event.__table__), event_rows)  # type: ignore[attr-defined]
             if links:
-                s.execute(insert(EventAgent), links)
+                conn.execute(insert(EventAgent.__table__), links)  # type: ignore[attr-defined]
 
     def add_files(self, files: Iterable[dict[str, Any]]) -> list[str]:
         """Insert File rows in bulk; returns their uuids."""

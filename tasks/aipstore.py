@@ -22,10 +22,12 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +41,9 @@ from .toolrun import run
 TMP_PREFIX = ".tmp-"
 _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
 _CHUNK = 1 << 20
+#: fsync threads and paths per work item (see ``_fsync_tree``).
+FSYNC_WORKERS = 16
+_FSYNC_BATCH = 32
 
 
 class Outcome(StrEnum):
@@ -84,11 +89,43 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_tree(root: Path) -> None:
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            _fsync_path(Path(dirpath) / name)
-        _fsync_path(Path(dirpath))
+def _fsync_batch(paths: list[str]) -> int:
+    """fsync each path; returns the total size of those that are regular files."""
+    total = 0
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if stat.S_ISREG(st.st_mode):
+            total += st.st_size
+    return total
+
+
+def _fsync_tree(root: Path, workers: int = FSYNC_WORKERS) -> int:
+    """fsync every file and then every directory under ``root``; returns the files' bytes.
+
+    Durability is the same as one fsync after the other (every file and every
+    directory is fsync'ed before this returns, so before the caller's rename),
+    but the calls run in a thread pool: an fsync waits on the disk with the GIL
+    released, and several in flight let the filesystem commit them together in
+    far fewer journal commits than 10,000 sequential ones.
+    """
+    files: list[str] = []
+    dirs: list[str] = []
+    for dirpath, _dirs, names in os.walk(root):
+        dirs.append(dirpath)
+        files.extend(os.path.join(dirpath, name) for name in names)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fsync") as pool:
+        total = sum(pool.map(_fsync_batch, _batches(files)))
+        list(pool.map(_fsync_batch, _batches(dirs)))
+    return total
+
+
+def _batches(paths: list[str], size: int = _FSYNC_BATCH) -> list[list[str]]:
+    return [paths[i:i + size] for i in range(0, len(paths), size)]
 
 
 def _copy_file_hashing(src: Path, dst: Path) -> str:
@@ -145,9 +182,8 @@ def store_aip(
                     f"stored copy of {source.name} is not a valid bag",
                     [p.message for p in report.problems],
                 )
-            _fsync_tree(tmp)
+            size = _fsync_tree(tmp)
             digest = None
-            size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
         else:
             digest = _copy_file_hashing(source, tmp)
             expected = expected_sha256 or _copy_digest(source)

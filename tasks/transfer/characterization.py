@@ -16,6 +16,7 @@ import os
 from prefect import task
 from prefect.cache_policies import NONE
 
+from custos.models import File, FileUse
 from tasks.characterize import characterize_files
 from tasks.validate import validate_file
 
@@ -34,10 +35,10 @@ def worth_characterizing(mime: str | None) -> bool:
     return family in {"image", "audio", "video"} or mime == "application/pdf"
 
 
-def store_modification_dates(ctx: TransferContext) -> int:
-    """Copy each file's mtime onto its row (bulk)."""
+def store_modification_dates(ctx: TransferContext, rows: list[File] | None = None) -> int:
+    """Copy each file's mtime onto its row (bulk); ``rows`` defaults to every file."""
     changes = []
-    for row in ctx.files():
+    for row in ctx.files() if rows is None else rows:
         mtime = os.stat(ctx.disk_path(row)).st_mtime
         changes.append({"uuid": row.uuid,
                         "modified_at": dt.datetime.fromtimestamp(mtime, dt.UTC)})
@@ -46,13 +47,16 @@ def store_modification_dates(ctx: TransferContext) -> int:
 
 
 def _characterize(ctx: TransferContext) -> None:
+    # One load of the File rows for the three per-file jobs below: none of them
+    # changes what the others read (path, MIME type, PUID, use).
+    every = ctx.files()
     if ctx.todo("Store file modification dates"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Store file modification dates") as job:
-            job.output = f"{store_modification_dates(ctx)} files"
+            job.output = f"{store_modification_dates(ctx, every)} files"
     ctx.record(GROUP, "Load rights", output="no metadata/rights.csv")
     if ctx.todo("Characterize and extract metadata"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Characterize and extract metadata") as job:
-            rows = [f for f in ctx.files() if worth_characterizing(f.mime_type)]
+            rows = [f for f in every if worth_characterizing(f.mime_type)]
             results = characterize_files([(ctx.disk_path(f), f.mime_type) for f in rows],
                                          workers=ctx.settings.worker_threads)
             changes = []
@@ -71,7 +75,7 @@ def _characterize(ctx: TransferContext) -> None:
     if ctx.todo("Validate formats"):
         with ctx.recorder.job(ctx.uuid, "Validation", "Validate formats") as job:
             count = 0
-            for row in ctx.files(uses=["original"]):
+            for row in (f for f in every if f.use == FileUse.ORIGINAL):
                 result = validate_file(ctx.disk_path(row), mime=row.mime_type, puid=row.puid)
                 if result is None or result.outcome == "skipped":
                     continue

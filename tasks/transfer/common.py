@@ -84,6 +84,7 @@ class TransferContext:
     done: set[str] = field(default_factory=set)
     done_pairs: set[tuple[str, str]] = field(default_factory=set)
     _config: ProcessingConfig | None = None
+    _directory: tuple[str | None, Path] | None = None
 
     @property
     def uuid(self) -> str:
@@ -91,8 +92,16 @@ class TransferContext:
 
     @property
     def directory(self) -> Path:
-        """The transfer's folder: always inside the processing location (never the cwd)."""
-        return processing_directory(self.unit.current_path, self.recorder.engine)
+        """The transfer's folder: always inside the processing location (never the cwd).
+
+        The guard (``processing_directory``: a database query and a ``realpath``)
+        runs once per context and again whenever ``unit.current_path`` changes;
+        ``disk_path`` is called once per file, so it must not run there each time.
+        """
+        current = self.unit.current_path
+        if self._directory is None or self._directory[0] != current:
+            self._directory = (current, processing_directory(current, self.recorder.engine))
+        return self._directory[1]
 
     @property
     def config(self) -> ProcessingConfig:
@@ -123,14 +132,27 @@ class TransferContext:
             s.execute(update(Unit).where(col(Unit.uuid) == self.uuid).values(variables=merged))
         self.unit.variables = merged
 
-    def files(self, *, uses: Iterable[str] | None = None) -> list[File]:
-        """The transfer's present (not removed) File rows, by path."""
+    def files(self, *, uses: Iterable[str] | None = None,
+              paths: Iterable[str] | None = None) -> list[File]:
+        """The transfer's present (not removed) File rows, by path.
+
+        ``paths`` narrows to those current paths (one row without loading 10,000).
+        """
         with session_scope(self.recorder.engine) as s:
             q = select(File).where(col(File.unit_uuid) == self.uuid,
                                    col(File.removed).is_(False))
             if uses is not None:
                 q = q.where(col(File.use).in_(list(uses)))
+            if paths is not None:
+                q = q.where(col(File.current_path).in_(list(paths)))
             return list(s.exec(q.order_by(col(File.current_path))).all())
+
+    def current_paths(self) -> set[str]:
+        """The current paths of the transfer's present File rows (one column, no ORM rows)."""
+        with session_scope(self.recorder.engine) as s:
+            return set(s.exec(select(col(File.current_path))
+                              .where(col(File.unit_uuid) == self.uuid,
+                                     col(File.removed).is_(False))).all())
 
     def disk_path(self, row: File) -> Path:
         """Where a File row's bytes are now (undoing ``display_path``'s escapes)."""

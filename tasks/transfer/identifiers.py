@@ -31,7 +31,7 @@ def register_files(ctx: TransferContext, paths: list[Path]) -> list[tuple[str, P
     Returns ``(file uuid, path)`` for the rows created.
     """
     root = ctx.directory
-    known = {f.current_path for f in ctx.files()}
+    known = ctx.current_paths()
     rows, created = [], []
     now = utcnow()
     for path in paths:

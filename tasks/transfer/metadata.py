@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from typing import NamedTuple
 
 from lxml import etree
 from prefect import task
 from prefect.cache_policies import NONE
-from sqlmodel import col, select
+from sqlalchemy import select
+from sqlmodel import col
 
 from custos.db import session_scope
 from custos.models import Event, File, utcnow
@@ -56,7 +58,7 @@ def _iso(value: datetime) -> str:
 
 
 def transfer_mets(ctx: TransferContext, files: list[File],
-                  events: dict[str, list[Event]]) -> bytes:
+                  events: dict[str, list[EventRow]]) -> bytes:
     """Build the transfer METS document."""
     root = etree.Element(_m("mets"), nsmap=NSMAP)
     _sub(root, _m("metsHdr")).set("CREATEDATE", _iso(utcnow()))
@@ -143,12 +145,30 @@ def transfer_mets(ctx: TransferContext, files: list[File],
     return data
 
 
-def _events(ctx: TransferContext) -> dict[str, list[Event]]:
-    out: dict[str, list[Event]] = defaultdict(list)
+class EventRow(NamedTuple):
+    """The columns of an Event row the transfer METS writes."""
+
+    uuid: str
+    file_uuid: str | None
+    event_type: str
+    event_datetime: datetime
+    detail: str
+    outcome: str
+    outcome_note: str
+
+
+def _events(ctx: TransferContext) -> dict[str, list[EventRow]]:
+    """The unit's file events by file, oldest first (one query of plain columns)."""
+    out: dict[str, list[EventRow]] = defaultdict(list)
     with session_scope(ctx.recorder.engine) as s:
-        rows = s.exec(select(Event).where(col(Event.unit_uuid) == ctx.uuid)
-                      .order_by(col(Event.event_datetime))).all()
-    for ev in rows:
+        rows = s.execute(
+            select(col(Event.uuid), col(Event.file_uuid), col(Event.event_type),
+                      col(Event.event_datetime), col(Event.detail), col(Event.outcome),
+                      col(Event.outcome_note))
+            .where(col(Event.unit_uuid) == ctx.uuid)
+            .order_by(col(Event.event_datetime))).all()
+    for row in rows:
+        ev = EventRow(*row)
         if ev.file_uuid:
             out[ev.file_uuid].append(ev)
     return out
@@ -162,7 +182,7 @@ def register_mets(ctx: TransferContext, job: JobHandle) -> str:
     """
     target = ctx.directory / METS_PATH
     created = register_files(ctx, [target])
-    row = next(f for f in ctx.files() if f.current_path == display_path(METS_PATH))
+    row = ctx.files(paths=[display_path(METS_PATH)])[0]
     algo = ctx.settings.checksum_algorithm
     digest = hash_files([target], (algo,))[target]
     value = digest.digests[algo]
@@ -173,7 +193,7 @@ def register_mets(ctx: TransferContext, job: JobHandle) -> str:
     job.event(file_uuid=row.uuid, event_type="message digest calculation",
               detail=digest_event_detail(algo), outcome_note=value)
     if ctx.config.identify_transfer is not False:
-        identify_rows(ctx, job, [f for f in ctx.files() if f.uuid == row.uuid])
+        identify_rows(ctx, job, ctx.files(paths=[row.current_path]))
     return row.uuid
 
 

@@ -47,6 +47,35 @@ def test_store_directory(bag: BagResult, tmp_path: Path) -> None:
         store_aip(bag.path, store)
 
 
+def test_store_directory_fsyncs_every_entry_before_the_rename(
+    bag: BagResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file and folder of the stored copy is fsync'ed (in a pool), then renamed."""
+    store = tmp_path / "store"
+    synced: list[str] = []
+    real_fsync, real_rename = os.fsync, os.rename
+    renamed: list[int] = []
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    def rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        renamed.append(len(synced))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    stored = store_aip(bag.path, store)
+    entries = [Path(d) / n for d, dirs, files in os.walk(stored.path) for n in dirs + files]
+    (tmp,) = {Path(p) for p in synced if Path(p).parent == store.resolve()}
+    assert tmp.name.startswith(".tmp-")
+    before_rename = {Path(p).relative_to(tmp) for p in synced[:renamed[0]]
+                     if Path(p).is_relative_to(tmp)}
+    assert {e.relative_to(stored.path) for e in entries} | {Path(".")} == before_rename
+    assert stored.size == sum(e.stat().st_size for e in entries if e.is_file())
+
+
 def test_failed_verification_leaves_nothing(archive: CompressionResult, tmp_path: Path) -> None:
     store = tmp_path / "store"
     with pytest.raises(FixityMismatch):
