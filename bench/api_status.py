@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -271,6 +272,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+        shutil.rmtree(home, ignore_errors=True)  # ~185 MB per run
     print(json.dumps({"bench": "api_status", "database": "sqlite", "units": args.units,
                       "jobs_per_unit": JOBS_PER_UNIT, "clients": args.clients,
                       "workers": args.workers, "client": args.client,
