@@ -204,6 +204,12 @@ class _LastUseWriter:
 _last_use = _LastUseWriter(LAST_USED_INTERVAL)
 
 
+def note_key_use(api_key: ApiKey, engine: Engine | None = None) -> None:
+    """Record that ``api_key`` was used (throttled, written in the background)."""
+    if api_key.id is not None:
+        _last_use.note(engine or get_engine(), api_key.id, api_key.last_used_at)
+
+
 def flush_key_use(timeout: float = 10.0) -> bool:
     """Wait for pending ``last_used_at`` writes; False if they did not finish in time."""
     return _last_use.flush(timeout)

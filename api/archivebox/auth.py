@@ -11,7 +11,7 @@ from fastapi import Request
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from custos.accounts import PREFIX_LEN, check_password, hash_key, user_by_name
+from custos.accounts import PREFIX_LEN, check_password, hash_key, note_key_use, user_by_name
 from custos.db import session_scope
 from custos.errors import Forbidden
 from custos.models import ApiKey, User, utcnow
@@ -38,7 +38,7 @@ def key_user(token: str) -> tuple[User, ApiKey, ApiKeyExpiry | None] | None:
             expiry = s.get(ApiKeyExpiry, key.id)
             if expiry is not None and _aware(expiry.expires) <= utcnow():
                 return None
-            key.last_used_at = utcnow()
+            note_key_use(key)
             return user, key, expiry
     return None
 
