@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     prefect_host: str = "127.0.0.1"
     prefect_port: int = Field(default=4200, ge=1, le=65535)
     prefect_ui: bool = True
+    api_workers: int = Field(default=2, ge=1, le=64, description="API worker processes "
+                             "started by `custos serve`.")
     dispatch: Literal["prefect", "inline"] = Field(
         default="prefect", description="How flows are started: Prefect deployments or a "
         "worker thread of this process.")

@@ -55,7 +55,11 @@ def api_workers(environ: dict[str, str] | None = None) -> int:
     bound to one by the GIL); each keeps its own short credential cache. Default
     ``DEFAULT_API_WORKERS``; anything but an integer 1-64 is a ``ConfigError``.
     """
-    raw = (os.environ if environ is None else environ).get(API_WORKERS_ENV, "").strip()
+    if environ is None:  # the one Settings object (its validation names the variable)
+        from custos.settings import get_settings
+
+        return get_settings().api_workers
+    raw = environ.get(API_WORKERS_ENV, "").strip()
     if not raw:
         return DEFAULT_API_WORKERS
     try:
