@@ -154,6 +154,14 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(serve_env: dict[str,
         assert names.count("Hold the flow run") == 1 and "Check the runtime" in names
         assert http.get(f"{prefect_api}/flow_runs/{lost_run}").json()["state_type"] \
             == "CRASHED"
+        # Prefect's scheduler fills the interval schedules (reconcile every 5 s here) and
+        # the runner runs them: watched folders and fixity audits depend on it.
+        def scheduled_reconciles_ran() -> bool:
+            runs = http.post(f"{prefect_api}/flow_runs/filter", json={
+                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}},
+                              "auto_scheduled": {"eq_": True}}}).json()
+            return len(runs) >= 1
+        _poll(scheduled_reconciles_ran, 60, "a scheduled reconcile run to complete")
 
         # Ctrl-C stops every child; nothing is left listening or running
         new_runner = json.loads((home / "run" / "runner.json").read_text())["pid"]
