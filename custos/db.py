@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlmodel import Session, text
 
 import custos.models  # noqa: F401  (registers every table)
-from custos.errors import ConfigError
+from custos.errors import ConfigError, InvalidInput
 from custos.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -121,6 +121,12 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+    except (DataError, OverflowError) as exc:
+        # A value the database cannot hold (NUL bytes in PostgreSQL text, integers
+        # beyond the column's range) came from the caller: say so instead of a 500.
+        session.rollback()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise InvalidInput(f"a value cannot be stored: {reason}") from exc
     except BaseException:
         session.rollback()
         raise

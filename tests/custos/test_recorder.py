@@ -86,3 +86,22 @@ def test_status_rules_follow_archivematica_order() -> None:
     assert rec.status_info(rejected).status == UnitStatus.REJECTED  # type: ignore[union-attr]
     with session_scope() as s:
         assert s.get(Unit, rejected).status == UnitStatus.REJECTED  # type: ignore[union-attr]
+
+
+
+def test_values_the_database_cannot_hold_are_invalid_input() -> None:
+    """Out-of-range integers (and NUL bytes on PostgreSQL) are a 400, not a 500."""
+    from sqlmodel import col, select
+
+    from custos.errors import InvalidInput
+    from custos.models import Folder
+
+    with pytest.raises(InvalidInput, match="cannot be stored"):
+        with session_scope() as s:
+            s.exec(select(Folder).where(col(Folder.id) == 2**63 + 5)).first()
+    with session_scope() as s:
+        dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        with pytest.raises(InvalidInput, match="cannot be stored"):
+            with session_scope() as s:
+                s.add(Unit(unit_type=UnitType.TRANSFER, name="nul\x00byte"))
