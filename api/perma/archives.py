@@ -188,7 +188,8 @@ def delete_archive(guid: str, user: User = Depends(current_user)) -> Response:
     return Response(status_code=204)
 
 
-@router.api_route("/archives/{guid}/download", methods=["GET", "HEAD"])
+@router.get("/archives/{guid}/download")
+@router.head("/archives/{guid}/download")
 def download_archive(guid: str, file_format: str | None = None,
                      user: User = Depends(current_user)) -> StreamingResponse:
     """The WARC (default) or WACZ; a private link of someone else is 403 ``Private archive.``"""
