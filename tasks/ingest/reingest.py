@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
-from custos.mets.read import read_mets
+from custos.mets.read import METSContents, read_mets
 from custos.models import Event, File, Location, LocationPurpose, Package, Unit, utcnow
 from custos.recorder import AgentSpec, JobHandle, Recorder
 from custos.storage import default_location, processing_directory
@@ -87,22 +88,8 @@ def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Reco
             "use": info["use"], "derived_from": derived,
         })
     _upsert_files(rows, recorder)
-    events: dict[str, dict[str, Any]] = {}
-    for info in contents.files.values():
-        for event_uuid in info.get("events", []):
-            ev = contents.events[event_uuid]
-            agents = []
-            for key in ev["agents"]:
-                id_type, _, id_value = key.partition(":")
-                meta = contents.agents.get(key, {})
-                agents.append(AgentSpec(id_type, id_value, meta.get("name", ""),
-                                        meta.get("type", "")))
-            events.setdefault(event_uuid, {
-                "uuid": event_uuid, "unit_uuid": unit_uuid, "file_uuid": info["uuid"],
-                "event_type": ev["type"], "event_datetime": _when(ev["datetime"]),
-                "detail": ev["detail"], "outcome": ev["outcome"],
-                "outcome_note": ev["outcome_detail_note"], "_agents": tuple(agents) or None,
-            })
+    events = mets_event_rows(contents, ((info["uuid"], info) for info in contents.files.values()),
+                             unit_uuid)
     known = _existing(Event, list(events), recorder)
     recorder.write_bulk([], [e for uuid, e in events.items() if uuid not in known])
     already = _reingested_now(unit_uuid, set(events), recorder)
@@ -113,7 +100,7 @@ def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Reco
         unit = s.get(Unit, unit_uuid)
         assert unit is not None
         unit.variables = {**(unit.variables or {}),
-                          "mets_created": _when(contents.createdate).isoformat()}
+                          "mets_created": mets_datetime(contents.createdate).isoformat()}
     mets_path.unlink()
     return len(rows)
 
@@ -149,11 +136,33 @@ def _reingested_now(unit_uuid: str, from_mets: set[str], recorder: Recorder) -> 
             if file_uuid is not None and uuid not in from_mets}
 
 
-def _when(text: str) -> datetime:
+def mets_event_rows(contents: METSContents, files: Iterable[tuple[str, dict[str, Any]]],
+                    unit_uuid: str) -> dict[str, dict[str, Any]]:
+    """Event rows (recorder.write_bulk form, by event UUID) for the METS events of
+    ``files`` (file UUID, METS file info), with their agents, for ``unit_uuid``."""
+    events: dict[str, dict[str, Any]] = {}
+    for file_uuid, info in files:
+        for event_uuid in info.get("events", []):
+            ev = contents.events[event_uuid]
+            agents = []
+            for key in ev["agents"]:
+                id_type, _, id_value = key.partition(":")
+                meta = contents.agents.get(key, {})
+                agents.append(AgentSpec(id_type, id_value, meta.get("name", ""),
+                                        meta.get("type", "")))
+            events.setdefault(event_uuid, {
+                "uuid": event_uuid, "unit_uuid": unit_uuid, "file_uuid": file_uuid,
+                "event_type": ev["type"], "event_datetime": mets_datetime(ev["datetime"]),
+                "detail": ev["detail"], "outcome": ev["outcome"],
+                "outcome_note": ev["outcome_detail_note"], "_agents": tuple(agents) or None,
+            })
+    return events
+
+
+def mets_datetime(text: str) -> datetime:
+    """A METS/PREMIS date as an aware datetime (now, when it cannot be read)."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         return utcnow()
-    from datetime import UTC
-
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +48,11 @@ from custos.models import (
     LocationPurpose,
     Package,
     Unit,
-    utcnow,
 )
-from custos.recorder import AgentSpec, JobHandle
+from custos.recorder import JobHandle
 from custos.storage import default_location, processing_directory
 from tasks.compress import extract_aip
+from tasks.ingest.reingest import mets_datetime, mets_event_rows
 
 from .common import TransferContext, display_path, microservice
 
@@ -154,7 +153,7 @@ def load_aip_rows(ctx: TransferContext, job: JobHandle) -> int:
         sip = s.get(Unit, aip_uuid)
         if sip is not None:  # the new METS keeps the first CREATEDATE
             sip.variables = {**(sip.variables or {}),
-                             "mets_created": _when(contents.createdate).isoformat()}
+                             "mets_created": mets_datetime(contents.createdate).isoformat()}
     for uuid in kept:
         if uuid not in done:
             job.event(file_uuid=uuid, event_type="reingestion")
@@ -180,23 +179,7 @@ def _file_row(ctx: TransferContext, uuid: str, info: dict[str, Any]) -> dict[str
 def _event_rows(ctx: TransferContext, contents: METSContents,
                 kept: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The kept files' METS events as event rows of the transfer, by event UUID."""
-    events: dict[str, dict[str, Any]] = {}
-    for file_uuid, info in kept.items():
-        for event_uuid in info.get("events", []):
-            ev = contents.events[event_uuid]
-            agents = []
-            for key in ev["agents"]:
-                id_type, _, id_value = key.partition(":")
-                meta = contents.agents.get(key, {})
-                agents.append(AgentSpec(id_type, id_value, meta.get("name", ""),
-                                        meta.get("type", "")))
-            events.setdefault(event_uuid, {
-                "uuid": event_uuid, "unit_uuid": ctx.uuid, "file_uuid": file_uuid,
-                "event_type": ev["type"], "event_datetime": _when(ev["datetime"]),
-                "detail": ev["detail"], "outcome": ev["outcome"],
-                "outcome_note": ev["outcome_detail_note"], "_agents": tuple(agents) or None,
-            })
-    return events
+    return mets_event_rows(contents, kept.items(), ctx.uuid)
 
 
 def _detach_others(ctx: TransferContext, aip_uuid: str, kept: set[str]) -> None:
@@ -218,14 +201,6 @@ def _existing(ctx: TransferContext, model: type[File] | type[Event],
             chunk = uuids[i:i + _BATCH]
             found.update(s.exec(select(model.uuid).where(col(model.uuid).in_(chunk))).all())
     return found
-
-
-def _when(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return utcnow()
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _restore(ctx: TransferContext) -> None:
