@@ -26,7 +26,10 @@ from custos import __version__
 
 log = logging.getLogger(__name__)
 
-DIALECTS = ("api.native", "api.archivebox", "api.archivematica", "api.perma")
+#: Order of inclusion. Requests are matched against routes in this order, so the
+#: dialect with the hottest paths (Archivematica's status polls) comes first: it
+#: measurably cuts the status poll's cost. No two dialects share a path.
+DIALECTS = ("api.archivematica", "api.native", "api.archivebox", "api.perma")
 
 
 def load_dialect(name: str) -> ModuleType | None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlmodel import col
@@ -364,8 +364,18 @@ class Recorder:
             return UnitType(unit.unit_type)
 
 
+class StatusSubject(Protocol):
+    """What ``derive_status`` reads of a unit (a ``Unit`` row, or a plain tuple of both)."""
+
+    @property
+    def unit_type(self) -> str: ...
+
+    @property
+    def sip_uuid(self) -> str | None: ...
+
+
 def derive_status(
-    unit: Unit, jobs_newest_first: Sequence[tuple[str, str, str]]
+    unit: StatusSubject, jobs_newest_first: Sequence[tuple[str, str, str]]
 ) -> UnitStatusInfo | None:
     """Archivematica's ``get_unit_status`` rules, in their exact order.
 

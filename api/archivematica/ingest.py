@@ -15,6 +15,7 @@ from api.archivematica.auth import authenticated_user
 from api.archivematica.errors import ErrorBody, error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS, ResultsBody, StatusBody, add_hide_routes
+from api.reads import read
 from custos.db import session_scope
 from custos.errors import CustosError, StorageError
 from custos.models import Unit, UnitType
@@ -28,8 +29,8 @@ def register(r: AMRoutes) -> None:
 
     @r.route("/api/ingest/status/{unit_uuid}", ["GET"], dependencies=deps, tags=tags,
              responses={200: {"model": StatusBody}, **ERRORS}, summary="Status of a SIP")
-    def ingest_status(unit_uuid: str = Path(pattern=units.UUID_PATTERN)) -> JSONResponse:
-        return JSONResponse(units.unit_status(unit_uuid, UnitType.SIP))
+    async def ingest_status(unit_uuid: str = Path(pattern=units.UUID_PATTERN)) -> JSONResponse:
+        return JSONResponse(await read(units.unit_status, unit_uuid, UnitType.SIP))
 
     @r.route("/api/ingest/waiting", ["GET"], dependencies=deps, tags=tags,
              responses={200: {"model": ResultsBody}, **ERRORS},

@@ -14,6 +14,7 @@ from api.archivematica import starting, units
 from api.archivematica.auth import authenticated_user
 from api.archivematica.errors import AMError, ErrorBody, error
 from api.archivematica.routing import AMRoutes
+from api.reads import read
 from custos.errors import InvalidInput, NotFound
 from custos.models import UnitType
 
@@ -95,10 +96,10 @@ def register(r: AMRoutes) -> None:
     @r.route("/api/transfer/status/{unit_uuid}", ["GET"], dependencies=deps, tags=tags,
              responses={200: {"model": StatusBody}, **ERRORS},
              summary="Status of a transfer")
-    def transfer_status(
+    async def transfer_status(
         unit_uuid: str = Path(pattern=units.UUID_PATTERN),
     ) -> JSONResponse:
-        return JSONResponse(units.unit_status(unit_uuid, UnitType.TRANSFER))
+        return JSONResponse(await read(units.unit_status, unit_uuid, UnitType.TRANSFER))
 
     @r.route("/api/transfer/completed", ["GET"], dependencies=deps, tags=tags,
              responses={200: {"model": ResultsBody}, **ERRORS},

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlmodel import col
@@ -89,6 +89,13 @@ _STATUS_QUERY = (
 )
 
 
+class _Subject(NamedTuple):
+    """The two columns ``derive_status`` reads (no ORM object on the hot path)."""
+
+    unit_type: str
+    sip_uuid: str | None
+
+
 def unit_status(unit_uuid: str, unit_type: UnitType) -> dict[str, Any]:
     """The status object of ``transfer/status`` / ``ingest/status``, or a 400.
 
@@ -103,9 +110,7 @@ def unit_status(unit_uuid: str, unit_type: UnitType) -> dict[str, Any]:
                                        f"UUID {unit_uuid}", "error": True})
     _type, name, current_path, sip_uuid = rows[0][:4]
     jobs = [(r[4], r[5], r[6]) for r in rows if r[4] is not None]
-    # derive_status reads only the type and sip_uuid of the unit: a transient row
-    info = derive_status(Unit(uuid=unit_uuid, unit_type=unit_type, name=name,
-                              sip_uuid=sip_uuid), jobs)
+    info = derive_status(_Subject(unit_type, sip_uuid), jobs)
     if info is None:
         raise error(400, f"Unable to determine the status of the unit {unit_uuid}")
     body: dict[str, Any] = {

@@ -247,3 +247,47 @@ def test_unit_row_helpers_keep_archivematica_paths() -> None:
     assert (am_units.directory_of(unit), am_units.shown_path(unit)) == ("ab-1", "/p/ab-1/")
     assert am_units.path_as_shown("/p/x.zip") == "/p/x.zip"
     assert am_units.directory_name(None, "ab") == "ab"
+
+
+def test_status_reads_on_the_event_loop_only_for_sqlite(
+        client: TestClient, auth: dict[str, str]) -> None:
+    """The status poll skips the thread pool on SQLite, and keeps it elsewhere."""
+    import threading
+
+    uuid = make_unit(name="loop")
+    add_jobs(uuid, ("Verify transfer compliance", "Move to processing directory"))
+    engine = get_engine()
+    threads: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM unit LEFT OUTER JOIN job" in statement:
+            threads.append(threading.current_thread().name)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get(f"/api/transfer/status/{uuid}", headers=auth).status_code == 200
+        assert client.get("/api/ingest/status/" + uuid, headers=auth).status_code == 400
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    in_pool = [name.startswith("AnyIO worker thread") for name in threads]
+    assert in_pool == [engine.dialect.name != "sqlite"] * 2, threads
+
+
+def test_sqlite_connections_stay_pooled_and_read_through_mmap() -> None:
+    """Connections outlive a request (no reconnect per poll) and map the file."""
+    from custos import db
+
+    engine = get_engine()
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's pool and pragmas")
+    conns = [engine.connect() for _ in range(db.SQLITE_POOL_SIZE)]
+    raw_ids = {id(c.connection.dbapi_connection) for c in conns}
+    assert conns[0].exec_driver_sql("PRAGMA mmap_size").scalar() == db.SQLITE_MMAP_BYTES
+    for conn in conns:
+        conn.close()
+    again = [engine.connect() for _ in range(db.SQLITE_POOL_SIZE)]
+    try:  # the same DB-API connections come back: none was closed on return
+        assert {id(c.connection.dbapi_connection) for c in again} == raw_ids
+    finally:
+        for conn in again:
+            conn.close()
