@@ -12,7 +12,7 @@ server) for
 and the CPU seconds used by the server and by the load generator per endpoint.
 
 Usage: ``python bench/api_status.py [--units 10000] [--seconds 30] [--clients 50]
-[--workers 1] [--client httpx|raw] [--client-procs 1] [--endpoints status,jobs,completed]``
+[--workers 2] [--client httpx|raw] [--client-procs 2] [--endpoints status,jobs,completed]``
 """
 
 from __future__ import annotations
@@ -277,11 +277,12 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="uvicorn worker processes (custos serve's default: 2)")
     parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
                         help="load generator: httpx.AsyncClient (as before) or a minimal "
                         "keep-alive HTTP/1.1 client costing far less CPU per request")
-    parser.add_argument("--client-procs", type=int, default=1,
+    parser.add_argument("--client-procs", type=int, default=2,
                         help="load-generator processes sharing the clients (httpx needs "
                         "more than one core to keep 50 clients busy)")
     parser.add_argument("--endpoints", default="status,jobs,completed",

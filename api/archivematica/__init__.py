@@ -2,10 +2,13 @@
 
 Serves the 25 endpoints of Archivematica 1.17's dashboard API (plus the
 ``Idempotency-Key`` of 1.19, a ``PUT`` to upload processing configurations and
-decision endpoints). ``router`` is included by ``api.app.create_app``.
+decision endpoints). ``router`` is included by ``api.app.create_app``, which
+also calls ``install`` (the status polls' fast path, ``fastpath.py``).
 """
 
 from __future__ import annotations
+
+from fastapi import FastAPI
 
 from api.archivematica import (
     decisions,
@@ -17,6 +20,7 @@ from api.archivematica import (
     transfer,
     validate,
 )
+from api.archivematica.fastpath import StatusFastPath
 from api.archivematica.routing import AMRoutes, new_router
 
 router = new_router()
@@ -26,4 +30,11 @@ for _module in (transfer, ingest, package, jobs, validate, processing_configs, m
     _module.register(_routes)
 _routes.finish()
 
-__all__ = ["router"]
+
+
+def install(app: FastAPI) -> None:
+    """App-level behaviour of the dialect: the status polls' fast path."""
+    app.add_middleware(StatusFastPath)
+
+
+__all__ = ["install", "router"]

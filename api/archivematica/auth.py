@@ -75,6 +75,11 @@ def _cached(digest: str) -> int | None:
     return None
 
 
+def cached_user(username: str, key: str) -> int | None:
+    """The user id cached for these credentials, if fresh (never a database query)."""
+    return _cached(_digest(username, key))
+
+
 def _lookup(username: str, key: str) -> int | None:
     """The user id of these credentials (cache, else database), else None."""
     digest = _digest(username, key)

@@ -38,6 +38,11 @@ async def pipeline_uuid() -> str:
     return _cached
 
 
+def cached_pipeline_uuid() -> str | None:
+    """The pipeline UUID if this process has read it already, else None."""
+    return _cached
+
+
 def reset_cache() -> None:
     """Forget the cached UUID (tests that switch databases)."""
     global _cached
