@@ -2,11 +2,14 @@
 
 The transfer METS (``metadata/submissionDocumentation/METS.xml``) records what
 arrived: one PREMIS object per file (UUID, size, fixity, format) with its
-events, a fileSec and a physical structMap. It travels into the SIP as
-submission documentation, as Archivematica's does, and is registered as a File
-row (use ``submissionDocumentation``, with its size, checksum, format and
-*ingestion* / *message digest calculation* / *format identification* events) so
-the AIP METS gives it a fileSec entry and an amdSec like any other file.
+events, a fileSec and a physical structMap. Its PREMIS elements come from the
+same builders as the AIP METS (``custos.mets.premis``), so both documents
+describe a file and an event in one way and validate against the same schemas.
+It travels into the SIP as submission documentation, as Archivematica's does,
+and is registered as a File row (use ``submissionDocumentation``, with its size,
+checksum, format and *ingestion* / *message digest calculation* / *format
+identification* events) so the AIP METS gives it a fileSec entry and an amdSec
+like any other file.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from typing import NamedTuple
+from uuid import UUID
 
 from lxml import etree
 from prefect import task
@@ -22,7 +26,12 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from custos.db import session_scope
-from custos.models import Event, File, utcnow
+from custos.mets import premis
+from custos.mets.mets import mets_timestamp
+from custos.mets.model import AIPFile, Event, FileUse, FormatInfo
+from custos.mets.ns import METS_SCHEMA_LOCATION, NSMAP, XLINK_HREF, XSI_SCHEMA_LOCATION, mets
+from custos.models import Event as EventModel
+from custos.models import File, utcnow
 from custos.recorder import JobHandle
 from tasks.fixity import digest_event_detail, hash_files
 
@@ -30,114 +39,76 @@ from .common import TransferContext, display_path, microservice
 from .formats import identify_rows
 from .identifiers import register_files
 
-METS_NS = "http://www.loc.gov/METS/"
-PREMIS_NS = "http://www.loc.gov/premis/v3"
-XLINK_NS = "http://www.w3.org/1999/xlink"
-NSMAP = {"mets": METS_NS, "premis": PREMIS_NS, "xlink": XLINK_NS}
 GROUP = "Generate METS.xml document"
 METS_PATH = "metadata/submissionDocumentation/METS.xml"
 
 
-def _m(tag: str) -> str:
-    return f"{{{METS_NS}}}{tag}"
+def _sub(parent: etree._Element, tag: str, **attrib: str) -> etree._Element:
+    return etree.SubElement(parent, mets(tag), attrib)
 
 
-def _p(tag: str) -> str:
-    return f"{{{PREMIS_NS}}}{tag}"
+def _use(value: str) -> FileUse:
+    try:
+        return FileUse(value)
+    except ValueError:
+        return FileUse.ORIGINAL
 
 
-def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-    el = etree.SubElement(parent, tag)
-    if text is not None:
-        el.text = text
-    return el
+def premis_file(f: File) -> etree._Element:
+    """The file's ``premis:object`` as the AIP METS builds it (``custos.mets.premis``)."""
+    fmt = FormatInfo(name=f.format_name or "Unknown", version=f.format_version or "",
+                     puid=f.puid or "") if (f.format_name or f.puid) else None
+    return premis.file_object(AIPFile(
+        uuid=UUID(f.uuid), path=f.current_path, use=_use(f.use), size=f.size or 0,
+        checksum=f.checksum or "", checksum_algorithm=f.checksum_type or "",
+        format=fmt, original_name=f"%transferDirectory%{f.original_path}"))
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="seconds")
+def premis_event(ev: EventRow) -> etree._Element:
+    """The event's ``premis:event`` as the AIP METS builds it."""
+    return premis.event_element(Event(
+        uuid=UUID(ev.uuid), type=ev.event_type, datetime=ev.event_datetime,
+        detail=ev.detail, outcome=ev.outcome, outcome_detail_note=ev.outcome_note))
+
+
+def _wrapped(parent: etree._Element, section: str, section_id: str, md_type: str,
+             content: etree._Element) -> None:
+    """``<mets:techMD|digiprovMD ID=...><mets:mdWrap MDTYPE=...><mets:xmlData>``."""
+    wrap = _sub(_sub(parent, section, ID=section_id), "mdWrap", MDTYPE=md_type)
+    _sub(wrap, "xmlData").append(content)
 
 
 def transfer_mets(ctx: TransferContext, files: list[File],
                   events: dict[str, list[EventRow]]) -> bytes:
-    """Build the transfer METS document."""
-    root = etree.Element(_m("mets"), nsmap=NSMAP)
-    _sub(root, _m("metsHdr")).set("CREATEDATE", _iso(utcnow()))
-    file_sec = etree.Element(_m("fileSec"))
+    """Build the transfer METS document (PREMIS elements from ``custos.mets.premis``)."""
+    root = etree.Element(mets("mets"), {XSI_SCHEMA_LOCATION: METS_SCHEMA_LOCATION},
+                         nsmap=NSMAP)
+    _sub(root, "metsHdr", CREATEDATE=mets_timestamp(utcnow()))
+    file_sec = etree.Element(mets("fileSec"))
     groups: dict[str, etree._Element] = {}
-    struct = etree.Element(_m("structMap"), TYPE="physical", ID="structMap_1")
-    top = _sub(struct, _m("div"))
-    top.set("TYPE", "Directory")
-    top.set("LABEL", ctx.directory.name)
+    struct = etree.Element(mets("structMap"), TYPE="physical", ID="structMap_1")
+    top = _sub(struct, "div", TYPE="Directory", LABEL=ctx.directory.name)
     dirs: dict[str, etree._Element] = {"": top}
     for n, f in enumerate(files, start=1):
-        amd = _sub(root, _m("amdSec"))
-        amd.set("ID", f"amdSec_{n}")
-        tech = _sub(amd, _m("techMD"))
-        tech.set("ID", f"techMD_{n}")
-        wrap = _sub(tech, _m("mdWrap"))
-        wrap.set("MDTYPE", "PREMIS:OBJECT")
-        obj = _sub(_sub(wrap, _m("xmlData")), _p("object"))
-        obj.set("version", "3.0")
-        ident = _sub(obj, _p("objectIdentifier"))
-        _sub(ident, _p("objectIdentifierType"), "UUID")
-        _sub(ident, _p("objectIdentifierValue"), f.uuid)
-        chars = _sub(obj, _p("objectCharacteristics"))
-        _sub(chars, _p("compositionLevel"), "0")
-        if f.checksum:
-            fix = _sub(chars, _p("fixity"))
-            _sub(fix, _p("messageDigestAlgorithm"), f.checksum_type or "")
-            _sub(fix, _p("messageDigest"), f.checksum)
-        _sub(chars, _p("size"), str(f.size or 0))
-        fmt_el = _sub(chars, _p("format"))
-        _sub(_sub(fmt_el, _p("formatDesignation")), _p("formatName"),
-             f.format_name or "Unknown")
-        if f.puid:
-            reg = _sub(fmt_el, _p("formatRegistry"))
-            _sub(reg, _p("formatRegistryName"), "PRONOM")
-            _sub(reg, _p("formatRegistryKey"), f.puid)
-        _sub(obj, _p("originalName"), f"%transferDirectory%{f.original_path}")
+        amd = _sub(root, "amdSec", ID=f"amdSec_{n}")
+        _wrapped(amd, "techMD", f"techMD_{n}", "PREMIS:OBJECT", premis_file(f))
         for k, ev in enumerate(events.get(f.uuid, []), start=1):
-            dp = _sub(amd, _m("digiprovMD"))
-            dp.set("ID", f"digiprovMD_{n}_{k}")
-            ew = _sub(dp, _m("mdWrap"))
-            ew.set("MDTYPE", "PREMIS:EVENT")
-            pe = _sub(_sub(ew, _m("xmlData")), _p("event"))
-            pe.set("version", "3.0")
-            eid = _sub(pe, _p("eventIdentifier"))
-            _sub(eid, _p("eventIdentifierType"), "UUID")
-            _sub(eid, _p("eventIdentifierValue"), ev.uuid)
-            _sub(pe, _p("eventType"), ev.event_type)
-            _sub(pe, _p("eventDateTime"), _iso(ev.event_datetime))
-            _sub(_sub(pe, _p("eventDetailInformation")), _p("eventDetail"), ev.detail)
-            out = _sub(pe, _p("eventOutcomeInformation"))
-            _sub(out, _p("eventOutcome"), ev.outcome)
-            _sub(_sub(out, _p("eventOutcomeDetail")), _p("eventOutcomeDetailNote"),
-                 ev.outcome_note)
-        use = f.use
-        if use not in groups:
-            groups[use] = _sub(file_sec, _m("fileGrp"))
-            groups[use].set("USE", use)
-        mf = _sub(groups[use], _m("file"))
-        mf.set("ID", f"file-{f.uuid}")
-        mf.set("ADMID", f"amdSec_{n}")
-        loc = _sub(mf, _m("FLocat"))
-        loc.set(f"{{{XLINK_NS}}}href", f.current_path)
-        loc.set("LOCTYPE", "OTHER")
-        loc.set("OTHERLOCTYPE", "SYSTEM")
+            _wrapped(amd, "digiprovMD", f"digiprovMD_{n}_{k}", "PREMIS:EVENT",
+                     premis_event(ev))
+        if f.use not in groups:
+            groups[f.use] = _sub(file_sec, "fileGrp", USE=f.use)
+        mf = _sub(groups[f.use], "file", ID=f"file-{f.uuid}", ADMID=f"amdSec_{n}")
+        _sub(mf, "FLocat", LOCTYPE="OTHER", OTHERLOCTYPE="SYSTEM").set(XLINK_HREF,
+                                                                       f.current_path)
         parts = f.current_path.split("/")
         parent = top
         for i in range(1, len(parts)):
             key = "/".join(parts[:i])
             if key not in dirs:
-                div = _sub(parent, _m("div"))
-                div.set("TYPE", "Directory")
-                div.set("LABEL", parts[i - 1])
-                dirs[key] = div
+                dirs[key] = _sub(parent, "div", TYPE="Directory", LABEL=parts[i - 1])
             parent = dirs[key]
-        item = _sub(parent, _m("div"))
-        item.set("TYPE", "Item")
-        item.set("LABEL", parts[-1])
-        _sub(item, _m("fptr")).set("FILEID", f"file-{f.uuid}")
+        item = _sub(parent, "div", TYPE="Item", LABEL=parts[-1])
+        _sub(item, "fptr", FILEID=f"file-{f.uuid}")
     root.append(file_sec)
     root.append(struct)
     data: bytes = etree.tostring(root, pretty_print=True, xml_declaration=True,
@@ -162,11 +133,12 @@ def _events(ctx: TransferContext) -> dict[str, list[EventRow]]:
     out: dict[str, list[EventRow]] = defaultdict(list)
     with session_scope(ctx.recorder.engine) as s:
         rows = s.execute(
-            select(col(Event.uuid), col(Event.file_uuid), col(Event.event_type),
-                      col(Event.event_datetime), col(Event.detail), col(Event.outcome),
-                      col(Event.outcome_note))
-            .where(col(Event.unit_uuid) == ctx.uuid)
-            .order_by(col(Event.event_datetime))).all()
+            select(col(EventModel.uuid), col(EventModel.file_uuid),
+                   col(EventModel.event_type), col(EventModel.event_datetime),
+                   col(EventModel.detail), col(EventModel.outcome),
+                   col(EventModel.outcome_note))
+            .where(col(EventModel.unit_uuid) == ctx.uuid)
+            .order_by(col(EventModel.event_datetime))).all()
     for row in rows:
         ev = EventRow(*row)
         if ev.file_uuid:

@@ -275,3 +275,32 @@ def test_transfer_mets_is_registered_as_submission_documentation(tmp_path, dispa
     assert kinds == {"ingestion", "message digest calculation", "format identification"}
     # The METS describes the transfer's other files, not itself.
     assert mets.uuid.encode() not in data
+
+
+def test_transfer_mets_is_valid_and_built_like_the_aip_mets(tmp_path, dispatched):
+    from lxml import etree
+
+    from custos.mets.ns import XPATH_NS
+    from custos.mets.validate import assert_valid_mets
+
+    src = make_sample(tmp_path / "sample")
+    uuid = start_transfer("mets-valid", src, processing_config="automated")
+    assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
+    row = next(f for f in _files(uuid).values() if f.current_path.endswith("/METS.xml"))
+    sip = _unit(str(_unit(uuid).sip_uuid))
+    data = (Path(sip.current_path or "") / row.current_path).read_bytes()
+    assert_valid_mets(data)  # METS 1.12.1 + PREMIS 3, offline schemas
+    tree = etree.fromstring(data)
+    objects = tree.findall(".//premis:object", XPATH_NS)
+    others = [f for f in _files(uuid).values() if f.uuid != row.uuid and not f.removed]
+    assert len(objects) == len(others) > 0
+    xsi_type = "{http://www.w3.org/2001/XMLSchema-instance}type"
+    assert {o.get(xsi_type) for o in objects} == {"premis:file"}
+    names = {n.text for n in tree.findall(".//premis:originalName", XPATH_NS)}
+    assert {f"%transferDirectory%{f.original_path}" for f in others} == names
+    events = tree.findall(".//premis:event", XPATH_NS)
+    kinds = {e.findtext("premis:eventType", namespaces=XPATH_NS) for e in events}
+    assert {"ingestion", "message digest calculation", "virus check",
+            "format identification"} <= kinds
+    stamps = [e.findtext("premis:eventDateTime", namespaces=XPATH_NS) for e in events]
+    assert all(s and (s.endswith("+00:00") or s.endswith("Z")) for s in stamps), stamps[:3]
