@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     capture_timeout: float = Field(default=45.0, gt=0)
     capture_load_timeout: float = Field(default=20.0, gt=0)
     capture_max_size: int = Field(default=200 * 1024 * 1024, gt=0)
+    capture_max_resources: int = Field(default=2000, gt=0, description="Requests a capture "
+                                       "sends to origins before it stops recording.")
     capture_concurrency: int = Field(default=2, ge=1, le=32, description="Captures run at "
                                      "once by one worker (browser contexts of one pool).")
     capture_preserve: bool = Field(default=False, description="Send every finished capture "

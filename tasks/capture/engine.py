@@ -57,6 +57,7 @@ class CaptureOptions:
     settle_timeout: float = 2.0
     attachment_timeout: float = 10.0
     max_size: int = 200 * 1024 * 1024
+    max_resources: int = 2000
     allow_loopback: bool = False
     screenshot: bool = True
     dom_snapshot: bool = True
@@ -71,6 +72,7 @@ class CaptureOptions:
             "capture_timeout": settings.capture_timeout,
             "load_timeout": settings.capture_load_timeout,
             "max_size": settings.capture_max_size,
+            "max_resources": settings.capture_max_resources,
             "allow_loopback": settings.capture_allow_loopback,
         }
         values.update(overrides)
@@ -146,6 +148,7 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
     result = CaptureResult(url=url)
     guard = Guard(allow_loopback=options.allow_loopback)
     proxy = RecordingProxy(guard, pool.ca, max_bytes=options.max_size,
+                           max_resources=options.max_resources,
                            request_timeout=options.load_timeout)
     attachments: list[Attachment] = []
     problems: list[str] = []
@@ -202,7 +205,8 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
         "failed_requests": [asdict(f) for f in recording.failed],
         "limit_hit": result.limit_hit,
         "limits": {"capture_timeout": options.capture_timeout,
-                   "load_timeout": options.load_timeout, "max_size": options.max_size},
+                   "load_timeout": options.load_timeout, "max_size": options.max_size,
+                   "max_resources": options.max_resources},
         "resources": result.resources,
         "total_bytes": result.total_bytes,
         "timings": clock.timings,

@@ -121,11 +121,13 @@ class RecordingProxy:
     """
 
     def __init__(self, guard: Guard, ca: CertificateAuthority, *, max_bytes: int,
-                 request_timeout: float = 30.0) -> None:
+                 max_resources: int | None = None, request_timeout: float = 30.0) -> None:
         self.guard = guard
         self.recording = Recording()
         self._ca = ca
         self._max_bytes = max_bytes
+        self._max_resources = max_resources
+        self._forwarded = 0  # requests sent on to an origin (counted before they finish)
         self._timeout = request_timeout
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
@@ -245,6 +247,14 @@ class RecordingProxy:
                                           "capture finished", close=True))
             await writer.drain()
             return False
+        if self._max_resources is not None and self._forwarded >= self._max_resources:
+            self.recording.limit_hit = self.recording.limit_hit or "max_resources"
+            self.stopped = True
+            writer.write(_simple_response(503, "Service Unavailable",
+                                          "capture resource limit reached", close=True))
+            await writer.drain()
+            return False
+        self._forwarded += 1
         upstream_head = Head(f"{method} {path} HTTP/1.1",
                              head.without(*HOP_BY_HOP_PROXY_HEADERS))
         try:

@@ -209,6 +209,22 @@ def test_size_limit_ends_capture_with_what_was_recorded(pool: BrowserPool, site:
     assert pageinfo["limitHit"] == "max_size"
 
 
+def test_resource_limit_ends_capture_with_what_was_recorded(
+        pool: BrowserPool, site: SiteServer, tmp_path: Path) -> None:
+    options = CaptureOptions(allow_loopback=True, max_resources=2, network_idle_timeout=3,
+                             settle_timeout=1)
+    result = capture(site.base + "/index.html", tmp_path, options, pool=pool)
+    assert result.limit_hit == "max_resources"
+    records = read_records(made(result.warc_path))
+    uris = [r["uri"] for r in records if r["type"] == "response"]
+    page_requests = [u for u in uris if not u.endswith("/icon.png")]  # favicon: attachment
+    assert page_requests[0] == site.base + "/index.html" and len(page_requests) == 2, uris
+    assert warcio_check(made(result.warc_path)).returncode == 0
+    summary = json.loads(made(result.provenance_json_path).read_text())
+    assert summary["limit_hit"] == "max_resources"
+    assert summary["limits"]["max_resources"] == 2
+
+
 def test_load_timeout_is_reported(pool: BrowserPool, site: SiteServer,
                                                         tmp_path: Path) -> None:
     options = CaptureOptions(allow_loopback=True, load_timeout=1.5, network_idle_timeout=1)
