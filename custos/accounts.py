@@ -6,6 +6,13 @@ stored, with the first 8 characters as a lookup prefix; comparisons use
 The same key works in every dialect (Archivematica ``ApiKey user:key``, Perma
 ``ApiKey key``, ArchiveBox bearer token).
 
+Revoking a key or (de)activating a user goes through ``revoke_api_key`` /
+``set_user_active``, which also replace a marker file in the home's ``run``
+folder: the API's credential caches compare its identity on every hit
+(``credentials_generation``, one ``stat``), so on this host a revocation takes
+effect at the next request, in every worker. Other hosts sharing a PostgreSQL
+database see it when their cache entry expires (10 s).
+
 Checking a key only reads. Its ``last_used_at`` is informational and is written
 at most once per ``LAST_USED_INTERVAL`` per key and process, by a background
 thread in its own short transaction: a busy database (SQLite's single writer)
@@ -18,23 +25,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import queue
 import secrets
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, or_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from custos.db import get_engine, session_scope
-from custos.errors import Conflict, InvalidInput
+from custos.errors import Conflict, InvalidInput, NotFound
 from custos.models import ApiKey, User, utcnow
+from custos.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 PREFIX_LEN = 8
+#: File in the home's ``run`` folder replaced whenever credentials are withdrawn.
+CREDENTIALS_MARKER = "credentials-changed"
 #: A key's ``last_used_at`` is refreshed at most this often (seconds).
 LAST_USED_INTERVAL = 60.0
 
@@ -224,3 +236,86 @@ def user_by_name(username: str, engine: Engine | None = None) -> User | None:
     """The user named ``username``, else None."""
     with session_scope(engine or get_engine()) as s:
         return s.exec(select(User).where(col(User.username) == username)).first()
+
+
+def credentials_generation() -> tuple[int, int]:
+    """Identity of the credentials marker ((0, 0) before any change): one ``stat``."""
+    try:
+        st = os.stat(get_settings().run_dir / CREDENTIALS_MARKER)
+    except FileNotFoundError:
+        return (0, 0)
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def credentials_changed(run_dir: Path | None = None) -> None:
+    """Replace the marker (new inode and time), so every credential cache drops out."""
+    run_dir = run_dir or get_settings().run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / f".{CREDENTIALS_MARKER}.{os.getpid()}"
+    tmp.write_text(f"{time.time_ns()}\n")
+    os.replace(tmp, run_dir / CREDENTIALS_MARKER)
+
+
+def list_users(engine: Engine | None = None) -> list[User]:
+    """Every user, by name."""
+    with session_scope(engine or get_engine()) as s:
+        return list(s.exec(select(User).order_by(col(User.username))).all())
+
+
+def set_user_active(username: str, active: bool, engine: Engine | None = None,
+                    run_dir: Path | None = None) -> User:
+    """(De)activate a user: an inactive user's keys stop working at once on this host."""
+    with session_scope(engine or get_engine()) as s:
+        user = s.exec(select(User).where(col(User.username) == username)).first()
+        if user is None:
+            raise NotFound(f"no user named {username!r}")
+        user.is_active = active
+        s.flush()
+        s.refresh(user)
+        s.expunge(user)
+    if not active:
+        credentials_changed(run_dir)
+    return user
+
+
+def list_api_keys(username: str | None = None,
+                  engine: Engine | None = None) -> list[tuple[ApiKey, str]]:
+    """Keys with their owner's name (only ``username``'s when given), oldest first."""
+    with session_scope(engine or get_engine()) as s:
+        query = (select(ApiKey, User.username).join(User, col(User.id) == col(ApiKey.user_id))
+                 .order_by(col(ApiKey.created_at), col(ApiKey.id)))
+        if username is not None:
+            query = query.where(col(User.username) == username)
+        return [(key, name) for key, name in s.exec(query).all()]
+
+
+def revoke_api_key(ident: str, engine: Engine | None = None,
+                   run_dir: Path | None = None) -> ApiKey:
+    """Revoke the key whose id, prefix or full value is ``ident``; returns it.
+
+    A prefix shared by several live keys is refused (give the id instead). The key
+    stops working at once in every API process of this host.
+    """
+    with session_scope(engine or get_engine()) as s:
+        if ident.isdigit():
+            keys = [k for k in [s.get(ApiKey, int(ident))] if k is not None]
+        else:
+            keys = list(s.exec(select(ApiKey).where(
+                col(ApiKey.prefix) == ident[:PREFIX_LEN])).all())
+            if len(ident) > PREFIX_LEN:  # the whole key: match its hash
+                keys = [k for k in keys if hmac.compare_digest(k.key_hash, hash_key(ident))]
+            elif len(ident) < PREFIX_LEN:
+                raise InvalidInput(f"give a key id or its {PREFIX_LEN}-character prefix")
+        live = [k for k in keys if not k.revoked] or keys
+        if not live:
+            raise NotFound(f"no API key {ident!r}")
+        if len(live) > 1:
+            raise Conflict(f"{len(live)} keys start with {ident!r}: give the key's id "
+                           f"({', '.join(str(k.id) for k in live)})")
+        key = live[0]
+        key.revoked = True
+        s.flush()
+        s.refresh(key)
+        s.expunge(key)
+    credentials_changed(run_dir)
+    return key

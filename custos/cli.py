@@ -5,7 +5,8 @@ stdout (messages go to stderr) so scripts can parse it. Every expected failure
 (bad settings, missing home, unreachable database, port in use ...) is one line
 on stderr and a non-zero exit code, never a traceback.
 
-Other modules add command groups: ``custos.cli_transfer``, ``custos.cli_capture``
+Other modules add command groups (``custos.cli_accounts`` adds commands to ``user``
+and ``apikey``): ``custos.cli_transfer``, ``custos.cli_capture``
 and ``custos.cli_aip`` are mounted when they exist and expose ``app``; they may
 use ``cli_errors``, ``emit`` and ``JsonOption`` from here.
 
@@ -315,7 +316,8 @@ def main() -> None:
         raise SystemExit(1) from exc
 
 
-for _module_name in ("custos.cli_transfer", "custos.cli_capture", "custos.cli_aip"):
+for _module_name in ("custos.cli_transfer", "custos.cli_capture", "custos.cli_aip",
+                     "custos.cli_accounts"):
     try:
         _module = importlib.import_module(_module_name)
     except ModuleNotFoundError as _exc:

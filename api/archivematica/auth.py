@@ -9,9 +9,13 @@ a SHA-256 of user and key, never the key itself), so a polling client costs no
 database query per request; a cache hit is answered on the event loop without a
 thread hop. Consequences, by design:
 
-- revoking a key, deactivating its user or renaming the user takes effect within
-  ``CACHE_SECONDS`` (each uvicorn worker has its own cache; ``clear_cache()``
-  empties this process's at once);
+- revoking a key or deactivating its user with ``custos apikey revoke`` / ``custos
+  user deactivate`` (``custos.accounts``) takes effect at the next request on this
+  host: every cache hit compares the identity of the credentials marker file
+  (``credentials_generation``, one ``stat``) with the one seen when the entry was
+  made. Any other change (another host sharing PostgreSQL, a row edited by hand)
+  takes effect within ``CACHE_SECONDS``; ``clear_cache()`` empties this process's
+  cache at once;
 - a wrong key is never cached: every failed attempt is checked against the
   database, so a key created a moment ago works at once.
 
@@ -30,7 +34,7 @@ from fastapi.security import APIKeyHeader, APIKeyQuery
 from starlette.concurrency import run_in_threadpool
 
 from api.archivematica.errors import AMError
-from custos.accounts import user_for_key
+from custos.accounts import credentials_generation, user_for_key
 
 CACHE_SECONDS = 10.0
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -42,7 +46,8 @@ query_key_scheme = APIKeyQuery(name="api_key", auto_error=False,
 query_user_scheme = APIKeyQuery(name="username", auto_error=False,
                                 description="User name (with the `api_key` query parameter)")
 
-_cache: dict[str, tuple[float, int]] = {}
+#: digest -> (expiry on the monotonic clock, user id, credentials generation)
+_cache: dict[str, tuple[float, int, tuple[int, int]]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -70,7 +75,7 @@ def _cached(digest: str) -> int | None:
     """The user id cached for these credentials, if still fresh."""
     with _cache_lock:
         hit = _cache.get(digest)
-    if hit is not None and hit[0] > time.monotonic():
+    if hit is not None and hit[0] > time.monotonic() and hit[2] == credentials_generation():
         return hit[1]
     return None
 
@@ -87,13 +92,14 @@ def _lookup(username: str, key: str) -> int | None:
     if cached is not None:
         return cached
     now = time.monotonic()
+    generation = credentials_generation()  # before the read: a later change invalidates
     user = user_for_key(key, username)
     if user is None or user.id is None:
         return None
     with _cache_lock:
         if len(_cache) > 10_000:
             _cache.clear()
-        _cache[digest] = (now + CACHE_SECONDS, user.id)
+        _cache[digest] = (now + CACHE_SECONDS, user.id, generation)
     return user.id
 
 

@@ -103,3 +103,27 @@ def test_a_revoked_key_stops_at_the_cache_expiry(client: TestClient, am_user: tu
     am_auth.clear_cache()  # what CACHE_SECONDS passing does
     res, was_fast = served(client, "GET", path, headers=auth)
     assert (res.status_code, was_fast) == (403, False)
+
+
+def test_withdrawn_credentials_stop_at_the_next_request(
+        client: TestClient, am_user: tuple[str, str], auth: dict[str, str]) -> None:
+    """Revoking or deactivating drops every cached entry at once (no 10 s wait)."""
+    from custos.accounts import create_api_key, revoke_api_key, set_user_active, user_by_name
+
+    uuid = make_unit(name="withdrawn")
+    add_jobs(uuid, ("Verify transfer compliance", "Move to processing directory"))
+    path = f"/api/transfer/status/{uuid}"
+    for _ in range(2):  # the second answer comes from the cache (fast path on SQLite)
+        assert client.get(path, headers=auth).status_code == 200
+    revoke_api_key(am_user[1][:8])
+    res, was_fast = served(client, "GET", path, headers=auth)
+    assert (res.status_code, was_fast) == (403, False)
+    owner = user_by_name(am_user[0])
+    assert owner is not None and owner.id is not None
+    fresh = {"Authorization": f"ApiKey {am_user[0]}:{create_api_key(owner.id)}"}
+    for _ in range(2):
+        assert client.get(path, headers=fresh).status_code == 200
+    set_user_active(am_user[0], False)
+    assert client.get(path, headers=fresh).status_code == 403
+    set_user_active(am_user[0], True)
+    assert client.get(path, headers=fresh).status_code == 200

@@ -122,3 +122,37 @@ def test_serve_refuses_bad_input_before_starting(home: Path,
     _fails(["serve"], "database unreachable")
     assert (home / "custos.db").read_bytes() == db_before
     assert not (home / "logs" / "prefect-server.log").exists()
+
+
+def test_apikey_list_revoke_and_user_deactivate(home: Path) -> None:
+    _json(["init"])
+    engine = get_engine(f"sqlite:///{home / 'custos.db'}")
+    first = _json(["apikey", "create", "--user", "carol", "--label", "scripts"])
+    second = _json(["apikey", "create", "--user", "carol"])
+    other = _json(["apikey", "create", "--user", "dave"])
+    keys = _json(["apikey", "list", "--user", "carol"])
+    assert isinstance(keys, list) and [k["label"] for k in keys] == ["scripts", ""]
+    assert all(k["prefix"] == first["key"][:8] or k["prefix"] == second["key"][:8]  # type: ignore[index]
+               for k in keys)
+    listing = runner.invoke(app, ["apikey", "list"]).stdout
+    assert first["key"] not in listing and first["key"][:8] in listing  # type: ignore[index]
+    marker = home / "run" / "credentials-changed"
+    assert not marker.exists()
+    revoked = _json(["apikey", "revoke", str(keys[0]["id"])])
+    assert revoked == {"id": keys[0]["id"], "prefix": keys[0]["prefix"], "revoked": True}
+    assert marker.is_file()  # the API's credential caches drop out at once
+    assert user_for_key(first["key"], engine=engine) is None  # type: ignore[index]
+    assert user_for_key(second["key"], engine=engine) is not None  # type: ignore[index]
+    _json(["apikey", "revoke", second["key"][:8]])  # type: ignore[index]  # by prefix
+    assert user_for_key(second["key"], engine=engine) is None  # type: ignore[index]
+    _fails(["apikey", "revoke", "999"], "no API key")
+    _fails(["apikey", "revoke", "abc"], "prefix")
+    stamp = marker.stat().st_ino, marker.stat().st_mtime_ns
+    _json(["user", "deactivate", "dave"])
+    assert (marker.stat().st_ino, marker.stat().st_mtime_ns) != stamp
+    assert user_for_key(other["key"], engine=engine) is None  # type: ignore[index]
+    users = {u["username"]: u["active"] for u in _json(["user", "list"])}  # type: ignore[union-attr]
+    assert users == {"carol": True, "dave": False}
+    _json(["user", "activate", "dave"])
+    assert user_for_key(other["key"], engine=engine) is not None  # type: ignore[index]
+    _fails(["user", "deactivate", "nobody"], "no user")
