@@ -238,10 +238,23 @@ def user_by_name(username: str, engine: Engine | None = None) -> User | None:
         return s.exec(select(User).where(col(User.username) == username)).first()
 
 
+_marker: tuple[object, str] | None = None  # (settings object, marker path)
+
+
+def _marker_path() -> str:
+    """The marker's path under the current settings (worked out once per settings)."""
+    global _marker
+    settings = get_settings()
+    known = _marker
+    if known is None or known[0] is not settings:
+        known = _marker = (settings, os.fspath(settings.run_dir / CREDENTIALS_MARKER))
+    return known[1]
+
+
 def credentials_generation() -> tuple[int, int]:
     """Identity of the credentials marker ((0, 0) before any change): one ``stat``."""
     try:
-        st = os.stat(get_settings().run_dir / CREDENTIALS_MARKER)
+        st = os.stat(_marker_path())
     except FileNotFoundError:
         return (0, 0)
     return (st.st_ino, st.st_mtime_ns)
