@@ -265,7 +265,9 @@ def credentials_changed(run_dir: Path | None = None) -> None:
     run_dir = run_dir or get_settings().run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / f".{CREDENTIALS_MARKER}.{os.getpid()}"
-    tmp.write_text(f"{time.time_ns()}\n")
+    now = time.time_ns()
+    tmp.write_text(f"{now}\n")
+    os.utime(tmp, ns=(now, now))  # exact, not the file system's coarse clock tick
     os.replace(tmp, run_dir / CREDENTIALS_MARKER)
 
 

@@ -10,7 +10,10 @@ that answers the poll directly when everything about it is already known:
 - the credentials come in the ``Authorization: ApiKey user:key`` header and are in
   this process's credential cache (``auth._cached``: validated in the last
   ``CACHE_SECONDS`` by the regular route);
-- the pipeline UUID is cached and the database is SQLite (``api.reads``).
+- the pipeline UUID is cached.
+
+The read itself goes through ``api.reads.read`` like the route's: on the event loop
+for SQLite, in the thread pool for PostgreSQL.
 
 It then calls the same ``units.unit_status`` as the route, maps ``AMError`` the
 same way and sets the same headers, so the answer is byte-for-byte the route's
@@ -29,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.archivematica import auth, identity, units
 from api.archivematica.errors import AM_VERSION, AMError
-from api.reads import inline_reads
+from api.reads import read
 from custos.models import UnitType
 
 STATUS_PATH = re.compile(r"/api/(transfer|ingest)/status/([\w]{8}(?:-[\w]{4}){3}-[\w]{12})/?")
@@ -46,14 +49,14 @@ class StatusFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = self._answer(scope) if scope["type"] == "http" else None
+        response = await self._answer(scope) if scope["type"] == "http" else None
         if response is None:
             await self.app(scope, receive, send)
             return
         StatusFastPath.served += 1
         await response(scope, receive, send)
 
-    def _answer(self, scope: Scope) -> JSONResponse | None:
+    async def _answer(self, scope: Scope) -> JSONResponse | None:
         """The poll's response, or None to let the regular route answer."""
         if scope["method"] != "GET":
             return None
@@ -61,7 +64,7 @@ class StatusFastPath:
         if match is None:
             return None
         pipeline = identity.cached_pipeline_uuid()
-        if pipeline is None or not inline_reads():
+        if pipeline is None:
             return None
         creds = auth.parse_header(_header(scope, b"authorization"))
         if creds is None or not creds[0] or not creds[1]:
@@ -69,7 +72,7 @@ class StatusFastPath:
         if auth.cached_user(creds[0], creds[1]) is None:
             return None
         try:
-            body: dict[str, Any] = units.unit_status(match[2], KINDS[match[1]])
+            body: dict[str, Any] = await read(units.unit_status, match[2], KINDS[match[1]])
             response = JSONResponse(body)
         except AMError as exc:
             response = exc.response()

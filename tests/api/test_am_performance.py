@@ -55,6 +55,7 @@ def test_status_jobs_and_completed_are_one_statement_each(
     add_jobs(uuid, ("Verify transfer compliance", "Move to processing directory"),
              ("Scan for viruses", "Scan for viruses in directories"))
     assert client.get(f"/api/transfer/status/{uuid}", headers=auth).status_code == 200
+    assert accounts.flush_key_use()  # the new key's last_used_at, written in the background
     statements.clear()  # credentials and pipeline id are now cached
     for path in (f"/api/transfer/status/{uuid}", f"/api/v2beta/jobs/{uuid}",
                  "/api/transfer/completed"):
