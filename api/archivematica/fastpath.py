@@ -8,16 +8,15 @@ that answers the poll directly when everything about it is already known:
 
 - the path is exactly a status path with a well-formed UUID and the method GET;
 - the credentials come in the ``Authorization: ApiKey user:key`` header and are in
-  this process's credential cache (``auth._cached``: validated in the last
-  ``CACHE_SECONDS`` by the regular route);
+  this process's credential cache (``auth.cached_user``: validated in the last
+  ``CACHE_SECONDS`` by the regular route, and not withdrawn since);
 - the pipeline UUID is cached.
 
-The read itself goes through ``api.reads.read`` like the route's: on the event loop
-for SQLite, in the thread pool for PostgreSQL.
-
-It then calls the same ``units.unit_status`` as the route, maps ``AMError`` the
-same way and sets the same headers, so the answer is byte-for-byte the route's
-(``tests/api/test_am_fastpath.py`` compares both). Anything else, including any
+It then calls the same ``units.unit_status`` as the route, through ``api.reads.read``
+as the route does (on the event loop for SQLite, in the thread pool for
+PostgreSQL), maps ``AMError`` the same way and sets the same headers, so the
+answer is byte-for-byte the route's (``tests/api/test_am_fastpath.py`` compares
+both). Anything else, including any
 unexpected exception, falls through to the regular route, which answers it with
 full validation, authentication and error mapping.
 """
