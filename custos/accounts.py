@@ -312,15 +312,16 @@ def revoke_api_key(ident: str, engine: Engine | None = None,
     stops working at once in every API process of this host.
     """
     with session_scope(engine or get_engine()) as s:
-        if ident.isdigit():
+        if ident.isdigit() and len(ident) < PREFIX_LEN:  # an id (a prefix has 8 digits)
             keys = [k for k in [s.get(ApiKey, int(ident))] if k is not None]
+        elif len(ident) < PREFIX_LEN:
+            raise InvalidInput(f"give a key id or its {PREFIX_LEN}-character prefix")
         else:
             keys = list(s.exec(select(ApiKey).where(
                 col(ApiKey.prefix) == ident[:PREFIX_LEN])).all())
             if len(ident) > PREFIX_LEN:  # the whole key: match its hash
-                keys = [k for k in keys if hmac.compare_digest(k.key_hash, hash_key(ident))]
-            elif len(ident) < PREFIX_LEN:
-                raise InvalidInput(f"give a key id or its {PREFIX_LEN}-character prefix")
+                wanted = hash_key(ident)
+                keys = [k for k in keys if hmac.compare_digest(k.key_hash, wanted)]
         live = [k for k in keys if not k.revoked] or keys
         if not live:
             raise NotFound(f"no API key {ident!r}")

@@ -146,6 +146,10 @@ def test_apikey_list_revoke_and_user_deactivate(home: Path) -> None:
     _json(["apikey", "revoke", second["key"][:8]])  # type: ignore[index]  # by prefix
     assert user_for_key(second["key"], engine=engine) is None  # type: ignore[index]
     _fails(["apikey", "revoke", "999"], "no API key")
+    _fails(["apikey", "revoke", "12345678"], "no API key")  # 8 digits: a prefix, not an id
+    _json(["apikey", "revoke", other["key"]])  # type: ignore[index]  # the whole key
+    assert user_for_key(other["key"], engine=engine) is None  # type: ignore[index]
+    other = _json(["apikey", "create", "--user", "dave"])
     _fails(["apikey", "revoke", "abc"], "prefix")
     stamp = marker.stat().st_ino, marker.stat().st_mtime_ns
     _json(["user", "deactivate", "dave"])
