@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -112,9 +113,21 @@ class InlineBackend:
         if thread is not None:
             thread.join(timeout)
 
-    def wait_all(self, timeout: float | None = None) -> None:
-        for thread in list(self.threads.values()):
-            thread.join(timeout)
+    def wait_all(self, timeout: float | None = None) -> bool:
+        """Join every flow thread, including ones started meanwhile (an ingest that a
+        transfer submitted), within ``timeout`` seconds in all; False if some still run."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            alive = [t for t in list(self.threads.values()) if t.is_alive()]
+            if not alive:
+                return True
+            if deadline is None:
+                alive[0].join()
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            alive[0].join(left)
 
 
 _inline = InlineBackend()

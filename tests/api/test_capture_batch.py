@@ -4,7 +4,6 @@ ArchiveBox dialect as snapshots with their archive results."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from custos import dispatch
 from custos.accounts import create_api_key, create_user
 from custos.settings import get_settings
 
@@ -44,8 +44,6 @@ def pages() -> Iterator[str]:
 def live(custos_home: Path, prefect_server: str,
          monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Captures run inline for real (loopback allowed, the session's Prefect server)."""
-    from custos import dispatch
-
     monkeypatch.setenv("CUSTOS_CAPTURE_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("CUSTOS_CAPTURE_TIMEOUT", "90")
     get_settings.cache_clear()
@@ -56,18 +54,6 @@ def live(custos_home: Path, prefect_server: str,
     dispatch.set_backend(None)
     monkeypatch.undo()
     get_settings.cache_clear()
-
-
-def _drain(timeout: float = 900) -> None:
-    from custos import dispatch
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [t for t in list(dispatch.inline_backend().threads.values()) if t.is_alive()]
-        if not alive:
-            return
-        alive[0].join(5)
-    raise AssertionError("captures still running")
 
 
 def test_perma_batch_of_five_appears_in_archivebox(pages: str, live: None) -> None:
@@ -85,7 +71,7 @@ def test_perma_batch_of_five_appears_in_archivebox(pages: str, live: None) -> No
         assert made.status_code == 201, made.text
         batch = made.json()
         assert len(batch["capture_jobs"]) == 5
-        _drain()
+        assert dispatch.inline_backend().wait_all(900), "captures still running"
         done = client.get(f"/v1/archives/batches/{batch['id']}", headers=perma).json()
         jobs = {j["submitted_url"]: j for j in done["capture_jobs"]}
         assert set(jobs) == set(urls)

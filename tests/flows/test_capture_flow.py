@@ -111,22 +111,6 @@ def test_capture_flow_records_warc_results_and_both_apis(custos_home: Path, site
         dispatch.set_backend(None)
 
 
-def _drain(timeout: float = 900) -> None:
-    """Wait until every inline flow thread (capture, then ingest) has ended."""
-    import time
-
-    from custos import dispatch
-
-    deadline = time.monotonic() + timeout
-    backend = dispatch.inline_backend()
-    while time.monotonic() < deadline:
-        alive = [t for t in list(backend.threads.values()) if t.is_alive()]
-        if not alive:
-            return
-        alive[0].join(5)
-    raise AssertionError("flows still running")
-
-
 def test_preserved_capture_becomes_stored_aip_with_warc_identified(
         custos_home: Path, site: str, loopback: None) -> None:
     from custos import dispatch
@@ -138,7 +122,7 @@ def test_preserved_capture_becomes_stored_aip_with_warc_identified(
     dispatch.set_backend(dispatch.inline_backend())
     try:
         capture = create_capture(site, user, preserve=True)
-        _drain()
+        assert dispatch.inline_backend().wait_all(900), "flows still running"
     finally:
         dispatch.set_backend(None)
     with session_scope() as s:

@@ -4,7 +4,6 @@ normalized again, and stored in place of the old AIP once the new one verifies."
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,6 @@ from tasks import aipstore
 from tasks.compress import extract_aip
 
 from .conftest import make_png
-
-
-def _join_flows(timeout: float = 900) -> None:
-    backend = dispatch.inline_backend()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [t for t in backend.threads.values() if t.is_alive()]
-        if not alive:
-            return
-        alive[0].join(max(0.0, deadline - time.monotonic()))
-    raise AssertionError("inline flows still running")
 
 
 @pytest.fixture
@@ -86,10 +74,10 @@ def test_full_reingest_rebuilds_the_aip_through_a_transfer(
     (src / "notes.txt").write_text("kept for ever\n")
     # "automated" answers every decision and normalizes for preservation.
     first = start_transfer("fullre", src, processing_config="automated")
-    _join_flows()
+    assert dispatch.inline_backend().wait_all(900), "inline flows still running"
     aip_uuid = _unit(first).sip_uuid
     assert aip_uuid
-    _join_flows()
+    assert dispatch.inline_backend().wait_all(900), "inline flows still running"
     assert _unit(aip_uuid).status == UnitStatus.COMPLETE, _unit(aip_uuid).error
     old_pkg = _package(aip_uuid)
     archive = aip_store / old_pkg.path
@@ -114,12 +102,12 @@ def test_full_reingest_rebuilds_the_aip_through_a_transfer(
 
     transfer_uuid = start_reingest(aip_uuid, "full")
     assert transfer_uuid != aip_uuid
-    _join_flows()
+    assert dispatch.inline_backend().wait_all(900), "inline flows still running"
     transfer = _unit(transfer_uuid)
     assert transfer.status == UnitStatus.COMPLETE, transfer.error
     assert transfer.transfer_type == "Archivematica AIP"
     assert transfer.sip_uuid == aip_uuid  # Archivematica keeps the AIP's UUID
-    _join_flows()
+    assert dispatch.inline_backend().wait_all(900), "inline flows still running"
     assert not inline_flows.errors
     sip = _unit(aip_uuid)
     assert sip.status == UnitStatus.COMPLETE, sip.error

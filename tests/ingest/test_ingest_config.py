@@ -152,18 +152,6 @@ def test_ingest_runs_through_the_prefect_engine(make_sip: SipFactory, aip_store:
     assert expected <= names
 
 
-def _wait_for_threads(timeout: float) -> None:
-    """Join inline flow threads, including ones started by flows meanwhile."""
-    backend = dispatch.inline_backend()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [t for t in backend.threads.values() if t.is_alive()]
-        if not alive:
-            return
-        alive[0].join(max(0.0, deadline - time.monotonic()))
-    raise AssertionError("inline flows still running")
-
-
 def test_transfer_to_stored_aip_through_flows(custos_home: Path, tmp_path: Path,
                                               aip_store: Path, prefect_server: str) -> None:
     from custos.transfers import start_transfer
@@ -175,7 +163,7 @@ def test_transfer_to_stored_aip_through_flows(custos_home: Path, tmp_path: Path,
     dispatch.set_backend(dispatch.inline_backend())
     try:
         transfer_uuid = start_transfer("fullrun", src, processing_config="automated")
-        _wait_for_threads(600)
+        assert dispatch.inline_backend().wait_all(600), "inline flows still running"
     finally:
         dispatch.set_backend(None)
     assert not dispatch.inline_backend().errors

@@ -6,7 +6,6 @@ to a stored AIP."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -57,22 +56,10 @@ def make_video(path: Path) -> None:
                     "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True)
 
 
-def _join_flows(timeout: float = 900) -> None:
-    """Join the inline flow threads, including ones started meanwhile."""
-    backend = dispatch.inline_backend()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        alive = [t for t in backend.threads.values() if t.is_alive()]
-        if not alive:
-            return
-        alive[0].join(max(0.0, deadline - time.monotonic()))
-    raise AssertionError("inline flows still running")
-
-
 def _answer_until_done(asked: list[str], units: set[str]) -> None:
     """Answer each decision of ``units`` as it comes up, until none is waiting."""
     for _ in range(40):
-        _join_flows()
+        assert dispatch.inline_backend().wait_all(900), "inline flows still running"
         pending = [d for d in decisions.waiting() if d["unit_uuid"] in units]
         if not pending:
             return
@@ -213,7 +200,7 @@ def test_mixed_transfer_to_stored_aip_with_the_default_config(
     # database (the transfer's) must not be inserted again.
     for kind in ("partial", "metadata"):
         assert start_reingest(sip_uuid, kind) == sip_uuid
-        _join_flows()
+        assert dispatch.inline_backend().wait_all(900), "inline flows still running"
         assert decisions.pending(sip_uuid, "Approve AIP reingest") is not None, \
             _unit(sip_uuid).error
         approve_reingest(sip_uuid, by="archivist")
