@@ -24,7 +24,6 @@ slowest first), the floor and the ratio. ``--only small|large`` and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -37,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transfer_common import fresh_home  # noqa: E402
+from transfer_common import floor, fresh_home  # noqa: E402
 
 SMALL_FILES, SMALL_SIZE = 10_000, 4096
 LARGE_SIZE = 1024**3
@@ -64,20 +63,6 @@ def make_large(src: Path) -> None:
     with open(src / "big.bin", "wb") as fh:
         for _ in range(LARGE_SIZE // (1024 * 1024)):
             fh.write(os.urandom(1024 * 1024))
-
-
-def floor(src: Path, scratch: Path) -> float:
-    """Seconds to sha256 every byte once and copy the tree twice."""
-    started = time.perf_counter()
-    for dirpath, _dirs, files in os.walk(src):
-        for name in files:
-            with open(os.path.join(dirpath, name), "rb") as fh:
-                hashlib.file_digest(fh, "sha256")
-    shutil.copytree(src, scratch / "one")
-    shutil.copytree(scratch / "one", scratch / "two")
-    elapsed = time.perf_counter() - started
-    shutil.rmtree(scratch)
-    return elapsed
 
 
 def ingest_jobs(sip_uuid: str) -> dict[str, float]:
@@ -152,7 +137,8 @@ def main() -> None:
             continue
         src = home / f"source-{workload}"
         make(src)
-        base = floor(src, Path(tempfile.mkdtemp(prefix="custos-bench-floor-", dir=home)))
+        base = floor(src, Path(tempfile.mkdtemp(prefix="custos-bench-floor-", dir=home)),
+                     copies=2)
         for packaging in PACKAGINGS:
             if args.compression and packaging != args.compression:
                 continue
