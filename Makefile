@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test setup setup-dev system lint typecheck bench clean
+.PHONY: run test setup setup-dev system web lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 system:
 	@bash scripts/install-system.sh
 
-setup: system $(VENV)/.installed
+# Front-end packages the app serves itself (pinned in web/package-lock.json).
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json
+	npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
 
-setup-dev: system $(VENV)/.installed-dev
+web: system web/node_modules/.package-lock.json
+
+setup: system web $(VENV)/.installed
+
+setup-dev: system web $(VENV)/.installed-dev
 
 run: setup
 	$(BIN)/custos init
@@ -43,4 +50,4 @@ bench: setup-dev
 	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) web/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from types import ModuleType
 
 from fastapi import APIRouter, FastAPI
 
+from api.assets import install_api_docs
 from custos import __version__
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,10 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Digital preservation processor. Speaks Archivematica's /api/, "
         "Perma.cc's /v1/ and ArchiveBox's /api/v1/ dialects.",
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     for name in DIALECTS:
         module = load_dialect(name)
         if module is None:

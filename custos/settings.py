@@ -55,13 +55,22 @@ class Settings(BaseSettings):
     checksum_algorithm: Literal["md5", "sha1", "sha256", "sha512"] = "sha256"
     worker_threads: int = Field(default=4, ge=1, le=64)
 
-    clamav_database: Path = Field(default=PACKAGE_DATA / "clamav", description="Folder "
-                                  "of ClamAV signature files (.hdb/.ndb/.cvd).")
+    clamav_database: Path | None = Field(default=None, description="Folder of ClamAV "
+                                         "signature files; default: the system's when it "
+                                         "holds official signatures, else the shipped "
+                                         "test-only set (see custos.virus_signatures).")
+    clamav_system_database: Path = Field(default=Path("/var/lib/clamav"), description=
+                                         "Where freshclam keeps the official signatures.")
+    clamav_require_official: bool = Field(default=False, description="Fail every virus "
+                                          "check (and its unit) without official signatures.")
     clamd_socket: Path | None = Field(default=None, description="Socket of a running "
                                       "clamd; default: Custos starts its own.")
     chromium_path: str | None = Field(default=None, description="Chromium executable "
                                       "for captures; default: `chromium` on PATH, else "
                                       "Playwright's own browser.")
+    web_assets: Path | None = Field(default=None, description="Folder of the front-end "
+                                    "packages (npm) the app serves itself; default: "
+                                    "web/node_modules of the source tree.")
     capture_allow_loopback: bool = False
     capture_timeout: float = Field(default=45.0, gt=0)
     capture_load_timeout: float = Field(default=20.0, gt=0)

@@ -19,6 +19,8 @@ declare -A NEED=(
   [pngcheck]=pngcheck
   [jpeginfo]=jpeginfo
   [file]=file
+  [node]=nodejs
+  [npm]=npm
   [soffice]="libreoffice-writer-nogui libreoffice-calc-nogui"
 )
 EXTRA_PACKAGES=(${CUSTOS_EXTRA_APT:-})
