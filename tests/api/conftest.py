@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,21 +14,10 @@ _names = itertools.count()
 
 @pytest.fixture(scope="session")
 def app(custos_home: Any) -> Any:
-    """The whole app; while another dialect is half-written, the Archivematica one alone."""
-    from fastapi import FastAPI
-
+    """The whole app, every dialect."""
     from api.app import create_app
 
-    try:
-        return create_app()
-    except (AttributeError, ImportError) as exc:  # another dialect is mid-change
-        warnings.warn(f"create_app() failed ({exc}); testing api.archivematica alone",
-                      stacklevel=1)
-        from api.archivematica import router
-
-        alone = FastAPI()
-        alone.include_router(router)
-        return alone
+    return create_app()
 
 
 @pytest.fixture(scope="session")

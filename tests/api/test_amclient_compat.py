@@ -2,13 +2,11 @@
 
 A uvicorn server runs ``create_app()`` in a background thread on a free loopback
 port; flows run inline in the same process (``CUSTOS_DISPATCH=inline``). The full
-transfer -> ingest -> AIP path needs the transfer and ingest flows; tests that
-need a flow not installed are skipped with the reason.
+transfer -> ingest -> AIP path runs the real transfer and ingest flows.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -32,19 +30,6 @@ from custos.models import Package, PackageStatus
 from custos.storage import LocationPurpose, default_location
 
 pytestmark = pytest.mark.server
-
-
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-needs_transfer = pytest.mark.skipif(not _has("flows.transfer"),
-                                    reason="flows.transfer (transfer engineer) not installed")
-needs_ingest = pytest.mark.skipif(not (_has("flows.transfer") and _has("flows.ingest")),
-                                  reason="flows.ingest (ingest engineer) not installed")
 
 
 def free_port() -> int:
@@ -145,8 +130,6 @@ def test_approve_transfer_started_waiting(am: AMClient, server: str) -> None:
     unapproved = am.unapproved_transfers()["results"]
     assert any(u["directory"] == directory for u in unapproved)
     am.transfer_directory, am.transfer_type = directory, "standard"
-    if not _has("flows.transfer"):
-        pytest.skip("flows.transfer not installed: approval would resume no flow")
     approved = am.approve_transfer()
     assert approved["message"] == "Approval successful."
     am.transfer_uuid = approved["uuid"]
@@ -155,7 +138,6 @@ def test_approve_transfer_started_waiting(am: AMClient, server: str) -> None:
     assert status["status"] != "FAILED", status
 
 
-@needs_ingest
 def test_package_to_stored_aip(am: AMClient) -> None:
     loc, name = source("amc-pkg")
     am.transfer_source, am.transfer_directory = loc, name
@@ -200,7 +182,6 @@ def test_package_to_stored_aip(am: AMClient) -> None:
     STORED["sip_uuid"], STORED["name"] = sip_uuid, name
 
 
-@needs_ingest
 def test_partial_reingest_approved_with_amclient(am: AMClient) -> None:
     if "sip_uuid" not in STORED:
         pytest.skip("needs the AIP stored by test_package_to_stored_aip")
