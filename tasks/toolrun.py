@@ -73,6 +73,7 @@ def run(
     check: bool = False,
     cwd: str | Path | None = None,
     ok_codes: Sequence[int] = (0,),
+    pass_fds: Sequence[int] = (),
 ) -> ToolResult:
     """Run a command without a shell, capturing decoded stdout/stderr.
 
@@ -80,7 +81,9 @@ def run(
     crash a microservice. A missing executable or a timeout always raises
     :class:`ToolFailed` (returncode 127 resp. -9); a non-zero exit raises only when
     ``check`` is true and the code is not in ``ok_codes`` (e.g. clamscan's 1 =
-    "virus found" is a result, not a failure).
+    "virus found" is a result, not a failure). ``pass_fds`` are inherited by the
+    command, which can then open them as ``/dev/fd/N`` (a file we opened ourselves,
+    without following links, instead of a path it would resolve again).
     """
     argv = tuple(str(a) for a in args)
     tool = Path(argv[0]).name
@@ -93,6 +96,7 @@ def run(
             timeout=timeout,
             check=False,
             stdin=subprocess.DEVNULL,
+            pass_fds=tuple(pass_fds),
         )
     except FileNotFoundError as exc:
         raise ToolFailed(tool, 127, f"{tool}: command not found") from exc

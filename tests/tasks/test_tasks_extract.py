@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import stat
 import subprocess
 import tarfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -82,36 +85,176 @@ def test_tar_slip_and_absolute_refused(tmp_path: Path, entry_name: str, reason: 
     _assert_untouched(pkg, before)
 
 
-def test_tar_symlink_escape_and_device_refused(tmp_path: Path) -> None:
-    link = tarfile.TarInfo("link")
-    link.type, link.linkname = tarfile.SYMTYPE, "../../../etc"
-    pkg = _tar(tmp_path / "link.tar", [link, ("link/passwd", b"x")])
+def _zip_link(zf: zipfile.ZipFile, name: str, target: str) -> None:
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # Unix: the mode in the high bits of external_attr
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    zf.writestr(info, target)
+
+
+def _outside(tmp_path: Path) -> set[str]:
+    return {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+
+
+def test_links_and_specials_are_listed_not_created(tmp_path: Path) -> None:
+    entries: list[tarfile.TarInfo | tuple[str, bytes]] = [("a.txt", b"alpha")]
+    for name, kind, target in [
+        ("up", tarfile.SYMTYPE, "../../../etc"),
+        ("abs", tarfile.SYMTYPE, "/etc/passwd"),
+        ("inner", tarfile.SYMTYPE, "a.txt"),
+        ("hard", tarfile.LNKTYPE, "a.txt"),
+        ("hard-out", tarfile.LNKTYPE, "/etc/passwd"),
+    ]:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, target
+        entries.append(info)
+    for name, kind in [
+        ("null", tarfile.CHRTYPE),
+        ("disk", tarfile.BLKTYPE),
+        ("pipe", tarfile.FIFOTYPE),
+    ]:
+        info = tarfile.TarInfo(name)
+        info.type, info.devmajor, info.devminor = kind, 1, 3
+        entries.append(info)
+    pkg = _tar(tmp_path / "mixed.tar.xz", entries, "w:xz")
     before = pkg.read_bytes()
-    with pytest.raises(InvalidInput, match="points outside"):
-        extract_package(pkg)
+    result = extract_package(pkg, date=DATE)
+    dest = result.destination
+    assert sorted(os.listdir(dest)) == ["a.txt"]  # nothing but the regular file
+    assert [f.path for f in result.files] == [dest / "a.txt"]
+    reasons = {n.member: n.reason for n in result.not_extracted}
+    assert reasons == {
+        "up": "symbolic link to '../../../etc'",
+        "abs": "symbolic link to '/etc/passwd'",
+        "inner": "symbolic link to 'a.txt'",
+        "hard": "hard link to 'a.txt'",
+        "hard-out": "hard link to '/etc/passwd'",
+        "null": "character device",
+        "disk": "block device",
+        "pipe": "FIFO",
+    }
+    assert {n.package for n in result.not_extracted} == {pkg}
+    assert pkg.read_bytes() == before
+
+
+def test_zip_symlink_member_not_created(tmp_path: Path) -> None:
+    pkg = tmp_path / "links.zip"
+    with zipfile.ZipFile(pkg, "w") as zf:
+        zf.writestr("docs/a.txt", "alpha")
+        _zip_link(zf, "docs/up", "../../..")
+    result = extract_package(pkg, date=DATE)
+    assert [str(n) for n in result.not_extracted] == ["'docs/up' (symbolic link to '../../..')"]
+    assert sorted(os.listdir(result.destination / "docs")) == ["a.txt"]
+
+
+def _reproduction_zip(path: Path) -> Path:
+    """The issue's attack: two chained links, then a file written through them."""
+    with zipfile.ZipFile(path, "w") as zf:
+        _zip_link(zf, "d1/d2/d3/b", "../../..")
+        _zip_link(zf, "a", "d1/d2/d3/b/../../..")
+        zf.writestr("a/ESCAPED.txt", "escaped")
+    return path
+
+
+def test_reproduction_zip_refused_naming_the_member(tmp_path: Path) -> None:
+    work = tmp_path / "x1" / "x2" / "x3" / "work"
+    work.mkdir(parents=True)
+    pkg = _reproduction_zip(work / "attack.zip")
+    before = pkg.read_bytes()
+    with pytest.raises(InvalidInput) as err:
+        extract_package(pkg, date=DATE)
+    assert "'a/ESCAPED.txt' needs 'a' to be a folder" in str(err.value)
+    assert "symbolic link" in str(err.value)
+    assert err.value.details["member"] == "a/ESCAPED.txt"
+    _assert_untouched(pkg, before)
+    assert not any(p.name == "ESCAPED.txt" for p in tmp_path.rglob("*"))
+
+
+def _reproduction_tar(path: Path) -> Path:
+    b = tarfile.TarInfo("d1/d2/d3/b")
+    b.type, b.linkname = tarfile.SYMTYPE, "../../.."
+    a = tarfile.TarInfo("a")
+    a.type, a.linkname = tarfile.SYMTYPE, "d1/d2/d3/b/../../.."
+    return _tar(path, [b, a, ("a/ESCAPED.txt", b"escaped")], "w:gz")
+
+
+def test_reproduction_tar_and_7z_refused(tmp_path: Path) -> None:
+    work = tmp_path / "x1" / "x2" / "x3" / "work"
+    work.mkdir(parents=True)
+    pkg = _reproduction_tar(work / "attack.tar.gz")
+    with pytest.raises(InvalidInput, match="'a/ESCAPED.txt' needs 'a' to be a folder"):
+        extract_package(pkg, date=DATE)
+    tool = _7z()
+    stage1, stage2 = tmp_path / "s1", tmp_path / "s2"
+    (stage1 / "d1" / "d2" / "d3").mkdir(parents=True)
+    (stage1 / "d1" / "d2" / "d3" / "b").symlink_to("../../..")
+    (stage1 / "a").symlink_to("d1/d2/d3/b/../../..")
+    (stage2 / "a").mkdir(parents=True)
+    (stage2 / "a" / "ESCAPED.txt").write_text("escaped")
+    seven = work.parent / "seven" / "attack.7z"
+    seven.parent.mkdir()
+    subprocess.run(
+        [tool, "a", "-bd", "-snl", str(seven), "d1", "a"],
+        cwd=stage1,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [tool, "a", "-bd", str(seven), "a/ESCAPED.txt"], cwd=stage2, check=True, capture_output=True
+    )
+    with pytest.raises(InvalidInput, match="'a/ESCAPED.txt' needs 'a' to be a folder"):
+        extract_package(seven, date=DATE)
+    assert sorted(os.listdir(seven.parent)) == ["attack.7z"]
+    assert list(tmp_path.rglob("ESCAPED.txt")) == [stage2 / "a" / "ESCAPED.txt"]
+
+
+@pytest.mark.parametrize(
+    "names, reason",
+    [
+        (["a.txt", "a.txt"], "have the same name"),
+        (["a.txt", "./a.txt"], "have the same name"),
+        (["Readme.txt", "README.TXT"], "letter case"),
+        (["caf\u00e9.txt", "cafe\u0301.txt"], "Unicode normalization"),
+        (["D/x", "d/y"], "letter case"),
+        (["a", "a/b"], "needs 'a' to be a folder"),
+    ],
+)
+def test_colliding_names_refused_naming_both(tmp_path: Path, names: list[str], reason: str) -> None:
+    pkg = tmp_path / "dup.zip"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about duplicate names
+        with zipfile.ZipFile(pkg, "w") as zf:
+            for i, name in enumerate(names):
+                zf.writestr(name, f"content {i}")
+    before = pkg.read_bytes()
+    with pytest.raises(InvalidInput, match=reason) as err:
+        extract_package(pkg, date=DATE)
+    for name in names:
+        assert repr(name) in str(err.value)
     _assert_untouched(pkg, before)
 
-    dev = tarfile.TarInfo("null")
-    dev.type, dev.devmajor, dev.devminor = tarfile.CHRTYPE, 1, 3
-    (tmp_path / "dev").mkdir()
-    pkg2 = _tar(tmp_path / "dev" / "dev.tar", [dev])
-    with pytest.raises(InvalidInput, match="device/FIFO"):
-        extract_package(pkg2)
 
-    hard = tarfile.TarInfo("hard")
-    hard.type, hard.linkname = tarfile.LNKTYPE, "/etc/passwd"
-    (tmp_path / "hl").mkdir()
-    with pytest.raises(InvalidInput, match="points outside"):
-        extract_package(_tar(tmp_path / "hl" / "hard.tar", [hard]))
+def test_folder_listed_twice_is_fine(tmp_path: Path) -> None:
+    pkg = _tar(tmp_path / "dirs.tar", [_dir("d"), _dir("d"), ("d/a.txt", b"a")])
+    result = extract_package(pkg, date=DATE)
+    assert [f.path.name for f in result.files] == ["a.txt"]
 
 
-def test_internal_symlink_allowed(tmp_path: Path) -> None:
+def _dir(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info
+
+
+def test_internal_symlink_not_created(tmp_path: Path) -> None:
     link = tarfile.TarInfo("docs/link")
     link.type, link.linkname = tarfile.SYMTYPE, "../a.txt"
     pkg = _tar(tmp_path / "ok.tar", [("a.txt", b"alpha"), link])
     result = extract_package(pkg, date=DATE)
-    assert (result.destination / "docs" / "link").is_symlink()
-    assert [f.path.name for f in result.files] == ["a.txt"]  # links are not files
+    assert not (result.destination / "docs" / "link").exists()
+    assert not (result.destination / "docs" / "link").is_symlink()
+    assert [f.path.name for f in result.files] == ["a.txt"]
+    assert [n.member for n in result.not_extracted] == ["docs/link"]
 
 
 def test_zip_bomb_refused_before_writing(tmp_path: Path) -> None:
@@ -163,7 +306,7 @@ def test_nested_depth_limit_leaves_inner_package(tmp_path: Path) -> None:
     pkg = _nested(tmp_path)
     result = extract_package(pkg, date=DATE, limits=ExtractLimits(max_depth=1))
     dest = tmp_path / f"outer.tar.gz-{DATE}"
-    assert result.not_extracted == [dest / "pk" / "inner.zip"]
+    assert result.left_packed == [dest / "pk" / "inner.zip"]
     assert {f.path.name for f in result.files} == {"top.txt", "inner.zip"}
 
 
@@ -185,7 +328,7 @@ def _7z() -> str:
     return tool
 
 
-def test_7z_extract_and_symlink_refused(tmp_path: Path) -> None:
+def test_7z_extract_links_and_fifo_not_created(tmp_path: Path) -> None:
     tool = _7z()
     src = tmp_path / "src"
     (src / "d").mkdir(parents=True)
@@ -199,14 +342,24 @@ def test_7z_extract_and_symlink_refused(tmp_path: Path) -> None:
     assert result.event_detail.startswith('program="7zz"; version="')
 
     (src / "d" / "evil").symlink_to("../../../../etc/passwd")
+    (src / "d" / "etc").symlink_to("/etc")
+    (src / "d" / "near").symlink_to("a.txt")
+    os.mkfifo(src / "d" / "pipe")
     bad = tmp_path / "bad" / "evil.7z"
     bad.parent.mkdir()
-    subprocess.run([tool, "a", "-bd", "-snl", str(bad), "d"], cwd=src, check=True,
-                   capture_output=True)
+    subprocess.run([tool, "a", "-bd", "-snl", str(bad), "d"], cwd=src, capture_output=True)
     before = bad.read_bytes()
-    with pytest.raises(InvalidInput, match="symlink"):
-        extract_package(bad)
-    _assert_untouched(bad, before)
+    result = extract_package(bad, date=DATE)
+    dest = result.destination
+    assert sorted(os.listdir(dest / "d")) == ["a.txt"]
+    assert {n.member: n.reason for n in result.not_extracted} == {
+        "d/evil": "symbolic link",
+        "d/etc": "symbolic link",
+        "d/near": "symbolic link",
+        "d/pipe": "FIFO",
+    }
+    assert bad.read_bytes() == before
+    assert sorted(os.listdir(bad.parent)) == ["evil.7z", dest.name]  # no private folder left
 
 
 def test_package_kind(tmp_path: Path) -> None:
