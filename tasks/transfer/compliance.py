@@ -1,17 +1,21 @@
 """Steps 2-4: make the copied transfer compliant, name it, give it its configuration.
 
 Archivematica expects ``objects/`` (the material), ``metadata/`` and ``logs/`` at
-the transfer root. Zipped transfers are extracted first (with the zip-slip and
-zip-bomb guards of ``tasks.extract``), bags are validated and their payload
-restructured, hidden and unneeded files are removed, loose material is moved
-into ``objects/``, and the result is checked: no objects, or entries that are
-not regular files or folders (symlinks, FIFOs ...), fail the transfer with the
-offending paths named.
+the transfer root. Zipped transfers are extracted first (``tasks.extract``:
+nothing is written outside the transfer, links and special files in the package
+are listed as not extracted, unsafe or colliding names fail the transfer naming
+the member), bags are refused if they hold a link anywhere, then validated and
+their payload restructured with renames relative to open folders, hidden and
+unneeded files are removed, loose material is moved into ``objects/``, and the
+result is checked: no objects, or entries that are not regular files or folders
+(symlinks, FIFOs ...), fail the transfer with the offending paths named.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 from prefect import task
@@ -19,9 +23,11 @@ from prefect.cache_policies import NONE
 
 from custos.errors import InvalidInput
 from custos.processing import named_path
+from custos.recorder import JobHandle
 from custos.transfers import BAG, STANDARD, ZIPFILE, ZIPPED_BAG
 from tasks.bags import is_bag, validate_bag
-from tasks.extract import ExtractLimits, extract_package
+from tasks.extract import ExtractLimits, ExtractResult, extract_package
+from tasks.safefs import DirTree, UnsafePath, rename_noreplace
 from tasks.walk import scan_tree
 
 from .common import CONFIG_FILE, TransferContext, display_path, microservice
@@ -30,62 +36,140 @@ GROUP = "Verify transfer compliance"
 ROOT_ENTRIES = {"objects", "metadata", "logs", CONFIG_FILE}
 UNNEEDED = {"Thumbs.db", "thumbs.db", ".DS_Store", "desktop.ini", "Icon\r", "._.DS_Store"}
 TYPE_LABELS = {STANDARD: "Standard", ZIPFILE: "Zipped", BAG: "Bag", ZIPPED_BAG: "Zipped bag"}
+STAGING = ".extracted"
+PAYLOAD = ".extracted.payload"
+TAGS = ("metadata", "submissionDocumentation", "bag")
 
 
-def extract_transfer(ctx: TransferContext) -> None:
-    """Unpack the single package a zipped transfer arrived as, in place."""
+def extract_transfer(ctx: TransferContext) -> ExtractResult | None:
+    """Unpack the single package a zipped transfer arrived as, in place.
+
+    Resumable: the package is extracted into ``.extracted`` (renamed into place only
+    when complete), its payload (the single top folder, if any) is renamed to
+    ``.extracted.payload``, the package is removed, then each payload entry moves to
+    the transfer root. A run that was interrupted picks up at the step it reached.
+    Returns the extraction (None when resuming past it).
+    """
     root = ctx.directory
-    packages = [p for p in root.iterdir() if p.is_file()]
-    if len(packages) != 1:
-        return  # already extracted by an earlier run
-    limits = ExtractLimits.from_settings(ctx.settings)
-    staging = root / ".extracted"
-    shutil.rmtree(staging, ignore_errors=True)
-    extract_package(packages[0], limits=limits, destination=staging, recursive=False)
-    entries = list(staging.iterdir())
-    inner = staging
-    if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-        if ctx.unit.transfer_type != ZIPPED_BAG or is_bag(entries[0]):
-            inner = entries[0]  # the usual single top folder
-    for entry in inner.iterdir():
-        entry.rename(root / entry.name)
-    shutil.rmtree(staging)
-    packages[0].unlink()
+    result = None
+    with DirTree.open(root) as tree:
+        found = dict(tree.entries())
+        packages = [n for n, st in found.items() if stat.S_ISREG(st.st_mode)]
+        if len(packages) == 1 and PAYLOAD not in found:
+            for name in found:  # leftovers of an interrupted extraction
+                if name == STAGING or name.startswith((f".{STAGING}.", ".custos-7z-")):
+                    shutil.rmtree(name, dir_fd=tree.fd, ignore_errors=True)
+            limits = ExtractLimits.from_settings(ctx.settings)
+            result = extract_package(
+                root / packages[0], limits=limits, destination=root / STAGING, recursive=False
+            )
+            _pick_payload(ctx, tree)
+            os.unlink(packages[0], dir_fd=tree.fd)
+        if (st := tree.lstat((PAYLOAD,))) is not None and stat.S_ISDIR(st.st_mode):
+            with tree.subtree((PAYLOAD,)) as payload:
+                for name, _ in list(payload.entries()):
+                    try:
+                        rename_noreplace(payload.fd, name, tree.fd, name)
+                    except FileExistsError as exc:
+                        raise InvalidInput(
+                            f"{display_path(name)}: the package holds a name the transfer "
+                            "already uses; refused",
+                            details={"member": display_path(name)},
+                        ) from exc
+            os.rmdir(PAYLOAD, dir_fd=tree.fd)
+    return result
+
+
+def _pick_payload(ctx: TransferContext, tree: DirTree) -> None:
+    """Rename the extraction's payload (its single top folder, if any) to PAYLOAD."""
+    with tree.subtree((STAGING,)) as staged:
+        entries = list(staged.entries())
+    if len(entries) == 1 and stat.S_ISDIR(entries[0][1].st_mode):
+        top = entries[0][0]
+        if ctx.unit.transfer_type != ZIPPED_BAG or is_bag(ctx.directory / STAGING / top):
+            with tree.subtree((STAGING,)) as staged:
+                rename_noreplace(staged.fd, top, tree.fd, PAYLOAD)
+            os.rmdir(STAGING, dir_fd=tree.fd)
+            return
+    rename_noreplace(tree.fd, STAGING, tree.fd, PAYLOAD)
+
+
+def refuse_links(root: Path, what: str) -> None:
+    """Refuse a tree holding links or special files, naming them (none is followed)."""
+    problems = scan_tree(root).problems
+    if problems:
+        listed = [f"{display_path(p.path.relative_to(root))}: {p.message}" for p in problems]
+        raise InvalidInput(
+            f"{what} holds entries that are not regular files or folders "
+            "(never followed): " + "; ".join(listed[:20]),
+            details=listed,
+        )
 
 
 def restructure_bag(ctx: TransferContext) -> None:
-    """Validate the bag, then move its payload to ``objects/`` and its tags to metadata."""
+    """Validate the bag, then move its payload to ``objects/`` and its tags to metadata.
+
+    A bag holding a link or special file anywhere is refused before anything in it is
+    read, so neither validation nor the moves can follow one out of the bag; the moves
+    are renames relative to open folders that never replace an existing name.
+    """
     root = ctx.directory
-    if not (root / "bagit.txt").is_file():
-        if (root / "objects").is_dir():
-            return  # restructured by an earlier run
-        raise InvalidInput("the bag has no bagit.txt")
+    refuse_links(root, "the bag")
+    with DirTree.open(root) as tree:
+        declared = tree.lstat(("bagit.txt",))
+        if declared is None or not stat.S_ISREG(declared.st_mode):
+            if (st := tree.lstat(("objects",))) is not None and stat.S_ISDIR(st.st_mode):
+                return  # restructured by an earlier run
+            raise InvalidInput("the bag has no bagit.txt")
     report = validate_bag(root, workers=ctx.settings.worker_threads)
     if not report.valid:
         problems = [p.message for p in report.problems]
         raise InvalidInput("bag is invalid: " + "; ".join(problems[:20]), details=problems)
-    nested = (root / "data" / "objects").is_dir()
-    ctx.set_variables(bag_fixity={
-        "detail": report.event_detail,
-        "files": [display_path(("" if nested else "objects/") + c.path.removeprefix("data/"))
-                  for c in report.payload_checks]})
-    staging = root / ".bag"
-    staging.mkdir()
-    for entry in root.iterdir():
-        if entry != staging:
-            entry.rename(staging / entry.name)
-    payload = staging / "data"
-    if (payload / "objects").is_dir():
-        for entry in payload.iterdir():
-            entry.rename(root / entry.name)
-    else:
-        payload.rename(root / "objects")
-    tags = root / "metadata" / "submissionDocumentation" / "bag"
-    tags.mkdir(parents=True, exist_ok=True)
-    for entry in staging.iterdir():
-        if entry.name != "data":
-            entry.rename(tags / entry.name)
-    shutil.rmtree(staging)
+    with DirTree.open(root) as tree:
+        nested = _is_dir(tree, ("data", "objects"))
+        ctx.set_variables(
+            bag_fixity={
+                "detail": report.event_detail,
+                "files": [
+                    display_path(("" if nested else "objects/") + c.path.removeprefix("data/"))
+                    for c in report.payload_checks
+                ],
+            }
+        )
+        tree.mkdir_new((".bag",), 0o700)
+        with tree.subtree((".bag",)) as staging:
+            for name, _ in list(tree.entries()):
+                if name != ".bag":
+                    _move(tree, name, staging, name)
+            if nested:
+                with staging.subtree(("data",)) as payload:
+                    for name, _ in list(payload.entries()):
+                        _move(payload, name, tree, name)
+            else:
+                _move(staging, "data", tree, "objects")
+            with DirTree(os.dup(tree.dir_fd(TAGS, create=True))) as tags:
+                for name, _ in list(staging.entries()):
+                    if name != "data":
+                        _move(staging, name, tags, name)
+        shutil.rmtree(".bag", dir_fd=tree.fd)
+
+
+def _is_dir(tree: DirTree, parts: tuple[str, ...]) -> bool:
+    try:
+        st = tree.lstat(parts)
+    except UnsafePath:
+        return False
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def _move(src: DirTree, name: str, dst: DirTree, target: str) -> None:
+    try:
+        rename_noreplace(src.fd, name, dst.fd, target)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot restructure the bag: {display_path(target)} ({exc.strerror})",
+            details={"path": display_path(target)},
+        ) from exc
 
 
 def remove_hidden(root: Path) -> list[str]:
@@ -133,12 +217,29 @@ def verify(root: Path) -> None:
     """Refuse transfers without objects or with entries we cannot preserve."""
     scan = scan_tree(root)
     if scan.problems:
-        listed = [f"{display_path(p.path.relative_to(root))}: {p.message}"
-                  for p in scan.problems]
-        raise InvalidInput("transfer holds entries that are not regular files or folders: "
-                           + "; ".join(listed[:20]), details=listed)
+        listed = [f"{display_path(p.path.relative_to(root))}: {p.message}" for p in scan.problems]
+        raise InvalidInput(
+            "transfer holds entries that are not regular files or folders: "
+            + "; ".join(listed[:20]),
+            details=listed,
+        )
     if not any(p.is_relative_to(root / "objects") for p in scan.files):
         raise InvalidInput("transfer has no objects: the folder is empty")
+
+
+def _report_extraction(job: JobHandle, result: ExtractResult | None) -> None:
+    """The zipped transfer's extraction in the job output and one task row."""
+    if result is None:
+        job.output = "resumed: the package was extracted by an earlier run"
+        return
+    lines = [f"{len(result.files)} files extracted from {display_path(result.package.name)}"]
+    lines += [f"not extracted: {n}" for n in result.not_extracted]
+    job.task(file_name=display_path(result.package.name), stdout="\n".join(lines))
+    job.output = lines[0] + (
+        f"; {len(result.not_extracted)} links or special files not extracted"
+        if result.not_extracted
+        else ""
+    )
 
 
 def _compliance(ctx: TransferContext) -> None:
@@ -146,15 +247,19 @@ def _compliance(ctx: TransferContext) -> None:
     ttype = ctx.unit.transfer_type
     ctx.record(GROUP, "Move to processing directory")
     if ttype == ZIPFILE and ctx.todo("Extract zipped transfer"):
-        with ctx.recorder.job(ctx.uuid, GROUP, "Extract zipped transfer"):
-            extract_transfer(ctx)
+        with ctx.recorder.job(ctx.uuid, GROUP, "Extract zipped transfer") as job:
+            _report_extraction(job, extract_transfer(ctx))
     if ttype == ZIPPED_BAG and ctx.todo("Extract zipped bag transfer"):
-        with ctx.recorder.job(ctx.uuid, "Extract zipped bag transfer",
-                              "Extract zipped bag transfer"):
-            extract_transfer(ctx)
+        with ctx.recorder.job(
+            ctx.uuid, "Extract zipped bag transfer", "Extract zipped bag transfer"
+        ) as job:
+            _report_extraction(job, extract_transfer(ctx))
     if ttype in (BAG, ZIPPED_BAG) and ctx.todo("Verify bag, and restructure for compliance"):
-        with ctx.recorder.job(ctx.uuid, "Verify bag, and restructure for compliance",
-                              "Verify bag, and restructure for compliance"):
+        with ctx.recorder.job(
+            ctx.uuid,
+            "Verify bag, and restructure for compliance",
+            "Verify bag, and restructure for compliance",
+        ):
             restructure_bag(ctx)
     ctx.record(GROUP, f"Set transfer type: {TYPE_LABELS.get(ttype, ttype)}")
     if ctx.todo("Remove hidden files and directories"):
@@ -174,11 +279,13 @@ def _compliance(ctx: TransferContext) -> None:
         with ctx.recorder.job(ctx.uuid, GROUP, "Verify transfer compliance"):
             verify(root)
     ctx.record(GROUP, "Verify mets_structmap.xml compliance")
-    ctx.record("Rename with transfer UUID", "Rename with transfer UUID",
-               output=root.name)
+    ctx.record("Rename with transfer UUID", "Rename with transfer UUID", output=root.name)
     if ctx.todo("Include default Transfer processingMCP.xml"):
-        with ctx.recorder.job(ctx.uuid, "Include default Transfer processingMCP.xml",
-                              "Include default Transfer processingMCP.xml") as job:
+        with ctx.recorder.job(
+            ctx.uuid,
+            "Include default Transfer processingMCP.xml",
+            "Include default Transfer processingMCP.xml",
+        ) as job:
             target = root / CONFIG_FILE
             if target.exists():
                 job.output = "the transfer's own processingMCP.xml is kept"
@@ -188,4 +295,5 @@ def _compliance(ctx: TransferContext) -> None:
 
 
 verify_compliance = task(name="Verify transfer compliance", cache_policy=NONE)(
-    microservice(_compliance))
+    microservice(_compliance)
+)

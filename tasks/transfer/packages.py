@@ -2,10 +2,13 @@
 
 Only when the transfer holds packages are the two decisions reached (*Extract
 packages?*, *Delete package after extraction?*). Extraction goes through
-``tasks.extract`` (members vetted before writing: zip-slip, links, bombs and
-limits refused; nested packages extracted too). Extracted files become File
-rows with *unpacking* and *ingestion* events, get safe names, checksums, a
-virus scan and format identification like the rest of the transfer.
+``tasks.extract`` (members vetted before writing: zip-slip, colliding names, bombs
+and limits refused; nested packages extracted too; nothing written outside the
+destination). Links and special files inside packages are never created: each is
+listed, with its reason, in the package's task output and in the outcome note of
+the *unpacking* events of the files that came out of that package. Extracted files
+become File rows with *unpacking* and *ingestion* events, get safe names,
+checksums, a virus scan and format identification like the rest of the transfer.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.models import File
-from tasks.extract import ExtractLimits, extract_package, package_kind
+from tasks.extract import ExtractLimits, ExtractResult, extract_package, package_kind
 from tasks.walk import walk_files
 
 from .common import YES_NO, TransferContext, display_path, microservice
@@ -27,6 +30,7 @@ from .virus import scan_rows
 
 GROUP = "Extract packages"
 EXTRACT = "Extract contents from compressed archives"
+_NOTE_ITEMS = 10
 
 
 def find_packages(ctx: TransferContext) -> list[File]:
@@ -34,11 +38,36 @@ def find_packages(ctx: TransferContext) -> list[File]:
     return [f for f in ctx.files(uses=["original"]) if package_kind(ctx.disk_path(f))]
 
 
+def not_extracted_lines(ctx: TransferContext, result: ExtractResult) -> list[str]:
+    """One line per link or special file left out: where it was, what it was."""
+    return [
+        f"not extracted: {display_path(n.package.relative_to(ctx.directory))}: {n}"
+        for n in result.not_extracted
+    ]
+
+
+def unpacking_note(package: str, skipped: list[str]) -> str:
+    """The *unpacking* event's outcome note: the source, and what was left out (capped)."""
+    note = f"Unpacked from: {package}"
+    if skipped:
+        shown = [line.removeprefix("not extracted: ") for line in skipped[:_NOTE_ITEMS]]
+        more = len(skipped) - len(shown)
+        note += (
+            "; not extracted (links and special files are never created): "
+            + "; ".join(shown)
+            + (f"; and {more} more (see the task output)" if more else "")
+        )
+    return note
+
+
 def _extract(ctx: TransferContext) -> None:
     ctx.record(GROUP, "Move to extract packages")
     packages = find_packages(ctx) if ctx.todo(EXTRACT) else []
-    ctx.record(GROUP, "Determine if transfer contains packages",
-               output=f"{len(packages)} packages" if packages else "No packages")
+    ctx.record(
+        GROUP,
+        "Determine if transfer contains packages",
+        output=f"{len(packages)} packages" if packages else "No packages",
+    )
     if not packages and ctx.todo("Extract packages?"):
         return
     extract = ctx.decide("extract_packages", GROUP, "Extract packages?", YES_NO)
@@ -51,29 +80,48 @@ def _extract(ctx: TransferContext) -> None:
             limits = ExtractLimits.from_settings(ctx.settings)
             date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
             created: list[tuple[str, object]] = []
+            not_extracted = 0
             for row in packages:
-                result = extract_package(ctx.disk_path(row), limits=limits, date=date,
-                                         delete=delete)
+                result = extract_package(
+                    ctx.disk_path(row), limits=limits, date=date, delete=delete
+                )
                 rename_objects(ctx, job, result.destination)
                 paths = list(walk_files(result.destination))
                 made = register_files(ctx, paths)
                 created += made
+                skipped = not_extracted_lines(ctx, result)
+                note = unpacking_note(row.current_path, skipped)
                 for uuid, _path in made:
-                    job.event(file_uuid=uuid, event_type="unpacking", detail=result.event_detail,
-                              outcome_note=f"Unpacked from: {row.current_path}")
+                    job.event(
+                        file_uuid=uuid,
+                        event_type="unpacking",
+                        detail=result.event_detail,
+                        outcome_note=note,
+                    )
                     job.event(file_uuid=uuid, event_type="ingestion")
-                job.task(file_uuid=row.uuid, file_name=row.current_path,
-                         stdout=f"{len(made)} files extracted to "
-                                f"{display_path(result.destination.relative_to(ctx.directory))}")
+                where = display_path(result.destination.relative_to(ctx.directory))
+                summary = f"{len(made)} files extracted to {where}"
+                job.task(
+                    file_uuid=row.uuid,
+                    file_name=row.current_path,
+                    stdout="\n".join([summary, *skipped]),
+                )
+                not_extracted += len(skipped)
                 if delete:
                     ctx.recorder.update_files([{"uuid": row.uuid, "removed": True}])
-            job.output = f"{len(created)} files from {len(packages)} packages"
+            job.output = f"{len(created)} files from {len(packages)} packages" + (
+                f"; {not_extracted} links or special files not extracted" if not_extracted else ""
+            )
             ids = {uuid for uuid, _ in created}
             new_rows = [f for f in ctx.files() if f.uuid in ids]
             checksum_files(ctx, job, new_rows)
-    scan = ctx.decide("virus_scanning", GROUP,
-                      "Do you want to scan for viruses in extracted files?", YES_NO,
-                      link_uuid="1dad74a2-95df-4825-bbba-dca8b91d2371")
+    scan = ctx.decide(
+        "virus_scanning",
+        GROUP,
+        "Do you want to scan for viruses in extracted files?",
+        YES_NO,
+        link_uuid="1dad74a2-95df-4825-bbba-dca8b91d2371",
+    )
     if scan and ctx.todo("Scan for viruses on extracted files"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Scan for viruses on extracted files") as job:
             scan_rows(ctx, job, new_rows or [f for f in ctx.files() if f.puid is None])
