@@ -7,14 +7,23 @@ body, plus our own test marker) so scanning works offline without freshclam;
 with only such custom signatures clamd reports no definitions version, and the
 event detail then says ``virusDefinitions="custom"``.
 
+Which signatures are used is decided in ``custos.virus_signatures`` (the
+system's official ones kept by freshclam, else the shipped test set).
+:func:`scan_with_settings` applies that choice and judges the report: when the
+signatures are not official every *virus check* event detail ends with
+``signatures="test-only"``, and ``CUSTOS_CLAMAV_REQUIRE_OFFICIAL`` turns that
+into a refusal (``ConfigError``) before anything is scanned.
+
 Files larger than the configured scan limits are reported as *errors*, never
 silently as clean (``AlertExceedsMax``).
 
 Example::
 
+    report = scan_with_settings(paths, get_settings(), run_name="clamd-ingest-1234")
+    # or, lower down:
     with Clamd(run_dir, database_dir) as clamd:
         report = ClamdScanner(clamd.socket_path).scan_files(paths)
-    # or, choosing clamd when reachable and clamscan otherwise:
+    # choosing clamd when reachable and clamscan otherwise:
     report = scan_files(paths, database_dir=db, socket_path=maybe_socket)
 """
 
@@ -32,6 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from custos.errors import ConfigError, StorageError, ToolFailed
+from custos.settings import Settings
+from custos.virus_signatures import (
+    OFFICIAL,
+    TEST_ONLY,
+    SignatureDatabase,
+    refusal,
+    select_database,
+)
 
 from .toolrun import event_detail, run, which
 
@@ -70,11 +87,20 @@ class ScanReport:
     version: str | None
     definitions: str | None
     outcomes: list[ScanOutcome] = field(default_factory=list)
+    #: ``official`` or ``test-only`` once judged (:func:`judge_signatures`).
+    signatures: str | None = None
 
     @property
     def event_detail(self) -> str:
-        """``program="ClamAV (clamd)"; version="ClamAV 1.4.6"; virusDefinitions="..."``."""
-        return event_detail(self.engine, self.version, virusDefinitions=self.definitions)
+        """``program="ClamAV (clamd)"; version="ClamAV 1.4.6"; virusDefinitions="..."``.
+
+        Archivematica's three keys, plus ``signatures="test-only"`` when the
+        scan had no official signatures.
+        """
+        test_only = TEST_ONLY if self.signatures == TEST_ONLY else None
+        return event_detail(
+            self.engine, self.version, virusDefinitions=self.definitions, signatures=test_only
+        )
 
     @property
     def infected(self) -> list[ScanOutcome]:
@@ -238,19 +264,31 @@ class ClamscanScanner:
         only matches when both sides are compared undecoded (``os.fsencode``).
         """
         args: list[bytes] = [
-            b"clamscan", b"--no-summary", b"--stdout", b"-d", os.fsencode(self.database_dir),
+            b"clamscan",
+            b"--no-summary",
+            b"--stdout",
+            b"-d",
+            os.fsencode(self.database_dir),
             f"--max-filesize={self.max_file_size}".encode(),
             f"--max-scansize={self.max_file_size}".encode(),
-            b"--alert-exceeds-max=yes", b"--", *(os.fsencode(t) for t in targets),
+            b"--alert-exceeds-max=yes",
+            b"--",
+            *(os.fsencode(t) for t in targets),
         ]
         try:
-            proc = subprocess.run(args, capture_output=True, timeout=self.timeout,
-                                  check=False, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                args,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except FileNotFoundError as exc:
             raise ToolFailed("clamscan", 127, "clamscan: command not found") from exc
         except subprocess.TimeoutExpired as exc:
-            raise ToolFailed("clamscan", -9,
-                             f"clamscan: timed out after {self.timeout:g} s") from exc
+            raise ToolFailed(
+                "clamscan", -9, f"clamscan: timed out after {self.timeout:g} s"
+            ) from exc
         stderr = proc.stderr.decode("utf-8", errors="replace")
         if proc.returncode not in (0, 1, 2):
             raise ToolFailed("clamscan", proc.returncode, stderr)
@@ -267,8 +305,9 @@ class ClamscanScanner:
         for target in targets:
             reply = replies.get(os.fsencode(target))
             if reply is None:
-                outcomes.append(ScanOutcome(target, ERROR,
-                                            message=stderr.strip() or "no result from clamscan"))
+                outcomes.append(
+                    ScanOutcome(target, ERROR, message=stderr.strip() or "no result from clamscan")
+                )
             else:
                 outcomes.append(_outcome(target, reply))
         return outcomes
@@ -308,24 +347,26 @@ class Clamd:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         size = self.max_file_size
         self.config_path.write_text(
-            "\n".join([
-                f"LocalSocket {self.socket_path}",
-                "FixStaleSocket yes",
-                f"DatabaseDirectory {self.database_dir.absolute()}",
-                f"PidFile {self.run_dir / 'clamd.pid'}",
-                "Foreground yes",
-                f"LogFile {self.log_path}",
-                f"StreamMaxLength {size}",
-                f"MaxFileSize {size}",
-                # ClamAV counts data it finds embedded in a file (even by chance in
-                # random bytes) toward the scan size: give it the largest budget so
-                # a file within MaxFileSize is scanned completely, not refused.
-                "MaxScanSize 4000M",
-                "MaxScanTime 600000",
-                "AlertExceedsMax yes",
-                "SelfCheck 0",
-                "",
-            ])
+            "\n".join(
+                [
+                    f"LocalSocket {self.socket_path}",
+                    "FixStaleSocket yes",
+                    f"DatabaseDirectory {self.database_dir.absolute()}",
+                    f"PidFile {self.run_dir / 'clamd.pid'}",
+                    "Foreground yes",
+                    f"LogFile {self.log_path}",
+                    f"StreamMaxLength {size}",
+                    f"MaxFileSize {size}",
+                    # ClamAV counts data it finds embedded in a file (even by chance in
+                    # random bytes) toward the scan size: give it the largest budget so
+                    # a file within MaxFileSize is scanned completely, not refused.
+                    "MaxScanSize 4000M",
+                    "MaxScanTime 600000",
+                    "AlertExceedsMax yes",
+                    "SelfCheck 0",
+                    "",
+                ]
+            )
         )
         return self.config_path
 
@@ -408,3 +449,66 @@ def scan_files(
     if which("clamscan") is None:
         raise ToolFailed("clamscan", 127, "neither clamd nor clamscan is available")
     return ClamscanScanner(db).scan_files(paths)
+
+
+def usable_database(settings: Settings) -> SignatureDatabase:
+    """The signature folder to scan with; ConfigError when a scan must be refused.
+
+    An external clamd (``CUSTOS_CLAMD_SOCKET``) loads its own folder, so only
+    its report can be judged (:func:`judge_signatures`), after the fact.
+    """
+    database = select_database(settings)
+    message = refusal(settings, database) if settings.clamd_socket is None else None
+    if message:
+        raise ConfigError(message)
+    return database
+
+
+def judge_signatures(report: ScanReport, settings: Settings, database: SignatureDatabase) -> None:
+    """Label ``report`` official or test-only; ConfigError when official ones are required.
+
+    ``database`` is the folder Custos chose (:func:`usable_database`); a report
+    of the external clamd (``CUSTOS_CLAMD_SOCKET``) is judged by that clamd's
+    own reply instead. Official needs both an official folder and ClamAV
+    reporting a definitions version (``ClamAV 1.4.6/27577/...``): with only
+    custom signatures ClamAV reports none.
+    """
+    external = settings.clamd_socket is not None and report.engine == "ClamAV (clamd)"
+    loaded = report.definitions not in (None, "custom")
+    report.signatures = OFFICIAL if loaded and (external or database.official) else TEST_ONLY
+    if report.signatures == OFFICIAL or not settings.clamav_require_official:
+        return
+    message = None if external else refusal(settings, database)
+    raise ConfigError(
+        message
+        or "virus check refused: CUSTOS_CLAMAV_REQUIRE_OFFICIAL is "
+        f"set and {report.engine} reports no official definitions version "
+        f"({report.version or 'unknown version'})"
+    )
+
+
+def scan_with_settings(paths: Sequence[Path], settings: Settings, *, run_name: str) -> ScanReport:
+    """Scan ``paths`` as configured, with judged signatures.
+
+    The external clamd when ``CUSTOS_CLAMD_SOCKET`` names one (clamscan if it
+    does not answer), else a private clamd in ``run_dir/run_name`` for the
+    duration of the scan, else clamscan.
+    """
+    database = usable_database(settings)
+    socket_path = settings.clamd_socket
+    if socket_path is not None:
+        client = ClamdScanner(socket_path, database_dir=database.directory)
+        if client.ping():
+            report = client.scan_files(paths, workers=settings.worker_threads)
+            judge_signatures(report, settings, database)
+            return report
+        message = refusal(settings, database)  # clamscan falls back on our folder
+        if message:
+            raise ConfigError(message)
+    if paths and socket_path is None and which("clamd"):
+        with Clamd(settings.run_dir / run_name, database.directory) as clamd:
+            report = clamd.scanner().scan_files(paths, workers=settings.worker_threads)
+    else:
+        report = scan_files(paths, database_dir=database.directory)
+    judge_signatures(report, settings, database)
+    return report

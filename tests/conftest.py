@@ -27,6 +27,9 @@ os.environ.update({
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # the shipped test signatures, even where freshclam keeps official ones (which
+    # take clamd seconds and a GiB to load)
+    "CUSTOS_CLAMAV_DATABASE": str(Path(__file__).parent.parent / "custos/data/clamav"),
 })
 os.environ.pop("PREFECT_API_URL", None)
 (_SESSION_HOME / "home").mkdir(parents=True, exist_ok=True)

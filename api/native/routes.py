@@ -1,6 +1,7 @@
 """The native routes.
 
-- ``GET /custos/health`` (public): version and whether the database answers.
+- ``GET /custos/health`` (public): version, whether the database answers, and
+  whether virus checks use official ClamAV signatures or test-only ones.
 - ``POST /custos/healthcheck``: create a ``healthcheck`` unit and submit its
   flow through ``custos.dispatch`` (Prefect under ``custos serve``).
 - ``GET /custos/units/{uuid}``: a unit's status and jobs, from the database.
@@ -23,6 +24,8 @@ from custos import __version__, dispatch
 from custos.db import check_database, get_engine, session_scope
 from custos.errors import ConfigError, NotFound
 from custos.models import Job, Unit, UnitType
+from custos.settings import get_settings
+from custos.virus_signatures import health_fields
 
 router = APIRouter(prefix="/custos", tags=["custos"], route_class=NativeRoute)
 
@@ -59,12 +62,14 @@ class UnitOut(BaseModel):
 @router.get("/health", summary="Liveness and database check (no key needed)")
 def health() -> JSONResponse:
     """200 when the database answers, 503 with the reason otherwise."""
+    signatures = health_fields(get_settings())  # "virus_signatures": "test-only" ...
     try:
         check_database(get_engine())
     except ConfigError as exc:
         return JSONResponse({"status": "error", "version": __version__,
-                             "database": exc.message}, status_code=503)
-    return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
+                             "database": exc.message, **signatures}, status_code=503)
+    return JSONResponse({"status": "ok", "version": __version__, "database": "ok",
+                         **signatures})
 
 
 def _start_healthcheck(user_id: int | None, hold_seconds: float) -> dict[str, Any]:

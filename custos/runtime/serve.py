@@ -2,7 +2,8 @@
 
 Order of start-up, each step waiting for the previous one to be ready:
 
-1. checks (``preflight``), the home lock, the database (migrated), default
+1. checks (``preflight``), the home lock, a warning when virus signatures are
+   test-only (``custos.virus_signatures``), the database (migrated), default
    locations and, on first start, an ``admin`` user and API key;
 2. the Prefect server (unless ``PREFECT_API_URL`` is set), ready when
    ``/api/health`` answers;
@@ -40,6 +41,7 @@ from custos.runtime.children import Child, start_child, stop_all
 from custos.runtime.env import child_env, external_prefect_url, prefect_api_url
 from custos.runtime.lock import HomeLock
 from custos.settings import Settings
+from custos.virus_signatures import startup_messages
 
 SERVER_TIMEOUT = 120.0
 CHILD_TIMEOUT = 60.0
@@ -185,6 +187,8 @@ class Serve:
     def _run_locked(self) -> int:
         s = self.settings
         workers = api_workers()  # a bad value fails before anything starts
+        for line in startup_messages(s):  # test-only or stale virus signatures
+            self.say(line)
         start_server = external_prefect_url() is None
         preflight.check_port_free(s.host, s.port, "API")
         if start_server:

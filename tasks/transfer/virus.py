@@ -5,6 +5,10 @@ private clamd is started for the duration of the scan (about 0.1 s with the
 shipped signatures; it takes raw path bytes, so non-UTF-8 names scan too), and
 ``clamscan`` is the fallback when clamd is not installed. An infected file or a
 file that could not be scanned fails the transfer, naming file and signature.
+The signatures are the system's official ones when installed
+(``custos.virus_signatures``); otherwise every *virus check* event says
+``signatures="test-only"``, and with ``CUSTOS_CLAMAV_REQUIRE_OFFICIAL`` the job
+fails before anything is scanned, and the unit with it.
 
 ClamAV is the slowest microservice by far on large files (13-15 s of one core
 per GiB of random data, and clamd scans one file on one thread). So the flow
@@ -28,7 +32,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
-from custos.errors import InvalidInput
+from custos.errors import ConfigError, InvalidInput
 from custos.models import File
 from custos.processing import choice_value, link_for
 from custos.recorder import JobHandle
@@ -41,7 +45,9 @@ from tasks.virus_scan import (
     ClamdScanner,
     ScanOutcome,
     ScanReport,
-    scan_files,
+    judge_signatures,
+    scan_with_settings,
+    usable_database,
 )
 from tasks.walk import walk_files
 
@@ -51,7 +57,6 @@ GROUP = "Scan for viruses"
 DECISION = "Do you want to scan for viruses in directories?"
 DECISION_LINK = "7e81f94e-6441-4430-a12d-76df09181b66"
 JOB = "Scan for viruses in directories"
-PRIVATE_CLAMD_FROM = 1
 log = logging.getLogger(__name__)
 
 #: What identifies a file's content without reading it: size, mtime, ctime, inode.
@@ -73,14 +78,7 @@ def file_signature(path: Path) -> Signature | None:
 
 def scan(ctx: TransferContext, paths: list[Path]) -> ScanReport:
     """Scan files with the best ClamAV available (see the module docstring)."""
-    db = ctx.settings.clamav_database
-    if ctx.settings.clamd_socket is not None:
-        return scan_files(paths, database_dir=db, socket_path=ctx.settings.clamd_socket)
-    if len(paths) >= PRIVATE_CLAMD_FROM and which("clamd"):
-        run_dir = ctx.settings.run_dir / f"clamd-{os.getpid()}-{ctx.uuid[:8]}"
-        with Clamd(run_dir, db) as clamd:
-            return clamd.scanner().scan_files(paths, workers=ctx.settings.worker_threads)
-    return scan_files(paths, database_dir=db)
+    return scan_with_settings(paths, ctx.settings, run_name=f"clamd-{os.getpid()}-{ctx.uuid[:8]}")
 
 
 @dataclass
@@ -103,8 +101,9 @@ class Prescan:
 
     def start(self) -> None:
         """Run the scan in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name=f"prescan-{self.unit_uuid[:8]}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"prescan-{self.unit_uuid[:8]}", daemon=True
+        )
         self._thread.start()
 
     def _scan_one(self, scanner: ClamdScanner, path: Path) -> None:
@@ -134,8 +133,7 @@ class Prescan:
             self.report = ScanReport("ClamAV (clamd)", version, definitions)
             # Largest first: the long scans start at once, small files fill in.
             order = sorted(self.paths, key=lambda p: -(file_signature(p) or (0,))[0])
-            with ThreadPoolExecutor(max_workers=self.workers,
-                                    thread_name_prefix="prescan") as pool:
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="prescan") as pool:
                 list(pool.map(lambda p: self._scan_one(scanner, p), order))
         except Exception as exc:  # noqa: BLE001 - step 8 rescans whatever is missing
             self.failure = str(exc)
@@ -194,12 +192,25 @@ def start_prescan(unit_uuid: str) -> bool:
     socket_path = ctx.settings.clamd_socket
     if socket_path is None and not which("clamd"):
         return False
+    try:
+        database = usable_database(ctx.settings)
+    except ConfigError:
+        return False  # step 8 refuses, with the message
     root = ctx.directory
-    paths = [p.absolute() for part in ("objects", "metadata") if (root / part).is_dir()
-             for p in walk_files(root / part)]
-    pre = Prescan(unit_uuid=unit_uuid, paths=paths, workers=ctx.settings.worker_threads,
-                  database_dir=ctx.settings.clamav_database, socket_path=socket_path,
-                  run_dir=ctx.settings.run_dir / f"clamd-pre-{os.getpid()}-{unit_uuid[:8]}")
+    paths = [
+        p.absolute()
+        for part in ("objects", "metadata")
+        if (root / part).is_dir()
+        for p in walk_files(root / part)
+    ]
+    pre = Prescan(
+        unit_uuid=unit_uuid,
+        paths=paths,
+        workers=ctx.settings.worker_threads,
+        database_dir=database.directory,
+        socket_path=socket_path,
+        run_dir=ctx.settings.run_dir / f"clamd-pre-{os.getpid()}-{unit_uuid[:8]}",
+    )
     with _lock:
         old = _prescans.pop(unit_uuid, None)
         _prescans[unit_uuid] = pre
@@ -226,8 +237,7 @@ def cancel_prescan(unit_uuid: str) -> None:
         pre.cancel()
 
 
-def scan_with_prescan(ctx: TransferContext, paths: list[Path],
-                      pre: Prescan | None) -> ScanReport:
+def scan_with_prescan(ctx: TransferContext, paths: list[Path], pre: Prescan | None) -> ScanReport:
     """Outcomes for ``paths``: the prescan's where still valid, a fresh scan for the rest."""
     reused: dict[Path, ScanOutcome] = {}
     if pre is not None:
@@ -252,23 +262,39 @@ def _missing(path: Path) -> ScanOutcome:
     return ScanOutcome(path, ERROR, message="no scan result")
 
 
-def scan_rows(ctx: TransferContext, job: JobHandle, rows: list[File],
-              prescan: Prescan | None = None) -> None:
+def scan_rows(
+    ctx: TransferContext, job: JobHandle, rows: list[File], prescan: Prescan | None = None
+) -> None:
     """Scan File rows, record tasks and events, raise when anything is not clean."""
     if not rows:
         job.output = "no files"
         return
     paths = {ctx.disk_path(f).absolute(): f for f in rows}
+    try:
+        database = usable_database(ctx.settings)  # before anything is scanned
+    except ConfigError:
+        if prescan is not None:
+            prescan.cancel()
+        raise
     report = scan_with_prescan(ctx, list(paths), prescan)
+    judge_signatures(report, ctx.settings, database)
     bad: list[str] = []
     for outcome in report.outcomes:
         row = paths[outcome.path.absolute()]
-        job.task(file_uuid=row.uuid, file_name=row.current_path,
-                 exit_code=0 if outcome.state == CLEAN else 1,
-                 stdout="OK" if outcome.state == CLEAN else "",
-                 stderr="" if outcome.state == CLEAN else outcome.note)
-        job.event(file_uuid=row.uuid, event_type="virus check", detail=report.event_detail,
-                  outcome=outcome.premis_outcome, outcome_note=outcome.note)
+        job.task(
+            file_uuid=row.uuid,
+            file_name=row.current_path,
+            exit_code=0 if outcome.state == CLEAN else 1,
+            stdout="OK" if outcome.state == CLEAN else "",
+            stderr="" if outcome.state == CLEAN else outcome.note,
+        )
+        job.event(
+            file_uuid=row.uuid,
+            event_type="virus check",
+            detail=report.event_detail,
+            outcome=outcome.premis_outcome,
+            outcome_note=outcome.note,
+        )
         if outcome.state == INFECTED:
             bad.append(f"{row.current_path}: {outcome.signature} FOUND")
         elif outcome.state != CLEAN:
