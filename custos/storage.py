@@ -34,8 +34,7 @@ def resolve_inside(root: Path, relative: str | os.PathLike[str]) -> Path:
     """``root / relative``, refusing anything that ends up outside ``root``."""
     rel = Path(relative)
     if rel.is_absolute() or ".." in rel.parts:
-        raise InvalidInput(f"path {str(relative)!r} must be relative and stay inside its "
-                           "location")
+        raise InvalidInput(f"path {str(relative)!r} must be relative and stay inside its location")
     root_real = root.resolve()
     target = (root_real / rel).resolve()
     if target != root_real and not target.is_relative_to(root_real):
@@ -57,8 +56,9 @@ def decode_location_path(encoded: str) -> tuple[str | None, str]:
     return None, raw
 
 
-def ensure_default_locations(settings: Settings | None = None,
-                             engine: Engine | None = None) -> list[Location]:
+def ensure_default_locations(
+    settings: Settings | None = None, engine: Engine | None = None
+) -> list[Location]:
     """Create the home's default folders and location rows where missing."""
     settings = settings or get_settings()
     created: list[Location] = []
@@ -69,15 +69,26 @@ def ensure_default_locations(settings: Settings | None = None,
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"cannot create location folder {path}: {exc}") from exc
-            existing = s.exec(select(Location).where(col(Location.purpose) == purpose,
-                                                     col(Location.is_default).is_(True))).first()
+            existing = s.exec(
+                select(Location).where(
+                    col(Location.purpose) == purpose, col(Location.is_default).is_(True)
+                )
+            ).first()
             if existing is None:
-                loc = Location(purpose=purpose, path=str(path), description=description,
-                               is_default=True,
-                               watched=purpose == LocationPurpose.TRANSFER_SOURCE,
-                               watch_options={"subfolder": "watched", "type": "standard",
-                                              "processing_config": "automated"}
-                               if purpose == LocationPurpose.TRANSFER_SOURCE else {})
+                loc = Location(
+                    purpose=purpose,
+                    path=str(path),
+                    description=description,
+                    is_default=True,
+                    watched=purpose == LocationPurpose.TRANSFER_SOURCE,
+                    watch_options={
+                        "subfolder": "watched",
+                        "type": "standard",
+                        "processing_config": "automated",
+                    }
+                    if purpose == LocationPurpose.TRANSFER_SOURCE
+                    else {},
+                )
                 s.add(loc)
                 created.append(loc)
         if created:
@@ -96,16 +107,19 @@ def get_location(uuid: str, engine: Engine | None = None) -> Location:
 def default_location(purpose: LocationPurpose, engine: Engine | None = None) -> Location:
     """The default location for a purpose (the first one when none is marked)."""
     with session_scope(engine or get_engine()) as s:
-        rows = s.exec(select(Location).where(col(Location.purpose) == purpose)
-                      .order_by(col(Location.is_default).desc(),
-                                col(Location.created_at))).all()
+        rows = s.exec(
+            select(Location)
+            .where(col(Location.purpose) == purpose)
+            .order_by(col(Location.is_default).desc(), col(Location.created_at))
+        ).all()
         if not rows:
             raise NotFound(f"no {purpose.value} location is configured (run `custos init`)")
         return rows[0]
 
 
-def list_locations(purpose: LocationPurpose | None = None,
-                   engine: Engine | None = None) -> list[Location]:
+def list_locations(
+    purpose: LocationPurpose | None = None, engine: Engine | None = None
+) -> list[Location]:
     with session_scope(engine or get_engine()) as s:
         q = select(Location).order_by(col(Location.purpose), col(Location.created_at))
         if purpose is not None:
@@ -113,8 +127,14 @@ def list_locations(purpose: LocationPurpose | None = None,
         return list(s.exec(q).all())
 
 
-def add_location(purpose: LocationPurpose, path: Path, description: str = "",
-                 *, default: bool = False, engine: Engine | None = None) -> Location:
+def add_location(
+    purpose: LocationPurpose,
+    path: Path,
+    description: str = "",
+    *,
+    default: bool = False,
+    engine: Engine | None = None,
+) -> Location:
     """Register an existing, writable folder as a location."""
     path = path.expanduser().absolute()
     if not path.is_dir():
@@ -125,29 +145,105 @@ def add_location(purpose: LocationPurpose, path: Path, description: str = "",
         if default:
             for other in s.exec(select(Location).where(col(Location.purpose) == purpose)):
                 other.is_default = False
-        loc = Location(purpose=purpose, path=str(path), description=description,
-                       is_default=default)
+        loc = Location(purpose=purpose, path=str(path), description=description, is_default=default)
         s.add(loc)
         return loc
 
 
-def source_path(encoded_or_plain: str, *, encoded: bool = True,
-                engine: Engine | None = None) -> tuple[Location, Path]:
-    """Resolve a transfer source given as AM base64 (or plain ``uuid:path``)."""
+def source_path(
+    encoded_or_plain: str,
+    *,
+    encoded: bool = True,
+    field: str = "path",
+    engine: Engine | None = None,
+) -> tuple[Location, Path]:
+    """Resolve a transfer source given as AM base64 (or plain ``uuid:path``).
+
+    The location must be a transfer source (a bare path means the default one),
+    and the path must name something inside it: not empty, not the location itself,
+    no ``..``, no absolute path outside the location (Archivematica clients send the
+    absolute path inside it, which is accepted), and no link leading out of it or into
+    another location (a processing folder or AIP store nested in a transfer source).
+    Every refusal names ``field``, the client's input.
+    """
     if encoded:
-        loc_uuid, rel = decode_location_path(encoded_or_plain)
+        try:
+            loc_uuid, rel = decode_location_path(encoded_or_plain)
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"{field}: cannot be decoded (expected base64 of <location uuid>:<path>)",
+                {"field": field},
+            ) from exc
     else:
         head, sep, tail = encoded_or_plain.partition(":")
         loc_uuid, rel = (head, tail) if sep and len(head) == 36 else (None, encoded_or_plain)
-    loc = (get_location(loc_uuid, engine) if loc_uuid
-           else default_location(LocationPurpose.TRANSFER_SOURCE, engine))
+    loc = _transfer_source(loc_uuid, field, engine)
     root = Path(loc.path)
-    if Path(rel).is_absolute() and Path(rel).is_relative_to(root):
+    if "\0" in rel:
+        raise InvalidInput(f"{field}: the path contains a NUL character", {"field": field})
+    if Path(rel).is_absolute():
+        if not Path(rel).is_relative_to(root):
+            raise InvalidInput(
+                f"{field}: {rel!r} is an absolute path outside location {loc.uuid}",
+                {"field": field},
+            )
         rel = os.path.relpath(rel, root)  # an absolute path inside the location is accepted
-    target = resolve_inside(root, rel)
+    if not [p for p in Path(rel).parts if p != "."]:
+        raise InvalidInput(
+            f"{field}: the path inside location {loc.uuid} is empty; name a folder or file in it",
+            {"field": field},
+        )
+    try:
+        target = resolve_inside(root, rel)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{field}: {exc.message}", {"field": field}) from exc
+    if target == root.resolve():
+        raise InvalidInput(
+            f"{field}: {rel!r} names the whole location {loc.uuid}; name a folder or file in it",
+            {"field": field},
+        )
+    other = _inside_other_location(target, loc, engine)
+    if other is not None:
+        raise InvalidInput(
+            f"{field}: {rel!r} lies inside location {other.uuid} "
+            f"({LocationPurpose(other.purpose).value}), not a transfer source",
+            {"field": field},
+        )
     if not target.exists():
-        raise NotFound(f"{rel!r} does not exist in location {loc.uuid}")
+        raise NotFound(f"{field}: {rel!r} does not exist in location {loc.uuid}")
     return loc, target
+
+
+def _transfer_source(loc_uuid: str | None, field: str, engine: Engine | None) -> Location:
+    """The named location, refused unless it is a transfer source (default: the default)."""
+    if not loc_uuid:
+        return default_location(LocationPurpose.TRANSFER_SOURCE, engine)
+    with session_scope(engine or get_engine()) as s:
+        loc = s.get(Location, loc_uuid)
+    if loc is None:
+        raise InvalidInput(
+            f"{field}: location {loc_uuid} is not associated with this pipeline", {"field": field}
+        )
+    if loc.purpose != LocationPurpose.TRANSFER_SOURCE:
+        raise InvalidInput(
+            f"{field}: location {loc_uuid} is not a transfer source (its "
+            f"purpose is {LocationPurpose(loc.purpose).value})",
+            {"field": field},
+        )
+    return loc
+
+
+def _inside_other_location(
+    target: Path, source: Location, engine: Engine | None
+) -> Location | None:
+    """A location other than ``source`` (and not a transfer source) holding ``target``."""
+    for loc in list_locations(engine=engine):
+        if loc.uuid == source.uuid or loc.purpose == LocationPurpose.TRANSFER_SOURCE:
+            continue
+        other = Path(loc.path).resolve()
+        if target == other or target.is_relative_to(other):
+            return loc
+    return None
 
 
 def processing_directory(current_path: str | None, engine: Engine | None = None) -> Path:

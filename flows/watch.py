@@ -8,18 +8,21 @@ transfer type and a processing configuration in ``watch_options``. An item
 ``UnitLock`` row keyed by location, name and last modification time: when two
 runs overlap, the second insert hits the primary key and skips, so an item
 starts exactly once. A start that fails is logged and leaves a
-``.<name>.failed`` marker with the reason next to the item; it is not retried
-(drop the item again, or touch it, to retry).
+``.<name>.failed`` marker with the reason next to the item (written without
+following links: see ``write_failure_note``); it is not retried (drop the item
+again, or touch it, to retry).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import uuid4
 
 from prefect import flow
 from sqlalchemy import update
@@ -72,6 +75,45 @@ def _key(loc: Location, item: Path, changed: float) -> str:
     return f"watch:{loc.uuid}:{digest[:40]}"
 
 
+def write_failure_note(folder: Path, item_name: str, message: str) -> bool:
+    """Leave ``.<item>.failed`` beside the item, never following a link.
+
+    The watched folder belongs to depositors, who may plant a symbolic link (or
+    anything else) under the note's name to make the service write elsewhere. The
+    note is written to a fresh name opened ``O_CREAT | O_EXCL | O_NOFOLLOW``
+    relative to the opened folder, then renamed over the note's name: a rename
+    replaces a link there instead of following it. When even that fails (a folder
+    of that name, a name too long) the note is only logged. True when written.
+    """
+    note = f".{item_name}.failed"
+    tmp = f".custos-note-{uuid4().hex}"
+    try:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        log.warning("cannot open %s for the failure note: %s", folder, exc)
+        return False
+    try:
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o644,
+            dir_fd=dir_fd,
+        )
+        try:
+            os.write(fd, (message + "\n").encode("utf-8", "backslashreplace"))
+        finally:
+            os.close(fd)
+        os.replace(tmp, note, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        return True
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        log.warning("failure note %s not written in %s: %s", note, folder, exc)
+        return False
+    finally:
+        os.close(dir_fd)
+
+
 def scan_location(loc: Location, result: WatchResult, now: float) -> None:
     """Start transfers for the settled new items of one watched location."""
     settings = get_settings()
@@ -90,12 +132,16 @@ def scan_location(loc: Location, result: WatchResult, now: float) -> None:
         if not claim(key, owner=f"pid {os.getpid()}"):
             continue
         try:
-            uuid = start_transfer(item.name, item, opts.get("type", "standard"),
-                                  opts.get("processing_config", "automated"))
+            uuid = start_transfer(
+                item.name,
+                item,
+                opts.get("type", "standard"),
+                opts.get("processing_config", "automated"),
+            )
         except CustosError as exc:
             message = f"{item.name}: transfer not started: {exc}"
             log.error(message)
-            (folder / f".{item.name}.failed").write_text(message + "\n")
+            write_failure_note(folder, item.name, message)
             note = f"failed: {exc}"
             result.failed.append(item.name)
         else:

@@ -17,6 +17,7 @@ from custos import decisions, dispatch, transfers
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
 from custos.models import Unit, UnitType
+from custos.storage import source_path
 
 
 @dataclass
@@ -36,13 +37,24 @@ def flow_available(flow_name: str) -> bool:
         return False
 
 
-def start(*, name: str, paths: list[str], transfer_type: str, accession: str | None = None,
-          access_system_id: str | None = None, metadata_set_id: str | None = None,
-          processing_config: str = "default", auto_approve: bool = True,
-          user_id: int | None = None) -> Started:
+def start(
+    *,
+    name: str,
+    paths: list[str],
+    transfer_type: str,
+    accession: str | None = None,
+    access_system_id: str | None = None,
+    metadata_set_id: str | None = None,
+    processing_config: str = "default",
+    auto_approve: bool = True,
+    user_id: int | None = None,
+    path_field: str = "paths[]",
+) -> Started:
     """Create one transfer per Archivematica-encoded path (``name``, ``name_2`` ...).
 
-    Returns the first; with ``auto_approve`` false each waits for approval.
+    Returns the first; with ``auto_approve`` false each waits for approval. Every
+    path is checked (a transfer source location, a path inside it) before any
+    transfer is created; a refusal names ``path_field``, the request's input.
     """
     if not name:
         raise InvalidInput("No transfer name provided.")
@@ -50,13 +62,23 @@ def start(*, name: str, paths: list[str], transfer_type: str, accession: str | N
         raise InvalidInput("No path provided.")
     if transfer_type not in TRANSFER_TYPE_DIRS:
         raise InvalidInput(f"Invalid transfer type {transfer_type!r}.")
+    for i, encoded in enumerate(paths):
+        field = path_field if len(paths) == 1 else f"{path_field} #{i + 1}"
+        source_path(encoded, field=field)
     uuids = []
     for i, encoded in enumerate(paths):
-        uuids.append(transfers.start_transfer(
-            name if i == 0 else f"{name}_{i + 1}", encoded, transfer_type,
-            processing_config=processing_config, accession=accession,
-            auto_approve=auto_approve, access_system_id=access_system_id,
-            created_by=user_id))
+        uuids.append(
+            transfers.start_transfer(
+                name if i == 0 else f"{name}_{i + 1}",
+                encoded,
+                transfer_type,
+                processing_config=processing_config,
+                accession=accession,
+                auto_approve=auto_approve,
+                access_system_id=access_system_id,
+                created_by=user_id,
+            )
+        )
     with session_scope() as s:
         unit = s.get(Unit, uuids[0])
         assert unit is not None
