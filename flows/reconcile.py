@@ -1,4 +1,7 @@
-"""The reconcile flow: resubmits units whose flow run died (see ``custos.reconciler``).
+"""The reconcile flow: resubmits units whose flow run died (see ``custos.reconciler``),
+after housekeeping: the AIP and DIP stores are swept of interrupted stores and
+replacements (``tasks.ingest.package.sweep_stores``) and expired idempotency records
+are deleted (``custos.housekeeping``).
 
 ``custos serve`` runs it at start-up and the runner schedules it every
 ``CUSTOS_RECONCILE_INTERVAL`` seconds.
@@ -6,15 +9,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
 from prefect import flow
+from sqlalchemy import Engine
 
-from custos import reconciler
+from custos import housekeeping, reconciler
 from custos.db import get_engine
 from custos.dispatch import inline_backend
+from custos.errors import CustosError
 from custos.settings import get_settings
+from tasks.ingest.package import sweep_stores
+
+log = logging.getLogger(__name__)
 
 
 def liveness() -> Callable[[str], bool]:
@@ -29,9 +38,24 @@ def liveness() -> Callable[[str], bool]:
 
 @flow(name="reconcile", log_prints=True)
 def reconcile(grace_seconds: float = reconciler.DEFAULT_GRACE.total_seconds()) -> list[str]:
-    """Resubmit lost units; returns their uuids."""
-    resubmitted = reconciler.reconcile(get_engine(), liveness(),
-                                      grace=timedelta(seconds=grace_seconds))
+    """Sweep the stores, purge expired records, resubmit lost units; returns their uuids."""
+    engine = get_engine()
+    tidy(engine)
+    resubmitted = reconciler.reconcile(engine, liveness(), grace=timedelta(seconds=grace_seconds))
     print(f"resubmitted {len(resubmitted)} lost unit(s): {', '.join(resubmitted) or '-'}")
     return resubmitted
 
+
+def tidy(engine: Engine) -> None:
+    """Housekeeping before the resubmissions; a failure is logged, never fatal."""
+    try:
+        swept = sweep_stores(engine)
+    except (CustosError, OSError) as exc:
+        log.error("sweeping the AIP and DIP stores failed: %s", exc)
+    else:
+        for kind in ("finished", "restored", "removed"):
+            for path in getattr(swept, kind):
+                print(f"store sweep: {kind} {path}")
+    purged = housekeeping.purge_expired_idempotency(engine)
+    if purged:
+        print(f"purged {purged} expired idempotency record(s)")

@@ -5,9 +5,12 @@ Storing is: copy to ``.tmp-<token>-<final name>`` inside the store, verify that 
 when it was written), fsync it, then rename it to the final name in one atomic step.
 A crash at any point leaves at most a ``.tmp-*`` entry, never a partial AIP under its
 final name; :func:`clean_leftovers` removes those or, when asked and the copy
-verifies, finishes the rename, touching only one AIP's leftovers or ones that are
-old and not being stored by a live unit (stores run concurrently). :func:`verify_stored_aip` is what
-the fixity audit calls on a schedule.
+verifies, fsyncs it and finishes the rename, touching only one AIP's leftovers or ones
+that are old and not being stored by a live unit (stores run concurrently). It also
+puts back an ``.old-<final name>`` left by an interrupted replacement of earlier
+versions when the final name is empty, and removes it otherwise. Replacing a stored
+AIP (reingest) is :mod:`tasks.aipreplace`. :func:`verify_stored_aip` is what the
+fixity audit calls on a schedule.
 
 Usage::
 
@@ -40,6 +43,10 @@ from .toolrun import run
 
 TMP_PREFIX = ".tmp-"
 _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
+#: Leftovers of replacements: ``.old-<final name>`` (earlier versions) and the
+#: ``.reingest-<unit uuid>/`` staging folders of :mod:`tasks.aipreplace`.
+OLD_PREFIX, REINGEST_PREFIX = ".old-", ".reingest-"
+LEFTOVER_PREFIXES = (TMP_PREFIX, OLD_PREFIX, REINGEST_PREFIX)
 _CHUNK = 1 << 20
 #: fsync threads and paths per work item (see ``_fsync_tree``).
 FSYNC_WORKERS = 16
@@ -74,19 +81,42 @@ class Verification:
 
 @dataclass
 class Cleanup:
-    """What :func:`clean_leftovers` did to each ``.tmp-*`` entry of a store."""
+    """What a clean-up did to each leftover of a store: ``finished`` and ``restored``
+    hold the final names given a version."""
 
     removed: list[Path] = field(default_factory=list)
     finished: list[Path] = field(default_factory=list)
+    restored: list[Path] = field(default_factory=list)
     kept: list[Path] = field(default_factory=list)
 
+    def merge(self, other: Cleanup) -> Cleanup:
+        for name in ("removed", "finished", "restored", "kept"):
+            getattr(self, name).extend(getattr(other, name))
+        return self
 
-def _fsync_path(path: Path) -> None:
+
+def fsync_path(path: Path) -> None:
+    """fsync one file or directory (not what it contains)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_entry(path: Path) -> int:
+    """fsync a file, or every file and directory of a tree; returns the files' bytes."""
+    if path.is_dir() and not path.is_symlink():
+        return _fsync_tree(path)
+    fsync_path(path)
+    return path.stat().st_size
+
+
+def stored_size(path: Path) -> int:
+    """Bytes of a stored AIP: the archive's size, or the sum of a bag's files."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _fsync_batch(paths: list[str]) -> int:
@@ -125,7 +155,7 @@ def _fsync_tree(root: Path, workers: int = FSYNC_WORKERS) -> int:
 
 
 def _batches(paths: list[str], size: int = _FSYNC_BATCH) -> list[list[str]]:
-    return [paths[i:i + size] for i in range(0, len(paths), size)]
+    return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
 def _copy_file_hashing(src: Path, dst: Path) -> str:
@@ -139,7 +169,8 @@ def _copy_file_hashing(src: Path, dst: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """Remove a file, link or tree (missing is fine)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
@@ -156,11 +187,16 @@ def store_aip(
     *,
     expected_sha256: str | None = None,
     token: Callable[[], str] = _token,
+    verify: Callable[[Path], list[str]] | None = None,
+    name: str | None = None,
 ) -> StoredAIP:
     """Copy a packaged AIP (archive file or bag directory) into ``store_dir`` safely.
 
     ``expected_sha256`` is the archive digest from :func:`tasks.compress.compress_aip`;
-    when it is None the source is hashed instead. The final name is the source's name.
+    when it is None the source is hashed instead. The final name is ``name``, by
+    default the source's.
+    A directory's copy is validated as a bag, or by ``verify`` (its problems) when
+    given: a DIP is stored the same way, checked against its source's digests.
 
     Raises:
         StorageError: the final name is taken, or the copy cannot be written.
@@ -168,20 +204,22 @@ def store_aip(
         InvalidInput: the stored bag directory does not validate (``details`` lists why).
     """
     source, store_dir = Path(source), Path(store_dir)
-    final = store_dir / source.name
+    final = store_dir / (name or source.name)
     if final.exists():
         raise StorageError(f"an AIP named {final.name} is already stored")
-    tmp = store_dir / f"{TMP_PREFIX}{token()}-{source.name}"
+    tmp = store_dir / f"{TMP_PREFIX}{token()}-{final.name}"
     try:
         store_dir.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, tmp, symlinks=True)
-            report = verify_aip_bag(tmp)
-            if not report.valid:
-                raise InvalidInput(
-                    f"stored copy of {source.name} is not a valid bag",
-                    [p.message for p in report.problems],
-                )
+            problems = (
+                verify(tmp)
+                if verify is not None
+                else [p.message for p in verify_aip_bag(tmp).problems]
+            )
+            if problems:
+                what = "does not match its source" if verify else "is not a valid bag"
+                raise InvalidInput(f"stored copy of {source.name} {what}", problems)
             size = _fsync_tree(tmp)
             digest = None
         else:
@@ -189,12 +227,12 @@ def store_aip(
             expected = expected_sha256 or _copy_digest(source)
             if digest != expected:
                 raise FixityMismatch(str(final), "sha256", expected, digest)
-            _fsync_path(tmp)
+            fsync_path(tmp)
             size = tmp.stat().st_size
         os.rename(tmp, final)
-        _fsync_path(store_dir)
+        fsync_path(store_dir)
     except BaseException as exc:
-        _remove(tmp)
+        remove(tmp)
         if isinstance(exc, OSError):
             raise StorageError(f"cannot store {source.name} in {store_dir}: {exc}") from exc
         raise
@@ -206,12 +244,13 @@ def _copy_digest(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def leftovers(store_dir: Path) -> list[Path]:
-    """The ``.tmp-*`` entries of a store: interrupted or failed stores."""
+def leftovers(store_dir: Path, prefixes: tuple[str, ...] = LEFTOVER_PREFIXES) -> list[Path]:
+    """The leftovers of a store: ``.tmp-*`` (interrupted or failed stores), ``.old-*``
+    and ``.reingest-*`` (interrupted replacements)."""
     store_dir = Path(store_dir)
     if not store_dir.is_dir():
         return []
-    return sorted(p for p in store_dir.iterdir() if p.name.startswith(TMP_PREFIX))
+    return sorted(p for p in store_dir.iterdir() if p.name.startswith(prefixes))
 
 
 #: How old a leftover must be before a store-wide clean-up may touch it.
@@ -241,7 +280,9 @@ def clean_leftovers(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     in_use: Callable[[str], bool] | None = None,
 ) -> Cleanup:
-    """Remove interrupted stores, or finish those that verify when ``finish`` is set.
+    """Remove interrupted stores, or finish those that verify when ``finish`` is set;
+    put back or remove ``.old-*`` versions. ``.reingest-*`` folders are left to
+    :mod:`tasks.aipreplace` (they need the Package row).
 
     Other ingests may be writing their own ``.tmp-*`` copies into the same store at
     this very moment, so the scope is narrow:
@@ -250,43 +291,77 @@ def clean_leftovers(
       ingest storing it calls this before storing again, and nobody else stores
       under that name;
     - without it (the reconciler's store-wide sweep), a leftover is touched only when
-      nothing in it changed for ``grace_seconds`` and ``in_use(final name)`` (when
-      given) is false, i.e. no live unit is storing it. Skipped ones are in
-      ``Cleanup.kept``.
+      ``in_use(final name)`` (when given) is false, i.e. no live unit is storing it,
+      and (except an ``.old-*`` that is the only version left) nothing in it changed
+      for ``grace_seconds``. Skipped ones are in ``Cleanup.kept``.
 
-    A leftover is finished (renamed to its final name) only if nothing is stored under
-    that name yet and it verifies: a directory as a full bag; an archive against the
-    digest ``expected_sha256(final_name)`` returns (no digest known: it is removed,
-    since nothing proves the copy complete). Everything else in scope is removed.
+    A ``.tmp-*`` leftover is finished (fsync'ed, then renamed to its final name) only if
+    nothing is stored under that name yet and it verifies: a directory as a full bag;
+    an archive against the digest ``expected_sha256(final_name)`` returns (no digest
+    known: it is removed, since nothing proves the copy complete). An ``.old-*`` whose
+    final name is empty is fsync'ed and renamed back (``Cleanup.restored``): it is the
+    stored version an interrupted replacement took out. Everything else in scope is
+    removed.
     """
     result = Cleanup()
     now = time.time()
-    for tmp in leftovers(store_dir):
-        match = _TMP_RE.match(tmp.name)
-        final = Path(store_dir) / match.group("final") if match else None
+    store_dir = Path(store_dir)
+    for entry in leftovers(store_dir, (TMP_PREFIX, OLD_PREFIX)):
+        final = _final_of(entry)
         if name is not None:
             if final is None or final.name != name:
                 continue
         else:
+            if final is not None and in_use is not None and in_use(final.name):
+                result.kept.append(entry)
+                continue
+            only_copy = (
+                entry.name.startswith(OLD_PREFIX) and final is not None and not final.exists()
+            )
             try:
-                recent = now - _newest_mtime(tmp) < grace_seconds
+                recent = now - _newest_mtime(entry) < grace_seconds
             except FileNotFoundError:
                 continue  # gone already: its writer cleaned up
-            if recent or (final is not None and in_use is not None and in_use(final.name)):
-                result.kept.append(tmp)
+            if recent and not only_copy:
+                result.kept.append(entry)
                 continue
-        if finish and final is not None and not final.exists():
-            digest = expected_sha256(final.name) if expected_sha256 else None
-            if tmp.is_dir() or digest is not None:
-                check = verify_stored_aip(tmp, digest)
-                if check.outcome is Outcome.PASS:
-                    os.rename(tmp, final)
-                    _fsync_path(Path(store_dir))
-                    result.finished.append(final)
-                    continue
-        _remove(tmp)
-        result.removed.append(tmp)
+        if (
+            final is not None
+            and not final.exists()
+            and (finish or entry.name.startswith(OLD_PREFIX))
+            and _may_finish(entry, final, expected_sha256)
+        ):
+            fsync_entry(entry)
+            os.rename(entry, final)
+            fsync_path(store_dir)
+            (result.restored if entry.name.startswith(OLD_PREFIX) else result.finished).append(
+                final
+            )
+            continue
+        remove(entry)
+        result.removed.append(entry)
     return result
+
+
+def _final_of(entry: Path) -> Path | None:
+    """The final name a ``.tmp-*`` or ``.old-*`` leftover stands for."""
+    if entry.name.startswith(OLD_PREFIX):
+        rest = entry.name.removeprefix(OLD_PREFIX)
+        return entry.with_name(rest) if rest else None
+    match = _TMP_RE.match(entry.name)
+    return entry.with_name(match.group("final")) if match else None
+
+
+def _may_finish(
+    entry: Path, final: Path, expected_sha256: Callable[[str], str | None] | None
+) -> bool:
+    """Whether a leftover verifies well enough to take the empty final name."""
+    if entry.name.startswith(OLD_PREFIX):
+        return True  # the version that was stored: the only one left
+    digest = expected_sha256(final.name) if expected_sha256 else None
+    if not (entry.is_dir() or digest is not None):
+        return False
+    return verify_stored_aip(entry, digest).outcome is Outcome.PASS
 
 
 def verify_stored_aip(
@@ -350,8 +425,10 @@ def copy_out(stored: Path, target: Path, *, expected_sha256: str | None = None) 
             shutil.copytree(stored, tmp, symlinks=True)
             report = verify_aip_bag(tmp)
             if not report.valid:
-                raise InvalidInput(f"the copy of {stored.name} is not a valid bag",
-                                   [p.message for p in report.problems])
+                raise InvalidInput(
+                    f"the copy of {stored.name} is not a valid bag",
+                    [p.message for p in report.problems],
+                )
             digest = None
             size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
             if target.exists():
@@ -368,7 +445,7 @@ def copy_out(stored: Path, target: Path, *, expected_sha256: str | None = None) 
                 raise StorageError(f"{target} appeared meanwhile; not overwritten") from exc
             tmp.unlink()
     except BaseException as exc:
-        _remove(tmp)
+        remove(tmp)
         if isinstance(exc, OSError):
             raise StorageError(f"cannot copy {stored.name} to {target}: {exc}") from exc
         raise
@@ -398,8 +475,11 @@ def read_member(stored: Path, member: str, scratch_dir: Path | None = None) -> b
         raise InvalidInput(f"unknown AIP archive type: {name}")
     if name.endswith(".7z"):
         with tempfile.TemporaryDirectory(prefix="custos-member-", dir=scratch_dir) as scratch:
-            run([seven_zip(), "x", "-bd", "-y", f"-o{scratch}", str(stored), inner],
-                timeout=3600, check=True)
+            run(
+                [seven_zip(), "x", "-bd", "-y", f"-o{scratch}", str(stored), inner],
+                timeout=3600,
+                check=True,
+            )
             path = Path(scratch) / inner
             if not path.is_file():
                 raise InvalidInput(f"{name} holds no {inner}")

@@ -4,7 +4,8 @@ A key is scoped to the authenticated user. The first request claims it (a row
 without a unit); an identical retry gets the same transfer id; the same key with
 another body is 422; a retry while the first request is still creating the unit
 is 409. Only SHA-256 digests of key and request are stored; records expire after
-``TTL``.
+``TTL`` and expired ones are deleted on the reconcile schedule
+(``custos.housekeeping.purge_expired_idempotency``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from api.archivematica.errors import error
+from custos import housekeeping
 from custos.db import session_scope
 from custos.models import utcnow
 from custos.models.am_api import IdempotencyRecord
@@ -86,8 +88,6 @@ def release(record_id: int) -> None:
 
 
 def purge_expired() -> int:
-    """Delete expired records; returns how many."""
-    with session_scope() as s:
-        result = s.execute(delete(IdempotencyRecord)
-                           .where(col(IdempotencyRecord.expires_at) <= utcnow()))
-        return int(getattr(result, "rowcount", 0) or 0)
+    """Delete expired records; returns how many (the reconcile flow does this on its
+    schedule: ``custos.housekeeping``)."""
+    return housekeeping.purge_expired_idempotency()

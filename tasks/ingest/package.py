@@ -11,11 +11,11 @@ AIP stored again). A final name is never overwritten.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import uuid as uuid_mod
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -36,7 +36,7 @@ from custos.models import (
     utcnow,
 )
 from custos.storage import default_location, get_location
-from tasks import aipstore
+from tasks import aipreplace, aipstore, dipstore
 from tasks.bag import build_aip_bag, verify_aip_bag
 from tasks.compress import Compression, CompressionResult, compress_aip
 
@@ -57,14 +57,25 @@ class Packaged:
     detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "bag": str(self.bag),
-                "compression": self.compression.value, "sha256": self.sha256,
-                "size": self.size, "detail": self.detail}
+        return {
+            "path": str(self.path),
+            "bag": str(self.bag),
+            "compression": self.compression.value,
+            "sha256": self.sha256,
+            "size": self.size,
+            "detail": self.detail,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Packaged:
-        return cls(Path(raw["path"]), Path(raw["bag"]), Compression(raw["compression"]),
-                   raw.get("sha256"), int(raw.get("size") or 0), raw.get("detail", ""))
+        return cls(
+            Path(raw["path"]),
+            Path(raw["bag"]),
+            Compression(raw["compression"]),
+            raw.get("sha256"),
+            int(raw.get("size") or 0),
+            raw.get("detail", ""),
+        )
 
 
 def work_dir(sip: Sip) -> Path:
@@ -74,8 +85,11 @@ def work_dir(sip: Sip) -> Path:
 
 def known_checksums(sip: Sip, engine: Engine | None = None) -> dict[str, str]:
     """sha256 digests recorded for the SIP's files, by path (the transfer's, reused)."""
-    return {f.current_path: f.checksum for f in sip_files(sip.uuid, engine=engine)
-            if f.checksum and f.checksum_type == "sha256"}
+    return {
+        f.current_path: f.checksum
+        for f in sip_files(sip.uuid, engine=engine)
+        if f.checksum and f.checksum_type == "sha256"
+    }
 
 
 def build_bag(sip: Sip, engine: Engine | None = None) -> Path:
@@ -83,8 +97,13 @@ def build_bag(sip: Sip, engine: Engine | None = None) -> Path:
     work = work_dir(sip)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    result = build_aip_bag(sip.path, work, name=sip.name, sip_uuid=UUID(sip.uuid),
-                           checksums=known_checksums(sip, engine))
+    result = build_aip_bag(
+        sip.path,
+        work,
+        name=sip.name,
+        sip_uuid=UUID(sip.uuid),
+        checksums=known_checksums(sip, engine),
+    )
     return result.path
 
 
@@ -120,18 +139,22 @@ def recalled(sip_uuid: str, engine: Engine | None = None) -> Packaged | None:
     return packaged if packaged.path.exists() else None
 
 
-def location_choices(purpose: LocationPurpose, engine: Engine | None = None
-                     ) -> list[tuple[str, str]]:
+def location_choices(
+    purpose: LocationPurpose, engine: Engine | None = None
+) -> list[tuple[str, str]]:
     """(URI, label) of every location for ``purpose``, the default first."""
     with session_scope(engine or get_engine()) as s:
-        rows = s.exec(select(Location).where(col(Location.purpose) == purpose)
-                      .order_by(col(Location.is_default).desc(),
-                                col(Location.created_at))).all()
+        rows = s.exec(
+            select(Location)
+            .where(col(Location.purpose) == purpose)
+            .order_by(col(Location.is_default).desc(), col(Location.created_at))
+        ).all()
     return [(f"/api/v2/location/{loc.uuid}/", loc.description or loc.path) for loc in rows]
 
 
-def resolve_location(uri: str | None, purpose: LocationPurpose,
-                     engine: Engine | None = None) -> Location:
+def resolve_location(
+    uri: str | None, purpose: LocationPurpose, engine: Engine | None = None
+) -> Location:
     """A location from an Archivematica location URI (``default`` means the default)."""
     match = _LOCATION_URI.match(uri or "")
     if not match or match.group("id") == "default":
@@ -142,35 +165,110 @@ def resolve_location(uri: str | None, purpose: LocationPurpose,
     return loc
 
 
-def sweep_leftovers(location: Location, engine: Engine | None = None, *,
-                    grace_seconds: float = aipstore.DEFAULT_GRACE_SECONDS
-                    ) -> aipstore.Cleanup:
-    """Store-wide clean-up of interrupted copies (the reconciler's job).
+def sweep_leftovers(
+    location: Location,
+    engine: Engine | None = None,
+    *,
+    grace_seconds: float = aipstore.DEFAULT_GRACE_SECONDS,
+) -> aipstore.Cleanup:
+    """Store-wide clean-up of interrupted stores and replacements (the reconciler's job).
 
-    A leftover whose Package row is STORING for a unit still PROCESSING belongs to an
-    ingest that is running (or will be resumed and finish it itself): it is kept.
-    Others older than the grace period are finished when they verify against their
-    Package's digest, else removed.
+    A leftover of a unit still PROCESSING belongs to an ingest that is running (or will
+    be resumed and finish it itself): it is kept. An interrupted replacement
+    (``.reingest-<uuid>/``) of any other unit is recovered at once: the final name gets
+    a version if it had none, and the Package row is brought up to date when the new
+    version holds it. Interrupted ``.tmp-*`` copies older than the grace period are
+    finished when they verify against their Package's digest, else removed; an
+    ``.old-*`` version is put back when its final name is empty, else removed.
     """
     engine = engine or get_engine()
     with session_scope(engine) as s:
-        rows = s.exec(select(Package, Unit).join(Unit, col(Unit.uuid) == col(Package.uuid),
-                                                  isouter=True)
-                      .where(col(Package.location_uuid) == location.uuid)).all()
-        busy = {pkg.path for pkg, unit in rows if pkg.status == PackageStatus.STORING
-                and unit is not None and unit.status == UnitStatus.PROCESSING}
-        digests = {pkg.path: pkg.checksum for pkg, _ in rows}
-    return aipstore.clean_leftovers(Path(location.path), finish=True,
-                                    expected_sha256=digests.get, grace_seconds=grace_seconds,
-                                    in_use=busy.__contains__)
+        rows = s.exec(select(Package).where(col(Package.location_uuid) == location.uuid)).all()
+        processing = set(
+            s.exec(select(Unit.uuid).where(col(Unit.status) == UnitStatus.PROCESSING)).all()
+        )
+        busy_owners = processing | {dip_uuid(u) for u in processing}
+        busy = {pkg.path for pkg in rows if pkg.uuid in busy_owners}
+        digests = {pkg.path: pkg.checksum for pkg in rows}
+    store_dir = Path(location.path)
+    result = _sweep_replacements(store_dir, processing, engine)
+    return result.merge(
+        aipstore.clean_leftovers(
+            store_dir,
+            finish=True,
+            expected_sha256=digests.get,
+            grace_seconds=grace_seconds,
+            in_use=busy.__contains__,
+        )
+    )
 
 
-def store(sip: Sip, packaged: Packaged, location: Location,
-          engine: Engine | None = None, *, replace: bool = False) -> Package:
+def _sweep_replacements(store_dir: Path, busy: set[str], engine: Engine) -> aipstore.Cleanup:
+    """Recover every ``.reingest-<uuid>/`` of a unit not PROCESSING and not locked."""
+    result = aipstore.Cleanup()
+    for staging in aipstore.leftovers(store_dir, (aipreplace.REINGEST_PREFIX,)):
+        owner = staging.name.removeprefix(aipreplace.REINGEST_PREFIX)
+        if owner in busy or not staging.is_dir():
+            result.kept.append(staging)
+            continue
+        with aipreplace.locked(staging, create=False, wait=False) as mine:
+            if not mine:
+                result.kept.append(staging)
+                continue
+            found = aipreplace.recover(staging, partial(_record, owner, engine=engine))
+            aipreplace.discard(staging)
+        result.removed.append(staging)
+        if found.renamed and found.journal is not None:
+            (result.finished if found.new_won else result.restored).append(
+                store_dir / found.journal.final
+            )
+    return result
+
+
+def sweep_stores(
+    engine: Engine | None = None, *, grace_seconds: float = aipstore.DEFAULT_GRACE_SECONDS
+) -> aipstore.Cleanup:
+    """:func:`sweep_leftovers` over every AIP and DIP storage location."""
+    engine = engine or get_engine()
+    with session_scope(engine) as s:
+        locations = list(
+            s.exec(
+                select(Location).where(
+                    col(Location.purpose).in_(
+                        [LocationPurpose.AIP_STORAGE, LocationPurpose.DIP_STORAGE]
+                    )
+                )
+            ).all()
+        )
+    result = aipstore.Cleanup()
+    for location in locations:
+        result.merge(sweep_leftovers(location, engine, grace_seconds=grace_seconds))
+    return result
+
+
+def _record(package_uuid: str, new: aipreplace.Replacement, *, engine: Engine) -> None:
+    """Bring the Package row up to date with the version now under its final name."""
+    with session_scope(engine) as s:
+        row = s.get(Package, package_uuid)
+        if row is None or row.path != new.final:
+            return
+        row.size, row.checksum = new.size, new.sha256
+        row.status, row.stored_at = PackageStatus.STORED, utcnow()
+
+
+def store(
+    sip: Sip,
+    packaged: Packaged,
+    location: Location,
+    engine: Engine | None = None,
+    *,
+    replace: bool = False,
+) -> Package:
     """Store the packaged AIP in ``location`` and record it STORED (idempotent).
 
-    ``replace`` (reingest) lets a new version take the place of the stored one, but
-    only after the new copy has been verified inside the store.
+    ``replace`` (reingest) lets a new version take the place of the stored one (see
+    :mod:`tasks.aipreplace`): the final name holds the old version until the new one
+    has verified in the store, then the new one, never nothing.
 
     Raises:
         StorageError: another, unverifiable AIP already holds the final name.
@@ -182,26 +280,44 @@ def store(sip: Sip, packaged: Packaged, location: Location,
     with session_scope(engine) as s:
         pkg = s.get(Package, sip.uuid)
         if pkg is None:
-            pkg = Package(uuid=sip.uuid, package_type="AIP", name=sip.aip_name,
-                          location_uuid=location.uuid, path=final.name,
-                          checksum=packaged.sha256, compression=packaged.compression.value,
-                          status=PackageStatus.STORING)
+            pkg = Package(
+                uuid=sip.uuid,
+                package_type="AIP",
+                name=sip.aip_name,
+                location_uuid=location.uuid,
+                path=final.name,
+                checksum=packaged.sha256,
+                compression=packaged.compression.value,
+                status=PackageStatus.STORING,
+            )
             s.add(pkg)
         elif pkg.status != PackageStatus.STORED:
             pkg.location_uuid, pkg.path = location.uuid, final.name
             pkg.checksum, pkg.status = packaged.sha256, PackageStatus.STORING
-    aipstore.clean_leftovers(store_dir, finish=True, name=final.name,
-                             expected_sha256=lambda _name: packaged.sha256)
-    if replace and final.exists():
-        _replace(final, packaged, store_dir / f".reingest-{sip.uuid}")
+    if (
+        replace
+        and aipreplace.replace_aip(
+            packaged.path,
+            store_dir,
+            sip.uuid,
+            expected_sha256=packaged.sha256,
+            record=lambda new: _record(sip.uuid, new, engine=engine),
+        )
+        is not None
+    ):
+        aipstore.clean_leftovers(store_dir, name=final.name)
+        return _package_row(sip.uuid, engine)
+    aipstore.clean_leftovers(
+        store_dir, finish=True, name=final.name, expected_sha256=lambda _name: packaged.sha256
+    )
     if final.exists():
         check = aipstore.verify_stored_aip(final, packaged.sha256)
         if check.outcome is not aipstore.Outcome.PASS:
-            raise StorageError(f"{final.name} is already in the store and does not verify: "
-                               f"{'; '.join(check.problems)}")
-        size = (final.stat().st_size if final.is_file()
-                else sum(p.stat().st_size for p in final.rglob("*") if p.is_file()))
-        stored = aipstore.StoredAIP(final, size, packaged.sha256)
+            raise StorageError(
+                f"{final.name} is already in the store and does not verify: "
+                f"{'; '.join(check.problems)}"
+            )
+        stored = aipstore.StoredAIP(final, aipstore.stored_size(final), packaged.sha256)
     else:
         stored = aipstore.store_aip(packaged.path, store_dir, expected_sha256=packaged.sha256)
     if packaged.sha256 and stored.sha256 and stored.sha256 != packaged.sha256:
@@ -214,26 +330,11 @@ def store(sip: Sip, packaged: Packaged, location: Location,
         return row
 
 
-def _replace(final: Path, packaged: Packaged, staging: Path) -> None:
-    """Swap a verified new version in for ``final`` (a no-op if it is already there)."""
-    if packaged.sha256 is not None and aipstore.verify_stored_aip(
-            final, packaged.sha256).outcome is aipstore.Outcome.PASS:
-        return
-    candidate = staging / final.name
-    if not (candidate.exists()
-            and aipstore.verify_stored_aip(candidate, packaged.sha256).outcome
-            is aipstore.Outcome.PASS):
-        shutil.rmtree(staging, ignore_errors=True)
-        aipstore.store_aip(packaged.path, staging, expected_sha256=packaged.sha256)
-    if candidate.is_dir():
-        old = final.with_name(f".old-{final.name}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-        os.rename(candidate, final)
-        shutil.rmtree(old)
-    else:
-        os.replace(candidate, final)
-    shutil.rmtree(staging, ignore_errors=True)
+def _package_row(package_uuid: str, engine: Engine) -> Package:
+    with session_scope(engine) as s:
+        row = s.get(Package, package_uuid)
+        assert row is not None
+        return row
 
 
 def dip_uuid(sip_uuid: str) -> str:
@@ -253,28 +354,53 @@ def prepare_dip(sip: Sip) -> Path | None:
 
 
 def store_dip(sip: Sip, dip: Path, location: Location, engine: Engine | None = None) -> Package:
-    """Copy the DIP to ``location`` as ``<name>-<uuid>/`` via a temporary name."""
+    """Store the DIP in ``location`` as ``<name>-<uuid>/`` and record it (idempotent).
+
+    As an AIP: a STORING Package row first, a temporary copy checked file by file
+    against the DIP, fsync'ed, renamed (:mod:`tasks.dipstore`). A re-run accepts a copy
+    already under the final name only if it matches the DIP.
+
+    Raises:
+        StorageError: the copy cannot be written, or another DIP holds the final name.
+        InvalidInput: the copy does not match the DIP.
+    """
     engine = engine or get_engine()
     store_dir = Path(location.path)
     final = store_dir / sip.aip_name
     package_uuid = dip_uuid(sip.uuid)
-    tmp = store_dir / f"{aipstore.TMP_PREFIX}dip-{sip.aip_name}"
-    if not final.exists():
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            shutil.copytree(dip, tmp)
-            os.rename(tmp, final)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise StorageError(f"cannot store DIP {final.name}: {exc}") from exc
-    size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
     with session_scope(engine) as s:
-        pkg = s.get(Package, package_uuid) or Package(
-            uuid=package_uuid, package_type="DIP", name=sip.aip_name,
-            location_uuid=location.uuid, path=final.name)
-        pkg.size, pkg.status, pkg.stored_at = size, PackageStatus.STORED, utcnow()
-        s.add(pkg)
-        return pkg
+        pkg = s.get(Package, package_uuid)
+        if pkg is None:
+            s.add(
+                Package(
+                    uuid=package_uuid,
+                    package_type="DIP",
+                    name=sip.aip_name,
+                    location_uuid=location.uuid,
+                    path=final.name,
+                    status=PackageStatus.STORING,
+                )
+            )
+        elif pkg.status != PackageStatus.STORED:
+            pkg.location_uuid, pkg.path = location.uuid, final.name
+            pkg.status = PackageStatus.STORING
+    expected = dipstore.manifest(dip)
+    aipstore.clean_leftovers(store_dir, name=final.name)
+    if final.exists():
+        problems = dipstore.problems(final, expected)
+        if problems:
+            raise StorageError(
+                f"{final.name} is already in the DIP store and does not match "
+                f"this DIP: {'; '.join(problems[:5])}"
+            )
+        size = aipstore.stored_size(final)
+    else:
+        size = dipstore.store_dip_copy(dip, store_dir, final.name, expected).size
+    with session_scope(engine) as s:
+        row = s.get(Package, package_uuid)
+        assert row is not None
+        row.size, row.status, row.stored_at = size, PackageStatus.STORED, utcnow()
+        return row
 
 
 def access_files(sip: Sip, engine: Engine | None = None) -> list[File]:
