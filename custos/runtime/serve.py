@@ -2,9 +2,9 @@
 
 Order of start-up, each step waiting for the previous one to be ready:
 
-1. checks (``preflight``), the home lock, a warning when virus signatures are
-   test-only (``custos.virus_signatures``), the database (migrated), default
-   locations and, on first start, an ``admin`` user and API key;
+1. checks (``preflight``), the home lock, the database (migrated), default
+   locations, a warning when virus signatures are test-only or stale
+   (``custos.virus_signatures``) and, on first start, an ``admin`` user and API key;
 2. the Prefect server (unless ``PREFECT_API_URL`` is set), ready when
    ``/api/health`` answers;
 3. the runner serving every flow, ready when its deployments exist;
@@ -187,13 +187,13 @@ class Serve:
     def _run_locked(self) -> int:
         s = self.settings
         workers = api_workers()  # a bad value fails before anything starts
-        for line in startup_messages(s):  # test-only or stale virus signatures
-            self.say(line)
         start_server = external_prefect_url() is None
         preflight.check_port_free(s.host, s.port, "API")
         if start_server:
             preflight.check_port_free(s.prefect_host, s.prefect_port, "Prefect server")
         setup_home(s)
+        for line in startup_messages(s):  # test-only or stale virus signatures
+            self.say(line)
         api_url = prefect_api_url(s)
         # this process talks to Prefect too (flow imports, start-up reconcile): never
         # let it fall back on an ephemeral server

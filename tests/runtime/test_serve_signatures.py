@@ -1,75 +1,98 @@
 """``custos serve`` tells the operator at start-up when virus signatures are test-only.
 
-The command runs for real (in-process, typer's CliRunner); its API port is held
-by the test so it stops right after the start-up checks, before any server.
+The real command runs in a subprocess, as an operator starts it. Once its checks
+have passed and it says it is starting the Prefect server, the test stops it with
+Ctrl-C (SIGINT), and it must exit cleanly.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import socket
+import select
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from custos.cli import app
 from custos.runtime.preflight import free_port
 
-runner = CliRunner()
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh home with operator defaults: no signature folder named, no freshclam."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("CUSTOS_HOME", str(home))
-    monkeypatch.delenv("CUSTOS_DATABASE_URL", raising=False)
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.delenv("CUSTOS_CLAMAV_DATABASE")
-    monkeypatch.setenv("CUSTOS_CLAMAV_SYSTEM_DATABASE", str(tmp_path / "var-lib-clamav"))
-    monkeypatch.setenv("CUSTOS_PREFECT_PORT", str(free_port()))
-    assert runner.invoke(app, ["init", "--json"]).exit_code == 0
-    return home
+def env(tmp_path: Path) -> dict[str, str]:
+    """Operator defaults on a fresh home: no signature folder named, no freshclam."""
+    env = dict(os.environ)
+    for name in (
+        "CUSTOS_DATABASE_URL",
+        "PREFECT_API_URL",
+        "CUSTOS_DISPATCH",
+        "CUSTOS_CLAMAV_DATABASE",
+    ):
+        env.pop(name, None)
+    (tmp_path / "home").mkdir()
+    env.update(
+        CUSTOS_HOME=str(tmp_path / "home"),
+        CUSTOS_PORT=str(free_port()),
+        CUSTOS_PREFECT_PORT=str(free_port()),
+        CUSTOS_PREFECT_UI="false",
+        CUSTOS_CLAMAV_SYSTEM_DATABASE=str(tmp_path / "var-lib-clamav"),
+        COLUMNS="400",
+    )
+    return env
 
 
-def _serve_stderr() -> str:
-    """Run ``custos serve`` on a busy port; its stderr, lines unwrapped."""
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen()
-        port = busy.getsockname()[1]
-        result = runner.invoke(app, ["serve", "--port", str(port)])
-    assert result.exit_code == 1 and "Traceback" not in result.stderr
-    text = re.sub(r"\s+", " ", result.stderr)
-    assert f"port {port} on 127.0.0.1 (API) is already in use" in text
-    return text
+def _start_up_messages(env: dict[str, str], timeout: float = 90) -> str:
+    """What ``custos serve`` prints before it starts the Prefect server (lines joined)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "custos.cli", "serve"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert proc.stderr is not None
+    text = ""
+    try:
+        deadline = time.monotonic() + timeout
+        while "starting the Prefect server" not in text:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"serve exited {proc.returncode} or hung: {text}")
+            if select.select([proc.stderr], [], [], 0.5)[0]:
+                text += os.read(proc.stderr.fileno(), 65536).decode()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "Traceback" not in text
+    return re.sub(r"\s+", " ", text)
 
 
-def test_serve_warns_about_test_only_signatures(home: Path, tmp_path: Path) -> None:
-    text = _serve_stderr()
+def test_serve_warns_about_test_only_signatures_and_refused_checks(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env["CUSTOS_CLAMAV_REQUIRE_OFFICIAL"] = "true"
+    text = _start_up_messages(env)
     assert (
         "warning: virus signatures are test-only (no official signatures: "
         f"{tmp_path / 'var-lib-clamav'} does not exist)"
     ) in text
     assert "install the official signatures with freshclam" in text
-    assert "CUSTOS_CLAMAV_REQUIRE_OFFICIAL" not in text
-
-
-def test_serve_says_checks_will_fail_when_official_ones_are_required(
-    home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CUSTOS_CLAMAV_REQUIRE_OFFICIAL", "true")
-    text = _serve_stderr()
     assert (
         "error: CUSTOS_CLAMAV_REQUIRE_OFFICIAL is set: every virus check will fail its "
         "transfer or ingest until official signatures are installed"
     ) in text
+    assert text.index("warning: virus signatures") < text.index("starting the Prefect")
 
 
-def test_serve_names_official_signatures(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serve_names_official_signatures(env: dict[str, str], tmp_path: Path) -> None:
     system = tmp_path / "var-lib-clamav"
     system.mkdir()
     for name, version in (("main", 62), ("daily", 27577)):
@@ -78,7 +101,7 @@ def test_serve_names_official_signatures(
             "0123456789abcdef0123456789abcdef:AAAA:raynman:1741947120"
         )
         (system / f"{name}.cvd").write_bytes(header.encode().ljust(512) + b"\0" * 64)
-    text = _serve_stderr()
+    text = _start_up_messages(env)
     assert (
         f"virus signatures: official in {system} (main 62 (14 Mar 2025 06:12 -0400), "
         "daily 27577 (14 Mar 2025 06:12 -0400))"
