@@ -5,8 +5,8 @@ stdout (messages go to stderr) so scripts can parse it. Every expected failure
 (bad settings, missing home, unreachable database, port in use ...) is one line
 on stderr and a non-zero exit code, never a traceback.
 
-Other modules add command groups (``custos.cli_accounts`` adds commands to ``user``
-and ``apikey``): ``custos.cli_transfer``, ``custos.cli_capture``
+Other modules add command groups (``custos.cli_accounts`` adds the commands of
+``user`` and ``apikey``): ``custos.cli_transfer``, ``custos.cli_capture``
 and ``custos.cli_aip`` are mounted when they exist and expose ``app``; they may
 use ``cli_errors``, ``emit`` and ``JsonOption`` from here.
 
@@ -195,44 +195,6 @@ def serve(
         code = run_serve(settings, ready, lambda m: err.print(m, markup=False))
     if code:
         raise typer.Exit(code)
-
-
-@user_app.command("create")
-def user_create(
-    name: str,
-    admin: Annotated[bool, typer.Option("--admin", help="Give the user every right.")] = False,
-    email: Annotated[str, typer.Option(help="E-mail address.")] = "",
-    json_out: JsonOption = False,
-) -> None:
-    """Create a user."""
-    with cli_errors(json_out):
-        from custos.accounts import create_user
-
-        engine = _open_db(_settings())
-        user = create_user(name, email=email, is_admin=admin, engine=engine)
-        emit(json_out, {"id": user.id, "username": user.username, "admin": user.is_admin},
-             f"created user {user.username}{' (admin)' if user.is_admin else ''}")
-
-
-@apikey_app.command("create")
-def apikey_create(
-    user: Annotated[str, typer.Option("--user", help="Owner (created when missing).")],
-    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
-    json_out: JsonOption = False,
-) -> None:
-    """Create an API key (shown once; only its hash is stored)."""
-    with cli_errors(json_out):
-        from custos.accounts import create_api_key, get_or_create_user
-
-        engine = _open_db(_settings())
-        owner, created = get_or_create_user(user, engine=engine)
-        assert owner.id is not None
-        key = create_api_key(owner.id, label=label, engine=engine)
-        if not json_out:
-            if created:
-                err.print(f"created user {owner.username}")
-            err.print("the key is shown once; store it now")
-        emit(json_out, {"user": owner.username, "user_created": created, "key": key}, key)
 
 
 @location_app.command("list")

@@ -1,4 +1,8 @@
-"""ArchiveBox's ``/core/`` routes: snapshots, archive results and tags."""
+"""ArchiveBox's ``/core/`` routes: snapshots, archive results and tags.
+
+A capture user sees and changes only the captures ``auth.scope`` lets them see;
+anything else is answered as missing.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,14 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from starlette.exceptions import HTTPException
 
+from api.roles import Access
 from custos.captures import add_urls
 from custos.db import session_scope
 from custos.errors import Conflict, InvalidInput, NotFound
-from custos.models import ArchiveResult, Capture, CaptureTag, Tag, User, utcnow
+from custos.models import ArchiveResult, Capture, CaptureTag, Crawl, Tag, User, utcnow
 
 from . import shapes
-from .auth import superuser
+from .auth import crawl_scope, current_user, requires, scope
 from .errors import ArchiveBoxRoute
 
 router = APIRouter(prefix="/core", route_class=ArchiveBoxRoute)
@@ -92,11 +97,13 @@ def _page(request: Request, session: Session, query: SelectOfScalar[Any],
     return shapes.paginate(session, query, limit, offset, page)
 
 
-def find_snapshot(session: Session, ref: str) -> Capture:
-    """By uuid or timestamp prefix, then uuid contains; ambiguous is a Conflict (503)."""
-    for query in (live_snapshots().where(col(Capture.uuid).startswith(ref)
-                                         | col(Capture.timestamp).startswith(ref)),
-                  live_snapshots().where(col(Capture.uuid).contains(ref))):
+def find_snapshot(session: Session, ref: str, user: User) -> Capture:
+    """By uuid or timestamp prefix, then uuid contains, among the snapshots ``user``
+    may see; ambiguous is a Conflict (503)."""
+    visible = scope(session, user, live_snapshots())
+    for query in (visible.where(col(Capture.uuid).startswith(ref)
+                                | col(Capture.timestamp).startswith(ref)),
+                  visible.where(col(Capture.uuid).contains(ref))):
         rows = session.exec(query.limit(2)).all()
         if len(rows) > 1:
             raise Conflict(f"get() returned more than one Snapshot for {ref!r}")
@@ -105,8 +112,8 @@ def find_snapshot(session: Session, ref: str) -> Capture:
     raise NotFound("Snapshot matching query does not exist.")
 
 
-@router.get("/snapshots")
-def list_snapshots(request: Request, _: User = Depends(superuser)) -> dict[str, Any]:
+@router.get("/snapshots", dependencies=[requires(Access.CAPTURE)])
+def list_snapshots(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """Snapshots with ArchiveBox's filters and pagination."""
     params = dict(request.query_params)
     with_results = _flag(params, "with_archiveresults", False)
@@ -115,13 +122,13 @@ def list_snapshots(request: Request, _: User = Depends(superuser)) -> dict[str, 
     except ValueError as exc:
         raise InvalidInput(str(exc)) from exc
     with session_scope() as s:
-        rows, meta = _page(request, s, query)
+        rows, meta = _page(request, s, scope(s, user, query))
         meta["items"] = [shapes.snapshot(s, r, with_results) for r in rows]
         return meta
 
 
-@router.post("/snapshots")
-def create_snapshot(user: User = Depends(superuser),
+@router.post("/snapshots", dependencies=[requires(Access.CAPTURE)])
+def create_snapshot(user: User = Depends(current_user),
                     body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """0.9's snapshot creation: one URL, its own crawl unless ``crawl_id`` is given."""
     url = str(body.get("url") or "").strip()
@@ -130,28 +137,35 @@ def create_snapshot(user: User = Depends(superuser),
     depth = int(body.get("depth") or 0)
     if not 0 <= depth <= 4:
         raise InvalidInput("depth must be between 0 and 4")
+    crawl = body.get("crawl_id")
+    if crawl:
+        with session_scope() as s:
+            if s.exec(crawl_scope(user, select(Crawl).where(
+                    col(Crawl.uuid) == str(crawl)))).first() is None:
+                raise NotFound("Crawl matching query does not exist.")
     _, captures = add_urls([url], user, tags=list(body.get("tags") or []), depth=depth,
                            title=body.get("title"), crawl=body.get("crawl_id"))
     with session_scope() as s:
         return shapes.snapshot(s, captures[0])
 
 
-@router.get("/snapshot/{ref}")
-def get_snapshot(ref: str, request: Request, _: User = Depends(superuser)) -> dict[str, Any]:
+@router.get("/snapshot/{ref}", dependencies=[requires(Access.CAPTURE)])
+def get_snapshot(ref: str, request: Request,
+                 user: User = Depends(current_user)) -> dict[str, Any]:
     """By UUID, UUID prefix or timestamp."""
     with_results = _flag(dict(request.query_params), "with_archiveresults", True)
     with session_scope() as s:
-        return shapes.snapshot(s, find_snapshot(s, ref), with_results)
+        return shapes.snapshot(s, find_snapshot(s, ref, user), with_results)
 
 
-@router.patch("/snapshot/{ref}")
-def patch_snapshot(ref: str, _: User = Depends(superuser),
+@router.patch("/snapshot/{ref}", dependencies=[requires(Access.CAPTURE)])
+def patch_snapshot(ref: str, user: User = Depends(current_user),
                    body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """Set ``status`` (sealed clears ``retry_at``), ``retry_at`` or ``tags``."""
     from custos.captures import ensure_tag
 
     with session_scope() as s:
-        capture = find_snapshot(s, ref)
+        capture = find_snapshot(s, ref, user)
         if "status" in body:
             if body["status"] not in STATUSES:
                 raise InvalidInput(f"Invalid status: {body['status']}")
@@ -172,8 +186,9 @@ def patch_snapshot(ref: str, _: User = Depends(superuser),
         return shapes.snapshot(s, capture, True)
 
 
-@router.get("/archiveresults")
-def list_archiveresults(request: Request, _: User = Depends(superuser)) -> dict[str, Any]:
+@router.get("/archiveresults", dependencies=[requires(Access.CAPTURE)])
+def list_archiveresults(request: Request,
+                        user: User = Depends(current_user)) -> dict[str, Any]:
     """Archive results, filtered like ArchiveBox's ArchiveResultFilterSchema."""
     p = dict(request.query_params)
     query = (select(ArchiveResult).join(Capture, col(Capture.uuid) == col(
@@ -201,16 +216,17 @@ def list_archiveresults(request: Request, _: User = Depends(superuser)) -> dict[
             query = query.where(getattr(col(ArchiveResult.created_at), op)(
                 _date(p[f"created_at{suffix}"])))
     with session_scope() as s:
-        rows, meta = _page(request, s, query)
+        rows, meta = _page(request, s, scope(s, user, query))
         meta["items"] = [shapes.archiveresult(s, r) for r in rows]
         return meta
 
 
-@router.get("/archiveresult/{ref}")
-def get_archiveresult(ref: str, _: User = Depends(superuser)) -> dict[str, Any]:
+@router.get("/archiveresult/{ref}", dependencies=[requires(Access.CAPTURE)])
+def get_archiveresult(ref: str, user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
-        rows = s.exec(select(ArchiveResult).where(col(ArchiveResult.uuid).contains(ref))
-                      .limit(2)).all()
+        query = select(ArchiveResult).join(Capture, col(Capture.uuid) == col(
+            ArchiveResult.capture_uuid)).where(col(ArchiveResult.uuid).contains(ref))
+        rows = s.exec(scope(s, user, query).limit(2)).all()
         if len(rows) > 1:
             raise Conflict(f"get() returned more than one ArchiveResult for {ref!r}")
         if not rows:
@@ -218,23 +234,45 @@ def get_archiveresult(ref: str, _: User = Depends(superuser)) -> dict[str, Any]:
         return shapes.archiveresult(s, rows[0])
 
 
-@router.get("/tags")
-def list_tags(request: Request, _: User = Depends(superuser)) -> dict[str, Any]:
+def _tags(session: Session, user: User) -> SelectOfScalar[Tag]:
+    """Tags; for a non-admin, only those on a capture they may see."""
+    query = select(Tag).order_by(col(Tag.name))
+    if user.is_admin:
+        return query
+    visible = scope(session, user, select(Capture.uuid))
+    return query.where(col(Tag.id).in_(select(CaptureTag.tag_id).where(
+        col(CaptureTag.capture_uuid).in_(visible))))
+
+
+def _tag(session: Session, user: User, row: Tag, with_snapshots: bool) -> dict[str, Any]:
+    """ArchiveBox's Tag, counting and listing only the snapshots ``user`` may see."""
+    data = shapes.tag(session, row)
+    tagged = select(CaptureTag.capture_uuid).where(col(CaptureTag.tag_id) == row.id)
+    captures = session.exec(scope(session, user, select(Capture).where(
+        col(Capture.uuid).in_(tagged)))).all()
+    data["num_snapshots"] = len(captures)
+    if with_snapshots:
+        data["snapshots"] = [shapes.snapshot(session, c) for c in captures]
+    return data
+
+
+@router.get("/tags", dependencies=[requires(Access.CAPTURE)])
+def list_tags(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
-        rows, meta = _page(request, s, select(Tag).order_by(col(Tag.name)))
-        meta["items"] = [shapes.tag(s, r) for r in rows]
+        rows, meta = _page(request, s, _tags(s, user))
+        meta["items"] = [_tag(s, user, r, False) for r in rows]
         return meta
 
 
-@router.get("/tag/{ref}")
-def get_tag(ref: str, request: Request, _: User = Depends(superuser)) -> dict[str, Any]:
+@router.get("/tag/{ref}", dependencies=[requires(Access.CAPTURE)])
+def get_tag(ref: str, request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """By id, name or slug; ``with_snapshots`` (default true) lists its snapshots."""
     with_snapshots = _flag(dict(request.query_params), "with_snapshots", True)
     with session_scope() as s:
-        query = select(Tag).where((col(Tag.name) == ref) | (col(Tag.slug) == ref))
+        query = _tags(s, user).where((col(Tag.name) == ref) | (col(Tag.slug) == ref))
         if ref.isdigit():
-            query = select(Tag).where(col(Tag.id) == int(ref))
+            query = _tags(s, user).where(col(Tag.id) == int(ref))
         row = s.exec(query).first()
         if row is None:
             raise HTTPException(404, "Tag not found")
-        return shapes.tag(s, row, with_snapshots)
+        return _tag(s, user, row, with_snapshots)

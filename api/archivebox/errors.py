@@ -1,8 +1,9 @@
 """ArchiveBox's error bodies and response headers, in one place (its route class).
 
-Auth failures are ``{"detail": "Unauthorized"}`` (401) or the superuser message
-(403); bad input ``{"detail": msg}`` (400) and request validation
-``{"detail": [...]}`` (422); everything else is ArchiveBox's
+Auth failures are ``{"detail": "Unauthorized"}`` (401) or ArchiveBox's permission
+message naming the caller's role (403, ``auth.role_refused``); bad input
+``{"detail": msg}`` (400) and request validation ``{"detail": [...]}`` (422);
+everything else is ArchiveBox's
 ``{"succeeded": false, "message": "<Class>: <msg>", "errors": [...]}`` with 404 for
 missing objects and 503 otherwise, without the traceback ArchiveBox itself adds.
 Every response carries ``Cache-Control: no-store`` and the ``X-ArchiveBox-Auth-*``
@@ -24,10 +25,6 @@ from starlette.exceptions import HTTPException
 from custos.errors import CustosError, Forbidden, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
-
-SUPERUSER_ONLY = ("Valid credentials but User does not have permission (make sure "
-                  "user.is_superuser=True)")
-
 
 class Unauthenticated(CustosError):
     """No or bad credentials (401)."""

@@ -18,17 +18,17 @@ from fastapi import APIRouter, Body, Depends, Request
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
+from api.roles import Access
 from custos import __version__, dispatch
-from custos.accounts import check_password, create_api_key, user_by_name
+from custos.accounts import authenticate, create_api_key
 from custos.captures import add_urls
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
-from custos.models import ApiKey, Capture, CaptureJob, Crawl, User, utcnow
-from custos.models.perma import ApiKeyExpiry
+from custos.models import Capture, CaptureJob, Crawl, User, utcnow
 from custos.settings import get_settings
 
 from . import shapes
-from .auth import key_user, superuser
+from .auth import crawl_scope, current_user, key_user, requires, scope
 from .core import filter_snapshots, live_snapshots
 from .errors import ArchiveBoxRoute
 
@@ -43,47 +43,41 @@ TOKEN_LIFETIME = timedelta(days=30)
 
 # -- auth ----------------------------------------------------------------------------
 def _issue_token(username: str, password: str) -> dict[str, Any]:
-    user = user_by_name(username)
-    if user is None or user.id is None or not user.is_active or not check_password(
-            password, user.password_hash):
+    user = authenticate(username, password)
+    if user is None or user.id is None:
         return {"success": False, "errors": ["Invalid credentials"]}
-    token = create_api_key(user.id, label="archivebox get_api_token")
     expires = utcnow() + TOKEN_LIFETIME
-    with session_scope() as s:
-        key = s.exec(select(ApiKey).where(col(ApiKey.user_id) == user.id)
-                     .order_by(col(ApiKey.id).desc())).first()
-        assert key is not None and key.id is not None
-        s.add(ApiKeyExpiry(api_key_id=key.id, expires=expires))
+    token = create_api_key(user.id, label="archivebox get_api_token", expires=expires)
     return {"success": True, "user_id": str(user.id), "username": user.username,
             "token": token, "expires": expires.isoformat()}
 
 
-@auth_router.post("/get_api_token")
+@auth_router.post("/get_api_token", dependencies=[requires(Access.PUBLIC)])
 async def get_api_token(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """A new token valid 30 days for a username and password (HTTP 200 either way)."""
     return await run_in_threadpool(_issue_token, str(body.get("username") or ""),
                                    str(body.get("password") or ""))
 
 
-@auth_router.post("/check_api_token")
+@auth_router.post("/check_api_token", dependencies=[requires(Access.PUBLIC)])
 async def check_api_token(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     found = await run_in_threadpool(key_user, str(body.get("token") or ""))
     if found is None:
         return {"success": False, "user_id": None}
-    return {"success": True, "user_id": str(found[0].id)}
+    return {"success": True, "user_id": str(found.user.id)}
 
 
 # -- crawls ----------------------------------------------------------------------------
-@crawls_router.get("/crawls")
-def list_crawls(_: User = Depends(superuser)) -> list[dict[str, Any]]:
-    """Every crawl, newest first (not paginated, as in ArchiveBox)."""
+@crawls_router.get("/crawls", dependencies=[requires(Access.CAPTURE)])
+def list_crawls(user: User = Depends(current_user)) -> list[dict[str, Any]]:
+    """Every crawl the caller may see, newest first (not paginated, as in ArchiveBox)."""
     with session_scope() as s:
-        return [shapes.crawl(s, c) for c in s.exec(
-            select(Crawl).order_by(col(Crawl.created_at).desc())).all()]
+        return [shapes.crawl(s, c) for c in s.exec(crawl_scope(
+            user, select(Crawl).order_by(col(Crawl.created_at).desc()))).all()]
 
 
-@crawls_router.post("/crawls")
-def create_crawl(user: User = Depends(superuser),
+@crawls_router.post("/crawls", dependencies=[requires(Access.CAPTURE)])
+def create_crawl(user: User = Depends(current_user),
                  body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """The URLs of one submission; snapshots are created (and queued) at once."""
     urls = [str(u).strip() for u in body.get("urls") or [] if str(u).strip()]
@@ -100,11 +94,12 @@ def create_crawl(user: User = Depends(superuser),
         return shapes.crawl(s, crawl, with_snapshots=True)
 
 
-@crawls_router.get("/crawl/{ref}")
-def get_crawl(ref: str, request: Request, _: User = Depends(superuser)) -> dict[str, Any]:
+@crawls_router.get("/crawl/{ref}", dependencies=[requires(Access.CAPTURE)])
+def get_crawl(ref: str, request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     with_snapshots = request.query_params.get("with_snapshots", "false").lower() == "true"
     with session_scope() as s:
-        crawl = s.exec(select(Crawl).where(col(Crawl.uuid).startswith(ref))).first()
+        crawl = s.exec(crawl_scope(user, select(Crawl).where(
+            col(Crawl.uuid).startswith(ref)))).first()
         if crawl is None:
             raise NotFound("Crawl matching query does not exist.")
         return shapes.crawl(s, crawl, with_snapshots)
@@ -116,12 +111,13 @@ def _cli(result: Any, stdout: str = "", fmt: str = "json") -> dict[str, Any]:
             "stdout": stdout, "stderr": ""}
 
 
-def _matching(body: dict[str, Any]) -> list[Capture]:
-    """Snapshots matching ArchiveBox's filter_type/filter_patterns/after/before."""
+def _matching(body: dict[str, Any], user: User) -> list[Capture]:
+    """Snapshots ``user`` may see matching ArchiveBox's filter_type/filter_patterns/
+    after/before."""
     patterns = [str(p) for p in body.get("filter_patterns") or []]
     kind = str(body.get("filter_type") or "exact")
     with session_scope() as s:
-        rows = list(s.exec(filter_snapshots(live_snapshots(), {})).all())
+        rows = list(s.exec(scope(s, user, filter_snapshots(live_snapshots(), {}))).all())
     after, before = body.get("after"), body.get("before")
 
     def keep(c: Capture) -> bool:
@@ -147,8 +143,8 @@ def _matching(body: dict[str, Any]) -> list[Capture]:
     return [c for c in rows if keep(c)]
 
 
-@cli_router.post("/add")
-def cli_add(user: User = Depends(superuser),
+@cli_router.post("/add", dependencies=[requires(Access.CAPTURE)])
+def cli_add(user: User = Depends(current_user),
             body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """``archivebox add``: one crawl, one snapshot per URL, captured in the background.
 
@@ -171,13 +167,13 @@ def cli_add(user: User = Depends(superuser),
                 f"Added {len(captures)} URLs to crawl {crawl_uuid}")
 
 
-@cli_router.post("/update")
-def cli_update(_: User = Depends(superuser),
+@cli_router.post("/update", dependencies=[requires(Access.CAPTURE)])
+def cli_update(user: User = Depends(current_user),
                body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """``archivebox update``: queue matching failed (or, with overwrite, all) snapshots again."""
     overwrite = bool(body.get("overwrite"))
     queued = []
-    for capture in _matching(body):
+    for capture in _matching(body, user):
         if capture.status not in ("failed", "queued") and not overwrite:
             continue
         with session_scope() as s:
@@ -194,9 +190,9 @@ def cli_update(_: User = Depends(superuser),
                 f"Queued {len(queued)} snapshots")
 
 
-def _search(body: dict[str, Any]) -> dict[str, Any]:
+def _search(body: dict[str, Any], user: User) -> dict[str, Any]:
     status = body.get("status")
-    rows = _matching(body)
+    rows = _matching(body, user)
     if status in ("archived", "valid"):
         rows = [c for c in rows if c.status in ("succeeded", "sealed")]
     elif status == "unarchived":
@@ -213,40 +209,40 @@ def _search(body: dict[str, Any]) -> dict[str, Any]:
         return _cli([shapes.snapshot(s, c) for c in rows])
 
 
-@cli_router.post("/search")
-def cli_search(_: User = Depends(superuser),
+@cli_router.post("/search", dependencies=[requires(Access.CAPTURE)])
+def cli_search(user: User = Depends(current_user),
                body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """``archivebox search`` (0.9) and ``list`` (0.8.5)."""
-    return _search(body)
+    return _search(body, user)
 
 
-@cli_router.post("/list")
-def cli_list(_: User = Depends(superuser),
+@cli_router.post("/list", dependencies=[requires(Access.CAPTURE)])
+def cli_list(user: User = Depends(current_user),
              body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
-    return _search(body)
+    return _search(body, user)
 
 
-@cli_router.post("/remove")
-def cli_remove(_: User = Depends(superuser),
+@cli_router.post("/remove", dependencies=[requires(Access.CAPTURE)])
+def cli_remove(user: User = Depends(current_user),
                body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
     """``archivebox remove``: matching snapshots are withdrawn (files are kept)."""
     if not body.get("filter_patterns") and body.get("after") is None \
             and body.get("before") is None:
         raise InvalidInput("filter_patterns (or after/before) is required")
-    removed = [c.uuid for c in _matching(body)]
+    removed = [c.uuid for c in _matching(body, user)]
     with session_scope() as s:
         for uuid in removed:
             row = s.get(Capture, uuid)
             if row is not None:
                 row.user_deleted, row.user_deleted_at = True, utcnow()
-        remaining = len(s.exec(live_snapshots()).all())
+        remaining = len(s.exec(scope(s, user, live_snapshots())).all())
     return _cli({"removed_count": len(removed), "removed_snapshot_ids": removed,
                  "remaining_snapshots": remaining}, f"Removed {len(removed)} snapshots")
 
 
 # -- workers and machine ------------------------------------------------------------------
-@workers_router.get("/workers")
-def workers(_: User = Depends(superuser)) -> list[dict[str, Any]]:
+@workers_router.get("/workers", dependencies=[requires(Access.ADMIN)])
+def workers() -> list[dict[str, Any]]:
     """The capture worker: what runs now and what waits."""
     with session_scope() as s:
         running = s.exec(select(Capture).where(col(Capture.status) == "started")).all()
@@ -267,8 +263,8 @@ def workers(_: User = Depends(superuser)) -> list[dict[str, Any]]:
              "queued_count": len(queued), "queue": task[len(running):]}]
 
 
-@workers_router.get("/orchestrator")
-def orchestrator(_: User = Depends(superuser)) -> dict[str, Any]:
+@workers_router.get("/orchestrator", dependencies=[requires(Access.ADMIN)])
+def orchestrator() -> dict[str, Any]:
     return {"is_running": True, "poll_interval": 1, "idle_timeout": None,
             "max_crawl_workers": get_settings().worker_threads,
             "total_worker_count": 1, "workers": ["capture"],
@@ -295,14 +291,14 @@ def _machine() -> dict[str, Any]:
             "num_uses_failed": 0}
 
 
-@machine_router.get("/machine/current")
-def current_machine(_: User = Depends(superuser)) -> dict[str, Any]:
+@machine_router.get("/machine/current", dependencies=[requires(Access.ADMIN)])
+def current_machine() -> dict[str, Any]:
     """Host, OS, Python, Chromium and tool versions of this server."""
     return _machine()
 
 
-@machine_router.get("/machines")
-def machines(_: User = Depends(superuser)) -> dict[str, Any]:
+@machine_router.get("/machines", dependencies=[requires(Access.ADMIN)])
+def machines() -> dict[str, Any]:
     items = [_machine()]
     return {"total_items": 1, "count": 1, "total_pages": 1, "page": 0, "limit": 200,
             "offset": 0, "num_items": 1, "items": items}

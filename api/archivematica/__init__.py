@@ -9,6 +9,7 @@ also calls ``install`` (the status polls' fast path, ``fastpath.py``).
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from api.archivematica import (
     decisions,
@@ -22,6 +23,7 @@ from api.archivematica import (
 )
 from api.archivematica.fastpath import StatusFastPath
 from api.archivematica.routing import AMRoutes, new_router
+from api.roles import Access, route_access
 
 router = new_router()
 _routes = AMRoutes(router)
@@ -31,10 +33,19 @@ for _module in (transfer, ingest, package, jobs, validate, processing_configs, m
 _routes.finish()
 
 
+def status_access() -> Access:
+    """The access the status routes require (the fast path checks the same)."""
+    found = {access for route in router.routes if isinstance(route, APIRoute)
+             and route.path.startswith(("/api/transfer/status/", "/api/ingest/status/"))
+             and "GET" in (route.methods or ()) for access in route_access(route)}
+    if len(found) != 1:
+        raise RuntimeError(f"the status routes must state one access, not {found}")
+    return found.pop()
+
 
 def install(app: FastAPI) -> None:
     """App-level behaviour of the dialect: the status polls' fast path."""
-    app.add_middleware(StatusFastPath)
+    app.add_middleware(StatusFastPath, access=status_access())
 
 
 __all__ = ["install", "router"]

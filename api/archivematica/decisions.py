@@ -17,10 +17,11 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.archivematica import units
-from api.archivematica.auth import authenticated_user
+from api.archivematica.auth import authenticated_user, requires
 from api.archivematica.errors import ErrorBody, error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS
+from api.roles import Access
 from custos import decisions
 from custos.db import session_scope
 from custos.models import User
@@ -102,17 +103,17 @@ def answer(job_uuid: str, choice: str, user_id: int) -> dict[str, Any]:
 
 def register(r: AMRoutes) -> None:
     """Add the decision endpoints."""
-    deps = [Depends(authenticated_user)]
     tags = ["Custos extensions"]
 
-    @r.route("/api/v2beta/decisions", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/v2beta/decisions", ["GET"], dependencies=[requires(Access.READ)], tags=tags,
              responses={200: {"model": DecisionList}, **ERRORS},
              summary="Units waiting at a decision, with the choices")
     def list_decisions() -> JSONResponse:
         return JSONResponse({"message": "Fetched decisions successfully.",
                              "results": waiting_list()})
 
-    @r.route("/api/v2beta/decisions/{job_uuid}", ["POST"], tags=tags,
+    @r.route("/api/v2beta/decisions/{job_uuid}", ["POST"], dependencies=[requires(Access.PROCESS)],
+             tags=tags,
              responses={200: {"model": AnswerBody}, **ERRORS,
                         404: {"model": ErrorBody, "description": "No decision at that job"},
                         409: {"model": ErrorBody, "description": "Already answered"}},

@@ -8,8 +8,10 @@ that answers the poll directly when everything about it is already known:
 
 - the path is exactly a status path with a well-formed UUID and the method GET;
 - the credentials come in the ``Authorization: ApiKey user:key`` header and are in
-  this process's credential cache (``auth.cached_user``: validated in the last
-  ``CACHE_SECONDS`` by the regular route, and not withdrawn since);
+  this process's credential cache (``auth.cached_principal``: validated in the
+  last ``CACHE_SECONDS`` by the regular route, not withdrawn and not expired
+  since), and their role has the access the status routes require (read from
+  those routes by ``install``, so it is stated in one place);
 - the pipeline UUID is cached.
 
 It then calls the same ``units.unit_status`` as the route, through ``api.reads.read``
@@ -32,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.archivematica import auth, identity, units
 from api.archivematica.errors import AM_VERSION, AMError
 from api.reads import read
+from api.roles import Access, allows
 from custos.models import UnitType
 
 STATUS_PATH = re.compile(r"/api/(transfer|ingest)/status/([\w]{8}(?:-[\w]{4}){3}-[\w]{12})/?")
@@ -44,8 +47,9 @@ class StatusFastPath:
     #: polls answered here, in this process (tests read it to know who answered)
     served = 0
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access: Access) -> None:
         self.app = app
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self._answer(scope) if scope["type"] == "http" else None
@@ -68,8 +72,9 @@ class StatusFastPath:
         creds = auth.parse_header(_header(scope, b"authorization"))
         if creds is None or not creds[0] or not creds[1]:
             return None
-        if auth.cached_user(creds[0], creds[1]) is None:
-            return None
+        who = auth.cached_principal(creds[0], creds[1])
+        if who is None or not allows(self.access, who.role):
+            return None  # the route answers, with its 403
         try:
             body: dict[str, Any] = await read(units.unit_status, match[2], KINDS[match[1]])
             response = JSONResponse(body)

@@ -10,17 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import bindparam, select
 from sqlmodel import col
 
-from api.archivematica.auth import authenticated_user
+from api.archivematica.auth import requires
 from api.archivematica.errors import error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS
 from api.archivematica.units import UUID_PATTERN
+from api.roles import Access
 from custos.db import get_engine, session_scope
 from custos.models import Job, Task
 
@@ -136,10 +137,10 @@ def unit_jobs(unit_uuid: str, microservice: str | None, link_uuid: str | None,
 
 def register(r: AMRoutes) -> None:
     """Add the v2beta jobs and task endpoints."""
-    deps = [Depends(authenticated_user)]
     tags = ["Archivematica: v2beta"]
 
-    @r.route("/api/v2beta/jobs/{unit_uuid}", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/v2beta/jobs/{unit_uuid}", ["GET"], dependencies=[requires(Access.READ)],
+             tags=tags,
              responses={200: {"model": list[JobBody]}, **ERRORS},
              summary="Jobs of a unit, oldest first")
     def jobs(
@@ -155,7 +156,8 @@ def register(r: AMRoutes) -> None:
         return JSONResponse(unit_jobs(unit_uuid, microservice, link_uuid, name,
                                       "detailed" in request.query_params))
 
-    @r.route("/api/v2beta/task/{task_uuid}", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/v2beta/task/{task_uuid}", ["GET"], dependencies=[requires(Access.READ)],
+             tags=tags,
              responses={200: {"model": TaskBody}, **ERRORS}, summary="One task")
     def task(task_uuid: str = Path(pattern=UUID_PATTERN)) -> JSONResponse:
         with session_scope() as s:

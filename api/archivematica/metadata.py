@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import Depends, Form, Query
+from fastapi import Form, Query
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from api.archivematica.auth import authenticated_user
+from api.archivematica.auth import requires
 from api.archivematica.errors import error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS
+from api.roles import Access
 from custos.db import session_scope
 from custos.models.am_api import LevelOfDescription, SIPArrange
 
@@ -73,29 +74,31 @@ def set_level(path: str, level_uuid: str) -> None:
 
 def register(r: AMRoutes) -> None:
     """Add the levels-of-description and filesystem metadata endpoints."""
-    deps = [Depends(authenticated_user)]
     tags = ["Archivematica: arrangement"]
     level_list = {200: {"description": "`[{\"<uuid>\": \"<name>\"}, ...]`"}, **ERRORS}
 
-    @r.route("/api/filesystem/administration/dips/atom/levels/", ["GET"], dependencies=deps,
+    @r.route("/api/filesystem/administration/dips/atom/levels/", ["GET"],
+             dependencies=[requires(Access.READ)],
              tags=tags, responses=level_list, summary="Levels of description")
     def get_levels_of_description() -> JSONResponse:
         return JSONResponse(levels())
 
-    @r.route("/api/administration/dips/atom/fetch_levels/", ["GET"], dependencies=deps,
+    @r.route("/api/administration/dips/atom/fetch_levels/", ["GET"],
+             dependencies=[requires(Access.PROCESS)],
              tags=tags, responses=level_list,
              summary="Refresh levels of description (no AtoM configured: stored levels)")
     def fetch_levels_of_description_from_atom() -> JSONResponse:
         return JSONResponse(levels())
 
-    @r.route("/api/filesystem/metadata/", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/filesystem/metadata/", ["GET"], dependencies=[requires(Access.READ)], tags=tags,
              responses={200: {"description": '`{"level_of_description": "<name>"}`'},
                         404: {"description": "Path not arranged"}, **ERRORS},
              summary="Level of description of an arranged path")
     def path_metadata_get(path: str = Query(min_length=1)) -> JSONResponse:
         return JSONResponse({"level_of_description": get_level(path)})
 
-    @r.route("/api/filesystem/metadata/", ["POST"], dependencies=deps, tags=tags,
+    @r.route("/api/filesystem/metadata/", ["POST"], dependencies=[requires(Access.PROCESS)],
+             tags=tags,
              status_code=201, responses={201: {"description": '`{"success": true}`'},
                                          **ERRORS},
              summary="Set the level of description of an arranged path")

@@ -15,11 +15,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.archivematica import idempotency, starting
-from api.archivematica.auth import authenticated_user
+from api.archivematica.auth import authenticated_user, requires
 from api.archivematica.errors import ErrorBody, error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS
 from api.archivematica.units import TRANSFER_TYPE_DIRS
+from api.roles import Access
 from custos import processing
 from custos.errors import InvalidInput, NotFound
 from custos.storage import decode_location_path
@@ -97,7 +98,8 @@ def register(r: AMRoutes) -> None:
     tags = ["Archivematica: v2beta"]
     schema = PackageRequest.model_json_schema()
 
-    @r.route("/api/v2beta/package", ["POST"], tags=tags, status_code=202,
+    @r.route("/api/v2beta/package", ["POST"], dependencies=[requires(Access.PROCESS)], tags=tags,
+             status_code=202,
              responses={202: {"model": PackageCreated}, **ERRORS,
                         409: {"model": ErrorBody, "description": "Same Idempotency-Key "
                               "still being processed"},
@@ -129,6 +131,6 @@ def register(r: AMRoutes) -> None:
         return JSONResponse({"id": uuid}, status_code=202)
 
     @r.route("/api/v2beta/package", ["GET"], include_in_schema=False,
-             dependencies=[Depends(authenticated_user)])
+             dependencies=[requires(Access.PROCESS)])
     def package_get() -> Response:
         return Response(status_code=501)

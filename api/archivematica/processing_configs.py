@@ -7,15 +7,16 @@ xml (else 415, as Archivematica). PUT (a Custos extension) stores an uploaded
 
 from __future__ import annotations
 
-from fastapi import Depends, Path, Request, Response
+from fastapi import Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.archivematica.auth import authenticated_user
+from api.archivematica.auth import requires
 from api.archivematica.errors import AMError, ErrorBody, error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS
+from api.roles import Access
 from custos import processing
 from custos.errors import InvalidInput, NotFound
 
@@ -43,16 +44,17 @@ def accepts_xml(request: Request) -> bool:
 
 def register(r: AMRoutes) -> None:
     """Add the processing-configuration endpoints."""
-    deps = [Depends(authenticated_user)]
     tags = ["Archivematica: processing configuration"]
 
-    @r.route("/api/processing-configuration", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/processing-configuration", ["GET"], dependencies=[requires(Access.PROCESS)],
+             tags=tags,
              responses={200: {"model": ConfigList}, **ERRORS},
              summary="Names of the processing configurations")
     def processing_configurations() -> JSONResponse:
         return JSONResponse({"processing_configurations": processing.list_names()})
 
-    @r.route("/api/processing-configuration/{name}", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/processing-configuration/{name}", ["GET"],
+             dependencies=[requires(Access.PROCESS)], tags=tags,
              responses={200: {"content": {"text/xml": {}}, "description": "processingMCP.xml"},
                         404: {"model": SuccessBody}, 415: {"description": "Accept is not "
                                                          "*/* and does not mention xml"},
@@ -68,9 +70,9 @@ def register(r: AMRoutes) -> None:
             raise no_such(name) from exc
         return Response(data, media_type="text/xml")
 
-    @r.route("/api/processing-configuration/{name}", ["DELETE"], dependencies=deps,
-             tags=tags, responses={200: {"model": SuccessBody}, 404: {"model": SuccessBody},
-                                   **ERRORS},
+    @r.route("/api/processing-configuration/{name}", ["DELETE"],
+             dependencies=[requires(Access.ADMIN)], tags=tags,
+             responses={200: {"model": SuccessBody}, 404: {"model": SuccessBody}, **ERRORS},
              summary="Delete a processing configuration (built-ins are reset)")
     def delete_processing_configuration(name: str = Path(pattern=NAME_PATTERN)) -> JSONResponse:
         try:
@@ -80,7 +82,8 @@ def register(r: AMRoutes) -> None:
                 raise no_such(name) from exc
         return JSONResponse({"success": True})
 
-    @r.route("/api/processing-configuration/{name}", ["PUT"], dependencies=deps, tags=tags,
+    @r.route("/api/processing-configuration/{name}", ["PUT"], dependencies=[requires(Access.ADMIN)],
+             tags=tags,
              responses={200: {"model": SuccessBody}, 400: {"model": ErrorBody}, **ERRORS},
              openapi_extra={"requestBody": {"required": True, "content": {
                  "text/xml": {"schema": {"type": "string"}},

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from api import roles
 from api.archivematica.errors import ArchivematicaRoute
 
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -46,12 +47,13 @@ class AMRoutes:
         return decorator
 
     def finish(self) -> None:
-        """Answer every unregistered method of each path with 405 (no auth)."""
+        """Answer every unregistered method of each path with 405 (no auth: public)."""
         for path, allowed in self.methods.items():
             others = [m for m in ALL_METHODS if m not in allowed]
             if others:
                 self.router.add_api_route(path, method_not_allowed(sorted(allowed)),
-                                          methods=others, include_in_schema=False)
+                                          methods=others, include_in_schema=False,
+                                          dependencies=[roles.public()])
 
 
 def method_not_allowed(allowed: list[str]) -> Callable[[Request], Response]:

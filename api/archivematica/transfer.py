@@ -11,10 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.archivematica import reingest as reingest_mod
 from api.archivematica import starting, units
-from api.archivematica.auth import authenticated_user
+from api.archivematica.auth import authenticated_user, requires
 from api.archivematica.errors import AMError, ErrorBody, error
 from api.archivematica.routing import AMRoutes
 from api.reads import read
+from api.roles import Access
 from custos.errors import InvalidInput, NotFound
 from custos.models import UnitType
 
@@ -47,10 +48,10 @@ class RemovedBody(BaseModel):
 
 def register(r: AMRoutes) -> None:
     """Add the transfer endpoints to the dialect's routes."""
-    deps = [Depends(authenticated_user)]
     tags = ["Archivematica: transfer"]
 
-    @r.route("/api/transfer/start_transfer/", ["POST"], dependencies=deps, tags=tags,
+    @r.route("/api/transfer/start_transfer/", ["POST"], dependencies=[requires(Access.PROCESS)],
+             tags=tags,
              responses={200: {"description": "Copy successful"}, **ERRORS},
              summary="Start a transfer (waits for approval)")
     async def start_transfer(
@@ -70,14 +71,14 @@ def register(r: AMRoutes) -> None:
                                    auto_approve=False, user_id=user_id))
         return JSONResponse({"message": "Copy successful.", "path": started.path})
 
-    @r.route("/api/transfer/unapproved", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/transfer/unapproved", ["GET"], dependencies=[requires(Access.READ)], tags=tags,
              responses={200: {"model": ResultsBody}, **ERRORS},
              summary="Transfers waiting for approval")
     def unapproved_transfers() -> JSONResponse:
         return JSONResponse({"message": "Fetched unapproved transfers successfully.",
                              "results": units.unapproved()})
 
-    @r.route("/api/transfer/approve", ["POST"], dependencies=deps, tags=tags,
+    @r.route("/api/transfer/approve", ["POST"], dependencies=[requires(Access.PROCESS)], tags=tags,
              responses={200: {"description": "Approval successful"}, **ERRORS,
                         404: {"model": ErrorBody, "description": "Nothing waits there"}},
              summary="Approve a transfer waiting in a directory")
@@ -93,7 +94,8 @@ def register(r: AMRoutes) -> None:
             raise error(404, "Unable to start the transfer.") from exc
         return JSONResponse({"message": "Approval successful.", "uuid": uuid})
 
-    @r.route("/api/transfer/status/{unit_uuid}", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/transfer/status/{unit_uuid}", ["GET"], dependencies=[requires(Access.READ)],
+             tags=tags,
              responses={200: {"model": StatusBody}, **ERRORS},
              summary="Status of a transfer")
     async def transfer_status(
@@ -101,16 +103,16 @@ def register(r: AMRoutes) -> None:
     ) -> JSONResponse:
         return JSONResponse(await read(units.unit_status, unit_uuid, UnitType.TRANSFER))
 
-    @r.route("/api/transfer/completed", ["GET"], dependencies=deps, tags=tags,
+    @r.route("/api/transfer/completed", ["GET"], dependencies=[requires(Access.READ)], tags=tags,
              responses={200: {"model": ResultsBody}, **ERRORS},
              summary="Completed, visible transfers")
     def completed_transfers() -> JSONResponse:
         return JSONResponse({"message": "Fetched completed transfers successfully.",
                              "results": units.completed(UnitType.TRANSFER)})
 
-    add_hide_routes(r, deps, "transfer", UnitType.TRANSFER, tags)
+    add_hide_routes(r, [requires(Access.PROCESS)], "transfer", UnitType.TRANSFER, tags)
 
-    @r.route("/api/transfer/reingest", ["POST"], dependencies=deps, tags=tags,
+    @r.route("/api/transfer/reingest", ["POST"], dependencies=[requires(Access.PROCESS)], tags=tags,
              responses={200: {"description": "Reingest started"}, **ERRORS},
              summary="Full reingest of a stored AIP (called by storage)")
     def transfer_reingest(name: str | None = Form(None),

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.archivematica.auth import authenticated_user
+from api.archivematica.auth import requires
 from api.archivematica.errors import ErrorBody, error
 from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS
 from api.archivematica.validators import VALIDATORS, ValidationError
+from api.roles import Access
 
 log = logging.getLogger(__name__)
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -25,9 +26,7 @@ class ValidBody(BaseModel):
 
 def register(r: AMRoutes) -> None:
     """Add the validate endpoint."""
-    deps = [Depends(authenticated_user)]
-
-    @r.route("/api/v2beta/validate/{validator}", ["POST"], dependencies=deps,
+    @r.route("/api/v2beta/validate/{validator}", ["POST"], dependencies=[requires(Access.PROCESS)],
              tags=["Archivematica: v2beta"],
              responses={200: {"model": ValidBody}, 400: {"model": ValidBody | ErrorBody},
                         404: {"model": ErrorBody}, 403: ERRORS[403]},

@@ -1,5 +1,12 @@
-"""Custos' own endpoints under ``/custos``: health, healthcheck runs, unit status."""
+"""Custos' own endpoints under ``/custos``: health, healthcheck runs, unit status,
+stored packages."""
 
-from api.native.routes import router
+from fastapi import APIRouter
+
+from api.native import aips, routes
+
+router = APIRouter()
+router.include_router(routes.router)
+router.include_router(aips.router)
 
 __all__ = ["router"]

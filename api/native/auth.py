@@ -1,18 +1,23 @@
 """API-key authentication for the native endpoints.
 
 The same keys as every dialect (``custos apikey create``), sent as
-``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. A missing, revoked or
+expired key is 401; a valid key whose owner's role does not allow the route
+(``requires``, see ``api.roles``) is 403.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header
 from starlette.concurrency import run_in_threadpool
 
+from api import roles
 from api.native.errors import NotAuthenticated
-from custos.accounts import user_for_key
+from api.roles import Access
+from custos.accounts import Role, user_for_key
+from custos.errors import Forbidden
 from custos.models import User
 
 
@@ -34,3 +39,13 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def role_refused(access: Access, role: Role) -> Forbidden:
+    """The native 403 (``{"error": "Forbidden", "message": ...}``)."""
+    return Forbidden(roles.refusal(access, role))
+
+
+def requires(access: Access) -> Any:
+    """The dependency stating an endpoint's access (see ``api.roles``)."""
+    return roles.requires(access, current_user, role_refused)

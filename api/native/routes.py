@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.native.auth import CurrentUser
+from api.native.auth import CurrentUser, requires
 from api.native.errors import NativeRoute
+from api.roles import Access
 from custos import __version__, dispatch
 from custos.db import check_database, get_engine, session_scope
 from custos.errors import ConfigError, NotFound
@@ -59,7 +60,8 @@ class UnitOut(BaseModel):
     jobs: list[JobOut]
 
 
-@router.get("/health", summary="Liveness and database check (no key needed)")
+@router.get("/health", dependencies=[requires(Access.PUBLIC)],
+            summary="Liveness and database check (no key needed)")
 def health() -> JSONResponse:
     """200 when the database answers, 503 with the reason otherwise."""
     signatures = health_fields(get_settings())  # "virus_signatures": "test-only" ...
@@ -84,7 +86,8 @@ def _start_healthcheck(user_id: int | None, hold_seconds: float) -> dict[str, An
     return {"uuid": unit_uuid, "flow_run_id": run_id, "status": "PROCESSING"}
 
 
-@router.post("/healthcheck", status_code=202, summary="Run the healthcheck flow")
+@router.post("/healthcheck", dependencies=[requires(Access.ADMIN)], status_code=202,
+             summary="Run the healthcheck flow")
 async def start_healthcheck(user: CurrentUser,
                             request: HealthcheckRequest | None = Body(default=None)
                             ) -> dict[str, Any]:
@@ -110,7 +113,8 @@ def _unit(unit_uuid: str) -> UnitOut:
         )
 
 
-@router.get("/units/{unit_uuid}", summary="A unit's status and jobs")
+@router.get("/units/{unit_uuid}", dependencies=[requires(Access.READ)],
+            summary="A unit's status and jobs")
 async def get_unit(unit_uuid: str, user: CurrentUser) -> UnitOut:  # noqa: ARG001
     """Status as recorded in the database (the source of truth), with every job."""
     return await run_in_threadpool(_unit, unit_uuid)

@@ -9,13 +9,14 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlmodel import col, select
 
+from api.roles import Access
 from custos.captures import can_edit, get_capture
 from custos.db import session_scope
 from custos.errors import NotFound
 from custos.models import Capture, User
 
 from . import links, shapes
-from .auth import current_user, payload
+from .auth import current_user, payload, requires
 from .download import download_response
 from .errors import PermaRouter, PlainForbidden
 
@@ -102,7 +103,7 @@ def _same_surt(key: str, url: str) -> list[str]:
 
 
 # -- public ----------------------------------------------------------------------------
-@router.get("/public/archives")
+@router.get("/public/archives", dependencies=[requires(Access.PUBLIC)])
 def public_archives(request: Request) -> dict[str, Any]:
     """Discoverable links, newest first (at most 10 pages, as Perma since late 2025)."""
     root = root_of(request)
@@ -120,7 +121,7 @@ def _public(guid: str) -> Capture:
     return capture
 
 
-@router.get("/public/archives/{guid}")
+@router.get("/public/archives/{guid}", dependencies=[requires(Access.PUBLIC)])
 def public_archive(guid: str, request: Request) -> dict[str, Any]:
     """One discoverable link; private, unlisted or deleted ones are 404."""
     capture = _public(guid)
@@ -128,14 +129,14 @@ def public_archive(guid: str, request: Request) -> dict[str, Any]:
         return shapes.public_link(s, capture, root_of(request))
 
 
-@router.get("/public/archives/{guid}/download")
+@router.get("/public/archives/{guid}/download", dependencies=[requires(Access.PUBLIC)])
 def public_download(guid: str, file_format: str | None = None) -> StreamingResponse:
     """The WARC (or WACZ) of a discoverable link."""
     return download_response(_public(guid), file_format)
 
 
 # -- authenticated ------------------------------------------------------------------------
-@router.get("/archives")
+@router.get("/archives", dependencies=[requires(Access.CAPTURE)])
 def list_archives(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """Every link the user can edit (public and private, all folders)."""
     root = root_of(request)
@@ -145,7 +146,7 @@ def list_archives(request: Request, user: User = Depends(current_user)) -> dict[
     return page_of(request, query, lambda s, c: shapes.authenticated_link(s, c, root))
 
 
-@router.post("/archives", status_code=201)
+@router.post("/archives", status_code=201, dependencies=[requires(Access.CAPTURE)])
 def create_archive(request: Request, user: User = Depends(current_user),
                    data: dict[str, Any] = Depends(payload)) -> JSONResponse:
     """Create a link; the capture runs in the background (201 at once)."""
@@ -154,7 +155,7 @@ def create_archive(request: Request, user: User = Depends(current_user),
         return JSONResponse(shapes.authenticated_link(s, capture, root_of(request)), 201)
 
 
-@router.get("/archives/export")
+@router.get("/archives/export", dependencies=[requires(Access.CAPTURE)])
 def export_archives(request: Request, user: User = Depends(current_user)) -> Response:
     """CSV of every link the user can edit."""
     with session_scope() as s:
@@ -164,7 +165,7 @@ def export_archives(request: Request, user: User = Depends(current_user)) -> Res
         "Content-Disposition": 'attachment; filename="perma-archives.csv"'})
 
 
-@router.get("/archives/{guid}")
+@router.get("/archives/{guid}", dependencies=[requires(Access.CAPTURE)])
 def get_archive(guid: str, request: Request,
                 user: User = Depends(current_user)) -> dict[str, Any]:
     """One link the user can edit."""
@@ -172,7 +173,7 @@ def get_archive(guid: str, request: Request,
         return shapes.authenticated_link(s, links.editable(s, user, guid), root_of(request))
 
 
-@router.patch("/archives/{guid}")
+@router.patch("/archives/{guid}", dependencies=[requires(Access.CAPTURE)])
 def patch_archive(guid: str, request: Request, user: User = Depends(current_user),
                   data: dict[str, Any] = Depends(payload)) -> dict[str, Any]:
     """Update title, description, notes, privacy, screenshot view or folder."""
@@ -181,15 +182,15 @@ def patch_archive(guid: str, request: Request, user: User = Depends(current_user
         return shapes.authenticated_link(s, links.editable(s, user, guid), root_of(request))
 
 
-@router.delete("/archives/{guid}", status_code=204)
+@router.delete("/archives/{guid}", status_code=204, dependencies=[requires(Access.CAPTURE)])
 def delete_archive(guid: str, user: User = Depends(current_user)) -> Response:
     """Soft delete (first 24 hours only)."""
     links.delete_link(user, guid)
     return Response(status_code=204)
 
 
-@router.get("/archives/{guid}/download")
-@router.head("/archives/{guid}/download")
+@router.get("/archives/{guid}/download", dependencies=[requires(Access.CAPTURE)])
+@router.head("/archives/{guid}/download", dependencies=[requires(Access.CAPTURE)])
 def download_archive(guid: str, file_format: str | None = None,
                      user: User = Depends(current_user)) -> StreamingResponse:
     """The WARC (default) or WACZ; a private link of someone else is 403 ``Private archive.``"""

@@ -1,5 +1,12 @@
 """Who is calling: Perma's ``api_key`` parameter (query or form, checked first) or
-``Authorization: ApiKey <key>``; request bodies as JSON or form data."""
+``Authorization: ApiKey <key>``; request bodies as JSON or form data.
+
+A missing or bad key (revoked, expired, or its user inactive) is Perma's 401; a
+valid key whose owner's role does not allow the route (``requires``, see
+``api.roles``: the ``capture`` and ``admin`` roles) is Perma's 403. Which captures
+a capture user may see and change is ``custos.captures``' rule: their own and
+their organisations'.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,10 @@ from typing import Any
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from custos.accounts import user_for_key
-from custos.errors import InvalidInput
+from api import roles
+from api.roles import Access
+from custos.accounts import Role, user_for_key
+from custos.errors import Forbidden, InvalidInput
 from custos.models import User
 
 from .errors import Unauthenticated
@@ -52,3 +61,13 @@ async def current_user(request: Request) -> User:
     if user is None:
         raise Unauthenticated("Invalid token.")
     return user
+
+
+def role_refused(access: Access, role: Role) -> Forbidden:
+    """Perma's 403 (its body is always ``You do not have permission ...``)."""
+    return Forbidden(roles.refusal(access, role))
+
+
+def requires(access: Access) -> Any:
+    """The dependency stating an endpoint's access (see ``api.roles``)."""
+    return roles.requires(access, current_user, role_refused)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
+from api.roles import Access
 from custos.captures import create_batch, ensure_root_folder, links_remaining, organization_ids
 from custos.db import session_scope
 from custos.errors import CustosError, Forbidden, InvalidInput, NotFound
@@ -17,7 +18,7 @@ from custos.models import Batch, Capture, CaptureJob, Folder, Organization, User
 
 from . import links, shapes
 from .archives import page_of, root_of
-from .auth import current_user
+from .auth import current_user, requires
 from .errors import PermaRouter
 
 router = PermaRouter()
@@ -33,7 +34,7 @@ def _own_batch(user: User, batch_id: int) -> Batch:
     return batch
 
 
-@router.get("/archives/batches")
+@router.get("/archives/batches", dependencies=[requires(Access.CAPTURE)])
 def list_batches(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """The user's batches, newest first."""
     query = select(Batch).where(col(Batch.created_by) == user.id).order_by(
@@ -41,7 +42,7 @@ def list_batches(request: Request, user: User = Depends(current_user)) -> dict[s
     return page_of(request, query, shapes.batch)
 
 
-@router.post("/archives/batches", status_code=201)
+@router.post("/archives/batches", status_code=201, dependencies=[requires(Access.CAPTURE)])
 async def create_batch_route(request: Request,
                              user: User = Depends(current_user)) -> JSONResponse:
     """One capture per URL; per-URL errors land in that job, not in the response status."""
@@ -83,14 +84,14 @@ def _make_batch(user: User, data: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, 201)
 
 
-@router.get("/archives/batches/{batch_id}")
+@router.get("/archives/batches/{batch_id}", dependencies=[requires(Access.CAPTURE)])
 def get_batch(batch_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
     batch = _own_batch(user, batch_id)
     with session_scope() as s:
         return shapes.batch(s, batch)
 
 
-@router.get("/archives/batches/{batch_id}/export")
+@router.get("/archives/batches/{batch_id}/export", dependencies=[requires(Access.CAPTURE)])
 def export_batch(batch_id: int, request: Request,
                  user: User = Depends(current_user)) -> Response:
     """CSV: url,status(success|error),error_message,title,perma_link."""
@@ -111,7 +112,7 @@ def export_batch(batch_id: int, request: Request,
         "Content-Disposition": f'attachment; filename="perma-batch-{batch.id}.csv"'})
 
 
-@router.get("/capture_jobs")
+@router.get("/capture_jobs", dependencies=[requires(Access.CAPTURE)])
 def list_jobs(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """The user's pending and in-progress jobs, in queue order."""
     query = select(CaptureJob).where(col(CaptureJob.created_by) == user.id,
@@ -120,7 +121,7 @@ def list_jobs(request: Request, user: User = Depends(current_user)) -> dict[str,
     return page_of(request, query, shapes.capture_job)
 
 
-@router.get("/capture_jobs/{ref}")
+@router.get("/capture_jobs/{ref}", dependencies=[requires(Access.CAPTURE)])
 def get_job(ref: str, user: User = Depends(current_user)) -> dict[str, Any]:
     """A job by numeric id or by its link's GUID."""
     with session_scope() as s:
@@ -139,7 +140,7 @@ def get_job(ref: str, user: User = Depends(current_user)) -> dict[str, Any]:
         return shapes.capture_job(s, job)
 
 
-@router.get("/user")
+@router.get("/user", dependencies=[requires(Access.CAPTURE)])
 def current(user: User = Depends(current_user)) -> dict[str, Any]:
     """The caller with their top-level folders."""
     with session_scope() as s:
@@ -154,7 +155,7 @@ def current(user: User = Depends(current_user)) -> dict[str, Any]:
         return body
 
 
-@router.get("/organizations")
+@router.get("/organizations", dependencies=[requires(Access.CAPTURE)])
 def list_orgs(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """Organizations the user belongs to; ``?order_by=name|registrar``."""
     with session_scope() as s:
@@ -168,7 +169,7 @@ def list_orgs(request: Request, user: User = Depends(current_user)) -> dict[str,
     return page_of(request, query, shapes.organization)
 
 
-@router.get("/organizations/{org_id}")
+@router.get("/organizations/{org_id}", dependencies=[requires(Access.CAPTURE)])
 def get_org(org_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
         org = s.get(Organization, org_id)

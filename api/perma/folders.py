@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from api.roles import Access
 from custos.captures import can_access_folder, ensure_root_folder, organization_ids
 from custos.db import session_scope
 from custos.errors import Forbidden, InvalidInput, NotFound
@@ -21,7 +22,7 @@ from custos.models import Capture, Folder, Organization, User
 
 from . import links, shapes
 from .archives import page_of, root_of
-from .auth import current_user, payload
+from .auth import current_user, payload, requires
 from .errors import PermaRouter
 
 router = PermaRouter()
@@ -129,7 +130,7 @@ def _delete(user: User, folder_id: int) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/folders")
+@router.get("/folders", dependencies=[requires(Access.CAPTURE)])
 def top_level(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """Personal root, then each organization's shared folder by organization name."""
     with session_scope() as s:
@@ -146,37 +147,37 @@ def top_level(request: Request, user: User = Depends(current_user)) -> dict[str,
     return page
 
 
-@router.post("/folders", status_code=201)
+@router.post("/folders", status_code=201, dependencies=[requires(Access.CAPTURE)])
 def create_folder(user: User = Depends(current_user),
                   data: dict[str, Any] = Depends(payload)) -> JSONResponse:
     """A new folder under ``parent`` (required)."""
     return JSONResponse(_create(user, data.get("parent"), data.get("name")), 201)
 
 
-@router.get("/folders/{folder_id}")
+@router.get("/folders/{folder_id}", dependencies=[requires(Access.CAPTURE)])
 def get_folder(folder_id: int, user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
         return shapes.folder(s, _folder(s, user, folder_id))
 
 
-@router.patch("/folders/{folder_id}")
+@router.patch("/folders/{folder_id}", dependencies=[requires(Access.CAPTURE)])
 def patch_folder(folder_id: int, user: User = Depends(current_user),
                  data: dict[str, Any] = Depends(payload)) -> dict[str, Any]:
     """Rename (``name``) or move (``parent``)."""
     return _patch(user, folder_id, data)
 
 
-@router.put("/folders/{folder_id}")
+@router.put("/folders/{folder_id}", dependencies=[requires(Access.CAPTURE)])
 def put_folder(folder_id: int, user: User = Depends(current_user)) -> Response:  # noqa: ARG001
     raise InvalidInput("put", {"error": ["PUT is only valid for nested folder endpoints."]})
 
 
-@router.delete("/folders/{folder_id}", status_code=204)
+@router.delete("/folders/{folder_id}", status_code=204, dependencies=[requires(Access.CAPTURE)])
 def delete_folder(folder_id: int, user: User = Depends(current_user)) -> Response:
     return _delete(user, folder_id)
 
 
-@router.get("/folders/{parent_id}/folders")
+@router.get("/folders/{parent_id}/folders", dependencies=[requires(Access.CAPTURE)])
 def child_folders(parent_id: int, request: Request,
                   user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
@@ -185,39 +186,41 @@ def child_folders(parent_id: int, request: Request,
     return page_of(request, query, shapes.folder)
 
 
-@router.post("/folders/{parent_id}/folders", status_code=201)
+@router.post("/folders/{parent_id}/folders", status_code=201,
+             dependencies=[requires(Access.CAPTURE)])
 def create_child(parent_id: int, user: User = Depends(current_user),
                  data: dict[str, Any] = Depends(payload)) -> JSONResponse:
     return JSONResponse(_create(user, data.get("parent") or parent_id, data.get("name")), 201)
 
 
-@router.get("/folders/{parent_id}/folders/{folder_id}")
+@router.get("/folders/{parent_id}/folders/{folder_id}", dependencies=[requires(Access.CAPTURE)])
 def get_child(parent_id: int, folder_id: int,  # noqa: ARG001
               user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
         return shapes.folder(s, _folder(s, user, folder_id))
 
 
-@router.patch("/folders/{parent_id}/folders/{folder_id}")
+@router.patch("/folders/{parent_id}/folders/{folder_id}", dependencies=[requires(Access.CAPTURE)])
 def patch_child(parent_id: int, folder_id: int, user: User = Depends(current_user),  # noqa: ARG001
                 data: dict[str, Any] = Depends(payload)) -> dict[str, Any]:
     return _patch(user, folder_id, data)
 
 
-@router.put("/folders/{parent_id}/folders/{folder_id}")
+@router.put("/folders/{parent_id}/folders/{folder_id}", dependencies=[requires(Access.CAPTURE)])
 def move_child(parent_id: int, folder_id: int,
                user: User = Depends(current_user)) -> dict[str, Any]:
     """Move folder ``folder_id`` into ``parent_id``."""
     return _patch(user, folder_id, {"parent": parent_id})
 
 
-@router.delete("/folders/{parent_id}/folders/{folder_id}", status_code=204)
+@router.delete("/folders/{parent_id}/folders/{folder_id}", status_code=204,
+               dependencies=[requires(Access.CAPTURE)])
 def delete_child(parent_id: int, folder_id: int,  # noqa: ARG001
                  user: User = Depends(current_user)) -> Response:
     return _delete(user, folder_id)
 
 
-@router.get("/folders/{folder_id}/archives")
+@router.get("/folders/{folder_id}/archives", dependencies=[requires(Access.CAPTURE)])
 def folder_archives(folder_id: int, request: Request,
                     user: User = Depends(current_user)) -> dict[str, Any]:
     """Links directly in the folder (not in sub-folders)."""
@@ -231,7 +234,8 @@ def folder_archives(folder_id: int, request: Request,
     return page_of(request, query, lambda s, c: shapes.authenticated_link(s, c, root))
 
 
-@router.post("/folders/{folder_id}/archives", status_code=201)
+@router.post("/folders/{folder_id}/archives", status_code=201,
+             dependencies=[requires(Access.CAPTURE)])
 def create_in_folder(folder_id: int, request: Request, user: User = Depends(current_user),
                      data: dict[str, Any] = Depends(payload)) -> JSONResponse:
     capture = links.create_link(user, data, folder=folder_id)
@@ -239,7 +243,7 @@ def create_in_folder(folder_id: int, request: Request, user: User = Depends(curr
         return JSONResponse(shapes.authenticated_link(s, capture, root_of(request)), 201)
 
 
-@router.get("/folders/{folder_id}/archives/export")
+@router.get("/folders/{folder_id}/archives/export", dependencies=[requires(Access.CAPTURE)])
 def export_folder(folder_id: int, request: Request,
                   user: User = Depends(current_user)) -> Response:
     with session_scope() as s:
@@ -252,7 +256,7 @@ def export_folder(folder_id: int, request: Request,
         "Content-Disposition": f'attachment; filename="perma-folder-{folder_id}-archives.csv"'})
 
 
-@router.put("/folders/{folder_id}/archives/{guid}")
+@router.put("/folders/{folder_id}/archives/{guid}", dependencies=[requires(Access.CAPTURE)])
 def move_archive(folder_id: int, guid: str, request: Request,
                  user: User = Depends(current_user)) -> dict[str, Any]:
     """Move a link into this folder."""

@@ -1,12 +1,31 @@
-"""Users and API keys (stored hashed)."""
+"""Users (each with one role) and API keys (stored hashed)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Field, SQLModel
 
 from custos.models.base import utcnow
+
+
+class Role(StrEnum):
+    """What a user may do; each user has exactly one (see docs/roles.md).
+
+    - ``admin``: everything, including users, keys, locations and processing
+      configurations;
+    - ``archivist``: transfers, ingests, decisions, AIPs and reingest; reads
+      processing configurations;
+    - ``capture``: the Perma.cc and ArchiveBox dialects, own and organisation
+      captures only;
+    - ``auditor``: read-only: status, AIP lists, fixity results.
+    """
+
+    ADMIN = "admin"
+    ARCHIVIST = "archivist"
+    CAPTURE = "capture"
+    AUDITOR = "auditor"
 
 
 class User(SQLModel, table=True):
@@ -17,8 +36,15 @@ class User(SQLModel, table=True):
     last_name: str = ""
     password_hash: str | None = None
     is_active: bool = True
-    is_admin: bool = False
+    role: str = Field(
+        default=Role.ARCHIVIST.value, max_length=16, description="One of Role's values."
+    )
     created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the user has the ``admin`` role (every right, every capture)."""
+        return self.role == Role.ADMIN
 
 
 class ApiKey(SQLModel, table=True):

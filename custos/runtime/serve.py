@@ -32,7 +32,7 @@ from types import FrameType
 import httpx
 from sqlmodel import col, select
 
-from custos.accounts import create_api_key, create_user
+from custos.accounts import Role, create_api_key, create_user
 from custos.db import get_engine, migrate, session_scope
 from custos.errors import ConfigError, CustosError
 from custos.models import User
@@ -100,10 +100,10 @@ def first_admin_key(settings: Settings) -> str | None:
     """On first start (no admin user yet) create ``admin`` and return its new key."""
     engine = get_engine(settings.db_url)
     with session_scope(engine) as s:
-        has_admin = s.exec(select(User).where(col(User.is_admin).is_(True))).first()
+        has_admin = s.exec(select(User).where(col(User.role) == Role.ADMIN)).first()
     if has_admin is not None:
         return None
-    user = create_user("admin", is_admin=True, engine=engine)
+    user = create_user("admin", role=Role.ADMIN, engine=engine)
     assert user.id is not None
     return create_api_key(user.id, label="first start", engine=engine)
 

@@ -26,20 +26,32 @@ def client(app: Any) -> Iterator[TestClient]:
         yield c
 
 
-@pytest.fixture()
-def am_user() -> tuple[str, str]:
-    """A fresh user and API key: (username, key)."""
+def new_user(role: str) -> tuple[str, str]:
+    """A fresh user with ``role`` and an API key: (username, key)."""
     from custos.accounts import create_api_key, create_user
 
-    user = create_user(f"am-user-{next(_names)}")
+    user = create_user(f"{role}-user-{next(_names)}", role=role)
     assert user.id is not None
     return user.username, create_api_key(user.id)
 
 
 @pytest.fixture()
+def am_user() -> tuple[str, str]:
+    """A fresh archivist and API key: (username, key)."""
+    return new_user("archivist")
+
+
+@pytest.fixture()
 def auth(am_user: tuple[str, str]) -> dict[str, str]:
-    """The Authorization header of ``am_user``."""
+    """The Authorization header of ``am_user`` (an archivist)."""
     return {"Authorization": f"ApiKey {am_user[0]}:{am_user[1]}"}
+
+
+@pytest.fixture()
+def admin_auth() -> dict[str, str]:
+    """The Authorization header of a fresh admin (processing configuration changes)."""
+    name, key = new_user("admin")
+    return {"Authorization": f"ApiKey {name}:{key}"}
 
 
 class RecordingBackend:

@@ -10,7 +10,9 @@ CONFIG = (b"<processingMCP><preconfiguredChoices><preconfiguredChoice>"
           b"</preconfiguredChoice></preconfiguredChoices></processingMCP>")
 
 
-def test_processing_configuration_crud(client: TestClient, auth: dict[str, str]) -> None:
+def test_processing_configuration_crud(client: TestClient,
+                                       admin_auth: dict[str, str]) -> None:
+    auth = admin_auth  # changing processing configurations is the admin role's
     url = "/api/processing-configuration/mine1"
     missing = client.get(url, headers={**auth, "Accept": "*/*"})
     assert missing.status_code == 404

@@ -18,7 +18,7 @@ from custos.accounts import create_api_key, create_user
 
 @pytest.fixture(scope="module")
 def fuzz_auth(custos_home: Any) -> dict[str, str]:
-    user = create_user("am-fuzzer")
+    user = create_user("am-fuzzer", role="admin")  # every endpoint is reachable
     assert user.id is not None
     return {"Authorization": f"ApiKey am-fuzzer:{create_api_key(user.id)}"}
 

@@ -28,7 +28,7 @@ def ab(custos_home: Path) -> Iterator[TestClient]:
 
 @pytest.fixture()
 def admin(recorded_runs: Any) -> tuple[User, str]:
-    user = create_user(f"abadmin-{next(_n)}", is_admin=True, password="s3cret")
+    user = create_user(f"abadmin-{next(_n)}", role="admin", password="s3cret-pass")
     assert user.id is not None
     return user, create_api_key(user.id)
 
@@ -38,7 +38,7 @@ def test_auth_methods_and_headers(ab: TestClient, admin: tuple[User, str]) -> No
     none = ab.get("/api/v1/core/snapshots")
     assert (none.status_code, none.json()) == (401, {"detail": "Unauthorized"})
     assert none.headers["cache-control"] == "no-store"
-    basic = base64.b64encode(f"{user.username}:s3cret".encode()).decode()
+    basic = base64.b64encode(f"{user.username}:s3cret-pass".encode()).decode()
     for headers, url, method in (
             ({"X-ArchiveBox-API-Key": key}, "/api/v1/core/snapshots", "APIKeyHeaderAuth"),
             ({"Authorization": f"Bearer {key}"}, "/api/v1/core/snapshots", "BearerTokenAuth"),
@@ -49,11 +49,12 @@ def test_auth_methods_and_headers(ab: TestClient, admin: tuple[User, str]) -> No
         assert response.status_code == 200, (method, response.text)
         assert response.headers["X-ArchiveBox-Auth-Method"] == method
         assert response.headers["X-ArchiveBox-Auth-User-Username"] == user.username
-    plain = create_user(f"abplain-{next(_n)}")
+    plain = create_user(f"abplain-{next(_n)}", role="archivist")
     assert plain.id is not None
     denied = ab.get("/api/v1/core/snapshots",
                     headers={"X-ArchiveBox-API-Key": create_api_key(plain.id)})
-    assert denied.status_code == 403 and "is_superuser" in denied.json()["detail"]
+    assert denied.status_code == 403
+    assert "the role archivist may not" in denied.json()["detail"]
 
 
 def test_get_and_check_api_token(ab: TestClient, admin: tuple[User, str]) -> None:
@@ -62,7 +63,7 @@ def test_get_and_check_api_token(ab: TestClient, admin: tuple[User, str]) -> Non
                                                         "password": "nope"})
     assert wrong.json() == {"success": False, "errors": ["Invalid credentials"]}
     issued = ab.post("/api/v1/auth/get_api_token", json={"username": user.username,
-                                                         "password": "s3cret"}).json()
+                                                         "password": "s3cret-pass"}).json()
     assert issued["success"] is True and issued["user_id"] == str(user.id)
     checked = ab.post("/api/v1/auth/check_api_token", json={"token": issued["token"]})
     assert checked.json() == {"success": True, "user_id": str(user.id)}

@@ -35,7 +35,7 @@ def pc(custos_home: Path) -> Iterator[TestClient]:
 
 
 def make_user(admin: bool = False) -> tuple[User, dict[str, str]]:
-    user = create_user(f"perma-{next(_n)}", is_admin=admin)
+    user = create_user(f"perma-{next(_n)}", role="admin" if admin else "capture")
     assert user.id is not None
     return user, {"Authorization": f"ApiKey {create_api_key(user.id)}"}
 

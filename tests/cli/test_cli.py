@@ -64,8 +64,9 @@ def test_apikey_creates_user_and_a_working_key(home: Path) -> None:
     assert user is not None and user.username == "alice"
     again = _json(["apikey", "create", "--user", "alice"])
     assert again["user_created"] is False  # type: ignore[index]
-    _fails(["user", "create", "alice"], "already exists")
-    assert _json(["user", "create", "bob", "--admin"])["admin"] is True  # type: ignore[index]
+    assert user.role == "archivist" and data["role"] == "archivist"  # the default
+    _fails(["user", "create", "alice", "--role", "archivist"], "already exists")
+    assert _json(["user", "create", "bob", "--role", "admin"])["role"] == "admin"  # type: ignore[index]
 
 
 def test_location_add_and_list(home: Path, tmp_path: Path) -> None:
