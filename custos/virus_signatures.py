@@ -86,7 +86,10 @@ def read_header(path: Path) -> CvdHeader | None:
         return None
     if version <= 0 or count <= 0 or not fields[7].strip():
         return None
-    built_at = datetime.fromtimestamp(stime, UTC) if stime else None
+    try:
+        built_at = datetime.fromtimestamp(stime, UTC) if stime else None
+    except (OverflowError, OSError, ValueError):
+        built_at = None
     # the build time spells hours-minutes with "-" (":" separates the fields)
     built = re.sub(r"\b(\d{2})-(\d{2})\b", r"\1:\2", fields[1], count=1)
     return CvdHeader(
@@ -207,11 +210,15 @@ def startup_messages(settings: Settings, now: datetime | None = None) -> list[st
                 f"freshclam running? (see {DOCS})"
             )
         return lines
+    holds = (
+        "detects only the EICAR test file and Custos' test marker"
+        if db.directory.resolve() == TEST_SIGNATURES.resolve()
+        else "holds no official ClamAV signatures"
+    )
     lines = [
         f"warning: virus signatures are test-only ({db.reason}): scans use "
-        f"{db.directory}, which detects only the EICAR test file and Custos' test "
-        f"marker, and every virus check event says so; install the official "
-        f"signatures with freshclam (see {DOCS})"
+        f"{db.directory}, which {holds}, and every virus check event says so; "
+        f"install the official signatures with freshclam (see {DOCS})"
     ]
     if settings.clamav_require_official:
         lines.append(

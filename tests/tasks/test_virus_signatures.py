@@ -123,6 +123,14 @@ def test_names_alone_are_not_official(tmp_path: Path, damage, reason: str) -> No
     assert reason.format(d=folder) in db.reason
 
 
+def test_a_header_with_an_impossible_build_time_still_reads(tmp_path: Path) -> None:
+    path = write_cvd(tmp_path / "daily.cvd", 27577)
+    data = path.read_bytes().replace(b":1741947120", b":99999999999999999999", 1)
+    path.write_bytes(data)
+    header = read_header(path)
+    assert header is not None and header.version == 27577 and header.built_at is None
+
+
 def test_bytecode_is_optional_and_custom_files_do_not_count(tmp_path: Path) -> None:
     folder = official_layout(tmp_path / "clamav")
     (folder / "bytecode.cvd").unlink()
@@ -198,6 +206,15 @@ def test_startup_messages(tmp_path: Path) -> None:
         "signatures: /nonexistent/clamav does not exist)"
     )
     assert str(TEST_SIGNATURES) in warning and "docs/virus-signatures.md" in warning
+    assert "which detects only the EICAR test file and Custos' test marker" in warning
+    custom = tmp_path / "custom"
+    shutil.copytree(TEST_SIGNATURES, custom)  # an operator's own, unofficial folder
+    [warning] = startup_messages(settings(clamav_database=custom))
+    assert warning.startswith(
+        f"warning: virus signatures are test-only (no main.cvd or "
+        f"main.cld in {custom}): scans use {custom}, which holds no "
+        "official ClamAV signatures"
+    )
     _, error = startup_messages(settings(clamav_require_official=True))
     assert error.startswith("error: CUSTOS_CLAMAV_REQUIRE_OFFICIAL is set")
     fresh = settings(clamav_system_database=official_layout(tmp_path / "c"))
