@@ -12,11 +12,13 @@ only to personal folders.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -25,6 +27,7 @@ from custos import dispatch
 from custos.db import session_scope
 from custos.errors import Forbidden, InvalidInput, NotFound
 from custos.models import (
+    ArchiveResult,
     Batch,
     Capture,
     CaptureJob,
@@ -266,8 +269,6 @@ def create_capture(url: str, user: User, folder: int | None = None, is_private: 
 
 def invalid_job(url: str, user: User, details: object, batch: int | None = None) -> CaptureJob:
     """A job row for a submission that failed validation (Perma keeps those as ``invalid``)."""
-    import json
-
     with session_scope() as s:
         job = CaptureJob(status="invalid", submitted_url=url or "", batch_id=batch,
                          created_by=user.id, message=json.dumps(details))
@@ -364,3 +365,40 @@ def wants_wacz(session: Session, capture_uuid: str) -> bool:
     job = session.exec(select(CaptureJob).where(
         col(CaptureJob.capture_uuid) == capture_uuid)).first()
     return job is not None and "wacz" in job.archive_formats.split(",")
+
+
+# -- TLS verdicts --------------------------------------------------------------------
+#: ArchiveResult extractor holding a capture's per-origin TLS verdicts (JSON ``output``).
+TLS_EXTRACTOR = "tls"
+
+
+def tls_output(verdicts: Sequence[dict[str, object]]) -> str:
+    """The ``output`` of a ``tls`` ArchiveResult: every verdict and the unverified origins."""
+    unverified = [str(v["origin"]) for v in verdicts if not v.get("verified")]
+    return json.dumps({"origins": list(verdicts), "unverified_origins": unverified})
+
+
+def tls_verdicts_of(results: Sequence[ArchiveResult]) -> dict[str, Any]:
+    """The TLS record among a capture's ArchiveResults (empty when no https origin)."""
+    for row in results:
+        if row.extractor == TLS_EXTRACTOR and row.output:
+            try:
+                data = json.loads(row.output)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def tls_record(session: Session, capture_uuid: str) -> dict[str, Any]:
+    """``{"origins": [...], "unverified_origins": [...]}`` of a capture, or ``{}``."""
+    rows = session.exec(select(ArchiveResult).where(
+        col(ArchiveResult.capture_uuid) == capture_uuid,
+        col(ArchiveResult.extractor) == TLS_EXTRACTOR)).all()
+    return tls_verdicts_of(list(rows))
+
+
+def tls_unverified_origins(session: Session, capture_uuid: str) -> list[str]:
+    """The https origins of a capture whose certificate did not verify (API flag)."""
+    return [str(o) for o in tls_record(session, capture_uuid).get("unverified_origins", [])]

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
                                     "packages (npm) the app serves itself; default: "
                                     "web/node_modules of the source tree.")
     capture_allow_loopback: bool = False
+    capture_ca_bundle: Path | None = Field(default=None, description="Extra trusted CA "
+                                           "certificates (PEM) for verifying captured "
+                                           "origins, beside the system store (tests, or "
+                                           "an organisation's own CA).")
     capture_timeout: float = Field(default=45.0, gt=0)
     capture_load_timeout: float = Field(default=20.0, gt=0)
     capture_max_size: int = Field(default=200 * 1024 * 1024, gt=0)

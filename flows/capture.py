@@ -27,7 +27,13 @@ from prefect import flow, task
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from custos.captures import wants_preservation, wants_wacz
+from custos.captures import (
+    TLS_EXTRACTOR,
+    tls_output,
+    tls_record,
+    wants_preservation,
+    wants_wacz,
+)
 from custos.db import session_scope
 from custos.errors import CustosError, NotFound
 from custos.models import (
@@ -165,6 +171,13 @@ def record_results(capture: Capture, result: CaptureResult, started: Any) -> boo
                             status="succeeded" if result.title else "failed",
                             output=result.title or None, cmd=SOFTWARE, start_ts=started,
                             end_ts=now))
+        if result.tls:  # https origins: did each certificate verify (system trust store)?
+            s.add(ArchiveResult(capture_uuid=capture.uuid, extractor=TLS_EXTRACTOR,
+                                status="failed" if result.tls_unverified_origins
+                                else "succeeded",
+                                url=capture.url, content_type="application/json",
+                                output=tls_output(result.tls), cmd=SOFTWARE,
+                                start_ts=started, end_ts=now))
         row = s.get(Capture, capture.uuid)
         assert row is not None
         row.final_url = result.final_url
@@ -226,6 +239,7 @@ def capture_page(unit_uuid: str) -> bool:
                          "final_url": result.final_url, "status": result.status,
                          "resources": result.resources, "total_bytes": result.total_bytes,
                          "limit_hit": result.limit_hit, "blocked": result.blocked,
+                         "tls_unverified_origins": result.tls_unverified_origins,
                          "timings": result.timings}),
                      stderr=result.error or "", started_at=started)
         set_step(unit_uuid, 2.0, "Saving metadata")
@@ -254,7 +268,8 @@ def prepare_transfer(capture: Capture) -> tuple[str, str]:
     ``<GUID>.warc``: Siegfried identifies a ``.warc.gz`` only as GZIP, the bare
     WARC as WARC), the screenshot and the WACZ when made. Submission
     documentation: the provenance summary (HTML and JSON) and ``capture.json``
-    (this capture's record, with the digests of the WARC as captured).
+    (this capture's record, with the digests of the WARC as captured and the
+    TLS verdict of each https origin).
     ``metadata/metadata.csv`` gives the WARC its Dublin Core title, source and date.
     """
     from custos.storage import default_location
@@ -300,6 +315,8 @@ def prepare_transfer(capture: Capture) -> tuple[str, str]:
               "warc": {"name": warc.name, "size": warc.stat().st_size,
                        "sha256": digest.hexdigest()},
               "objects": objects}
+    with session_scope() as s:
+        record["tls"] = tls_record(s, capture.uuid).get("origins", [])
     (docs / "capture.json").write_text(json.dumps(record, default=str, indent=2) + "\n")
     when = capture.capture_end or capture.created_at
     out = io.StringIO()

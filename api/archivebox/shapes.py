@@ -2,6 +2,8 @@
 
 Fields are the union of 0.8.5 and 0.9 where they do not clash (``extractor`` and
 ``plugin``, ``output`` and ``output_str``), so clients of either line find theirs.
+One Snapshot field is ours: ``tls_unverified_origins``, the https origins whose
+certificate did not verify against the system trust store (empty when all did).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from custos.captures import tls_verdicts_of
 from custos.models import ArchiveResult, Capture, CaptureTag, Crawl, Tag, User
 
 DEFAULT_LIMIT = 200
@@ -93,6 +96,7 @@ def snapshot(session: Session, row: Capture, with_results: bool = False) -> dict
         "archive_path": row.directory, "status": row.status, "retry_at": iso(row.retry_at),
         "crawl_id": row.crawl_uuid, "archive_size": size, "output_size": size,
         "num_archiveresults": len(results),
+        "tls_unverified_origins": list(tls_verdicts_of(results).get("unverified_origins", [])),
         "archiveresults": [archiveresult(session, r, full=False) for r in results]
         if with_results else [],
     }

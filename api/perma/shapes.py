@@ -3,7 +3,9 @@
 The envelope keeps ``total_count`` (as Perma's published developer docs show it)
 and a null ``next`` on the last page; ``limit`` is capped at 300 as Perma does
 since 2026. Download URLs are given for WARC and WACZ (``wacz_size``,
-``wacz_download_url`` from Perma's late-2024 shape).
+``wacz_download_url`` from Perma's late-2024 shape). One field is ours:
+``tls_unverified_origins``, the https origins of the capture whose certificate did
+not verify against the system trust store (empty when all did).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from custos.captures import ARCHIVE_DELAY
+from custos.captures import ARCHIVE_DELAY, tls_unverified_origins
 from custos.errors import InvalidInput
 from custos.models import (
     ArchiveResult,
@@ -101,6 +103,7 @@ def public_link(session: Session, capture: Capture, root: str,
         "wacz_download_url": f"{download}?file_format=wacz" if capture.wacz_path else None,
         "captures": captures_of(session, capture),
         "queue_time": queue_time, "capture_time": capture_time,
+        "tls_unverified_origins": tls_unverified_origins(session, capture.uuid),
     }
 
 

@@ -39,6 +39,9 @@ def child_env(settings: Settings, api_url: str, **extra: str) -> dict[str, str]:
     env.update(OFFLINE)
     env["PREFECT_HOME"] = str(settings.prefect_home)
     env["CUSTOS_HOME"] = str(settings.home)
+    # the API's address and port as served (`custos serve --port`): captures refuse them
+    env["CUSTOS_HOST"], env["CUSTOS_PORT"] = settings.host, str(settings.port)
+    env["CUSTOS_PREFECT_PORT"] = str(settings.prefect_port)
     if settings.database_url:
         env["CUSTOS_DATABASE_URL"] = settings.database_url
     env["PREFECT_API_URL"] = api_url

@@ -39,7 +39,8 @@ from .certs import CertificateAuthority
 T = TypeVar("T")
 
 #: Chromium must not phone home during a capture: those requests would either be
-#: recorded as if the page made them or leak the capture's existence.
+#: recorded as if the page made them or leak the capture's existence. Nothing may
+#: leave the browser except through the recording proxy.
 CHROMIUM_ARGS = (
     "--disable-background-networking",
     "--disable-component-update",
@@ -48,6 +49,10 @@ CHROMIUM_ARGS = (
     "--disable-quic",
     "--disable-default-apps",
     "--no-first-run",
+    # Sets the ``webrtc.ip_handling_policy`` pref for every context: WebRTC may send UDP
+    # only through a proxy that carries UDP, and ours carries none, so a page cannot
+    # reach a STUN/TURN server (or a private address) around the proxy and its guard.
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 VIEWPORT = {"width": 1600, "height": 900}
 
@@ -55,14 +60,16 @@ VIEWPORT = {"width": 1600, "height": 900}
 class BrowserPool:
     """One Chromium process shared by many captures; close() ends it for sure."""
 
-    def __init__(self, chromium_path: str | None = None, *,
-                 max_contexts: int | None = None) -> None:
+    def __init__(
+        self, chromium_path: str | None = None, *, max_contexts: int | None = None
+    ) -> None:
         if max_contexts is None:
             max_contexts = get_settings().capture_concurrency
         if max_contexts < 1:
             raise ConfigError(f"max_contexts must be at least 1, not {max_contexts}")
-        if chromium_path is not None and not (os.path.isfile(chromium_path)
-                                              or shutil.which(chromium_path)):
+        if chromium_path is not None and not (
+            os.path.isfile(chromium_path) or shutil.which(chromium_path)
+        ):
             raise ConfigError(f"Chromium executable not found: {chromium_path}")
         self.chromium_path = chromium_path
         self.ca = CertificateAuthority()
@@ -70,8 +77,9 @@ class BrowserPool:
         self.playwright_version = version("playwright")
         self._max_contexts = max_contexts
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever,
-                                        name="custos-capture-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="custos-capture-loop", daemon=True
+        )
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._slots: asyncio.Semaphore | None = None

@@ -22,10 +22,12 @@ from cryptography.x509.oid import NameOID
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Custos capture proxy"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Custos capture proxy"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
+        ]
+    )
 
 
 class CertificateAuthority:
@@ -74,10 +76,13 @@ class CertificateAuthority:
                 cert.public_bytes(serialization.Encoding.PEM)
                 + self._cert.public_bytes(serialization.Encoding.PEM)
             )
-            stem.with_suffix(".key").write_bytes(key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ))
+            stem.with_suffix(".key").write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.set_alpn_protocols(["http/1.1"])
             ctx.load_cert_chain(stem.with_suffix(".pem"), stem.with_suffix(".key"))
@@ -90,10 +95,11 @@ class CertificateAuthority:
 
 
 def upstream_context() -> ssl.SSLContext:
-    """Client context for origins: records what the origin presents, valid or not.
+    """Client context for origins whose certificate failed verification (``tls.py``).
 
-    An archive of a site with a broken certificate is still evidence; the
-    certificate goes into the provenance summary instead, for a reader to judge.
+    An archive of a site with a broken certificate is still evidence: the proxy
+    records it over this context, and the verdict (why it failed) and the
+    certificate go into the provenance summary, for a reader to judge.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -106,8 +112,10 @@ def describe_certificate(der: bytes) -> dict[str, Any]:
     """Subject, issuer, validity, SANs and fingerprint of a DER certificate."""
     cert = x509.load_der_x509_certificate(der)
     try:
-        sans = [str(n.value) for n in cert.extensions.get_extension_for_class(
-            x509.SubjectAlternativeName).value]
+        sans = [
+            str(n.value)
+            for n in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        ]
     except x509.ExtensionNotFound:
         sans = []
     return {

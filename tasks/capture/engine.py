@@ -39,9 +39,10 @@ from custos.settings import Settings, get_settings
 
 from .behaviour import read_outlinks, read_page_info, scroll_to_bottom, wait_network_idle
 from .browser import BrowserPool
-from .netguard import Blocked, Guard, check_scheme
+from .netguard import Blocked, Guard, check_scheme, service_hosts, service_ports
 from .provenance import software_line, software_versions, write_provenance
 from .proxy import BlockedRequest, Exchange, RecordingProxy
+from .tls import verifying_context
 from .wacz import write_wacz
 from .warc import Attachment, MetadataRecord, verify_warc, write_warc
 
@@ -64,6 +65,12 @@ class CaptureOptions:
     pdf: bool = False
     favicon: bool = True
     wacz: bool = False
+    #: Extra trusted CA certificates (PEM) beside the system store, for verifying origins.
+    ca_bundle: Path | None = None
+    #: Ports of Custos' own services, refused even on an allowed loopback (None: the
+    #: settings' ones, see ``netguard.service_ports``), and the addresses they bind to.
+    protected_ports: tuple[tuple[int, str], ...] | None = None
+    service_hosts: tuple[str, ...] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> CaptureOptions:
@@ -74,6 +81,9 @@ class CaptureOptions:
             "max_size": settings.capture_max_size,
             "max_resources": settings.capture_max_resources,
             "allow_loopback": settings.capture_allow_loopback,
+            "ca_bundle": settings.capture_ca_bundle,
+            "protected_ports": service_ports(settings),
+            "service_hosts": service_hosts(settings),
         }
         values.update(overrides)
         return cls(**values)
@@ -105,10 +115,14 @@ class CaptureResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     outlinks: list[str] = field(default_factory=list)
+    #: Per https origin: verified or not, the reason, the certificate's SHA-256.
+    tls: list[dict[str, Any]] = field(default_factory=list)
+    tls_unverified_origins: list[str] = field(default_factory=list)
 
 
-def capture(url: str, out_dir: Path, options: CaptureOptions | None = None,
-            pool: BrowserPool | None = None) -> CaptureResult:
+def capture(
+    url: str, out_dir: Path, options: CaptureOptions | None = None, pool: BrowserPool | None = None
+) -> CaptureResult:
     """Capture ``url`` into ``out_dir`` (created if missing) and describe the result.
 
     Without ``pool`` a browser is started for this one capture (from the
@@ -140,16 +154,22 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
-async def _capture(url: str, out_dir: Path, options: CaptureOptions,
-                   pool: BrowserPool) -> CaptureResult:
+async def _capture(
+    url: str, out_dir: Path, options: CaptureOptions, pool: BrowserPool
+) -> CaptureResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     clock = _Clock()
     started_at = dt.datetime.now(dt.UTC).isoformat()
     result = CaptureResult(url=url)
-    guard = Guard(allow_loopback=options.allow_loopback)
-    proxy = RecordingProxy(guard, pool.ca, max_bytes=options.max_size,
-                           max_resources=options.max_resources,
-                           request_timeout=options.load_timeout)
+    guard = _guard(options)
+    proxy = RecordingProxy(
+        guard,
+        pool.ca,
+        max_bytes=options.max_size,
+        max_resources=options.max_resources,
+        request_timeout=options.load_timeout,
+        trust=verifying_context(options.ca_bundle),
+    )
     attachments: list[Attachment] = []
     problems: list[str] = []
     resource_types: dict[str, str] = {}
@@ -159,8 +179,9 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
         if not parts.hostname:
             raise Blocked(url, "no host")
         # Early refusal only; the proxy checks again on the address it connects to.
-        await guard.resolve(parts.hostname, parts.port or
-                            (443 if parts.scheme.lower() == "https" else 80))
+        await guard.resolve(
+            parts.hostname, parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        )
     except (Blocked, ValueError) as exc:
         rule = exc.rule if isinstance(exc, Blocked) else f"invalid URL ({exc})"
         proxy.recording.blocked.append(BlockedRequest(url, rule, started_at))
@@ -170,6 +191,7 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
         try:
             async with pool.context(port) as context:
                 page = await context.new_page()
+
                 # Chromium's own view of each request (document, script, image...),
                 # which the proxy cannot see; it goes into the pageinfo record.
                 def note_type(request: Request) -> None:
@@ -178,8 +200,7 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
                 page.on("request", note_type)
                 await _browse(page, url, options, proxy, result, clock)
                 proxy.stop_recording()
-                attachments += await _attachments(page, out_dir, options, proxy, result,
-                                                  problems)
+                attachments += await _attachments(page, out_dir, options, proxy, result, problems)
                 clock.lap("attachments")
         finally:
             await proxy.close()
@@ -189,6 +210,8 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
     result.blocked = [asdict(b) for b in recording.blocked]
     result.resources = len(recording.exchanges)
     result.total_bytes = recording.total_bytes
+    result.tls = recording.tls.as_list()
+    result.tls_unverified_origins = recording.tls.unverified()
     versions = software_versions(pool.browser_version)
     summary: dict[str, Any] = {
         "url": url,
@@ -204,13 +227,18 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
         "blocked_requests": result.blocked,
         "failed_requests": [asdict(f) for f in recording.failed],
         "limit_hit": result.limit_hit,
-        "limits": {"capture_timeout": options.capture_timeout,
-                   "load_timeout": options.load_timeout, "max_size": options.max_size,
-                   "max_resources": options.max_resources},
+        "limits": {
+            "capture_timeout": options.capture_timeout,
+            "load_timeout": options.load_timeout,
+            "max_size": options.max_size,
+            "max_resources": options.max_resources,
+        },
         "resources": result.resources,
         "total_bytes": result.total_bytes,
         "timings": clock.timings,
         "certificates": list(recording.certificates.values()),
+        "tls": result.tls,
+        "tls_unverified_origins": result.tls_unverified_origins,
         "error": result.error,
         "attachment_errors": problems,
     }
@@ -218,51 +246,81 @@ async def _capture(url: str, out_dir: Path, options: CaptureOptions,
     result.provenance_html_path = out_dir / "provenance-summary.html"
     # File writing and digesting run off the loop: a second capture sharing the
     # pool's loop keeps proxying while this one writes its WARC.
-    await asyncio.to_thread(write_provenance, summary, result.provenance_json_path,
-                            result.provenance_html_path)
+    await asyncio.to_thread(
+        write_provenance, summary, result.provenance_json_path, result.provenance_html_path
+    )
     attachments += [
         Attachment("file:///provenance-summary.html", result.provenance_html_path, "text/html"),
-        Attachment("file:///provenance-summary.json", result.provenance_json_path,
-                   "application/json"),
+        Attachment(
+            "file:///provenance-summary.json", result.provenance_json_path, "application/json"
+        ),
     ]
     result.warc_path = out_dir / "archive.warc.gz"
     pageinfo = MetadataRecord(
         f"urn:pageinfo:{url}",
-        json.dumps(page_info_record(url, started_at, result, recording.exchanges,
-                                    resource_types), indent=1).encode("utf-8"),
+        json.dumps(
+            page_info_record(url, started_at, result, recording.exchanges, resource_types), indent=1
+        ).encode("utf-8"),
         "application/json",
         concurrent_to=url,
     )
     await asyncio.to_thread(
-        write_warc, result.warc_path, exchanges=recording.exchanges, attachments=attachments,
+        write_warc,
+        result.warc_path,
+        exchanges=recording.exchanges,
+        attachments=attachments,
         metadata=[pageinfo],
         warcinfo={
             "software": software_line(versions),
             "format": "WARC File Format 1.1",
             "conformsTo": "https://iipc.github.io/warc-specifications/"
-                          "specifications/warc-format/warc-1.1/",
+            "specifications/warc-format/warc-1.1/",
             "description": f"Capture of {url}",
             "http-header-user-agent": result.user_agent,
-        })
+        },
+    )
     await asyncio.to_thread(verify_warc, result.warc_path)
     if options.wacz:
         result.wacz_path = out_dir / "archive.wacz"
-        await asyncio.to_thread(write_wacz, result.warc_path, result.wacz_path,
-                                url=url, title=result.title, started_at=started_at)
+        await asyncio.to_thread(
+            write_wacz,
+            result.warc_path,
+            result.wacz_path,
+            url=url,
+            title=result.title,
+            started_at=started_at,
+        )
     clock.lap("write")
     result.timings = clock.timings
     result.timings["total"] = round(clock.elapsed(), 3)
     return result
 
 
-async def _browse(page: Page, url: str, options: CaptureOptions, proxy: RecordingProxy,
-                  result: CaptureResult, clock: _Clock) -> None:
+def _guard(options: CaptureOptions) -> Guard:
+    """The capture's SSRF guard; service ports default to the settings' own."""
+    ports, hosts = options.protected_ports, options.service_hosts
+    if ports is None or hosts is None:
+        settings = get_settings()
+        ports = service_ports(settings) if ports is None else ports
+        hosts = service_hosts(settings) if hosts is None else hosts
+    return Guard(options.allow_loopback, ports, hosts)
+
+
+async def _browse(
+    page: Page,
+    url: str,
+    options: CaptureOptions,
+    proxy: RecordingProxy,
+    result: CaptureResult,
+    clock: _Clock,
+) -> None:
     """Load, idle, scroll, settle; stop at the first limit hit."""
     try:
         async with asyncio.timeout(options.capture_timeout):
             try:
-                response = await page.goto(url, wait_until="load",
-                                           timeout=options.load_timeout * 1000)
+                response = await page.goto(
+                    url, wait_until="load", timeout=options.load_timeout * 1000
+                )
                 result.status = response.status if response is not None else None
             except PlaywrightTimeout:
                 result.limit_hit = "load_timeout"
@@ -287,8 +345,13 @@ async def _browse(page: Page, url: str, options: CaptureOptions, proxy: Recordin
             result.status = _recorded_status(proxy.recording.exchanges, page.url)
 
 
-def page_info_record(url: str, started_at: str, result: CaptureResult,
-                     exchanges: list[Exchange], resource_types: dict[str, str]) -> dict[str, Any]:
+def page_info_record(
+    url: str,
+    started_at: str,
+    result: CaptureResult,
+    exchanges: list[Exchange],
+    resource_types: dict[str, str],
+) -> dict[str, Any]:
     """The capture's page info in Browsertrix's ``urn:pageinfo:`` shape, plus outlinks.
 
     Browsertrix keys every URL the page loaded to its status, MIME type and
@@ -300,11 +363,14 @@ def page_info_record(url: str, started_at: str, result: CaptureResult,
     urls: dict[str, dict[str, Any]] = {}
     for exchange in exchanges:
         mime = (exchange.response_head.get("Content-Type") or "").split(";")[0].strip()
-        urls.setdefault(exchange.url, {
-            "status": exchange.status,
-            "mime": mime,
-            "type": resource_types.get(exchange.url, "other"),
-        })
+        urls.setdefault(
+            exchange.url,
+            {
+                "status": exchange.status,
+                "mime": mime,
+                "type": resource_types.get(exchange.url, "other"),
+            },
+        )
     return {
         "pageid": str(uuid.uuid4()),
         "url": url,
@@ -315,10 +381,15 @@ def page_info_record(url: str, started_at: str, result: CaptureResult,
         "finalUrl": result.final_url,
         "status": result.status,
         "limitHit": result.limit_hit,
+        "tls": result.tls,
+        "tlsUnverifiedOrigins": result.tls_unverified_origins,
         "urls": urls,
         "outlinks": result.outlinks,
-        "counts": {"resources": len(urls), "outlinks": len(result.outlinks),
-                   "blocked": len(result.blocked)},
+        "counts": {
+            "resources": len(urls),
+            "outlinks": len(result.outlinks),
+            "blocked": len(result.blocked),
+        },
     }
 
 
@@ -329,9 +400,14 @@ def _recorded_status(exchanges: list[Exchange], url: str) -> int | None:
     return None
 
 
-async def _attachments(page: Page, out_dir: Path, options: CaptureOptions,
-                       proxy: RecordingProxy, result: CaptureResult,
-                       problems: list[str]) -> list[Attachment]:
+async def _attachments(
+    page: Page,
+    out_dir: Path,
+    options: CaptureOptions,
+    proxy: RecordingProxy,
+    result: CaptureResult,
+    problems: list[str],
+) -> list[Attachment]:
     """Make the screenshot, DOM snapshot, PDF and favicon; note failures, don't raise."""
     made: list[Attachment] = []
     bound = options.attachment_timeout
@@ -369,13 +445,14 @@ async def _attachments(page: Page, out_dir: Path, options: CaptureOptions,
         made.append(Attachment("file:///pdf-snapshot.pdf", path, "application/pdf"))
 
     async def favicon() -> None:
-        if not result.favicon_url or urlsplit(result.favicon_url).scheme not in (
-                "http", "https"):
+        if not result.favicon_url or urlsplit(result.favicon_url).scheme not in ("http", "https"):
             return
         found = _favicon_from(proxy.recording.exchanges, result.favicon_url)
         if found is None:
-            exchange = await proxy.fetch(result.favicon_url, [
-                ("User-Agent", result.user_agent), ("Accept", "image/*,*/*;q=0.8")])
+            exchange = await proxy.fetch(
+                result.favicon_url,
+                [("User-Agent", result.user_agent), ("Accept", "image/*,*/*;q=0.8")],
+            )
             found = _decoded_image(exchange) if exchange is not None else None
         if found is None:
             return

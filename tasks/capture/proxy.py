@@ -12,6 +12,10 @@ the browser makes, and owns the socket: it resolves a host once, checks the
 answer with the guard and connects to that exact address, so a banned address
 is refused before a single packet goes to it.
 
+Origins' certificates are verified against the system trust store (``tls.py``);
+one that does not verify is still recorded, over a second, unverified
+connection, and its origin is listed with the reason in ``Recording.tls``.
+
 Limits of the approach: the origin leg is HTTP/1.1 (the WARC records HTTP/1.1
 as sent and received, not the browser's HTTP/2 view); WebSockets are not
 recorded; bodies are buffered in memory up to the capture's size limit.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -30,6 +35,7 @@ from urllib.parse import urlsplit
 from .certs import CertificateAuthority, describe_certificate, upstream_context
 from .http1 import Body, Head, ProtocolError, TooLarge, parse_head, read_body, read_head
 from .netguard import Blocked, Guard
+from .tls import OriginVerdicts, origin_of, verifying_context
 
 HOP_BY_HOP_PROXY_HEADERS = ("Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate")
 
@@ -56,8 +62,12 @@ class Exchange:
     @property
     def size(self) -> int:
         """Bytes on the wire for both directions."""
-        return (len(self.request_head.encode()) + len(self.request_body.raw)
-                + len(self.response_head.encode()) + len(self.response_body.raw))
+        return (
+            len(self.request_head.encode())
+            + len(self.request_body.raw)
+            + len(self.response_head.encode())
+            + len(self.response_body.raw)
+        )
 
 
 @dataclass
@@ -86,6 +96,7 @@ class Recording:
     blocked: list[BlockedRequest] = field(default_factory=list)
     failed: list[FailedRequest] = field(default_factory=list)
     certificates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tls: OriginVerdicts = field(default_factory=OriginVerdicts)
     total_bytes: int = 0
     limit_hit: str | None = None
 
@@ -101,8 +112,10 @@ def _split_hostport(target: str, default_port: int) -> tuple[str, int]:
 
 def _simple_response(status: int, reason: str, text: str, close: bool = False) -> bytes:
     body = text.encode("utf-8")
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n")
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+    )
     if close:
         head += "Connection: close\r\n"
     return head.encode("latin-1") + b"\r\n" + body
@@ -120,8 +133,16 @@ class RecordingProxy:
         proxy.recording.exchanges
     """
 
-    def __init__(self, guard: Guard, ca: CertificateAuthority, *, max_bytes: int,
-                 max_resources: int | None = None, request_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        ca: CertificateAuthority,
+        *,
+        max_bytes: int,
+        max_resources: int | None = None,
+        request_timeout: float = 30.0,
+        trust: ssl.SSLContext | None = None,
+    ) -> None:
         self.guard = guard
         self.recording = Recording()
         self._ca = ca
@@ -133,12 +154,15 @@ class RecordingProxy:
         self._clients: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._upstream_ssl = upstream_context()
+        self._trust = trust if trust is not None else verifying_context()
         self.stopped = False
 
     async def start(self) -> int:
         """Listen on an ephemeral loopback port and return it."""
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
+        port = int(self._server.sockets[0].getsockname()[1])
+        self.guard = self.guard.with_protected(port, "capture proxy")
+        return port
 
     async def close(self) -> None:
         """Stop listening and drop every browser connection."""
@@ -196,8 +220,14 @@ class RecordingProxy:
                     continue
                 if not await self._handle(reader, writer, head, method.upper(), target, origin):
                     break
-        except (ProtocolError, ConnectionError, ssl.SSLError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError, OSError):
+        except (
+            ProtocolError,
+            ConnectionError,
+            ssl.SSLError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            OSError,
+        ):
             pass
         except asyncio.CancelledError:
             # close() cancels connections still open; the server's callback must see
@@ -209,9 +239,15 @@ class RecordingProxy:
                 self._tasks.discard(task)
             writer.close()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      head: Head, method: str, target: str,
-                      origin: tuple[str, str, int] | None) -> bool:
+    async def _handle(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        head: Head,
+        method: str,
+        target: str,
+        origin: tuple[str, str, int] | None,
+    ) -> bool:
         """Answer one browser request; False when the browser connection must close."""
         if origin is None:
             parts = urlsplit(target)
@@ -233,8 +269,11 @@ class RecordingProxy:
             request_body = await read_body(reader, head, is_request=True, budget=budget)
         except TooLarge:
             self._hit_size_limit()
-            writer.write(_simple_response(503, "Service Unavailable",
-                                          "capture size limit reached", close=True))
+            writer.write(
+                _simple_response(
+                    503, "Service Unavailable", "capture size limit reached", close=True
+                )
+            )
             await writer.drain()
             return False
         if scheme != "http" and origin is None:
@@ -243,39 +282,48 @@ class RecordingProxy:
             await writer.drain()
             return True
         if self.stopped:
-            writer.write(_simple_response(503, "Service Unavailable",
-                                          "capture finished", close=True))
+            writer.write(
+                _simple_response(503, "Service Unavailable", "capture finished", close=True)
+            )
             await writer.drain()
             return False
         if self._max_resources is not None and self._forwarded >= self._max_resources:
             self.recording.limit_hit = self.recording.limit_hit or "max_resources"
             self.stopped = True
-            writer.write(_simple_response(503, "Service Unavailable",
-                                          "capture resource limit reached", close=True))
+            writer.write(
+                _simple_response(
+                    503, "Service Unavailable", "capture resource limit reached", close=True
+                )
+            )
             await writer.drain()
             return False
         self._forwarded += 1
-        upstream_head = Head(f"{method} {path} HTTP/1.1",
-                             head.without(*HOP_BY_HOP_PROXY_HEADERS))
+        upstream_head = Head(f"{method} {path} HTTP/1.1", head.without(*HOP_BY_HOP_PROXY_HEADERS))
         try:
             exchange = await self._forward(url, scheme, host, port, upstream_head, request_body)
         except Blocked as exc:
             self.recording.blocked.append(BlockedRequest(url, exc.rule, _now()))
-            writer.write(_simple_response(
-                403, "Forbidden",
-                f"During capture, request for {url} matched blocklist rule {exc.rule} "
-                "and was blocked."))
+            writer.write(
+                _simple_response(
+                    403,
+                    "Forbidden",
+                    f"During capture, request for {url} matched blocklist rule {exc.rule} "
+                    "and was blocked.",
+                )
+            )
             await writer.drain()
             return True
         except TooLarge:
             self._hit_size_limit()
-            writer.write(_simple_response(503, "Service Unavailable",
-                                          "capture size limit reached", close=True))
+            writer.write(
+                _simple_response(
+                    503, "Service Unavailable", "capture size limit reached", close=True
+                )
+            )
             await writer.drain()
             return False
         except (OSError, ProtocolError, TimeoutError) as exc:
-            self.recording.failed.append(FailedRequest(url, f"{type(exc).__name__}: {exc}",
-                                                       _now()))
+            self.recording.failed.append(FailedRequest(url, f"{type(exc).__name__}: {exc}", _now()))
             writer.write(_simple_response(502, "Bad Gateway", "origin unreachable", close=True))
             await writer.drain()
             return False
@@ -288,24 +336,16 @@ class RecordingProxy:
         self.recording.limit_hit = self.recording.limit_hit or "max_size"
         self.stopped = True
 
-    async def _forward(self, url: str, scheme: str, host: str, port: int, head: Head,
-                       body: Body) -> Exchange:
+    async def _forward(
+        self, url: str, scheme: str, host: str, port: int, head: Head, body: Body
+    ) -> Exchange:
         """Check, connect to the checked address, send, read and record one exchange."""
         ip = await self.guard.resolve(host, port)
         started = dt.datetime.now(dt.UTC)
         clock = time.perf_counter()
         async with asyncio.timeout(self._timeout):
-            upstream_reader, upstream_writer = await asyncio.open_connection(
-                ip, port,
-                ssl=self._upstream_ssl if scheme == "https" else None,
-                server_hostname=host if scheme == "https" else None,
-            )
+            upstream_reader, upstream_writer = await self._connect(scheme, host, ip, port)
             try:
-                if scheme == "https" and host not in self.recording.certificates:
-                    ssl_object = upstream_writer.get_extra_info("ssl_object")
-                    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-                    if der:
-                        self.recording.certificates[host] = describe_certificate(der)
                 upstream_writer.write(head.encode() + body.raw)
                 await upstream_writer.drain()
                 raw = await read_head(upstream_reader)
@@ -314,13 +354,65 @@ class RecordingProxy:
                 response_head = parse_head(raw)
                 budget = self._max_bytes - self.recording.total_bytes
                 response_body = await read_body(
-                    upstream_reader, response_head, is_request=False,
-                    request_method=head.start_line.split(" ", 1)[0], budget=budget)
+                    upstream_reader,
+                    response_head,
+                    is_request=False,
+                    request_method=head.start_line.split(" ", 1)[0],
+                    budget=budget,
+                )
             finally:
                 upstream_writer.close()
-        exchange = Exchange(url, head.start_line.split(" ", 1)[0], ip, started, head, body,
-                            response_head, response_body,
-                            (time.perf_counter() - clock) * 1000)
+        exchange = Exchange(
+            url,
+            head.start_line.split(" ", 1)[0],
+            ip,
+            started,
+            head,
+            body,
+            response_head,
+            response_body,
+            (time.perf_counter() - clock) * 1000,
+        )
         self.recording.exchanges.append(exchange)
         self.recording.total_bytes += exchange.size
         return exchange
+
+    async def _connect(
+        self, scheme: str, host: str, ip: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Open the origin leg to the checked ``ip``; for https, verify first.
+
+        A certificate that fails verification ends that handshake before any
+        request byte is sent; the verdict is kept for the origin and the
+        connection is made again without verification, so the page is still
+        recorded. Later connections to an unverified origin skip the first try.
+        """
+        if scheme != "https":
+            return await asyncio.open_connection(ip, port)
+        origin = origin_of(scheme, host, port)
+        verdict = self.recording.tls.get(origin)
+        if verdict is None or verdict.verified:
+            try:
+                reader, writer = await asyncio.open_connection(
+                    ip, port, ssl=self._trust, server_hostname=host
+                )
+            except ssl.SSLCertVerificationError as exc:
+                self.recording.tls.refused(origin, exc)
+            else:
+                self.recording.tls.verified(origin, self._note_certificate(host, writer))
+                return reader, writer
+        reader, writer = await asyncio.open_connection(
+            ip, port, ssl=self._upstream_ssl, server_hostname=host
+        )
+        self.recording.tls.note_certificate(origin, self._note_certificate(host, writer))
+        return reader, writer
+
+    def _note_certificate(self, host: str, writer: asyncio.StreamWriter) -> str | None:
+        """Describe the origin's certificate once per host; return its SHA-256."""
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        if not der:
+            return None
+        if host not in self.recording.certificates:
+            self.recording.certificates[host] = describe_certificate(der)
+        return hashlib.sha256(der).hexdigest()

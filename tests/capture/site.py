@@ -3,7 +3,8 @@
 Covers what a capture must record: a redirect, HTML, CSS with a background
 image, <img>, <script>, fetch() of JSON, gzip-encoded and chunked responses, a
 404, a lazily loaded image below the fold, the same image under two URLs
-(revisit), a declared favicon, and helpers for limit tests.
+(revisit), a declared favicon, pages embedding images from elsewhere (``/embed``,
+one ``src`` per image), and helpers for limit tests.
 
 The server keeps the exact body bytes it wrote for every request (``served``,
 keyed by path and query) so tests can compare them with the WARC payloads, and
@@ -152,9 +153,11 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html><head><title>simple</title></head><body>hi</body></html>",
                        "text/html")
         elif path == "/embed":
-            src = parse_qs(parts.query)["src"][0].replace('"', "")
-            self._send(200, f'<html><body><img src="{src}"></body></html>'.encode(),
-                       "text/html")
+            images = "".join(f'<img src="{src.replace(chr(34), "")}">'
+                             for src in parse_qs(parts.query)["src"])
+            self._send(200, f"<html><body>{images}</body></html>".encode(), "text/html")
+        elif path == "/webrtc":
+            self._send(200, webrtc_html(parse_qs(parts.query)["stun"]), "text/html")
         elif path == "/big.html":
             self._send(200, b"<html><body><img src='/big.bin'></body></html>", "text/html")
         elif path == "/big.bin":
@@ -182,6 +185,24 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, png((1, 1, 1)), "image/png")
         else:
             self._send(404, b"not found", "text/plain")
+
+
+def webrtc_html(stun: list[str]) -> bytes:
+    """A page that gathers ICE candidates against the STUN servers ``stun`` (host:port).
+
+    Each candidate, then ``done`` when gathering ends, is written into ``#out``.
+    """
+    servers = ", ".join(f"{{urls: 'stun:{s.replace(chr(39), '')}'}}" for s in stun)
+    return f"""<!DOCTYPE html><html><head><title>webrtc</title></head><body>
+<pre id="out"></pre><script>
+const out = document.getElementById('out');
+const pc = new RTCPeerConnection({{iceServers: [{servers}]}});
+pc.createDataChannel('probe');
+pc.onicecandidate = (e) => {{
+  out.textContent += (e.candidate ? e.candidate.candidate : 'done') + '\\n'; }};
+pc.createOffer().then((offer) => pc.setLocalDescription(offer));
+</script></body></html>
+""".encode()
 
 
 def page_html(number: str) -> bytes:

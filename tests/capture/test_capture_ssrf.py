@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
+from custos.settings import load_settings
 from tasks.capture import BrowserPool, CaptureOptions, capture
 from tasks.capture.certs import CertificateAuthority
-from tasks.capture.netguard import Blocked, Guard
+from tasks.capture.netguard import Blocked, Guard, service_ports
 from tasks.capture.proxy import Recording, RecordingProxy
 
 from .site import SiteServer
@@ -184,3 +185,137 @@ def test_only_http_and_https(pool: BrowserPool, tmp_path: Path, url: str) -> Non
     result = capture(url, tmp_path, CaptureOptions(allow_loopback=True), pool=pool)
     assert result.error is not None and result.blocked
     assert result.resources == 0 and CONNECTS == []
+
+
+# -- IPv6 spellings of IPv4 and deprecated local ranges --------------------------------
+@pytest.mark.parametrize(("address", "rule", "loopback_opens_it"), [
+    ("::127.0.0.1", "::/96 (IPv4-compatible 127.0.0.1)", False),
+    ("::a00:1", "::/96 (IPv4-compatible 10.0.0.1)", False),
+    ("::8.8.8.8", "::/96 (IPv4-compatible 8.8.8.8)", False),  # deprecated whatever it carries
+    ("::ffff:127.0.0.1", "127.0.0.0/8", True),  # mapped: judged as the IPv4 it is
+    ("::ffff:192.168.0.1", "192.168.0.0/16", False),
+    ("::ffff:0:10.0.0.1", "::ffff:0:0:0/96 (IPv4-translated 10.0.0.1)", False),
+    ("64:ff9b::10.0.0.1", "64:ff9b::/96 (NAT64 10.0.0.1)", False),
+    ("64:ff9b::169.254.169.254", "64:ff9b::/96 (NAT64 169.254.169.254)", False),
+    ("64:ff9b::127.0.0.1", "64:ff9b::/96 (NAT64 127.0.0.1)", False),
+    ("64:ff9b:1::a00:1", "64:ff9b:1::/48", False),
+    ("2002:a00:1::1", "2002::/16 (6to4 10.0.0.1)", False),
+    ("2002:7f00:1::1", "2002::/16 (6to4 127.0.0.1)", False),
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "2001::/32 (Teredo 10.0.0.1)", False),
+    ("fec0::1", "fec0::/10", False),
+    ("feff:ffff::1", "fec0::/10", False),
+    ("fe80::1%1", "fe80::/10", False),
+    ("::", "::/128", False),
+    ("::1", "::1/128", True),
+    ("3fff::1", "3fff::/20", False),
+    ("2001:4860:4860::8888", None, True),
+    ("::ffff:8.8.8.8", None, True),
+    ("8.8.8.8", None, True),
+])
+def test_ipv6_spellings_of_local_addresses(address: str, rule: str | None,
+                                            loopback_opens_it: bool) -> None:
+    assert Guard().banned_rule(address) == rule
+    assert Guard(allow_loopback=True).banned_rule(address) == (
+        None if loopback_opens_it else rule)
+
+
+@pytest.mark.parametrize("listener", ["127.0.0.1"], indirect=True)
+@pytest.mark.parametrize("spelling", ["[::127.0.0.1]", "[::ffff:0:127.0.0.1]",
+                                      "[64:ff9b::127.0.0.1]", "[2002:7f00:1::1]"])
+def test_ipv6_spellings_of_loopback_are_never_dialled(listener: socket.socket,
+                                                      spelling: str) -> None:
+    port = listener.getsockname()[1]
+    CONNECTS.clear()
+    head, recording = through_proxy(Guard(allow_loopback=True), f"http://{spelling}:{port}/")
+    assert head.startswith(b"HTTP/1.1 403 ")
+    assert "127.0.0.1" in recording.blocked[0].rule
+    assert recording.exchanges == [] and not accepted_any(listener)
+    assert all(address != spelling.strip("[]") for address, _ in CONNECTS)
+
+
+# -- Custos' own ports stay closed when loopback is open (tests) -------------------------
+def test_service_ports_name_the_api_prefect_and_database() -> None:
+    settings = load_settings(port=8123, prefect_port=4321,
+                             database_url="postgresql+psycopg://u@127.0.0.1:6543/db")
+    ports = dict(service_ports(settings, {"PREFECT_API_URL": "http://127.0.0.1:4555/api",
+                                          "PREFECT_RUNNER_SERVER_ENABLE": "true",
+                                          "PREFECT_RUNNER_SERVER_PORT": "8089"}))
+    assert {8123: "API", 4321: "Prefect server", 4555: "Prefect server",
+            8089: "Prefect runner", 6543: "database"}.items() <= ports.items()
+
+
+def test_serve_passes_its_api_port_to_every_child(tmp_path: Path) -> None:
+    """The runner's flows learn the port ``custos serve --port`` chose."""
+    from custos.runtime.env import child_env
+
+    env = child_env(load_settings(home=tmp_path, port=8765, prefect_port=4765),
+                    "http://127.0.0.1:4765/api")
+    child = load_settings(**{k.removeprefix("CUSTOS_").lower(): v for k, v in env.items()
+                             if k in ("CUSTOS_PORT", "CUSTOS_PREFECT_PORT", "CUSTOS_HOME")})
+    assert {8765, 4765} <= dict(service_ports(child, env)).keys()
+
+
+@pytest.fixture
+def service_listeners() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """Two loopback listeners standing in for the API and the Prefect server."""
+    pair = []
+    for _ in range(2):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.setblocking(False)
+        pair.append(sock)
+    yield pair[0], pair[1]
+    for sock in pair:
+        sock.close()
+
+
+def test_allowed_loopback_still_refuses_api_and_prefect_ports(
+        pool: BrowserPool, site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        service_listeners: tuple[socket.socket, socket.socket]) -> None:
+    api, prefect = (s.getsockname()[1] for s in service_listeners)
+    monkeypatch.setenv("CUSTOS_PORT", str(api))
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{prefect}/api")
+    settings = load_settings(capture_allow_loopback=True)
+    options = CaptureOptions.from_settings(settings, network_idle_timeout=2,
+                                           settle_timeout=0.5, screenshot=False)
+    api_url, prefect_url = (f"http://127.0.0.1:{api}/api/v2/status",
+                            f"http://localhost:{prefect}/api/health")
+    hits = len(site.hits)
+    result = capture(f"{site.base}/embed?src={api_url}&src={prefect_url}", tmp_path, options,
+                     pool=pool)
+    assert result.status == 200 and len(site.hits) > hits  # the test site itself is open
+    rules = {b["url"]: b["rule"] for b in result.blocked}
+    assert rules == {api_url: f"port {api} of Custos' own API",
+                     prefect_url: f"port {prefect} of Custos' own Prefect server"}
+    assert not any(accepted_any(s) for s in service_listeners)
+
+    target = capture(f"http://127.0.0.1:{api}/", tmp_path / "target", options, pool=pool)
+    assert target.error == f"target refused: port {api} of Custos' own API"
+    assert target.resources == 0 and not accepted_any(service_listeners[0])
+
+
+def test_a_page_cannot_reach_its_own_recording_proxy() -> None:
+    """The proxy refuses requests to its own port (a loop through itself)."""
+
+    async def run() -> tuple[bytes, Recording]:
+        ca = CertificateAuthority()
+        proxy = RecordingProxy(Guard(allow_loopback=True), ca, max_bytes=10**6,
+                               request_timeout=5)
+        port = await proxy.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET http://127.0.0.1:{port}/ HTTP/1.1\r\n"
+                         f"Host: 127.0.0.1:{port}\r\n\r\n".encode())
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.close()
+            return head, proxy.recording
+        finally:
+            await proxy.close()
+            ca.close()
+
+    head, recording = asyncio.run(run())
+    assert head.startswith(b"HTTP/1.1 403 ")
+    assert recording.blocked[0].rule.endswith("of Custos' own capture proxy")
+    assert recording.exchanges == []
