@@ -219,7 +219,10 @@ def store_aip(
             )
             if problems:
                 what = "does not match its source" if verify else "is not a valid bag"
-                raise InvalidInput(f"stored copy of {source.name} {what}", problems)
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise InvalidInput(
+                    f"stored copy of {final.name} {what}: {problems[0]}{more}", problems
+                )
             size = _fsync_tree(tmp)
             digest = None
         else:

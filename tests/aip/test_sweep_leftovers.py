@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from custos.models import (
     new_uuid,
 )
 from custos.storage import add_location
+from tasks import aipreplace
 from tasks.aipstore import TMP_PREFIX, leftovers, verify_stored_aip
 from tasks.bag import BagResult
 from tasks.compress import Compression, CompressionResult, compress_aip
@@ -143,3 +145,69 @@ def test_a_stored_aip_is_never_replaced_by_a_leftover(store: Location, bag: BagR
     result = sweep_leftovers(store)
     assert result.finished == [Path(store.path) / dir_final] and not tmp_dir.exists()
     assert (Path(store.path) / dir_final / "bagit.txt").is_file()
+
+
+def test_a_finished_leftover_is_synced_before_its_rename(
+        store: Location, bag: BagResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file and folder of a copy the sweep finishes is fsync'ed, then renamed."""
+    tmp = _leftover(store, bag.path, "synced-1", token="00000004")
+    synced: list[Path] = []
+    renames: list[tuple[Path, int]] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def rename(src: Any, dst: Any) -> None:
+        renames.append((Path(src), len(synced)))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    final = Path(store.path) / "synced-1"
+    assert sweep_leftovers(store).finished == [final]
+    ((source, count),) = renames
+    assert source == tmp
+    entries = {Path(d, n).relative_to(final) for d, dirs, files in os.walk(final)
+               for n in dirs + files}
+    assert entries | {Path(".")} == {p.relative_to(tmp) for p in synced[:count]
+                                     if p.is_relative_to(tmp)}
+    assert Path(store.path).resolve() in synced[count:]
+
+
+def test_an_old_version_is_put_back_when_it_is_the_only_one(store: Location,
+                                                            bag: BagResult) -> None:
+    """``.old-<name>`` (a replacement interrupted between its two renames): put back at
+    once when the final name is empty, removed after the grace period otherwise, and
+    left alone while its unit runs."""
+    root = Path(store.path)
+    uuid = _rows(store, "only-1", checksum=None, unit_status=UnitStatus.FAILED)
+    lone = _leftover(store, bag.path, "", age=60)
+    lone = lone.rename(root / ".old-only-1")
+    result = sweep_leftovers(store)
+    assert result.restored == [root / "only-1"] and not lone.exists()
+    assert verify_stored_aip(root / "only-1").problems == ()
+
+    shutil.copytree(bag.path, root / ".old-only-1")
+    assert sweep_leftovers(store).kept == [root / ".old-only-1"]  # recent, final present
+    assert sweep_leftovers(store, grace_seconds=0).removed == [root / ".old-only-1"]
+    assert (root / "only-1" / "bagit.txt").is_file()
+
+    busy = _rows(store, "busy-1", checksum=None, unit_status=UnitStatus.PROCESSING)
+    shutil.copytree(bag.path, root / ".old-busy-1")
+    assert sweep_leftovers(store, grace_seconds=0).kept == [root / ".old-busy-1"]
+    assert not (root / "busy-1").exists() and uuid != busy
+
+
+def test_a_replacement_locked_by_a_live_process_is_kept(store: Location) -> None:
+    root = Path(store.path)
+    staging = aipreplace.staging_dir(root, new_uuid())  # no unit: nobody runs it
+    with aipreplace.locked(staging) as mine:
+        assert mine
+        (staging / "partial").write_text("being copied")
+        assert sweep_leftovers(store).kept == [staging]
+        assert (staging / "partial").exists()
+    result = sweep_leftovers(store)
+    assert result.removed == [staging] and not staging.exists()
+    assert leftovers(root) == []
