@@ -35,22 +35,33 @@ STORE_DIP_LINK = processing.link_for("store_dip").uuid
 STORE_DIP_LOCATION_LINK = processing.link_for("dip_location").uuid
 #: Not a ``ProcessingConfig`` field (Archivematica's UI never preconfigures it): asked.
 APPROVE_REINGEST_LINK = "9520386f-bb6d-4fb9-a6b6-5845ef39375f"
-APPROVE_REINGEST_CHOICES = {"260ef4ea-f87d-4acf-830d-d0de41e6d2af": "yes",
-                            "a6ed697e-6189-4b4e-9f80-29209abc7937": "reject"}
-APPROVE_REINGEST_LABELS = {"260ef4ea-f87d-4acf-830d-d0de41e6d2af": "Approve AIP reingest",
-                           "a6ed697e-6189-4b4e-9f80-29209abc7937": "Reject SIP"}
+APPROVE_REINGEST_CHOICES = {
+    "260ef4ea-f87d-4acf-830d-d0de41e6d2af": "yes",
+    "a6ed697e-6189-4b4e-9f80-29209abc7937": "reject",
+}
+APPROVE_REINGEST_LABELS = {
+    "260ef4ea-f87d-4acf-830d-d0de41e6d2af": "Approve AIP reingest",
+    "a6ed697e-6189-4b4e-9f80-29209abc7937": "Reject SIP",
+}
 
 #: What the user reads for each value of a decision field (Archivematica's wording).
 LABELS: dict[str, dict[Any, str]] = {
-    "normalize": {"preservation_access": "Normalize for preservation and access",
-                  "preservation": "Normalize for preservation",
-                  "access": "Normalize for access",
-                  "none": "Do not normalize", "reject": "Reject SIP"},
+    "normalize": {
+        "preservation_access": "Normalize for preservation and access",
+        "preservation": "Normalize for preservation",
+        "access": "Normalize for access",
+        "none": "Do not normalize",
+        "reject": "Reject SIP",
+    },
     "approve_normalization": {"approve": "Yes", "redo": "Redo", "reject": "Reject"},
     "add_metadata_reminder": {True: "Continue"},
     "store_aip": {True: "Store AIP", False: "Reject AIP"},
-    "upload_dip": {"atom": "Upload DIP to AtoM", "archivesspace": "Upload DIP to ArchivesSpace",
-                   "contentdm": "Upload DIP to CONTENTdm", "none": "Do not upload DIP"},
+    "upload_dip": {
+        "atom": "Upload DIP to AtoM",
+        "archivesspace": "Upload DIP to ArchivesSpace",
+        "contentdm": "Upload DIP to CONTENTdm",
+        "none": "Do not upload DIP",
+    },
     "store_dip": {True: "Store DIP", False: "Reject DIP"},
 }
 
@@ -67,8 +78,9 @@ def decision(field: str, link_uuid: str | None = None) -> tuple[dict[str, Any], 
     return choices, {chain: labels[value] for chain, value in choices.items()}
 
 
-def load_config(sip_dir: Path, config_name: str,
-                overrides: dict[str, Any] | None = None) -> ProcessingConfig:
+def load_config(
+    sip_dir: Path, config_name: str, overrides: dict[str, Any] | None = None
+) -> ProcessingConfig:
     """The SIP's decisions: its own processingMCP.xml, else the named configuration.
 
     Raises:
@@ -77,8 +89,11 @@ def load_config(sip_dir: Path, config_name: str,
     """
     own = sip_dir / "processingMCP.xml"
     try:
-        config = (processing.read_file(own) if own.is_file()
-                  else processing.load_named(config_name or "default"))
+        config = (
+            processing.read_file(own)
+            if own.is_file()
+            else processing.load_named(config_name or "default")
+        )
     except NotFound as exc:
         raise ConfigError(str(exc)) from exc
     except ConfigError:
@@ -89,8 +104,9 @@ def load_config(sip_dir: Path, config_name: str,
         try:
             config = ProcessingConfig.model_validate(config.model_dump() | overrides)
         except ValidationError as exc:
-            raise ConfigError(f"invalid ingest options {sorted(overrides)}: "
-                              f"{exc.errors()[0]['msg']}") from exc
+            raise ConfigError(
+                f"invalid ingest options {sorted(overrides)}: {exc.errors()[0]['msg']}"
+            ) from exc
     return config
 
 
@@ -110,4 +126,3 @@ def compression_level(config: ProcessingConfig) -> int:
 def thumbnails(config: ProcessingConfig) -> bool:
     """Whether thumbnails are made (they are unless the configuration says "No")."""
     return config.thumbnails != "none"
-

@@ -18,7 +18,8 @@ from custos.db import session_scope
 from custos.errors import InvalidInput
 from custos.models import Event, EventAgent, File, FileUse, Unit, utcnow
 from custos.recorder import JobHandle, Recorder
-from tasks.fixity import digest_event_detail, hash_files
+from tasks.fixity import hash_files
+from tasks.walk import TreeProblem, walk_files
 
 from .sip import Sip, sip_files
 
@@ -55,15 +56,23 @@ def rename_with_uuid(sip: Sip, recorder: Recorder) -> Sip:
             raise InvalidInput(f"cannot rename SIP: {target.name} exists")
         sip.path.rename(target)
         with session_scope(recorder.engine) as s:
-            s.execute(update(Unit).where(col(Unit.uuid) == sip.uuid)
-                      .values(current_path=str(target), updated_at=utcnow()))
-    return Sip(sip.uuid, sip.name, target, sip.processing_config, sip.transfer_uuid,
-               sip.parent_uuid)
+            s.execute(
+                update(Unit)
+                .where(col(Unit.uuid) == sip.uuid)
+                .values(current_path=str(target), updated_at=utcnow())
+            )
+    return Sip(
+        sip.uuid, sip.name, target, sip.processing_config, sip.transfer_uuid, sip.parent_uuid
+    )
 
 
 def _move_tree(sip: Sip, src_rel: str, dst_rel: str, recorder: Recorder) -> int:
     """Move ``src_rel`` (a folder of the SIP) under ``dst_rel`` and update File rows."""
     src, dst = sip.path / src_rel, sip.path / dst_rel
+    if src.is_symlink():
+        raise InvalidInput(
+            f"{src_rel} is a symbolic link; links are never followed", {"path": src_rel}
+        )
     moved = 0
     if src.is_dir():
         for path in sorted(p for p in src.rglob("*") if p.is_file()):
@@ -72,18 +81,20 @@ def _move_tree(sip: Sip, src_rel: str, dst_rel: str, recorder: Recorder) -> int:
             path.replace(target)
             moved += 1
         shutil.rmtree(src, ignore_errors=True)
-    changes = [{"uuid": f.uuid,
-                "current_path": f"{dst_rel}/{f.current_path[len(src_rel) + 1:]}"}
-               for f in sip_files(sip.uuid, engine=recorder.engine)
-               if f.current_path.startswith(f"{src_rel}/")]
+    changes = [
+        {"uuid": f.uuid, "current_path": f"{dst_rel}/{f.current_path[len(src_rel) + 1 :]}"}
+        for f in sip_files(sip.uuid, engine=recorder.engine)
+        if f.current_path.startswith(f"{src_rel}/")
+    ]
     recorder.update_files(changes)
     return moved
 
 
 def move_submission_documentation(sip: Sip, recorder: Recorder) -> int:
     """``metadata/submissionDocumentation/`` -> ``objects/submissionDocumentation/``."""
-    return _move_tree(sip, "metadata/submissionDocumentation",
-                      "objects/submissionDocumentation", recorder)
+    return _move_tree(
+        sip, "metadata/submissionDocumentation", "objects/submissionDocumentation", recorder
+    )
 
 
 def move_metadata(sip: Sip, recorder: Recorder) -> int:
@@ -91,34 +102,72 @@ def move_metadata(sip: Sip, recorder: Recorder) -> int:
     return _move_tree(sip, "metadata", "objects/metadata", recorder)
 
 
-def register_unlisted(sip: Sip, folder: str, use: str, job: JobHandle,
-                      recorder: Recorder) -> int:
-    """Give files under ``folder`` that have no File row one, with a sha256 and the
-    ``ingestion`` and ``message digest calculation`` events (Assign file UUIDs and
-    checksums to metadata / submission documentation)."""
+def register_unlisted(sip: Sip, folder: str, use: str, job: JobHandle, recorder: Recorder) -> int:
+    """Give files under ``folder`` that have no File row one, with its sha256 and size
+    and an ``ingestion`` event (Assign file UUIDs to metadata / submission
+    documentation); the *message digest calculation* events are the next job's.
+
+    A symbolic link, FIFO, socket or device under ``folder`` fails the job naming it:
+    nothing under it is followed or read, and nothing unchecked reaches the AIP.
+    """
     root = sip.path / folder
-    if not root.is_dir():
+    if not root.is_dir() or root.is_symlink():
+        if root.is_symlink():
+            raise InvalidInput(
+                f"{folder} is a symbolic link; links are never followed", {"path": folder}
+            )
         return 0
+    problems: list[TreeProblem] = []
+    present = list(walk_files(root, problems))
+    if problems:
+        named = [f"{p.path.relative_to(sip.path).as_posix()}: {p.kind}" for p in problems]
+        raise InvalidInput(
+            f"{folder} holds entries that are not files or folders, refused: "
+            + "; ".join(named[:10]),
+            {"refused": named},
+        )
     listed = {f.current_path for f in sip_files(sip.uuid, engine=recorder.engine)}
-    new = [p for p in sorted(root.rglob("*"))
-           if p.is_file() and p.relative_to(sip.path).as_posix() not in listed]
+    new = [p for p in present if p.relative_to(sip.path).as_posix() not in listed]
     if not new:
         return 0
     digests = hash_files(new, ("sha256",))
     rows = []
     for path in new:
         rel = path.relative_to(sip.path).as_posix()
-        rows.append({"unit_uuid": sip.uuid, "sip_uuid": sip.uuid, "original_path": rel,
-                     "current_path": rel, "size": digests[path].size,
-                     "checksum": digests[path].digests["sha256"], "checksum_type": "sha256",
-                     "use": use, "modified_at": utcnow()})
+        rows.append(
+            {
+                "unit_uuid": sip.uuid,
+                "sip_uuid": sip.uuid,
+                "original_path": rel,
+                "current_path": rel,
+                "size": digests[path].size,
+                "checksum": digests[path].digests["sha256"],
+                "checksum_type": "sha256",
+                "use": use,
+                "modified_at": utcnow(),
+            }
+        )
     uuids = recorder.add_files(rows)
     for file_uuid, row in zip(uuids, rows, strict=True):
         job.task(file_uuid=file_uuid, file_name=str(row["current_path"]))
         job.event(file_uuid=file_uuid, event_type="ingestion")
-        job.event(file_uuid=file_uuid, event_type="message digest calculation",
-                  detail=digest_event_detail("sha256"), outcome_note=str(row["checksum"]))
     return len(new)
+
+
+def unprocessed_metadata(sip: Sip) -> list[str]:
+    """Entries left in the SIP's ``metadata/`` after *Process metadata directory*.
+
+    That step moves the folder into ``objects/``, where every file is checked; an
+    entry found there later arrived afterwards and would reach the AIP unchecked.
+    """
+    root = sip.path / "metadata"
+    if root.is_symlink():
+        return ["metadata"]
+    if not root.is_dir():
+        return []
+    problems: list[TreeProblem] = []
+    found = [p.relative_to(sip.path).as_posix() for p in walk_files(root, problems)]
+    return found + [p.path.relative_to(sip.path).as_posix() for p in problems]
 
 
 def remove_unlinked_files(sip: Sip, recorder: Recorder) -> list[str]:
@@ -163,11 +212,22 @@ def discard_derivatives(sip: Sip, recorder: Recorder) -> int:
     uuids = [d.uuid for d in derivatives]
     paths = [d.current_path for d in derivatives]
     with session_scope(recorder.engine) as s:
-        events = list(s.exec(select(Event.uuid).where(
-            or_(col(Event.file_uuid).in_(uuids),
-                (col(Event.event_type) == "normalization")
-                & col(Event.outcome_note).in_(paths)),
-            col(Event.unit_uuid) == sip.uuid)).all()) if uuids else []
+        events = (
+            list(
+                s.exec(
+                    select(Event.uuid).where(
+                        or_(
+                            col(Event.file_uuid).in_(uuids),
+                            (col(Event.event_type) == "normalization")
+                            & col(Event.outcome_note).in_(paths),
+                        ),
+                        col(Event.unit_uuid) == sip.uuid,
+                    )
+                ).all()
+            )
+            if uuids
+            else []
+        )
         if events:
             s.execute(delete(EventAgent).where(col(EventAgent.event_uuid).in_(events)))
             s.execute(delete(Event).where(col(Event.uuid).in_(events)))

@@ -16,21 +16,25 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import ConfigError, InvalidInput, ToolFailed
-from custos.models import FileUse, Job, LocationPurpose, Package, PackageStatus, Unit
+from custos.models import Job, LocationPurpose, Package, PackageStatus, Unit
 
 from ..normalize.normalize import normalize, validate_derivatives
 from ..normalize.rules import Purpose, load_policy
+from . import metadata_checks as checks
 from . import options as opt
 from . import package, prepare
 from .context import CONTINUE, NORMALIZE_GROUP, STOP, WAIT, IngestContext
 from .mets_task import write_aip_mets
 
 NORMALIZE = NORMALIZE_GROUP
-PURPOSES = {"preservation_access": (Purpose.PRESERVATION, Purpose.ACCESS),
-            "preservation": (Purpose.PRESERVATION,), "access": (Purpose.ACCESS,), "none": ()}
+PURPOSES = {
+    "preservation_access": (Purpose.PRESERVATION, Purpose.ACCESS),
+    "preservation": (Purpose.PRESERVATION,),
+    "access": (Purpose.ACCESS,),
+    "none": (),
+}
 #: Upload DIP targets Custos cannot reach: answered, they fail the SIP with this reason.
-UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace",
-                        "contentdm": "CONTENTdm"}
+UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace", "contentdm": "CONTENTdm"}
 
 
 @task(cache_policy=NONE, name="Verify SIP compliance")
@@ -38,8 +42,14 @@ def verify_sip(unit_uuid: str) -> str:
     """Steps 19-22: move to processing, verify, rename with the SIP UUID."""
     ctx = IngestContext.load(unit_uuid)
     if ctx.reingest and ctx.reingest != "full":  # full: approved as a transfer
-        approved = ctx.decide("Reingest AIP", "Approve AIP reingest", opt.APPROVE_REINGEST_LINK,
-                              None, opt.APPROVE_REINGEST_CHOICES, opt.APPROVE_REINGEST_LABELS)
+        approved = ctx.decide(
+            "Reingest AIP",
+            "Approve AIP reingest",
+            opt.APPROVE_REINGEST_LINK,
+            None,
+            opt.APPROVE_REINGEST_CHOICES,
+            opt.APPROVE_REINGEST_LABELS,
+        )
         if approved is None:
             return WAIT
         if approved == "reject":
@@ -50,8 +60,9 @@ def verify_sip(unit_uuid: str) -> str:
         with ctx.recorder.job(unit_uuid, "Verify SIP compliance", "Verify SIP compliance"):
             prepare.verify_compliance(ctx.sip)
     if "Rename SIP directory with SIP UUID" not in ctx.done:
-        with ctx.recorder.job(unit_uuid, "Rename SIP directory with SIP UUID",
-                              "Rename SIP directory with SIP UUID"):
+        with ctx.recorder.job(
+            unit_uuid, "Rename SIP directory with SIP UUID", "Rename SIP directory with SIP UUID"
+        ):
             prepare.rename_with_uuid(ctx.sip, ctx.recorder)
     ctx.record("Include default SIP processingMCP.xml", "Include default SIP processingMCP.xml")
     ctx.record("Change SIP filenames", "Change SIP name")
@@ -65,8 +76,10 @@ def _normalize_purpose(ctx: IngestContext, purpose: Purpose, name: str) -> None:
     policy = load_policy()
     with ctx.recorder.job(ctx.sip.uuid, NORMALIZE, name) as job:
         report = normalize(ctx.sip, purpose, job, policy, ctx.recorder.engine)
-        job.output = (f"{report.made} made, {report.skipped} already done, "
-                      f"{report.not_covered} not covered, {len(report.failed)} failed")
+        job.output = (
+            f"{report.made} made, {report.skipped} already done, "
+            f"{report.not_covered} not covered, {len(report.failed)} failed"
+        )
         if report.failed and policy.on_failure == "fail":
             path, reason = next(iter(report.failed.items()))
             raise ToolFailed(f"normalization of {path}", 1, reason)
@@ -89,16 +102,19 @@ def normalize_sip(unit_uuid: str) -> str:
 def _normalize_round(ctx: IngestContext) -> str:
     unit_uuid = ctx.sip.uuid
     choices, labels = opt.decision("normalize", opt.NORMALIZE_LINK)
-    choice = ctx.decide(NORMALIZE, "Normalize", opt.NORMALIZE_LINK, ctx.config.normalize,
-                        choices, labels)
+    choice = ctx.decide(
+        NORMALIZE, "Normalize", opt.NORMALIZE_LINK, ctx.config.normalize, choices, labels
+    )
     if choice is None:
         return WAIT
     if choice == "reject":
         ctx.recorder.reject_unit(unit_uuid, "Reject SIP")
         return STOP
     if choice not in PURPOSES:
-        raise InvalidInput(f"Normalize choice {choice!r} is not supported by Custos "
-                           f"(supported: {', '.join(PURPOSES)}, reject)")
+        raise InvalidInput(
+            f"Normalize choice {choice!r} is not supported by Custos "
+            f"(supported: {', '.join(PURPOSES)}, reject)"
+        )
     purposes = PURPOSES[choice]
     if Purpose.ACCESS in purposes:
         ctx.record(NORMALIZE, "Create DIP directory")
@@ -114,16 +130,23 @@ def _normalize_round(ctx: IngestContext) -> str:
         _normalize_purpose(ctx, Purpose.PRESERVATION, "Normalize for preservation")
         _validate_step(ctx, Purpose.PRESERVATION, "Validate preservation derivatives")
     if "Remove files without linking information" not in ctx.done:
-        with ctx.recorder.job(unit_uuid, NORMALIZE,
-                              "Remove files without linking information") as job:
+        with ctx.recorder.job(
+            unit_uuid, NORMALIZE, "Remove files without linking information"
+        ) as job:
             removed = prepare.remove_unlinked_files(ctx.sip, ctx.recorder)
             job.output = f"removed: {', '.join(removed)}" if removed else "nothing to remove"
     ctx.record(NORMALIZE, "Normalization report")
     if ctx.config.approve_normalization == "redo":
         raise ConfigError("Approve normalization cannot be preconfigured to Redo")
     choices, labels = opt.decision("approve_normalization")
-    approved = ctx.decide(NORMALIZE, "Approve normalization", opt.APPROVE_NORMALIZATION_LINK,
-                          ctx.config.approve_normalization, choices, labels)
+    approved = ctx.decide(
+        NORMALIZE,
+        "Approve normalization",
+        opt.APPROVE_NORMALIZATION_LINK,
+        ctx.config.approve_normalization,
+        choices,
+        labels,
+    )
     if approved is None:
         return WAIT
     if approved == "reject":
@@ -137,8 +160,9 @@ def _normalize_round(ctx: IngestContext) -> str:
 
 def _redo(ctx: IngestContext) -> None:
     """Discard the round's derivatives and mark where the next round begins."""
-    with ctx.recorder.job(ctx.sip.uuid, "Redo normalization",
-                          "Remove preservation and access files") as job:
+    with ctx.recorder.job(
+        ctx.sip.uuid, "Redo normalization", "Remove preservation and access files"
+    ) as job:
         removed = prepare.discard_derivatives(ctx.sip, ctx.recorder)
         job.output = f"{removed} derivatives removed"
     with session_scope(ctx.recorder.engine) as s:
@@ -159,8 +183,14 @@ def add_final_metadata(unit_uuid: str) -> str:
     ctx.record("Add final metadata", "Move to metadata reminder")
     choices, labels = opt.decision("add_metadata_reminder")
     preset = True if ctx.config.add_metadata_reminder is not None else None
-    answer = ctx.decide("Add final metadata", "Reminder: add metadata if desired",
-                        opt.REMINDER_LINK, preset, choices, labels)
+    answer = ctx.decide(
+        "Add final metadata",
+        "Reminder: add metadata if desired",
+        opt.REMINDER_LINK,
+        preset,
+        choices,
+        labels,
+    )
     return WAIT if answer is None else CONTINUE
 
 
@@ -168,8 +198,7 @@ def _validate_step(ctx: IngestContext, purpose: Purpose, name: str) -> None:
     if name in ctx.done:
         return
     with ctx.recorder.job(ctx.sip.uuid, NORMALIZE, name) as job:
-        failures = validate_derivatives(ctx.sip, purpose, job, load_policy(),
-                                        ctx.recorder.engine)
+        failures = validate_derivatives(ctx.sip, purpose, job, load_policy(), ctx.recorder.engine)
         if failures:
             path, reason = next(iter(failures.items()))
             raise ToolFailed(f"validation of {path}", 1, reason)
@@ -177,26 +206,87 @@ def _validate_step(ctx: IngestContext, purpose: Purpose, name: str) -> None:
 
 @task(cache_policy=NONE, name="Process metadata directory")
 def process_metadata(unit_uuid: str) -> str:
-    """Steps 28-29: submission documentation and metadata into ``objects/``, with UUIDs
-    and checksums for files the transfer did not register."""
+    """Steps 28-29: submission documentation and metadata into ``objects/``; files the
+    transfer did not register get UUIDs and checksums, and every file not yet checked
+    is virus-scanned, identified and characterized before the METS is written."""
     ctx = IngestContext.load(unit_uuid)
-    rec, sip = ctx.recorder, ctx.sip
-    group = "Process submission documentation"
-    if "Move submission documentation into objects directory" not in ctx.done:
-        with rec.job(unit_uuid, group, "Move submission documentation into objects directory"):
-            prepare.move_submission_documentation(sip, rec)
-    if "Assign file UUIDs to submission documentation" not in ctx.done:
-        with rec.job(unit_uuid, group, "Assign file UUIDs to submission documentation") as job:
-            prepare.register_unlisted(sip, "objects/submissionDocumentation",
-                                      FileUse.SUBMISSION_DOCUMENTATION, job, rec)
-    group = "Process metadata directory"
-    if "Move metadata to objects directory" not in ctx.done:
-        with rec.job(unit_uuid, group, "Move metadata to objects directory"):
-            prepare.move_metadata(sip, rec)
-    if "Assign file UUIDs to metadata" not in ctx.done:
-        with rec.job(unit_uuid, group, "Assign file UUIDs to metadata") as job:
-            prepare.register_unlisted(sip, "objects/metadata", FileUse.METADATA, job, rec)
+    for folder in (checks.SUBMISSION_DOCUMENTATION, checks.METADATA):
+        _process_folder(ctx, folder)
     return CONTINUE
+
+
+def _process_folder(ctx: IngestContext, f: checks.CheckedFolder) -> None:
+    rec, sip, engine = ctx.recorder, ctx.sip, ctx.recorder.engine
+
+    def todo(step: str) -> bool:
+        return f.job(step) not in ctx.done
+
+    if todo("move"):
+        with rec.job(sip.uuid, f.group, f.job("move"), f.link("move")):
+            if f is checks.METADATA:
+                prepare.move_metadata(sip, rec)
+            else:
+                prepare.move_submission_documentation(sip, rec)
+    if todo("uuids"):
+        with rec.job(sip.uuid, f.group, f.job("uuids"), f.link("uuids")) as job:
+            added = prepare.register_unlisted(sip, f.folder, f.use, job, rec)
+            job.output = f"{added} files" if added else "no new files"
+    if todo("checksums"):
+        with rec.job(sip.uuid, f.group, f.job("checksums"), f.link("checksums")) as job:
+            checks.record_digests(checks.unchecked(sip, f.folder, checks.DIGEST, engine), job)
+    scan = _checks_wanted(ctx, f.group, "virus_scanning", f.scan_decision[0])
+    if todo("scan"):
+        with rec.job(sip.uuid, f.group, f.job("scan"), f.link("scan")) as job:
+            if scan:
+                checks.scan_rows(
+                    sip, checks.unchecked(sip, f.folder, checks.VIRUS_CHECK, engine), job
+                )
+            else:
+                job.output = "skipped (configuration)"
+    identify = _checks_wanted(
+        ctx,
+        checks.SUBMISSION_DOCUMENTATION.group,
+        "identify_submission_docs",
+        checks.IDENTIFY_DECISION[0],
+    )
+    if todo("identify"):
+        with rec.job(sip.uuid, f.group, f.job("identify"), f.link("identify")) as job:
+            if identify:
+                rows = checks.unchecked(sip, f.folder, checks.FORMAT_IDENTIFICATION, engine)
+                checks.identify_rows(sip, rows, job, rec)
+            else:
+                job.output = "skipped (configuration)"
+    if todo("characterize"):
+        with rec.job(sip.uuid, f.group, f.job("characterize"), f.link("characterize")) as job:
+            checks.characterize_rows(sip, checks.files_under(sip, f.folder, engine), job, rec)
+
+
+def _checks_wanted(ctx: IngestContext, group: str, field: str, name: str) -> bool:
+    """Whether to scan (or identify) the added files: only an explicit "No" skips.
+
+    Archivematica asks when its configuration is silent; the files at stake arrived
+    after the transfer's checks, so Custos checks them rather than pause or skip.
+    """
+    value = getattr(ctx.config, field)
+    if value is None:
+        ctx.record(
+            group,
+            name,
+            output="not configured: Yes (added files are checked unless the configuration says No)",
+        )
+        return True
+    ctx.record(group, name, output=f"preconfigured: {'Yes' if value else 'No'}")
+    return bool(value)
+
+
+def _refuse_unprocessed_metadata(ctx: IngestContext) -> None:
+    """Fail the SIP if files reached ``metadata/`` after it was processed (unchecked)."""
+    late = prepare.unprocessed_metadata(ctx.sip)
+    if late:
+        raise InvalidInput(
+            "added after Process metadata directory, so never checked: " + ", ".join(late[:10]),
+            {"paths": late},
+        )
 
 
 @task(cache_policy=NONE, name="Generate AIP METS")
@@ -205,6 +295,7 @@ def generate_mets(unit_uuid: str) -> str:
     ctx = IngestContext.load(unit_uuid)
     if "Generate METS.xml document" not in ctx.done:
         with ctx.recorder.job(unit_uuid, "Generate AIP METS", "Generate METS.xml document") as job:
+            _refuse_unprocessed_metadata(ctx)
             created = _created(ctx)
             _, skipped = write_aip_mets(ctx.sip, created=created, engine=ctx.recorder.engine)
             job.output = "; ".join(skipped) if skipped else None
@@ -234,33 +325,42 @@ def prepare_dip(unit_uuid: str) -> str:
             job.output = "thumbnails and METS copied"
     group = "Upload DIP"
     choices, labels = opt.decision("upload_dip")
-    upload = ctx.decide(group, "Upload DIP", opt.UPLOAD_DIP_LINK, ctx.config.upload_dip,
-                        choices, labels)
+    upload = ctx.decide(
+        group, "Upload DIP", opt.UPLOAD_DIP_LINK, ctx.config.upload_dip, choices, labels
+    )
     if upload is None:
         return WAIT
     if upload in UPLOAD_NOT_SUPPORTED:
-        raise InvalidInput(f"Upload DIP to {UPLOAD_NOT_SUPPORTED[upload]} is not supported by "
-                           "Custos; choose \"Do not upload DIP\"")
+        raise InvalidInput(
+            f"Upload DIP to {UPLOAD_NOT_SUPPORTED[upload]} is not supported by "
+            'Custos; choose "Do not upload DIP"'
+        )
     choices, labels = opt.decision("store_dip")
-    store = ctx.decide(group, "Store DIP?", opt.STORE_DIP_LINK, ctx.config.store_dip,
-                       choices, labels)
+    store = ctx.decide(
+        group, "Store DIP?", opt.STORE_DIP_LINK, ctx.config.store_dip, choices, labels
+    )
     if store is None:
         return WAIT
     if store is False:
         ctx.record(group, "Reject DIP", output="DIP not stored")
         return CONTINUE
     where_choices = package.location_choices(LocationPurpose.DIP_STORAGE, ctx.recorder.engine)
-    where = ctx.decide(group, "Store DIP location", opt.STORE_DIP_LOCATION_LINK,
-                       ctx.config.dip_location, {uri: uri for uri, _ in where_choices},
-                       dict(where_choices))
+    where = ctx.decide(
+        group,
+        "Store DIP location",
+        opt.STORE_DIP_LOCATION_LINK,
+        ctx.config.dip_location,
+        {uri: uri for uri, _ in where_choices},
+        dict(where_choices),
+    )
     if where is None:
         return WAIT
     if "Store DIP" not in ctx.done:
         with ctx.recorder.job(unit_uuid, group, "Store DIP") as job:
-            location = package.resolve_location(where, LocationPurpose.DIP_STORAGE,
-                                                ctx.recorder.engine)
-            pkg = package.store_dip(ctx.sip, ctx.sip.path / "DIP", location,
-                                    ctx.recorder.engine)
+            location = package.resolve_location(
+                where, LocationPurpose.DIP_STORAGE, ctx.recorder.engine
+            )
+            pkg = package.store_dip(ctx.sip, ctx.sip.path / "DIP", location, ctx.recorder.engine)
             job.output = f"DIP {pkg.uuid} stored as {pkg.path}"
     return CONTINUE
 
@@ -278,23 +378,31 @@ def prepare_aip(unit_uuid: str) -> str:
 def _package(ctx: IngestContext) -> package.Packaged:
     rec, unit_uuid = ctx.recorder, ctx.sip.uuid
     with rec.job(unit_uuid, "Prepare AIP", "Prepare AIP") as job:
+        _refuse_unprocessed_metadata(ctx)
         bag = package.build_bag(ctx.sip, rec.engine)
         problems = package.verify_bag(bag, unit_uuid)
-        job.event(event_type="fixity check",
-                  detail='program="Custos"; module="tasks.bag.verify_aip_bag"',
-                  outcome="fail" if problems else "pass",
-                  outcome_note="; ".join(problems)[:2000] or "bag verified")
+        job.event(
+            event_type="fixity check",
+            detail='program="Custos"; module="tasks.bag.verify_aip_bag"',
+            outcome="fail" if problems else "pass",
+            outcome_note="; ".join(problems)[:2000] or "bag verified",
+        )
         if problems:
             raise ToolFailed("bag verification", 1, "; ".join(problems))
     method, level = opt.compression(ctx.config), opt.compression_level(ctx.config)
-    ctx.record("Prepare AIP", "Select compression algorithm",
-               output=f"preconfigured: {method.value}")
+    ctx.record(
+        "Prepare AIP", "Select compression algorithm", output=f"preconfigured: {method.value}"
+    )
     ctx.record("Prepare AIP", "Select compression level", output=f"preconfigured: {level}")
     with rec.job(unit_uuid, "Prepare AIP", "Compress AIP") as job:
         packaged = package.compress(bag, method, level)
         if packaged.detail:
-            job.event(event_type="compression", detail=packaged.detail, outcome="pass",
-                      outcome_note=f"{packaged.path.name} sha256={packaged.sha256}")
+            job.event(
+                event_type="compression",
+                detail=packaged.detail,
+                outcome="pass",
+                outcome_note=f"{packaged.path.name} sha256={packaged.sha256}",
+            )
         package.remember(unit_uuid, packaged, rec.engine)
         job.output = f"{packaged.path.name} ({packaged.size} bytes)"
     return packaged
@@ -306,17 +414,23 @@ def store_aip(unit_uuid: str) -> str:
     ctx = IngestContext.load(unit_uuid)
     group = "Store AIP"
     choices, labels = opt.decision("store_aip")
-    answer = ctx.decide(group, "Store AIP", opt.STORE_AIP_LINK, ctx.config.store_aip,
-                        choices, labels)
+    answer = ctx.decide(
+        group, "Store AIP", opt.STORE_AIP_LINK, ctx.config.store_aip, choices, labels
+    )
     if answer is None:
         return WAIT
     if answer is False:
         ctx.recorder.reject_unit(unit_uuid, "Reject AIP")
         return STOP
     locations = package.location_choices(LocationPurpose.AIP_STORAGE, ctx.recorder.engine)
-    where = ctx.decide(group, "Store AIP location", opt.STORE_AIP_LOCATION_LINK,
-                       ctx.config.aip_location,
-                       {uri: uri for uri, _ in locations}, dict(locations))
+    where = ctx.decide(
+        group,
+        "Store AIP location",
+        opt.STORE_AIP_LOCATION_LINK,
+        ctx.config.aip_location,
+        {uri: uri for uri, _ in locations},
+        dict(locations),
+    )
     if where is None:
         return WAIT
     location = package.resolve_location(where, LocationPurpose.AIP_STORAGE, ctx.recorder.engine)
@@ -328,16 +442,19 @@ def store_aip(unit_uuid: str) -> str:
         if packaged is not None and "Verify AIP" not in ctx.done:
             with ctx.recorder.job(unit_uuid, group, "Verify AIP") as job:
                 check = package.aipstore.verify_stored_aip(packaged.path, packaged.sha256)
-                job.event(event_type="fixity check",
-                          detail='program="Custos"; module="tasks.aipstore.verify_stored_aip"',
-                          outcome=check.outcome.value,
-                          outcome_note="; ".join(check.problems)[:2000] or packaged.path.name)
+                job.event(
+                    event_type="fixity check",
+                    detail='program="Custos"; module="tasks.aipstore.verify_stored_aip"',
+                    outcome=check.outcome.value,
+                    outcome_note="; ".join(check.problems)[:2000] or packaged.path.name,
+                )
                 if check.problems:
                     raise ToolFailed("AIP verification", 1, "; ".join(check.problems))
         with ctx.recorder.job(unit_uuid, group, "Store the AIP") as job:
             if packaged is not None:
-                pkg = package.store(ctx.sip, packaged, location, ctx.recorder.engine,
-                                    replace=bool(ctx.reingest))
+                pkg = package.store(
+                    ctx.sip, packaged, location, ctx.recorder.engine, replace=bool(ctx.reingest)
+                )
                 job.output = f"stored {pkg.path} in {location.uuid}"
     if "Clean up after storing AIP" not in ctx.done:
         with ctx.recorder.job(unit_uuid, group, "Clean up after storing AIP"):
