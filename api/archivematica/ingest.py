@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path as FsPath
-
 from fastapi import Form, Path
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -17,59 +14,90 @@ from api.archivematica.routing import AMRoutes
 from api.archivematica.transfer import ERRORS, ResultsBody, StatusBody, add_hide_routes
 from api.reads import read
 from api.roles import Access
-from custos.db import session_scope
-from custos.errors import CustosError, StorageError
-from custos.models import Unit, UnitType
-from custos.storage import source_path
+from custos import sip_metadata
+from custos.errors import NotFound
+from custos.models import UnitType
 
 
 def register(r: AMRoutes) -> None:
     """Add the ingest endpoints to the dialect's routes."""
     tags = ["Archivematica: ingest"]
 
-    @r.route("/api/ingest/status/{unit_uuid}", ["GET"], dependencies=[requires(Access.READ)],
-             tags=tags,
-             responses={200: {"model": StatusBody}, **ERRORS}, summary="Status of a SIP")
+    @r.route(
+        "/api/ingest/status/{unit_uuid}",
+        ["GET"],
+        dependencies=[requires(Access.READ)],
+        tags=tags,
+        responses={200: {"model": StatusBody}, **ERRORS},
+        summary="Status of a SIP",
+    )
     async def ingest_status(unit_uuid: str = Path(pattern=units.UUID_PATTERN)) -> JSONResponse:
         return JSONResponse(await read(units.unit_status, unit_uuid, UnitType.SIP))
 
-    @r.route("/api/ingest/waiting", ["GET"], dependencies=[requires(Access.READ)], tags=tags,
-             responses={200: {"model": ResultsBody}, **ERRORS},
-             summary="Units (transfers and SIPs) waiting at a decision")
+    @r.route(
+        "/api/ingest/waiting",
+        ["GET"],
+        dependencies=[requires(Access.READ)],
+        tags=tags,
+        responses={200: {"model": ResultsBody}, **ERRORS},
+        summary="Units (transfers and SIPs) waiting at a decision",
+    )
     def waiting_for_user_input() -> JSONResponse:
-        return JSONResponse({"message": "Fetched units successfully.",
-                             "results": units.waiting()})
+        return JSONResponse({"message": "Fetched units successfully.", "results": units.waiting()})
 
-    @r.route("/api/ingest/completed", ["GET"], dependencies=[requires(Access.READ)], tags=tags,
-             responses={200: {"model": ResultsBody}, **ERRORS},
-             summary="Completed, visible SIPs")
+    @r.route(
+        "/api/ingest/completed",
+        ["GET"],
+        dependencies=[requires(Access.READ)],
+        tags=tags,
+        responses={200: {"model": ResultsBody}, **ERRORS},
+        summary="Completed, visible SIPs",
+    )
     def completed_ingests() -> JSONResponse:
-        return JSONResponse({"message": "Fetched completed ingests successfully.",
-                             "results": units.completed(UnitType.SIP)})
+        return JSONResponse(
+            {
+                "message": "Fetched completed ingests successfully.",
+                "results": units.completed(UnitType.SIP),
+            }
+        )
 
     add_hide_routes(r, [requires(Access.PROCESS)], "ingest", UnitType.SIP, tags)
 
-    @r.route("/api/ingest/reingest", ["POST"], dependencies=[requires(Access.PROCESS)], tags=tags,
-             responses={200: {"description": "Reingest started"}, **ERRORS},
-             summary="Partial (metadata) reingest of a stored AIP")
-    def ingest_reingest(name: str | None = Form(None),
-                        uuid: str | None = Form(None)) -> JSONResponse:
+    @r.route(
+        "/api/ingest/reingest",
+        ["POST"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=tags,
+        responses={200: {"description": "Reingest started"}, **ERRORS},
+        summary="Partial (metadata) reingest of a stored AIP",
+    )
+    def ingest_reingest(
+        name: str | None = Form(None), uuid: str | None = Form(None)
+    ) -> JSONResponse:
         new_uuid = reingest_mod.start(name, uuid, target="ingest")
         return JSONResponse({"message": "Approval successful.", "reingest_uuid": new_uuid})
 
-    @r.route("/api/ingest/reingest/approve", ["POST"], dependencies=[requires(Access.PROCESS)],
-             tags=tags,
-             responses={200: {"description": "Approval successful"}, **ERRORS},
-             summary="Approve a partial reingest waiting for approval")
+    @r.route(
+        "/api/ingest/reingest/approve",
+        ["POST"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=tags,
+        responses={200: {"description": "Approval successful"}, **ERRORS},
+        summary="Approve a partial reingest waiting for approval",
+    )
     def reingest_approve(uuid: str | None = Form(None)) -> JSONResponse:
         reingest_mod.approve(uuid)
         return JSONResponse({"message": "Approval successful."})
 
-    @r.route("/api/ingest/copy_metadata_files/", ["POST"], dependencies=[requires(Access.PROCESS)],
-             tags=tags,
-             status_code=201, responses={201: {"description": "Files added"}, **ERRORS,
-                                         404: {"model": ErrorBody}},
-             summary="Copy files from transfer sources into a SIP's metadata folder")
+    @r.route(
+        "/api/ingest/copy_metadata_files/",
+        ["POST"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=tags,
+        status_code=201,
+        responses={201: {"description": "Files added"}, **ERRORS, 404: {"model": ErrorBody}},
+        summary="Copy files from transfer sources into a SIP's metadata folder",
+    )
     async def copy_metadata_files_api(
         sip_uuid: str | None = Form(None),
         source_paths: list[str] = Form([], alias="source_paths[]"),
@@ -77,33 +105,18 @@ def register(r: AMRoutes) -> None:
         if not sip_uuid or not source_paths:
             raise error(400, "sip_uuid and source_paths[] both required.")
         await run_in_threadpool(copy_metadata_files, sip_uuid, source_paths)
-        return JSONResponse({"error": False, "message": "Metadata files added successfully."},
-                            status_code=201)
+        return JSONResponse(
+            {"error": False, "message": "Metadata files added successfully."}, status_code=201
+        )
 
 
 def copy_metadata_files(sip_uuid: str, encoded_paths: list[str]) -> None:
-    """Copy each source (file or folder) into ``<sip>/metadata/``."""
-    with session_scope() as s:
-        unit = s.get(Unit, sip_uuid)
-        if unit is None or unit.unit_type != UnitType.SIP:
-            raise error(404, f"SIP {sip_uuid} does not exist.")
-        current = unit.current_path
-    if not current or not FsPath(current).is_dir():
-        raise error(400, f"SIP {sip_uuid} has no directory to copy metadata into.")
-    sources = []
-    for encoded in encoded_paths:
-        try:
-            sources.append(source_path(encoded)[1])
-        except CustosError as exc:
-            raise error(400 if not isinstance(exc, StorageError) else 500, exc.message) from exc
-    target = FsPath(current) / "metadata"
+    """Copy each source into the SIP's ``metadata/`` (see ``custos.sip_metadata``).
+
+    An unknown SIP is a 404; a refused source a 400 naming ``source_paths[]`` and
+    the entry; a SIP past *Process metadata directory* a 409.
+    """
     try:
-        target.mkdir(parents=True, exist_ok=True)
-        for src in sources:
-            dest = target / src.name
-            if src.is_dir():
-                shutil.copytree(src, dest, dirs_exist_ok=True)
-            else:
-                shutil.copy2(src, dest)
-    except OSError as exc:
-        raise StorageError(f"cannot copy metadata files: {exc.strerror or exc}") from exc
+        sip_metadata.add_metadata_files(sip_uuid, encoded_paths)
+    except NotFound as exc:
+        raise error(404, exc.message) from exc
