@@ -2,9 +2,16 @@
 
 The public surface is small: settings, errors and the models. Everything else is
 imported from its own module (``custos.recorder``, ``custos.dispatch`` ...).
+
+Importing ``custos`` keeps Prefect offline and quiet for the whole process
+(``custos.runtime.env.quiet_prefect``): it must happen before Prefect is imported.
 """
 
-from custos.errors import (
+from custos.runtime.env import quiet_prefect
+
+quiet_prefect()  # before anything below can import Prefect
+
+from custos.errors import (  # noqa: E402
     ConfigError,
     CustosError,
     FixityMismatch,
@@ -14,7 +21,7 @@ from custos.errors import (
     StorageError,
     ToolFailed,
 )
-from custos.settings import Settings, get_settings
+from custos.settings import Settings, get_settings  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -99,6 +99,9 @@ def answer(job_uuid: str, choice: str, *, by: str = "", recorder: Recorder | Non
         unit = s.get(Unit, decision.unit_uuid)
         assert unit is not None
         unit_uuid, unit_type = unit.uuid, unit.unit_type
+        # its last run ended at the decision: until the resubmission below creates
+        # one, the unit has no flow run (never "lost", see custos.reconciler)
+        unit.flow_run_id = None
     recorder.refresh_status(unit_uuid)
     if resubmit:
         from custos import dispatch

@@ -5,12 +5,17 @@ two backends:
 
 - ``prefect``: ``run_deployment("<flow>/custos", timeout=0)`` on the Prefect server;
   the runner started by ``custos serve`` (or any ``prefect worker`` of the
-  ``custos`` pool) picks it up.
-- ``inline``: the flow runs in a worker thread of this process (tests, and
-  ``custos ... --wait`` without a server).
+  ``custos`` pool) picks it up. The CLI gives the serve's Prefect URL
+  (``custos.runtime.client``); the API and flows use ``PREFECT_API_URL``.
+- ``inline``: the flow's plain function runs in a worker thread of this process
+  (tests, and ``custos ... --wait`` without a serve): no Prefect engine, no
+  Prefect server, no Prefect output; the flows call their steps as functions
+  outside a flow run (``flows.steps``).
 
-The API calls this module and never imports ``flows``: the flows are named by
-entrypoint strings, the same ones ``deployments/prefect.yaml`` declares.
+The API and the CLI call this module and never import ``flows``: the flows are
+named by entrypoint strings, the same ones ``deployments/prefect.yaml`` declares.
+A submission that fails leaves the unit without a flow run (``flow_run_id`` empty):
+the reconciler then submits it again without counting it as lost.
 """
 
 from __future__ import annotations
@@ -65,20 +70,45 @@ def load_flow(flow_name: str) -> Callable[..., Any]:
 
 
 class PrefectBackend:
-    """Creates a flow run of the flow's deployment and returns at once."""
+    """Creates a flow run of the flow's deployment and returns at once.
+
+    ``api_url`` names the Prefect server (the CLI's serve); by default Prefect's
+    own setting (``PREFECT_API_URL``) does. Every failure is a one-line
+    ``ConfigError`` naming the server.
+    """
+
+    def __init__(self, api_url: str | None = None) -> None:
+        self.api_url = api_url
 
     def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
         from prefect.client.schemas.objects import FlowRun
         from prefect.deployments import run_deployment
+        from prefect.exceptions import ObjectNotFound
+        from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        run = run_deployment(f"{flow_name}/{DEPLOYMENT_NAME}", parameters=parameters,
-                             timeout=0)
+        name = f"{flow_name}/{DEPLOYMENT_NAME}"
+        updates = {PREFECT_API_URL: self.api_url} if self.api_url else {}
+        with temporary_settings(updates=updates):
+            where = PREFECT_API_URL.value() or "(no PREFECT_API_URL)"
+            try:
+                run = run_deployment(name, parameters=parameters, timeout=0)
+            except ObjectNotFound as exc:
+                raise ConfigError(
+                    f"the Prefect server at {where} has no deployment {name}: "
+                    "is `custos serve` (or a worker of the custos pool) "
+                    "running?"
+                ) from exc
+            except Exception as exc:  # httpx, Prefect and settings errors alike
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ConfigError(
+                    f"cannot start {flow_name} through Prefect at {where}: {reason}"
+                ) from exc
         assert isinstance(run, FlowRun)  # the sync form returns the run itself
         return str(run.id)
 
 
 class InlineBackend:
-    """Runs the flow in a daemon thread of this process.
+    """Runs the flow's plain function (``flow.fn``) in a daemon thread of this process.
 
     Threads still running are kept in ``threads`` so tests and ``--wait`` can join
     them, and so the reconciler knows which runs are alive in this process.
@@ -90,11 +120,12 @@ class InlineBackend:
 
     def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
         flow = load_flow(flow_name)
+        body: Callable[..., Any] = getattr(flow, "fn", flow)  # no Prefect engine
         run_id = f"inline-{flow_name}-{parameters.get('unit_uuid', '')}-{id(parameters):x}"
 
         def target() -> None:
             try:
-                flow(**parameters)
+                body(**parameters)
             except BaseException as exc:  # recorded: the unit's jobs already say FAILED
                 self.errors[run_id] = exc
                 log.exception("inline flow %s failed", flow_name)
@@ -139,9 +170,14 @@ def inline_backend() -> InlineBackend:
 
 
 def set_backend(backend: Backend | None) -> None:
-    """Force a backend for this process (tests, CLI ``--wait``); None restores settings."""
+    """Force a backend for this process (tests, the CLI); None restores settings."""
     global _override
     _override = backend
+
+
+def forced_backend() -> Backend | None:
+    """The backend forced with ``set_backend``, if any."""
+    return _override
 
 
 def current_backend() -> Backend:
@@ -166,9 +202,21 @@ def submit(flow_name: str, unit_uuid: str | None = None, **parameters: Any) -> s
     params = dict(parameters)
     if unit_uuid is not None:
         params["unit_uuid"] = unit_uuid
-    run_id = current_backend().submit(flow_name, params)
+    try:
+        run_id = current_backend().submit(flow_name, params)
+    except BaseException:
+        if unit_uuid is not None:  # not lost: never submitted (see custos.reconciler)
+            _set_run(unit_uuid, None)
+        raise
     if unit_uuid is not None:
-        with session_scope() as s:
-            s.execute(update(Unit).where(col(Unit.uuid) == unit_uuid)
-                      .values(flow_run_id=run_id, submitted_at=utcnow()))
+        _set_run(unit_uuid, run_id)
     return run_id
+
+
+def _set_run(unit_uuid: str, run_id: str | None) -> None:
+    with session_scope() as s:
+        s.execute(
+            update(Unit)
+            .where(col(Unit.uuid) == unit_uuid)
+            .values(flow_run_id=run_id, submitted_at=utcnow())
+        )

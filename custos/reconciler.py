@@ -4,8 +4,14 @@ A unit is lost when it is ``PROCESSING``, nothing happened to it for a grace
 period, and the flow run that was driving it is no longer alive (killed process,
 restarted machine). Because every microservice step skips what is already
 ``COMPLETE``, resubmitting the unit's flow finishes it instead of failing it.
-A unit lost ``MAX_ATTEMPTS`` times is failed instead, so a flow that kills its
+A unit lost ``MAX_ATTEMPTS`` times in a row without progress (no new kind of job
+completed since the previous loss) is failed instead, so a flow that kills its
 own process every time cannot loop forever.
+
+A ``PROCESSING`` unit without any flow run (``flow_run_id`` empty: an answer or
+approval was recorded but the submission failed, or the process died before it)
+was never started, so it is not lost: it is submitted after the same grace
+period and not counted.
 
 ``reconcile`` is pure with respect to Prefect: it is given ``is_alive``, which
 ``flows/reconcile.py`` builds from Prefect (``custos.runtime.liveness``) or the
@@ -14,17 +20,16 @@ inline backend.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, update
 from sqlmodel import col, select
 
 from custos import dispatch
 from custos.db import session_scope
-from custos.models import Unit, UnitStatus, UnitType, utcnow
+from custos.models import Job, JobStatus, Unit, UnitStatus, UnitType, utcnow
 from custos.recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -39,14 +44,8 @@ UNIT_FLOWS: dict[UnitType, str] = {
 MAX_ATTEMPTS = 3
 DEFAULT_GRACE = timedelta(seconds=15)
 ATTEMPTS_KEY = "reconcile_attempts"
-
-
-def flow_exists(flow_name: str) -> bool:
-    """Whether the flow's module is installed (other flows may not be written yet)."""
-    entrypoint = dispatch.FLOWS.get(flow_name)
-    if entrypoint is None:
-        return False
-    return importlib.util.find_spec(entrypoint.split(":")[0]) is not None
+#: Kinds of job COMPLETE at the last loss (progress since then resets the count).
+PROGRESS_KEY = "reconcile_progress"
 
 
 def _aware(value: datetime | None) -> datetime:
@@ -60,14 +59,25 @@ def last_activity(unit: Unit) -> datetime:
     return max(_aware(unit.created_at), _aware(unit.updated_at), _aware(unit.submitted_at))
 
 
-def lost_units(engine: Engine, is_alive: Callable[[str], bool], *,
-               grace: timedelta = DEFAULT_GRACE, now: datetime | None = None) -> list[Unit]:
-    """Units PROCESSING, quiet for ``grace``, whose flow run is not alive."""
+def lost_units(
+    engine: Engine,
+    is_alive: Callable[[str], bool],
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    now: datetime | None = None,
+) -> list[Unit]:
+    """Units PROCESSING, quiet for ``grace``, whose flow run is not alive or that
+    have none (never submitted)."""
     now = now or utcnow()
-    types = [t for t, name in UNIT_FLOWS.items() if flow_exists(name)]
+    types = list(UNIT_FLOWS)
     with session_scope(engine) as s:
-        candidates = list(s.exec(select(Unit).where(
-            col(Unit.status) == UnitStatus.PROCESSING, col(Unit.unit_type).in_(types))).all())
+        candidates = list(
+            s.exec(
+                select(Unit).where(
+                    col(Unit.status) == UnitStatus.PROCESSING, col(Unit.unit_type).in_(types)
+                )
+            ).all()
+        )
     lost = []
     for unit in candidates:
         if now - last_activity(unit) < grace:
@@ -78,22 +88,52 @@ def lost_units(engine: Engine, is_alive: Callable[[str], bool], *,
     return lost
 
 
-def _claim(engine: Engine, unit: Unit, now: datetime) -> int | None:
-    """Mark the unit as being resubmitted; None when another reconciler got there first."""
-    attempts = int((unit.variables or {}).get(ATTEMPTS_KEY, 0)) + 1
-    cond = (col(Unit.submitted_at).is_(None) if unit.submitted_at is None
-            else col(Unit.submitted_at) == unit.submitted_at)
+def progress(engine: Engine, unit_uuid: str) -> int:
+    """How many kinds of job (names) the unit has COMPLETE: grows only with progress
+    (a step that kills its process every time adds a PROCESSING job, not one of these)."""
     with session_scope(engine) as s:
-        result = s.execute(update(Unit).where(col(Unit.uuid) == unit.uuid, cond)
-                           .values(submitted_at=now,
-                                   variables={**(unit.variables or {}), ATTEMPTS_KEY: attempts}))
+        return int(
+            s.execute(
+                select(func.count(func.distinct(col(Job.name)))).where(
+                    col(Job.unit_uuid) == unit_uuid, col(Job.status) == JobStatus.COMPLETE
+                )
+            ).scalar_one()
+        )
+
+
+def _claim(engine: Engine, unit: Unit, now: datetime, *, lost: bool) -> int | None:
+    """Mark the unit as being resubmitted and return its count of losses in a row
+    without progress; None when another reconciler got there first."""
+    variables = dict(unit.variables or {})
+    attempts = int(variables.get(ATTEMPTS_KEY, 0))
+    if lost:
+        done = progress(engine, unit.uuid)
+        if PROGRESS_KEY in variables and done > int(variables[PROGRESS_KEY]):
+            attempts = 0  # it got further since its last loss
+        attempts += 1
+        variables.update({ATTEMPTS_KEY: attempts, PROGRESS_KEY: done})
+    cond = (
+        col(Unit.submitted_at).is_(None)
+        if unit.submitted_at is None
+        else col(Unit.submitted_at) == unit.submitted_at
+    )
+    with session_scope(engine) as s:
+        result = s.execute(
+            update(Unit)
+            .where(col(Unit.uuid) == unit.uuid, cond)
+            .values(submitted_at=now, variables=variables)
+        )
         return attempts if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-def reconcile(engine: Engine, is_alive: Callable[[str], bool], *,
-              grace: timedelta = DEFAULT_GRACE,
-              submit: Callable[..., str] = dispatch.submit,
-              now: datetime | None = None) -> list[str]:
+def reconcile(
+    engine: Engine,
+    is_alive: Callable[[str], bool],
+    *,
+    grace: timedelta = DEFAULT_GRACE,
+    submit: Callable[..., str] = dispatch.submit,
+    now: datetime | None = None,
+) -> list[str]:
     """Resubmit every lost unit; returns the uuids resubmitted.
 
     Example::
@@ -103,17 +143,34 @@ def reconcile(engine: Engine, is_alive: Callable[[str], bool], *,
     now = now or utcnow()
     resubmitted: list[str] = []
     for unit in lost_units(engine, is_alive, grace=grace, now=now):
-        attempts = _claim(engine, unit, now)
+        lost = unit.flow_run_id is not None
+        attempts = _claim(engine, unit, now, lost=lost)
         if attempts is None:
             continue
-        if attempts > MAX_ATTEMPTS:
+        if lost and attempts > MAX_ATTEMPTS:
             log.error("unit %s lost %d times: failing it", unit.uuid, attempts - 1)
-            Recorder(engine).fail_unit(unit.uuid, f"lost its flow run {attempts - 1} times "
-                                       "(process killed?); not resubmitted again")
+            Recorder(engine).fail_unit(
+                unit.uuid,
+                f"lost its flow run {attempts - 1} times (process killed?); not resubmitted again",
+            )
             continue
         flow_name = UNIT_FLOWS[UnitType(unit.unit_type)]
-        log.warning("unit %s (%s) lost its flow run %s: resubmitting %s (attempt %d)",
-                    unit.uuid, unit.unit_type, unit.flow_run_id, flow_name, attempts)
+        if lost:
+            log.warning(
+                "unit %s (%s) lost its flow run %s: resubmitting %s (attempt %d)",
+                unit.uuid,
+                unit.unit_type,
+                unit.flow_run_id,
+                flow_name,
+                attempts,
+            )
+        else:
+            log.warning(
+                "unit %s (%s) has no flow run (its submission failed): submitting %s",
+                unit.uuid,
+                unit.unit_type,
+                flow_name,
+            )
         submit(flow_name, unit.uuid)
         resubmitted.append(unit.uuid)
     return resubmitted

@@ -1,12 +1,15 @@
-"""Creating transfer units: copy the source into processing, record, start the flow.
+"""Creating transfer units: check the source, record the unit, start the flow.
 
 ``start_transfer`` is what every entry point calls (Archivematica's
 ``start_transfer``/``package`` endpoints, the CLI, watched folders): it checks
-the source against its location (no escapes), copies it into the processing
-location as ``<name>-<uuid>/`` (the source is never modified), writes the Unit
-row, and either submits the ``transfer`` flow (auto-approve) or leaves the unit
-waiting at Archivematica's *Approve ... transfer* decision. ``approve_transfer``
-answers that decision, which resubmits the flow.
+the source against its location (no escapes) and its type, writes the Unit row
+(its folder will be ``<name>-<uuid>/`` in the processing location), and either
+submits the ``transfer`` flow (auto-approve) or leaves the unit waiting at
+Archivematica's *Approve ... transfer* decision. It copies nothing, so it returns
+in milliseconds whatever the size: the copy into processing is the flow's first
+job, *Move to processing directory* (``tasks.transfer.move_to_processing``),
+resumable like every other step; the source is only ever read.
+``approve_transfer`` answers the approval decision, which resubmits the flow.
 
 Example::
 
@@ -17,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from sqlmodel import col, select
 
 from custos import decisions
 from custos.db import get_engine, session_scope
-from custos.errors import Conflict, InvalidInput, NotFound, StorageError
+from custos.errors import Conflict, InvalidInput, NotFound
 from custos.models import Decision, LocationPurpose, Unit, UnitType, new_uuid
 from custos.processing import NAME_RE, named_path
 from custos.recorder import Recorder
@@ -33,8 +35,13 @@ from custos.storage import default_location, get_location, resolve_inside, sourc
 
 STANDARD, ZIPFILE, BAG, ZIPPED_BAG = "standard", "zipfile", "unzipped bag", "zipped bag"
 TRANSFER_TYPES = (STANDARD, ZIPFILE, BAG, ZIPPED_BAG)
-_ALIASES = {"zipped": ZIPFILE, "zip": ZIPFILE, "bag": BAG, "unzipped_bag": BAG,
-            "zipped_bag": ZIPPED_BAG}
+_ALIASES = {
+    "zipped": ZIPFILE,
+    "zip": ZIPFILE,
+    "bag": BAG,
+    "unzipped_bag": BAG,
+    "zipped_bag": ZIPPED_BAG,
+}
 APPROVE_CHAIN = "6953950b-c101-4f4c-a0c3-0cd0684afe5e"
 REJECT_CHAIN = "1b04ec43-055c-43b7-9543-bd03c6a778ba"
 
@@ -54,20 +61,31 @@ class Approval:
     @property
     def choices(self) -> list[decisions.Choice]:
         """The decision's choices, in Archivematica's order for the type."""
-        return [decisions.Choice(self.approve_chain, "Approve transfer"),
-                decisions.Choice(REJECT_CHAIN, "Reject transfer")]
+        return [
+            decisions.Choice(self.approve_chain, "Approve transfer"),
+            decisions.Choice(REJECT_CHAIN, "Reject transfer"),
+        ]
 
 
 APPROVALS: dict[str, Approval] = {
-    STANDARD: Approval("Approve standard transfer", "0c94e6b5-4714-4bec-82c8-e187e0c04d77",
-                       APPROVE_CHAIN),
-    ZIPFILE: Approval("Approve zipped transfer", "44e0b981-78d2-4403-8233-05038b3cc603",
-                      "f3caceff-5ad5-4bad-b98c-e73f8cd03450"),
-    BAG: Approval("Approve bagit transfer", "f6bcc82a-d629-4a78-8643-bf6e3cb39fe6",
-                  "c75ef451-2040-4511-95ac-3baa0f019b48"),
-    ZIPPED_BAG: Approval("Approve zipped bagit transfer",
-                         "15402367-2d3f-475e-b251-55532347a3c2",
-                         "167dc382-4ab1-4051-8e22-e7f1c1bf3e6f"),
+    STANDARD: Approval(
+        "Approve standard transfer", "0c94e6b5-4714-4bec-82c8-e187e0c04d77", APPROVE_CHAIN
+    ),
+    ZIPFILE: Approval(
+        "Approve zipped transfer",
+        "44e0b981-78d2-4403-8233-05038b3cc603",
+        "f3caceff-5ad5-4bad-b98c-e73f8cd03450",
+    ),
+    BAG: Approval(
+        "Approve bagit transfer",
+        "f6bcc82a-d629-4a78-8643-bf6e3cb39fe6",
+        "c75ef451-2040-4511-95ac-3baa0f019b48",
+    ),
+    ZIPPED_BAG: Approval(
+        "Approve zipped bagit transfer",
+        "15402367-2d3f-475e-b251-55532347a3c2",
+        "167dc382-4ab1-4051-8e22-e7f1c1bf3e6f",
+    ),
 }
 
 
@@ -76,8 +94,9 @@ def normalize_type(transfer_type: str) -> str:
     value = (transfer_type or STANDARD).strip().lower()
     value = _ALIASES.get(value, value)
     if value not in TRANSFER_TYPES:
-        raise InvalidInput(f"unknown transfer type {transfer_type!r}; use one of "
-                           f"{', '.join(TRANSFER_TYPES)}")
+        raise InvalidInput(
+            f"unknown transfer type {transfer_type!r}; use one of {', '.join(TRANSFER_TYPES)}"
+        )
     return value
 
 
@@ -111,7 +130,9 @@ def resolve_source(source: str | tuple[str, str] | Path) -> Path:
     return source_path(source)[1]
 
 
-def _check_source(path: Path, transfer_type: str) -> None:
+def check_source(path: Path, transfer_type: str) -> None:
+    """Refuse a source that cannot make a transfer of its type (checked at start and
+    again when it is copied)."""
     from tasks.bags import is_bag
     from tasks.extract import package_kind
 
@@ -127,21 +148,7 @@ def _check_source(path: Path, transfer_type: str) -> None:
         raise InvalidInput(f"a {transfer_type} transfer needs a file, {path.name} is not")
     kind = package_kind(path)
     if kind is None or (transfer_type == ZIPPED_BAG and kind == "7z"):
-        raise InvalidInput(f"{path.name} is not a supported package for a {transfer_type} "
-                           "transfer")
-
-
-def copy_source(src: Path, dest: Path) -> None:
-    """Copy a folder (symlinks copied as links, never followed) or a package file."""
-    try:
-        if src.is_dir():
-            shutil.copytree(src, dest, symlinks=True)
-        else:
-            dest.mkdir(parents=True)
-            shutil.copy2(src, dest / src.name)
-    except (OSError, shutil.Error) as exc:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise StorageError(f"cannot copy {src} into processing: {exc}") from exc
+        raise InvalidInput(f"{path.name} is not a supported package for a {transfer_type} transfer")
 
 
 def start_transfer(
@@ -156,11 +163,12 @@ def start_transfer(
     created_by: int | None = None,
     submit: bool = True,
 ) -> str:
-    """Copy the source into processing, create the transfer unit, start or park it.
+    """Create the transfer unit and start it, or park it at its approval.
 
     Returns the transfer's UUID. With ``auto_approve`` the ``transfer`` flow is
     submitted at once; otherwise the unit waits (USER_INPUT) at the approval
-    decision until ``approve_transfer``.
+    decision until ``approve_transfer``. Nothing is copied here: the flow's first
+    job copies the source, which must stay in place until then.
     """
     name = _check_name(name)
     ttype = normalize_type(transfer_type)
@@ -172,21 +180,38 @@ def start_transfer(
     except NotFound:
         config = "default"  # Archivematica's rule: unknown names run with "default"
     src = resolve_source(source)
-    _check_source(src, ttype)
+    check_source(src, ttype)
+    # the folders above it as they really are: the copy refuses a link swapped in later
+    src = src.parent.resolve() / src.name
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)
     uuid = new_uuid()
     dest = processing / f"{name}-{uuid}"
-    copy_source(src, dest)
     with session_scope() as s:
-        s.add(Unit(uuid=uuid, unit_type=UnitType.TRANSFER, name=name, transfer_type=ttype,
-                   current_path=str(dest), source_path=os.fsdecode(src),
-                   processing_config=config, accession=accession or None,
-                   access_system_id=access_system_id or None, auto_approve=auto_approve,
-                   created_by=created_by))
+        s.add(
+            Unit(
+                uuid=uuid,
+                unit_type=UnitType.TRANSFER,
+                name=name,
+                transfer_type=ttype,
+                current_path=str(dest),
+                source_path=os.fsdecode(src),
+                processing_config=config,
+                accession=accession or None,
+                access_system_id=access_system_id or None,
+                auto_approve=auto_approve,
+                created_by=created_by,
+            )
+        )
     if not auto_approve:
         approval = APPROVALS[ttype]
-        decisions.ask(Recorder(), uuid, microservice="Approve transfer", name=approval.name,
-                      choices=approval.choices, link_uuid=approval.link_uuid)
+        decisions.ask(
+            Recorder(),
+            uuid,
+            microservice="Approve transfer",
+            name=approval.name,
+            choices=approval.choices,
+            link_uuid=approval.link_uuid,
+        )
     elif submit:
         from custos import dispatch
 
@@ -198,9 +223,13 @@ def approval_decision(unit_uuid: str) -> Decision | None:
     """The unit's unanswered approval decision, if it waits for one."""
     names = [a.name for a in APPROVALS.values()]
     with session_scope(get_engine()) as s:
-        return s.exec(select(Decision).where(col(Decision.unit_uuid) == unit_uuid,
-                                             col(Decision.name).in_(names),
-                                             col(Decision.choice).is_(None))).first()
+        return s.exec(
+            select(Decision).where(
+                col(Decision.unit_uuid) == unit_uuid,
+                col(Decision.name).in_(names),
+                col(Decision.choice).is_(None),
+            )
+        ).first()
 
 
 def approve_transfer(unit_uuid: str, *, by: str = "", resubmit: bool = True) -> str:
@@ -214,18 +243,8 @@ def approve_transfer(unit_uuid: str, *, by: str = "", resubmit: bool = True) -> 
         raise Conflict(f"transfer {unit_uuid} is not awaiting approval")
     # The approve choice offered by this decision (its type's chain; a decision
     # recorded before the per-type chains offered the standard one).
-    approve = next((str(c["id"]) for c in decision.choices if str(c["id"]) != REJECT_CHAIN),
-                   APPROVE_CHAIN)
+    approve = next(
+        (str(c["id"]) for c in decision.choices if str(c["id"]) != REJECT_CHAIN), APPROVE_CHAIN
+    )
     decisions.answer(decision.job_uuid, approve, by=by, resubmit=resubmit)
     return unit_uuid
-
-
-def find_by_directory(directory: str) -> str | None:
-    """The waiting transfer whose folder is ``directory`` (Archivematica's approve call)."""
-    wanted = directory.strip("/").rsplit("/", 1)[-1]
-    with session_scope() as s:
-        for unit in s.exec(select(Unit).where(col(Unit.unit_type) == UnitType.TRANSFER)):
-            folder = Path(unit.current_path or "").name
-            if wanted in (folder, unit.name) and approval_decision(unit.uuid):
-                return unit.uuid
-    return None

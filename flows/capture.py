@@ -47,6 +47,7 @@ from custos.models import (
 )
 from custos.recorder import REMOVE_PROCESSING_DIR, Recorder
 from custos.settings import get_settings
+from flows.steps import call_step
 
 if TYPE_CHECKING:
     from tasks.capture import CaptureResult
@@ -392,7 +393,7 @@ def preserve(unit_uuid: str) -> str | None:
 def capture(unit_uuid: str) -> bool:
     """Capture the page of capture unit ``unit_uuid`` (started by ``dispatch.submit``),
     then preserve it when asked (per capture, or the ``capture_preserve`` setting)."""
-    ok = capture_page(unit_uuid)
+    ok = bool(call_step(capture_page, unit_uuid))  # a plain function outside a flow run
     if ok:
         with session_scope() as s:
             wanted = wants_preservation(s, unit_uuid)

@@ -1,17 +1,22 @@
-"""The ``transfer`` flow: a transfer unit from its copied source to a SIP.
+"""The ``transfer`` flow: a transfer unit from its source to a SIP.
 
 Straight-line Python over Archivematica's transfer microservices (steps 1-18 of
-its standard workflow), one Prefect task each. Every task skips the jobs the
-unit already completed, so running the flow again resumes a stopped, failed-over
-or crashed transfer where it was. A decision the processing configuration does
-not answer ends the flow with the unit in USER_INPUT; answering it resubmits the
-flow. Any error fails the unit through ``Recorder.fail_unit`` with the
-microservice and the reason; its folder and job history are kept.
+its standard workflow), one Prefect task each. Once approved, the first job copies
+the source into processing (*Move to processing directory*,
+``tasks.transfer.move_to_processing``); a full reingest restores the stored AIP
+instead. Every task skips the jobs the unit already completed, so running the flow
+again resumes a stopped, failed-over or crashed transfer where it was. A decision
+the processing configuration does not answer ends the flow with the unit in
+USER_INPUT; answering it resubmits the flow. Any error fails the unit through
+``Recorder.fail_unit`` with the microservice and the reason; its folder and job
+history are kept.
 
 Example::
 
-    transfer(unit_uuid)                      # in a flow run (deployment, inline)
-    run_transfer(unit_uuid, use_prefect=False)  # the same steps without Prefect
+    transfer(unit_uuid)                      # a flow run (deployment)
+    transfer.fn(unit_uuid)                   # the inline backend: the same steps,
+                                             # plain functions, no Prefect engine
+    run_transfer(unit_uuid, use_prefect=False)  # the same, with per-step timings
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from custos.db import session_scope
 from custos.errors import CustosError
 from custos.models import Unit, UnitStatus
 from custos.transfers import APPROVALS, REJECT_CHAIN
+from flows.steps import in_flow_run
 from tasks.transfer.aip_reingest import AIP_TRANSFER_TYPE, restore_aip
 from tasks.transfer.characterization import characterize
 from tasks.transfer.checksums_verify import verify_checksums
@@ -35,17 +41,27 @@ from tasks.transfer.compliance import verify_compliance
 from tasks.transfer.formats import identify_file_format
 from tasks.transfer.identifiers import assign_file_uuids
 from tasks.transfer.metadata import generate_mets
+from tasks.transfer.move_to_processing import move_to_processing
 from tasks.transfer.names import change_filenames
 from tasks.transfer.packages import extract_packages
 from tasks.transfer.sip import create_sips
 from tasks.transfer.structure import structure_report
 from tasks.transfer.virus import cancel_prescan, scan_for_viruses, start_prescan
 
-#: The microservice tasks in workflow order (steps 2-18; step 1 is the approval).
+#: The microservice tasks in workflow order after the copy into processing (steps
+#: 2-18; step 1 is the approval).
 STEPS: tuple[Any, ...] = (
-    verify_compliance, assign_file_uuids, verify_checksums, scan_for_viruses,
-    structure_report, change_filenames, identify_file_format, extract_packages,
-    characterize, generate_mets, create_sips,
+    verify_compliance,
+    assign_file_uuids,
+    verify_checksums,
+    scan_for_viruses,
+    structure_report,
+    change_filenames,
+    identify_file_format,
+    extract_packages,
+    characterize,
+    generate_mets,
+    create_sips,
 )
 
 
@@ -62,14 +78,23 @@ def approval_state(unit: Unit) -> str:
     return "rejected" if choice == REJECT_CHAIN else CONTINUE
 
 
-def run_transfer(unit_uuid: str, *, use_prefect: bool = True,
-                 timings: dict[str, float] | None = None) -> UnitStatus:
+def transfer_steps(unit: Unit) -> tuple[Any, ...]:
+    """The unit's steps: its source copied in (a full reingest: its AIP restored),
+    then ``STEPS``."""
+    first = restore_aip if unit.transfer_type == AIP_TRANSFER_TYPE else move_to_processing
+    return (first, *STEPS)
+
+
+def run_transfer(
+    unit_uuid: str, *, use_prefect: bool | None = None, timings: dict[str, float] | None = None
+) -> UnitStatus:
     """Walk the transfer's microservices; returns the unit's status when it stops.
 
-    ``use_prefect=False`` calls the task functions directly (benchmarks, tools);
-    ``timings`` receives seconds per microservice. Once the folder is compliant
-    the virus scan runs in the background (``tasks.transfer.virus``), so the
-    *Scan for viruses* timing is only the wait for what was not yet scanned.
+    Steps are Prefect tasks inside a flow run and plain functions outside one
+    (``use_prefect`` forces either); ``timings`` receives seconds per
+    microservice. Once the folder is compliant the virus scan runs in the
+    background (``tasks.transfer.virus``), so the *Scan for viruses* timing is only
+    the wait for what was not yet scanned.
     """
     rec = recorder()
     with session_scope(rec.engine) as s:
@@ -84,10 +109,10 @@ def run_transfer(unit_uuid: str, *, use_prefect: bool = True,
     if state == WAIT:
         return UnitStatus.USER_INPUT
     current = "Approve transfer"
-    # A full reingest first rebuilds the transfer from the stored AIP.
-    steps = (restore_aip, *STEPS) if unit.transfer_type == AIP_TRANSFER_TYPE else STEPS
+    if use_prefect is None:
+        use_prefect = in_flow_run()
     try:
-        for step in steps:
+        for step in transfer_steps(unit):
             current = step.name
             fn: Callable[[str], str] = step if use_prefect else step.fn
             started = time.perf_counter()

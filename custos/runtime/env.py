@@ -1,25 +1,41 @@
-"""Environment of the processes ``custos serve`` starts.
+"""Prefect's environment: offline and quiet in every process, and the children of
+``custos serve``.
 
-Every child gets the same Prefect settings: its home under the Custos home, no
-telemetry or analytics (there may be no network), and the API URL of the one
-Prefect server. Prefect's ephemeral mode (a temporary server per process) is
-never used: a child without ``PREFECT_API_URL`` would silently start one.
+``OFFLINE`` is the one place that turns Prefect's telemetry and analytics off
+(there may be no network, and their failures print error lines) and forbids its
+ephemeral mode (a temporary server per process: 6-8 s before any work, runs that
+no dashboard shows). ``quiet_prefect`` applies it to this process; ``custos``
+calls it when it is imported, so it holds before Prefect is imported by any
+command, the API, the runner or the tests. A variable the operator set wins.
+
+Every child of ``custos serve`` also gets its Prefect home under the Custos home
+and the API URL of the one Prefect server.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING
 
-from custos.settings import Settings
+if TYPE_CHECKING:
+    from custos.settings import Settings
 
-#: Variables that keep Prefect quiet and offline, set for every child.
+#: Variables that keep Prefect quiet and offline, set for every process.
 OFFLINE = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
     "PREFECT_CLI_PROMPT": "false",
 }
+
+
+def quiet_prefect(environ: MutableMapping[str, str] | None = None) -> None:
+    """Set ``OFFLINE`` in ``environ`` (this process' by default) where not set already."""
+    target = os.environ if environ is None else environ
+    for name, value in OFFLINE.items():
+        target.setdefault(name, value)
 
 
 def external_prefect_url(environ: Mapping[str, str] | None = None) -> str | None:

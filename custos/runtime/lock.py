@@ -3,6 +3,10 @@
 The kernel drops the lock when the holder dies, however it dies, so a crashed
 serve never leaves a stale lock behind. The file holds the holder's pid only to
 name it in the error message.
+
+``lock_holder`` tells whether a serve holds the lock without taking it (the CLI
+asks before every command that starts work), so it can never make a serve that
+is starting at that moment fail.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 
 from custos.errors import Conflict, StorageError
+
+PROC_LOCKS = Path("/proc/locks")
 
 
 class HomeLock:
@@ -40,8 +46,10 @@ class HomeLock:
         except BlockingIOError as exc:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise Conflict(f"another custos serve (pid {holder}) is already running on "
-                           f"home {self.path.parent.parent}") from exc
+            raise Conflict(
+                f"another custos serve (pid {holder}) is already running on "
+                f"home {self.path.parent.parent}"
+            ) from exc
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
@@ -57,6 +65,64 @@ class HomeLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.release()
+
+
+def lock_holder(run_dir: Path, name: str = "serve.lock") -> int | None:
+    """The pid that holds ``<run_dir>/<name>``, or None when nobody does.
+
+    Read from the kernel's table of locks (``/proc/locks``), so the probe never
+    takes the lock, even for an instant. Where that table cannot be read (not
+    Linux), a shared non-blocking ``flock`` taken and dropped at once answers
+    instead. The pid comes from the lock file (the kernel's is of another pid
+    namespace inside containers); 0 when it cannot be read.
+    """
+    path = run_dir / name
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # no lock file: no serve ever ran here (or the home is gone)
+    held = _held_in_proc(st) if PROC_LOCKS.exists() else None
+    if held is None:
+        held = _held_by_probe(path)
+    if not held:
+        return None
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _held_in_proc(st: os.stat_result) -> bool | None:
+    """Whether /proc/locks lists a granted FLOCK on the file (None: unreadable)."""
+    key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        lines = PROC_LOCKS.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        # "<n>: FLOCK ADVISORY WRITE <pid> <maj:min:inode> 0 EOF"; waiters have "->"
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == key:
+            return True
+    return False
+
+
+def _held_by_probe(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock, if taken
+    return False

@@ -10,7 +10,9 @@ Order of start-up, each step waiting for the previous one to be ready:
 3. the runner serving every flow, ready when its deployments exist;
 4. the API under uvicorn (``CUSTOS_API_WORKERS`` worker processes, default 2),
    ready when ``/custos/health`` answers;
-5. one reconcile run, for units a previous crash left behind.
+5. one reconcile run, for units a previous crash left behind;
+6. ``<home>/run/serve.json`` (its pid, API and Prefect URLs): the CLI submits its
+   work there (``custos.runtime.client``) while the lock is held.
 
 Then it waits: Ctrl-C or SIGTERM stops the children newest first; a child that
 dies stops the others and makes ``serve`` fail naming the child and its log.
@@ -35,9 +37,11 @@ from sqlmodel import col, select
 from custos.accounts import Role, create_api_key, create_user
 from custos.db import get_engine, migrate, session_scope
 from custos.errors import ConfigError, CustosError
-from custos.models import User
+from custos.models import User, utcnow
 from custos.runtime import preflight
 from custos.runtime.children import Child, start_child, stop_all
+from custos.runtime.client import ServeInfo as ClientInfo
+from custos.runtime.client import remove_serve_info, write_serve_info
 from custos.runtime.env import child_env, external_prefect_url, prefect_api_url
 from custos.runtime.lock import HomeLock
 from custos.settings import Settings
@@ -69,8 +73,9 @@ def api_workers(environ: dict[str, str] | None = None) -> int:
     except ValueError:
         workers = 0
     if not 1 <= workers <= MAX_API_WORKERS:
-        raise ConfigError(f"{API_WORKERS_ENV} must be an integer from 1 to "
-                          f"{MAX_API_WORKERS}, not {raw!r}")
+        raise ConfigError(
+            f"{API_WORKERS_ENV} must be an integer from 1 to {MAX_API_WORKERS}, not {raw!r}"
+        )
     return workers
 
 
@@ -108,15 +113,22 @@ def first_admin_key(settings: Settings) -> str | None:
     return create_api_key(user.id, label="first start", engine=engine)
 
 
-def _wait_http(url: str, child: Child, timeout: float, stop: threading.Event,
-               ok: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200) -> None:
+def _wait_http(
+    url: str,
+    child: Child,
+    timeout: float,
+    stop: threading.Event,
+    ok: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200,
+) -> None:
     """Poll ``url`` until ``ok``; fail if the child dies or time runs out; quit on stop."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop.is_set():
         code = child.exited()
         if code is not None:
-            raise ConfigError(f"{child.name} exited with code {code} during start-up "
-                              f"(see {child.log_path}): {child.log_tail(1)}")
+            raise ConfigError(
+                f"{child.name} exited with code {code} during start-up "
+                f"(see {child.log_path}): {child.log_tail(1)}"
+            )
         try:
             if ok(httpx.get(url, timeout=2.0)):
                 return
@@ -125,13 +137,16 @@ def _wait_http(url: str, child: Child, timeout: float, stop: threading.Event,
         stop.wait(0.25)
     if stop.is_set():
         return
-    raise ConfigError(f"{child.name} did not become ready within {timeout:.0f} s "
-                      f"(see {child.log_path})")
+    raise ConfigError(
+        f"{child.name} did not become ready within {timeout:.0f} s (see {child.log_path})"
+    )
 
 
-def _deployments_ready(api_url: str, names: list[str], runner_pid: int,
-                       run_dir: Path) -> Callable[[httpx.Response], bool]:
+def _deployments_ready(
+    api_url: str, names: list[str], runner_pid: int, run_dir: Path
+) -> Callable[[httpx.Response], bool]:
     """Ready once this runner wrote its info file and every deployment exists."""
+
     def ready(_: httpx.Response) -> bool:
         from custos.runtime.runner import RUNNER_INFO
 
@@ -140,11 +155,15 @@ def _deployments_ready(api_url: str, names: list[str], runner_pid: int,
                 return False
         except (OSError, ValueError):
             return False
-        found = httpx.post(f"{api_url}/deployments/filter",
-                           json={"deployments": {"name": {"any_": ["custos"]}}}, timeout=5)
+        found = httpx.post(
+            f"{api_url}/deployments/filter",
+            json={"deployments": {"name": {"any_": ["custos"]}}},
+            timeout=5,
+        )
         if found.status_code != 200:
             return False
         return len(found.json()) >= len(names)
+
     return ready
 
 
@@ -156,8 +175,12 @@ class Serve:
         Serve(load_settings(port=8000), on_ready=print_urls).run()
     """
 
-    def __init__(self, settings: Settings, on_ready: Callable[[ServeInfo], None],
-                 on_message: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_ready: Callable[[ServeInfo], None],
+        on_message: Callable[[str], None] = lambda _m: None,
+    ) -> None:
         self.settings = settings
         self.on_ready = on_ready
         self.say = on_message
@@ -179,6 +202,7 @@ class Serve:
         try:
             return self._run_locked()
         finally:
+            remove_serve_info(s.run_dir)
             stop_all(self.children)
             for sig, handler in old.items():
                 signal.signal(sig, handler)
@@ -202,9 +226,22 @@ class Serve:
         py = sys.executable
         if start_server:
             self.say(f"starting the Prefect server on {api_url} ...")
-            server = self._start("prefect-server", [
-                py, "-m", "prefect", "server", "start", "--host", s.prefect_host,
-                "--port", str(s.prefect_port)], child_env(s, api_url), logs)
+            server = self._start(
+                "prefect-server",
+                [
+                    py,
+                    "-m",
+                    "prefect",
+                    "server",
+                    "start",
+                    "--host",
+                    s.prefect_host,
+                    "--port",
+                    str(s.prefect_port),
+                ],
+                child_env(s, api_url),
+                logs,
+            )
             _wait_http(f"{api_url}/health", server, SERVER_TIMEOUT, self._stop)
         if self._stop.is_set():
             return 0
@@ -212,16 +249,28 @@ class Serve:
         from custos.runtime.runner import available_flows
 
         names = sorted(available_flows()[0])
-        runner = self._start("runner", [py, "-m", "custos.runtime.runner"],
-                             child_env(s, api_url, PREFECT_RUNNER_POLL_FREQUENCY="1"), logs)
-        _wait_http(f"{api_url}/health", runner, CHILD_TIMEOUT, self._stop,
-                   ok=_deployments_ready(api_url, names, runner.pid, s.run_dir))
+        runner = self._start(
+            "runner",
+            [py, "-m", "custos.runtime.runner"],
+            child_env(s, api_url, PREFECT_RUNNER_POLL_FREQUENCY="1"),
+            logs,
+        )
+        _wait_http(
+            f"{api_url}/health",
+            runner,
+            CHILD_TIMEOUT,
+            self._stop,
+            ok=_deployments_ready(api_url, names, runner.pid, s.run_dir),
+        )
         if self._stop.is_set():
             return 0
         self.say("starting the API ...")
-        api = self._start("api", [
-            py, "-m", "custos.runtime.serve", s.host, str(s.port), str(workers)],
-            child_env(s, api_url, CUSTOS_DISPATCH="prefect"), logs)
+        api = self._start(
+            "api",
+            [py, "-m", "custos.runtime.serve", s.host, str(s.port), str(workers)],
+            child_env(s, api_url, CUSTOS_DISPATCH="prefect"),
+            logs,
+        )
         base = f"http://{s.host}:{s.port}"
         _wait_http(f"{base}/custos/health", api, CHILD_TIMEOUT, self._stop)
         if self._stop.is_set():
@@ -229,10 +278,26 @@ class Serve:
         self._reconcile_now(names)
         admin_key = first_admin_key(s)  # only now: a failed start must not lose the key
         dashboard = api_url.removesuffix("/api") if s.prefect_ui or not start_server else ""
-        self.on_ready(ServeInfo(api_url=base, docs_url=f"{base}/docs",
-                                dashboard_url=dashboard or "(Prefect UI disabled)",
-                                prefect_api_url=api_url, home=str(s.home),
-                                admin_key=admin_key, served=names))
+        write_serve_info(
+            s.run_dir,
+            ClientInfo(
+                pid=os.getpid(),
+                prefect_api_url=api_url,
+                api_url=base,
+                started_at=utcnow().isoformat(),
+            ),
+        )
+        self.on_ready(
+            ServeInfo(
+                api_url=base,
+                docs_url=f"{base}/docs",
+                dashboard_url=dashboard or "(Prefect UI disabled)",
+                prefect_api_url=api_url,
+                home=str(s.home),
+                admin_key=admin_key,
+                served=names,
+            )
+        )
         return self._watch()
 
     def _start(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
@@ -258,8 +323,10 @@ class Serve:
             for child in self.children:
                 code = child.exited()
                 if code is not None:
-                    self.say(f"error: {child.name} exited with code {code}; stopping "
-                             f"(see {child.log_path})")
+                    self.say(
+                        f"error: {child.name} exited with code {code}; stopping "
+                        f"(see {child.log_path})"
+                    )
                     return 1
         self.say("stopping ...")
         return 0
@@ -278,10 +345,12 @@ def run_api(host: str, port: int, workers: int) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port,
-                            workers=workers, access_log=False)
+    config = uvicorn.Config(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers, access_log=False
+    )
     family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(address)
@@ -292,8 +361,11 @@ def run_api(host: str, port: int, workers: int) -> None:
         Multiprocess(config, sockets=[sock]).run()
 
 
-def serve(settings: Settings, on_ready: Callable[[ServeInfo], None],
-          on_message: Callable[[str], None] = lambda _m: None) -> int:
+def serve(
+    settings: Settings,
+    on_ready: Callable[[ServeInfo], None],
+    on_message: Callable[[str], None] = lambda _m: None,
+) -> int:
     """Run ``custos serve`` until Ctrl-C; returns the exit code.
 
     Raises a ``CustosError`` with a one-line message for every bad input (missing

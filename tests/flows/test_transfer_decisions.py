@@ -9,6 +9,7 @@ from custos.db import session_scope
 from custos.models import Decision, File, Job, JobStatus, Unit, UnitStatus
 from custos.transfers import approve_transfer, start_transfer
 from flows.transfer import STEPS, run_transfer
+from tasks.transfer.move_to_processing import move_to_processing
 
 from .conftest import make_sample
 
@@ -84,7 +85,7 @@ def test_backlog(tmp_path, dispatched):
 def test_interrupted_transfer_resumes_with_same_result(tmp_path, dispatched):
     src = make_sample(tmp_path / "s")
     uuid = start_transfer("resume", src, processing_config="automated")
-    for step in STEPS[:4]:  # "killed" after the virus scan
+    for step in (move_to_processing, *STEPS[:4]):  # "killed" after the virus scan
         step.fn(uuid)
     with session_scope() as s:  # and in the middle of a job
         s.add(Job(unit_uuid=uuid, unit_type="transfer", microservice="Generate transfer "

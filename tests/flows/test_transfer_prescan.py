@@ -19,6 +19,7 @@ from custos.transfers import start_transfer
 from flows.transfer import STEPS, run_transfer
 from tasks.transfer import virus
 from tasks.transfer.compliance import verify_compliance
+from tasks.transfer.move_to_processing import move_to_processing
 
 from .conftest import EICAR, make_sample
 
@@ -44,6 +45,7 @@ def fresh_scans(monkeypatch: pytest.MonkeyPatch) -> list[list[Path]]:
 
 
 def _prescanned(uuid: str) -> virus.Prescan:
+    assert move_to_processing.fn(uuid) == "continue"
     assert verify_compliance.fn(uuid) == "continue"
     assert virus.start_prescan(uuid)
     pre = virus._prescans[uuid]
@@ -119,6 +121,7 @@ def test_no_prescan_when_the_configuration_says_no(tmp_path, dispatched):
     uuid = start_transfer("no-scan", src, processing_config="automated")
     assert load_named("automated").virus_scanning is True
     assert read_file(src / "processingMCP.xml").virus_scanning is False
+    assert move_to_processing.fn(uuid) == "continue"
     assert verify_compliance.fn(uuid) == "continue"
     assert not virus.start_prescan(uuid)
     assert uuid not in virus._prescans
@@ -127,6 +130,7 @@ def test_no_prescan_when_the_configuration_says_no(tmp_path, dispatched):
 def test_abandoned_prescan_is_cancelled(tmp_path, dispatched):
     src = make_sample(tmp_path / "s")
     uuid = start_transfer("gone", src, processing_config="automated")
+    assert move_to_processing.fn(uuid) == "continue"
     assert verify_compliance.fn(uuid) == "continue"
     assert virus.start_prescan(uuid)
     pre = virus._prescans[uuid]

@@ -17,6 +17,7 @@ from custos.models import Event, File, Job, JobStatus, Task, Unit, UnitStatus, U
 from custos.recorder import Recorder
 from custos.transfers import start_transfer
 from flows.transfer import run_transfer
+from tasks.transfer.move_to_processing import move_to_processing
 
 from .conftest import EICAR, make_sample, tree_digest
 
@@ -90,7 +91,10 @@ def test_source_inside_location_and_escape_refused(tmp_path, dispatched, custos_
     loc = default_location(LocationPurpose.TRANSFER_SOURCE)
     make_sample(Path(loc.path) / "in-location")
     uuid = start_transfer("loc", (loc.uuid, "in-location"), processing_config="automated")
-    assert Path(_unit(uuid).current_path or "").is_dir()
+    folder = Path(_unit(uuid).current_path or "")
+    assert not folder.exists()  # copied by the flow's first job, not by start_transfer
+    assert move_to_processing.fn(uuid) == "continue"
+    assert (folder / "image.png").is_file()
     with pytest.raises(InvalidInput):
         start_transfer("bad", (loc.uuid, "../../etc"))
     with pytest.raises(NotFound):
