@@ -22,7 +22,7 @@ from sqlmodel import col
 from api.archivematica import auth as am_auth
 from api.archivematica import jobs as am_jobs
 from api.archivematica import units as am_units
-from custos import accounts
+from custos import accounts, keyuse
 from custos.db import get_engine, session_scope
 from custos.models import ApiKey, Task, Unit, UnitStatus, UnitType
 from custos.recorder import Recorder
@@ -161,13 +161,13 @@ def test_cache_hit_needs_no_lookup_and_revocation_waits_for_the_cache(
     headers = {"Authorization": f"ApiKey {user}:{key}"}
     assert client.get("/api/transfer/completed", headers=headers).status_code == 200
     calls: list[str] = []
-    real = am_auth.user_for_key
+    real = am_auth.key_owner
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append("lookup")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(am_auth, "user_for_key", counting)
+    monkeypatch.setattr(am_auth, "key_owner", counting)
     for _ in range(5):
         assert client.get("/api/transfer/completed", headers=headers).status_code == 200
     assert calls == []  # served from the cache
@@ -230,9 +230,9 @@ def test_a_locked_database_neither_slows_nor_fails_key_checks(
 def test_a_failed_key_use_write_is_logged_and_retried(
         caplog: pytest.LogCaptureFixture) -> None:
     broken: Engine = create_engine("sqlite://")  # no tables: the UPDATE fails
-    writer = accounts._LastUseWriter(60.0)
+    writer = keyuse._LastUseWriter(60.0)
     writer.note(broken, 7, None)
-    with caplog.at_level(logging.WARNING, logger="custos.accounts"):
+    with caplog.at_level(logging.WARNING, logger="custos.keyuse"):
         assert writer.flush()
     assert "could not record the use of API key 7" in caplog.text
     statements: list[str] = []

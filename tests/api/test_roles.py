@@ -180,3 +180,25 @@ def test_every_schema_route_with_a_key_of_each_role(
                 wrong.append((method, path, role.value, response.status_code, response.text[:200]))
     assert wrong == []
     assert len(operations) > 80  # the walk saw the whole API
+
+
+def test_auditors_and_capture_users_reach_no_archivematica_write(app: Any) -> None:
+    table = {key: marks[0] for key, marks in access_table(app).items()}
+    auditor_writes = [
+        key
+        for key, access in table.items()
+        if access is not Access.PUBLIC
+        and Role.AUDITOR in ALLOWED[access]
+        and key[0] not in ("GET", "HEAD")
+    ]
+    assert auditor_writes == []
+    capture_outside = [
+        key
+        for key, access in table.items()
+        if access is not Access.PUBLIC
+        and Role.CAPTURE in ALLOWED[access]
+        and dialect_of(key[1]) not in ("Perma.cc", "ArchiveBox")
+    ]
+    assert capture_outside == []
+    assert table[("PUT", "/api/processing-configuration/{name}")] is Access.ADMIN
+    assert table[("DELETE", "/api/processing-configuration/{name}")] is Access.ADMIN
