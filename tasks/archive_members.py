@@ -213,23 +213,33 @@ def fold(component: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", component).lower())
 
 
+def _what(member: Member) -> str:
+    kinds = {
+        "file": "a file",
+        "dir": "a folder",
+        "symlink": "a symbolic link",
+        "hardlink": "a hard link",
+    }
+    return kinds.get(member.kind, f"a {member.detail or 'special file'}")
+
+
 class _Names:
     """Every path a package will occupy (implicit parent folders included)."""
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self.exact: dict[tuple[str, ...], tuple[Member, bool]] = {}
+        self.exact: dict[tuple[str, ...], tuple[Member, bool, bool]] = {}
         self.folded: dict[tuple[str, ...], tuple[tuple[str, ...], Member]] = {}
 
     def add(self, parts: tuple[str, ...], member: Member) -> None:
         for i in range(1, len(parts)):
-            self._register(parts[:i], member, True)
-        self._register(parts, member, member.kind == "dir")
+            self._register(parts[:i], member, True, False)
+        self._register(parts, member, member.kind == "dir", True)
 
-    def _register(self, path: tuple[str, ...], member: Member, is_dir: bool) -> None:
+    def _register(self, path: tuple[str, ...], member: Member, is_dir: bool, own: bool) -> None:
         seen = self.exact.get(path)
         if seen is None:
-            self.exact[path] = (member, is_dir)
+            self.exact[path] = (member, is_dir, own)
             key = tuple(fold(p) for p in path)
             other = self.folded.setdefault(key, (path, member))
             if other[0] != path:
@@ -241,17 +251,18 @@ class _Names:
                     f"({'/'.join(other[0])!r} vs {'/'.join(path)!r})",
                 )
             return
-        first, first_dir = seen
+        first, first_dir, first_own = seen
         if first_dir and is_dir:
             return
-        if not first_dir and not is_dir:
-            self._refuse(first, member, "duplicate", "have the same name")
+        if own and first_own:  # two members for one name
+            text = "have the same name"
+            if first.kind != member.kind:
+                text = f"have the same name ({_what(first)} and {_what(member)})"
+            self._refuse(first, member, "duplicate", text)
         holder, child = (first, member) if not first_dir else (member, first)
-        kinds = {"file": "a file", "symlink": "a symbolic link", "hardlink": "a hard link"}
-        what = kinds.get(holder.kind, f"a {holder.detail or 'special file'}")
         raise InvalidInput(
             f"{self.label}: member {child.name!r} needs {holder.name!r} to be a folder, but "
-            f"{holder.name!r} is {what} in the package; refused",
+            f"{holder.name!r} is {_what(holder)} in the package; refused",
             details={
                 "package": self.label,
                 "member": child.name,

@@ -49,7 +49,8 @@ def _show(parts: tuple[str, ...]) -> str:
     return "/".join(parts)
 
 
-def _refusal(parts: tuple[str, ...], exc: OSError) -> UnsafePath:
+def _refusal(parts: tuple[str, ...], exc: OSError, parent: int | None = None) -> UnsafePath:
+    """Why ``parts`` cannot be used: what is really there (``lstat``) when we can tell."""
     reasons = {
         errno.ELOOP: "is a symbolic link (not followed)",
         errno.ENOTDIR: "is not a folder",
@@ -57,7 +58,17 @@ def _refusal(parts: tuple[str, ...], exc: OSError) -> UnsafePath:
         errno.ENOENT: "does not exist",
         errno.ENAMETOOLONG: "name too long",
     }
-    return UnsafePath(_show(parts), reasons.get(exc.errno or 0, exc.strerror or str(exc)))
+    reason = reasons.get(exc.errno or 0, exc.strerror or str(exc))
+    if parent is not None and exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
+        try:
+            mode = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode
+        except OSError:
+            mode = 0
+        if stat.S_ISLNK(mode):
+            reason = "is a symbolic link (not followed)"
+        elif mode and not stat.S_ISDIR(mode) and exc.errno != errno.EEXIST:
+            reason = "is not a folder"
+    return UnsafePath(_show(parts), reason)
 
 
 def _libc_renameat2() -> object | None:
@@ -164,7 +175,7 @@ class DirTree:
         try:
             fd = os.open(name, DIR_FLAGS, dir_fd=parent)
         except OSError as exc:
-            raise _refusal(parts, exc) from exc
+            raise _refusal(parts, exc, parent) from exc
         if len(self._dirs) >= _CACHE_LIMIT:  # evict the least recently used
             os.close(self._dirs.pop(next(iter(self._dirs))))
         self._dirs[parts] = fd
@@ -184,7 +195,7 @@ class DirTree:
         try:
             return DirTree(os.open(parts[-1], DIR_FLAGS, dir_fd=parent), _show(parts))
         except OSError as exc:
-            raise _refusal(parts, exc) from exc
+            raise _refusal(parts, exc, parent) from exc
 
     # -- files -------------------------------------------------------------------------
     def create_file(self, parts: tuple[str, ...], mode: int = 0o666) -> BinaryIO:
@@ -197,7 +208,7 @@ class DirTree:
         try:
             fd = os.open(parts[-1], NEW_FILE_FLAGS, mode, dir_fd=parent)
         except OSError as exc:
-            raise _refusal(parts, exc) from exc
+            raise _refusal(parts, exc, parent) from exc
         return os.fdopen(fd, "wb")
 
     def open_file(self, parts: tuple[str, ...]) -> int:
@@ -209,7 +220,7 @@ class DirTree:
         try:
             fd = os.open(parts[-1], READ_FLAGS, dir_fd=parent)
         except OSError as exc:
-            raise _refusal(parts, exc) from exc
+            raise _refusal(parts, exc, parent) from exc
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise UnsafePath(_show(parts), "is not a regular file")

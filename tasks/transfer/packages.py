@@ -109,12 +109,12 @@ def _extract(ctx: TransferContext) -> None:
                 not_extracted += len(skipped)
                 if delete:
                     ctx.recorder.update_files([{"uuid": row.uuid, "removed": True}])
-            job.output = f"{len(created)} files from {len(packages)} packages" + (
-                f"; {not_extracted} links or special files not extracted" if not_extracted else ""
-            )
             ids = {uuid for uuid, _ in created}
             new_rows = [f for f in ctx.files() if f.uuid in ids]
             checksum_files(ctx, job, new_rows)
+            job.output = f"{len(created)} files from {len(packages)} packages" + (
+                f"; {not_extracted} links or special files not extracted" if not_extracted else ""
+            )
     scan = ctx.decide(
         "virus_scanning",
         GROUP,
