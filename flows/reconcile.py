@@ -1,5 +1,5 @@
 """The reconcile flow: resubmits units whose flow run died (see ``custos.reconciler``),
-after housekeeping: the AIP and DIP stores are swept of interrupted stores and
+then keeps house: the AIP and DIP stores are swept of interrupted stores and
 replacements (``tasks.ingest.package.sweep_stores``) and expired idempotency records
 are deleted (``custos.housekeeping``).
 
@@ -19,7 +19,6 @@ from sqlalchemy import Engine
 from custos import housekeeping, reconciler
 from custos.db import get_engine
 from custos.dispatch import inline_backend
-from custos.errors import CustosError
 from custos.settings import get_settings
 from tasks.ingest.package import sweep_stores
 
@@ -38,24 +37,29 @@ def liveness() -> Callable[[str], bool]:
 
 @flow(name="reconcile", log_prints=True)
 def reconcile(grace_seconds: float = reconciler.DEFAULT_GRACE.total_seconds()) -> list[str]:
-    """Sweep the stores, purge expired records, resubmit lost units; returns their uuids."""
+    """Resubmit lost units, then sweep the stores and purge expired records; returns the
+    resubmitted units' uuids."""
     engine = get_engine()
-    tidy(engine)
     resubmitted = reconciler.reconcile(engine, liveness(), grace=timedelta(seconds=grace_seconds))
     print(f"resubmitted {len(resubmitted)} lost unit(s): {', '.join(resubmitted) or '-'}")
+    tidy(engine)
     return resubmitted
 
 
 def tidy(engine: Engine) -> None:
-    """Housekeeping before the resubmissions; a failure is logged, never fatal."""
+    """Housekeeping: the store sweep (it leaves PROCESSING units' leftovers to them) and
+    the idempotency purge. A failure is logged, never fatal to the reconcile pass."""
     try:
         swept = sweep_stores(engine)
-    except (CustosError, OSError) as exc:
-        log.error("sweeping the AIP and DIP stores failed: %s", exc)
-    else:
         for kind in ("finished", "restored", "removed"):
             for path in getattr(swept, kind):
                 print(f"store sweep: {kind} {path}")
-    purged = housekeeping.purge_expired_idempotency(engine)
-    if purged:
-        print(f"purged {purged} expired idempotency record(s)")
+    except Exception:  # housekeeping must not stop the next pass
+        log.exception("sweeping the AIP and DIP stores failed")
+    try:
+        purged = housekeeping.purge_expired_idempotency(engine)
+    except Exception:  # idem
+        log.exception("purging expired idempotency records failed")
+    else:
+        if purged:
+            print(f"purged {purged} expired idempotency record(s)")

@@ -6,7 +6,10 @@ possibly run by a later flow run after a crash, knows what to store and which di
 proves it. Storing is recorded with a ``STORING`` Package row first: a re-run that
 finds it finishes the interrupted store (a verified copy under the final name is
 accepted, a verified temporary copy is renamed, anything else is removed and the
-AIP stored again). A final name is never overwritten.
+AIP stored again). A final name is never overwritten, except by a reingest's new
+version, swapped in by :mod:`tasks.aipreplace`. The DIP is stored the same way, its
+copy checked against the DIP's own digests (:mod:`tasks.dipstore`).
+:func:`sweep_stores` is the reconciler's sweep of every AIP and DIP store.
 """
 
 from __future__ import annotations

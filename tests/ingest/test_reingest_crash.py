@@ -2,9 +2,10 @@
 
 The ingest flow runs in a child process (``tests/aip/crash_child.py``) on a filesystem
 without atomic exchange, and is SIGKILLed between the two renames of the swap: the
-moment the final name is empty. A restart is what ``custos serve`` does: the
-reconcile flow's housekeeping (store sweep), then the reconciler resubmitting the
-lost unit, whose *Store the AIP* recovers the interrupted replacement.
+moment the final name is empty. A restart is what the reconcile flow does at
+``custos serve`` start-up: its housekeeping (the store sweep leaves a PROCESSING unit's
+leftovers to it) and the reconciler resubmitting the lost unit, whose *Store the AIP*
+recovers the interrupted replacement.
 """
 
 from __future__ import annotations
