@@ -294,7 +294,19 @@ def replace_aip(
     """
     source, store_dir = Path(source), Path(store_dir)
     final = store_dir / source.name
-    staging = staging_dir(store_dir, owner)
+    try:
+        return _replace(source, final, staging_dir(store_dir, owner), expected_sha256, record)
+    except OSError as exc:
+        raise StorageError(f"cannot replace {final.name} in {store_dir}: {exc}") from exc
+
+
+def _replace(
+    source: Path,
+    final: Path,
+    staging: Path,
+    expected_sha256: str | None,
+    record: Callable[[Replacement], None],
+) -> Replacement | None:
     wanted = expected_sha256 if expected_sha256 and source.is_file() else identity(source)
     with locked(staging):
         recover(staging, record)

@@ -14,6 +14,7 @@ copy checked against the DIP's own digests (:mod:`tasks.dipstore`).
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import uuid as uuid_mod
@@ -45,6 +46,7 @@ from tasks.compress import Compression, CompressionResult, compress_aip
 
 from .sip import Sip, sip_files
 
+log = logging.getLogger(__name__)
 _LOCATION_URI = re.compile(r"^/api/v2/location/(?P<id>[^/]+)/(?:(?P<purpose>[A-Z]{2})/)?$")
 
 
@@ -218,7 +220,12 @@ def _sweep_replacements(store_dir: Path, busy: set[str], engine: Engine) -> aips
             if not mine:
                 result.kept.append(staging)
                 continue
-            found = aipreplace.recover(staging, partial(_record, owner, engine=engine))
+            try:
+                found = aipreplace.recover(staging, partial(_record, owner, engine=engine))
+            except (StorageError, OSError) as exc:  # left for an operator, said each pass
+                log.error("cannot recover the replacement in %s: %s", staging, exc)
+                result.kept.append(staging)
+                continue
             aipreplace.discard(staging)
         result.removed.append(staging)
         if found.renamed and found.journal is not None:

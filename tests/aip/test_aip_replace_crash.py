@@ -267,3 +267,7 @@ def test_a_lost_final_name_with_no_version_left_is_an_error(
     shutil.rmtree(staging / f".old-{versions.final.name}")
     with pytest.raises(StorageError, match=f"{versions.final.name} is missing"):
         package.store(versions.sip, versions.new, store, replace=True)
+    # The sweep says so on each pass and keeps the journal for an operator.
+    _set_unit(versions.sip.uuid, UnitStatus.FAILED)
+    assert package.sweep_leftovers(store).kept == [staging]
+    assert (staging / aipreplace.JOURNAL).is_file()
