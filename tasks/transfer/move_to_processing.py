@@ -9,15 +9,21 @@ The source (a folder, or a package file) is copied into ``.<name>-<uuid>.copying
 beside the transfer's folder in the processing location, then renamed to
 ``<name>-<uuid>`` in one step, so the folder is either whole or absent. A run
 interrupted mid-copy (process killed, machine restarted) leaves only the staging
-folder, which the resumed run deletes before copying again. The source is only
-read: links inside a folder are copied as links (never followed; compliance
-refuses them), and special files (FIFOs, devices, sockets) are refused by name
-instead of being opened. A source whose path passes through a link it did not have
-when the transfer started (swapped in while it waited for approval) is refused.
+folder, which the resumed run deletes before copying again.
+
+The source is only read, and read through directory descriptors
+(``custos.confined``): its path is opened one component at a time from ``/`` with
+``O_NOFOLLOW``, and every entry below it relative to its already-opened folder, so
+a folder or file swapped for a link between the check at start and the copy (a
+transfer may wait for approval for days) is refused instead of followed, and
+nothing outside the source is ever read into custody. Links inside a folder are
+recreated as links, never followed (compliance then refuses them, naming each);
+FIFOs, devices and sockets are refused by name instead of being opened.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -27,12 +33,15 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from custos.confined import MAX_DEPTH, kind_of, open_entry, opened_below, opened_dir, subdir
 from custos.errors import InvalidInput, NotFound, StorageError
 from custos.transfers import check_source
 from tasks.safefs import rename_noreplace
 
 from .common import TransferContext, display_path, microservice
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 8 * 1024 * 1024
 GROUP = "Verify transfer compliance"
 JOB = "Move to processing directory"
 
@@ -70,38 +79,92 @@ def copy_in(src: Path, dest: Path) -> Copied:
     staging = staging_path(dest)
     _remove(staging)  # an interrupted copy is redone from the start
     copied = Copied()
-
-    def copy_file(source: str, target: str) -> None:
-        mode = os.lstat(source).st_mode
-        if not stat.S_ISREG(mode):
-            rel = os.path.relpath(source, src)
-            raise InvalidInput(
-                f"{display_path(rel)}: the source holds an entry that is not "
-                "a regular file, folder or link; refused",
-                details={"path": display_path(rel)},
-            )
-        shutil.copy2(source, target)
-        copied.files += 1
-        copied.size += os.stat(target).st_size
-
     try:
-        if src.is_dir():
-            shutil.copytree(src, staging, symlinks=True, copy_function=copy_file)
-        else:
+        with opened_dir(Path("/")) as root, opened_below(root, str(src).lstrip("/")) as opened:
+            src_fd, st = opened
             staging.mkdir()
-            copy_file(str(src), str(staging / src.name))
+            with opened_dir(staging) as out_fd:
+                if stat.S_ISDIR(st.st_mode):
+                    _copy_folder(src_fd, out_fd, "", copied)
+                else:
+                    _copy_file(src_fd, st, out_fd, src.name, copied)
         parent = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             rename_noreplace(parent, staging.name, parent, dest.name)
         finally:
             os.close(parent)
-    except (OSError, shutil.Error) as exc:
+    except OSError as exc:
         _remove(staging)
         raise StorageError(f"cannot copy {display_path(src)} into processing: {exc}") from exc
     except BaseException:
         _remove(staging)
         raise
     return copied
+
+
+def _copy_folder(src_fd: int, out_fd: int, shown: str, copied: Copied, depth: int = 0) -> None:
+    """Copy the entries of an opened folder into an opened folder, following nothing."""
+    if depth >= MAX_DEPTH:
+        raise InvalidInput(f"{display_path(shown)}: folders nested more than {MAX_DEPTH} deep")
+    for name in sorted(os.listdir(src_fd)):
+        rel = f"{shown}/{name}" if shown else name
+        mode = os.stat(name, dir_fd=src_fd, follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):  # recreated as it is, never followed
+            os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=out_fd)
+        elif stat.S_ISDIR(mode):
+            child = open_entry(src_fd, name, display_path(rel), directory=True)
+            try:
+                os.mkdir(name, 0o755, dir_fd=out_fd)
+                with subdir(out_fd, name, shown=display_path(rel)) as child_out:
+                    _copy_folder(child, child_out, rel, copied, depth + 1)
+                    child_st = os.fstat(child)
+                    os.utime(child_out, ns=(child_st.st_atime_ns, child_st.st_mtime_ns))
+            finally:
+                os.close(child)
+        elif stat.S_ISREG(mode):
+            child = open_entry(src_fd, name, display_path(rel))
+            try:
+                _copy_file(child, os.fstat(child), out_fd, name, copied)
+            finally:
+                os.close(child)
+        else:
+            raise InvalidInput(
+                f"{display_path(rel)}: the source holds a {kind_of(mode)}, not a regular "
+                "file, folder or link; refused",
+                details={"path": display_path(rel)},
+            )
+
+
+def _copy_file(src_fd: int, st: os.stat_result, out_fd: int, name: str, copied: Copied) -> None:
+    """Copy an opened regular file to a new ``name`` (mode and times kept, as ``copy2``)."""
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device swapped in after the listing
+        raise InvalidInput(f"{display_path(name)} is a {kind_of(st.st_mode)}; refused")
+    out = os.open(name, _NEW_FILE, 0o600, dir_fd=out_fd)
+    try:
+        _copy_bytes(src_fd, out, st.st_size)
+        os.fchmod(out, stat.S_IMODE(st.st_mode))
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(out)
+    copied.files += 1
+    copied.size += st.st_size
+
+
+def _copy_bytes(src_fd: int, out: int, size: int) -> None:
+    """Copy a whole file between descriptors, in the kernel where it can."""
+    offset = 0
+    try:
+        while True:
+            sent = os.copy_file_range(src_fd, out, max(size - offset, _CHUNK), offset, offset)
+            if sent == 0:
+                return
+            offset += sent
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    while chunk := os.pread(src_fd, _CHUNK, offset):  # the portable way, from where it stopped
+        os.pwrite(out, chunk, offset)
+        offset += len(chunk)
 
 
 def _remove(path: Path) -> None:
