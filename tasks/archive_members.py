@@ -288,11 +288,17 @@ def vet(label: str, package: Path, members: list[Member], *, backslash: bool = F
     names = _Names(label)
     for member in members:
         parts = safe_parts(label, member.name, backslash=backslash)
-        if not parts:
-            continue  # the archive's own root ("./")
-        names.add(parts, member)
+        if not parts and member.kind == "file":
+            raise InvalidInput(
+                f"{label}: member {member.name!r} is a file named like the destination "
+                "folder itself; refused",
+                details={"package": label, "member": member.name, "reason": "bad name"},
+            )
+        if parts:  # else the archive's own root ("./"): a folder that exists already
+            names.add(parts, member)
         if member.kind == "dir":
-            plan.dirs.append((parts, member))
+            if parts:
+                plan.dirs.append((parts, member))
         elif member.kind == "file":
             plan.files.append((parts, member))
         else:

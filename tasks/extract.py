@@ -82,6 +82,7 @@ __all__ = [
     "default_destination",
     "extract_package",
     "package_kind",
+    "remove_leftovers",
 ]
 
 _SUFFIXES: dict[str, str] = {
@@ -390,6 +391,24 @@ def extract_package(
     result.left_packed = [final.joinpath(*p) for p in run.left_packed]
     result.deleted_packages = ([src] if delete else []) + [final.joinpath(*p) for p in run.deleted]
     return result
+
+
+def remove_leftovers(folder: Path) -> list[str]:
+    """Remove what an interrupted extraction left in ``folder``; returns the names.
+
+    Those are hidden (``.<destination>.extracting-<hex>`` staging folders and
+    ``.custos-7z-<hex>`` private 7-Zip folders); removal never follows a link.
+    """
+    removed = []
+    with DirTree.open(folder) as tree:
+        for name, st in list(tree.entries()):
+            ours = name.startswith(".custos-7z-") or (
+                name.startswith(".") and ".extracting-" in name
+            )
+            if ours and stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(name, dir_fd=tree.fd)
+                removed.append(name)
+    return removed
 
 
 def _unlink_same(path: Path, seen: os.stat_result) -> None:

@@ -26,7 +26,7 @@ from custos.processing import named_path
 from custos.recorder import JobHandle
 from custos.transfers import BAG, STANDARD, ZIPFILE, ZIPPED_BAG
 from tasks.bags import is_bag, validate_bag
-from tasks.extract import ExtractLimits, ExtractResult, extract_package
+from tasks.extract import ExtractLimits, ExtractResult, extract_package, remove_leftovers
 from tasks.safefs import DirTree, UnsafePath, rename_noreplace
 from tasks.walk import scan_tree
 
@@ -56,9 +56,9 @@ def extract_transfer(ctx: TransferContext) -> ExtractResult | None:
         found = dict(tree.entries())
         packages = [n for n, st in found.items() if stat.S_ISREG(st.st_mode)]
         if len(packages) == 1 and PAYLOAD not in found:
-            for name in found:  # leftovers of an interrupted extraction
-                if name == STAGING or name.startswith((f".{STAGING}.", ".custos-7z-")):
-                    shutil.rmtree(name, dir_fd=tree.fd, ignore_errors=True)
+            remove_leftovers(root)  # of an interrupted extraction
+            if STAGING in found:
+                shutil.rmtree(STAGING, dir_fd=tree.fd)
             limits = ExtractLimits.from_settings(ctx.settings)
             result = extract_package(
                 root / packages[0], limits=limits, destination=root / STAGING, recursive=False

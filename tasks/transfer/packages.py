@@ -19,7 +19,13 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.models import File
-from tasks.extract import ExtractLimits, ExtractResult, extract_package, package_kind
+from tasks.extract import (
+    ExtractLimits,
+    ExtractResult,
+    extract_package,
+    package_kind,
+    remove_leftovers,
+)
 from tasks.walk import walk_files
 
 from .common import YES_NO, TransferContext, display_path, microservice
@@ -81,6 +87,8 @@ def _extract(ctx: TransferContext) -> None:
             date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
             created: list[tuple[str, object]] = []
             not_extracted = 0
+            for folder in sorted({ctx.disk_path(row).parent for row in packages}):
+                remove_leftovers(folder)  # of a run interrupted while extracting
             for row in packages:
                 result = extract_package(
                     ctx.disk_path(row), limits=limits, date=date, delete=delete

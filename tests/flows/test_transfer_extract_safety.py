@@ -29,6 +29,7 @@ from custos.settings import get_settings
 from custos.storage import default_location
 from custos.transfers import start_transfer
 from flows.transfer import run_transfer
+from tasks.transfer.move_to_processing import move_to_processing
 
 from .conftest import make_sample, tree_digest
 
@@ -234,3 +235,108 @@ def test_zipped_bag_with_a_link_outside_the_manifests_completes_without_it(tmp_p
     assert "1 links or special files not extracted" in (job.output or "")
     (task,) = _tasks(job.uuid)
     assert "not extracted: 'bag/elsewhere' (symbolic link to '/etc')" in task.stdout
+
+
+def _content_zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("content/a.txt", "alpha\n")
+        zf.writestr("content/sub/b.txt", "beta\n")
+        zf.writestr("content/c.txt", "gamma\n")
+    return path
+
+
+def _original_paths(uuid: str) -> set[str]:
+    with session_scope() as s:
+        rows = s.exec(select(File).where(col(File.unit_uuid) == uuid, col(File.use) == "original"))
+        return {f.original_path for f in rows}
+
+
+def test_zipped_transfer_resumes_after_a_crash_mid_extraction(tmp_path, dispatched):
+    """A crash left a half-written staging folder: it is removed, extraction starts over."""
+    uuid = start_transfer("crash-a", _content_zip(tmp_path / "pack.zip"), "zipfile", "automated")
+    move_to_processing.fn(uuid)  # the copy into custody, the flow's first job
+    folder = Path(_unit(uuid).current_path or "")
+    (folder / "..extracted.extracting-0badc0de" / "content").mkdir(parents=True)
+    (folder / "..extracted.extracting-0badc0de" / "content" / "half.txt").write_text("x")
+    (folder / ".custos-7z-0123456789ab").mkdir()
+    assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
+    assert _original_paths(uuid) == {"objects/a.txt", "objects/sub/b.txt", "objects/c.txt"}
+
+
+def test_zipped_transfer_resumes_after_a_crash_while_moving_the_payload(tmp_path, dispatched):
+    """The package was extracted and removed, one entry moved, then the process died."""
+    uuid = start_transfer("crash-b", _content_zip(tmp_path / "pack.zip"), "zipfile", "automated")
+    move_to_processing.fn(uuid)
+    folder = Path(_unit(uuid).current_path or "")
+    payload = folder / ".extracted.payload"
+    with zipfile.ZipFile(folder / "pack.zip") as zf:
+        zf.extractall(tmp_path / "x")
+    (tmp_path / "x" / "content").rename(payload)
+    (payload / "a.txt").rename(folder / "a.txt")
+    (folder / "pack.zip").unlink()
+    assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
+    assert _original_paths(uuid) == {"objects/a.txt", "objects/sub/b.txt", "objects/c.txt"}
+    job = _job(uuid, "Extract zipped transfer")
+    assert job.output == "resumed: the package was extracted by an earlier run"
+
+
+def test_package_named_like_an_entry_of_its_own_payload(tmp_path, dispatched):
+    """``pack.zip`` holding ``pack.zip``: the inner one is kept, not overwritten or lost."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("deep.txt", "deep\n")
+    pkg = tmp_path / "pack.zip"
+    with zipfile.ZipFile(pkg, "w") as zf:
+        zf.writestr("pack.zip", inner.getvalue())
+        zf.writestr("top.txt", "top\n")
+    uuid = start_transfer("same-name", pkg, "zipfile", "automated")
+    assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
+    paths = _original_paths(uuid)
+    assert "objects/top.txt" in paths and "objects/pack.zip" in paths
+    assert any(p.endswith("/deep.txt") for p in paths)
+
+
+def test_extract_packages_removes_leftovers_of_an_interrupted_run(tmp_path, dispatched):
+    """A run that died while extracting left hidden staging folders beside the package:
+    the resumed *Extract packages* removes them, so they never reach the SIP."""
+    from custos import decisions
+    from custos.models import Decision
+
+    src = tmp_path / "deposit"
+    src.mkdir()
+    _content_zip(src / "bundle.zip")
+    uuid = start_transfer("leftovers", src, processing_config="default")
+    answers = {
+        "Do you want to perform file format identification?": "Yes",
+        "Extract packages?": "Yes",
+        "Delete package after extraction?": "No",
+        "Examine contents?": "Skip examine contents",
+        "Create SIP(s)": "Create single SIP and continue processing",
+    }
+    planted = False
+    for _ in range(12):
+        if run_transfer(uuid, use_prefect=False) != UnitStatus.USER_INPUT:
+            break
+        with session_scope() as s:
+            decision = s.exec(
+                select(Decision).where(
+                    col(Decision.unit_uuid) == uuid, col(Decision.choice).is_(None)
+                )
+            ).one()
+        if decision.name == "Extract packages?":
+            objects = Path(_unit(uuid).current_path or "") / "objects"
+            half = objects / ".bundle.zip-2024.extracting-deadbeef" / "content"
+            half.mkdir(parents=True)
+            (half / "half.txt").write_text("half-written\n")
+            (objects / ".custos-7z-0123456789ab" / "out").mkdir(parents=True)
+            planted = True
+        label = answers.get(decision.name) or decision.choices[0]["label"]
+        choice = next(c["id"] for c in decision.choices if c["label"] == label)
+        decisions.answer(decision.job_uuid, choice)
+    assert planted and _unit(uuid).status == UnitStatus.COMPLETE
+    sip = Path(_unit(_unit(uuid).sip_uuid or "").current_path or "")
+    assert not [p for p in sip.rglob("*") if "extracting-" in p.name or "custos-7z" in p.name]
+    with session_scope() as s:
+        names = set(s.exec(select(col(File.current_path)).where(col(File.unit_uuid) == uuid)))
+    assert not [n for n in names if "half.txt" in n]
+    assert any(n.endswith("content/a.txt") for n in names)

@@ -371,3 +371,49 @@ def test_package_kind(tmp_path: Path) -> None:
     assert package_kind(docx) is None and package_kind(fake) is None
     with pytest.raises(InvalidInput, match="not a supported package"):
         extract_package(fake)
+
+
+def test_nested_7z_in_zip_and_zip_in_7z(tmp_path: Path) -> None:
+    tool = _7z()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "in7z.txt").write_text("inside 7z")
+    with zipfile.ZipFile(src / "inner.zip", "w") as zf:
+        zf.writestr("inzip.txt", "inside zip")
+    seven = tmp_path / "mid.7z"
+    subprocess.run(
+        [tool, "a", "-bd", str(seven), "in7z.txt", "inner.zip"],
+        cwd=src,
+        check=True,
+        capture_output=True,
+    )
+    outer = tmp_path / "box" / "outer.zip"
+    outer.parent.mkdir()
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.write(seven, "pk/mid.7z")
+    result = extract_package(outer, date=DATE, delete=True)
+    dest = result.destination
+    mid = dest / "pk" / f"mid.7z-{DATE}"
+    got = {(f.path.relative_to(dest).as_posix(), f.package) for f in result.files}
+    assert got == {
+        (f"pk/mid.7z-{DATE}/in7z.txt", dest / "pk" / "mid.7z"),
+        (f"pk/mid.7z-{DATE}/inner.zip-{DATE}/inzip.txt", mid / "inner.zip"),
+    }
+    assert (mid / f"inner.zip-{DATE}" / "inzip.txt").read_text() == "inside zip"
+    assert sorted(os.listdir(outer.parent)) == [dest.name]  # deleted, no private folder left
+
+
+def test_remove_leftovers_only_removes_extraction_leftovers(tmp_path: Path) -> None:
+    from tasks.extract import remove_leftovers
+
+    (tmp_path / ".a.zip-2024.extracting-12345678" / "x").mkdir(parents=True)
+    (tmp_path / ".custos-7z-0123456789ab").mkdir()
+    (tmp_path / "kept.extracting-1").mkdir()
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep")
+    (tmp_path / ".linked.extracting-1").symlink_to(outside)
+    removed = remove_leftovers(tmp_path)
+    assert sorted(removed) == [".a.zip-2024.extracting-12345678", ".custos-7z-0123456789ab"]
+    assert sorted(os.listdir(tmp_path)) == [".linked.extracting-1", "kept.extracting-1"]
+    assert (outside / "keep.txt").read_text() == "keep"
