@@ -2,10 +2,14 @@
 
 Each pytest session gets its own Custos home in a temporary folder and its own
 database: SQLite there by default, or the PostgreSQL database named by
-``CUSTOS_TEST_DATABASE_URL`` (its ``public`` schema is reset first). Flows run
-inline, against one real Prefect server started once per session (the
-``prefect_server`` fixture, ~10 s): Prefect's ephemeral mode would otherwise start a
-temporary server per process, which times out on a loaded machine.
+``CUSTOS_TEST_DATABASE_URL`` (its ``public`` schema is reset first).
+
+Prefect: a test that talks to a Prefect server (a flow run through Prefect's engine,
+a deployment, a worker) is marked ``@pytest.mark.prefect`` (or asks for the
+``prefect_server`` fixture): one real Prefect server is then started for the session,
+on first use (~10 s). Other tests run without one, and Prefect's ephemeral mode is off,
+so an unmarked test that reaches Prefect fails with "No Prefect API URL provided"
+instead of quietly starting a temporary server.
 """
 
 from __future__ import annotations
@@ -18,19 +22,22 @@ from pathlib import Path
 import pytest
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="custos-test-"))
-os.environ.update({
-    "CUSTOS_HOME": str(_SESSION_HOME / "home"),
-    "CUSTOS_DISPATCH": "inline",
-    "PREFECT_HOME": str(_SESSION_HOME / "prefect"),
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_UI_ENABLED": "false",
-    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-    # the shipped test signatures, even where freshclam keeps official ones (which
-    # take clamd seconds and a GiB to load)
-    "CUSTOS_CLAMAV_DATABASE": str(Path(__file__).parent.parent / "custos/data/clamav"),
-})
+os.environ.update(
+    {
+        "CUSTOS_HOME": str(_SESSION_HOME / "home"),
+        "CUSTOS_DISPATCH": "inline",
+        "PREFECT_HOME": str(_SESSION_HOME / "prefect"),
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
+        # the shipped test signatures, even where freshclam keeps official ones (which
+        # take clamd seconds and a GiB to load)
+        "CUSTOS_CLAMAV_DATABASE": str(Path(__file__).parent.parent / "custos/data/clamav"),
+    }
+)
 os.environ.pop("PREFECT_API_URL", None)
 (_SESSION_HOME / "home").mkdir(parents=True, exist_ok=True)
 if os.environ.get("CUSTOS_TEST_DATABASE_URL"):
@@ -74,9 +81,10 @@ def custos_home(custos_db: str) -> Path:
     return get_settings().home
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def prefect_server() -> Iterator[str]:
-    """A real Prefect server (temporary SQLite) for tests that run flows through Prefect."""
+    """A real Prefect server (temporary SQLite) for tests that run flows through Prefect;
+    started on first use and kept for the session."""
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY
     from prefect.settings import temporary_settings as _ts
     from prefect.testing.utilities import prefect_test_harness
@@ -84,3 +92,18 @@ def prefect_server() -> Iterator[str]:
     with prefect_test_harness(server_startup_timeout=90):
         with _ts(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield str(PREFECT_API_URL.value())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``prefect`` the tests that ask for the Prefect server by name, so that
+    ``-m "not prefect"`` leaves out every test that needs one."""
+    for item in items:
+        if "prefect_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.prefect)
+
+
+@pytest.fixture(autouse=True)
+def _prefect_when_marked(request: pytest.FixtureRequest) -> None:
+    """Start the session's Prefect server before a test marked ``prefect``."""
+    if request.node.get_closest_marker("prefect") is not None:
+        request.getfixturevalue("prefect_server")

@@ -48,8 +48,9 @@ def server(app: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     previous_cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("amclient-cwd"))
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                       lifespan="off"))
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -69,8 +70,12 @@ def server(app: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def am(server: str, custos_home: Any) -> AMClient:
     user = create_user("amclient-user")
     assert user.id is not None
-    return AMClient(am_url=server, am_user_name=user.username,
-                    am_api_key=create_api_key(user.id), output_mode="json")
+    return AMClient(
+        am_url=server,
+        am_user_name=user.username,
+        am_api_key=create_api_key(user.id),
+        output_mode="json",
+    )
 
 
 def source(name: str) -> tuple[str, str]:
@@ -96,13 +101,22 @@ def poll(func: Any, done: Any, timeout: float = 240.0) -> Any:
 
 def cli(am: AMClient, *args: str) -> Any:
     out = subprocess.run(
-        [sys.executable, "-c", "from amclient.amclient import main; main()", *args,
-         "--am-url", am.am_url, "--am-user-name", am.am_user_name],
-        capture_output=True, text=True, timeout=60, check=True)
+        [
+            sys.executable,
+            "-c",
+            "from amclient.amclient import main; main()",
+            *args,
+            "--am-url",
+            am.am_url,
+            "--am-user-name",
+            am.am_user_name,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(out.stdout)
-
-
-STORED: dict[str, str] = {}
 
 
 def test_processing_config_and_completed_lists(am: AMClient) -> None:
@@ -110,10 +124,13 @@ def test_processing_config_and_completed_lists(am: AMClient) -> None:
     xml = am.get_processing_config()
     assert isinstance(xml, str) and "<processingMCP>" in xml
     assert isinstance(am.completed_transfers()["results"], list)
-    assert cli(am, "completed-ingests", am.am_api_key)["message"] == \
-        "Fetched completed ingests successfully."
-    assert "<processingMCP>" in cli(am, "get-processing-config", am.am_api_key,
-                                    "--processing-config", "automated")
+    assert (
+        cli(am, "completed-ingests", am.am_api_key)["message"]
+        == "Fetched completed ingests successfully."
+    )
+    assert "<processingMCP>" in cli(
+        am, "get-processing-config", am.am_api_key, "--processing-config", "automated"
+    )
 
 
 def test_approve_transfer_started_waiting(am: AMClient, server: str) -> None:
@@ -121,10 +138,11 @@ def test_approve_transfer_started_waiting(am: AMClient, server: str) -> None:
 
     loc, name = source("amc-approve")
     encoded = base64.b64encode(f"{loc}:{name}".encode()).decode()
-    res = httpx.post(f"{server}/api/transfer/start_transfer/",
-                     params={"username": am.am_user_name, "api_key": am.am_api_key},
-                     data={"name": name, "type": "standard", "paths[]": [encoded],
-                           "row_ids[]": [""]})
+    res = httpx.post(
+        f"{server}/api/transfer/start_transfer/",
+        params={"username": am.am_user_name, "api_key": am.am_api_key},
+        data={"name": name, "type": "standard", "paths[]": [encoded], "row_ids[]": [""]},
+    )
     assert res.status_code == 200, res.text
     directory = Path(res.json()["path"]).name
     unapproved = am.unapproved_transfers()["results"]
@@ -138,32 +156,54 @@ def test_approve_transfer_started_waiting(am: AMClient, server: str) -> None:
     assert status["status"] != "FAILED", status
 
 
-def test_package_to_stored_aip(am: AMClient) -> None:
-    loc, name = source("amc-pkg")
+def package(am: AMClient, name: str) -> dict[str, Any]:
+    """Set ``am`` up to package the source folder ``name`` with the automated config."""
+    loc, name = source(name)
     am.transfer_source, am.transfer_directory = loc, name
     am.transfer_name, am.transfer_type, am.processing_config = name, "standard", "automated"
-    am.idempotency_key = "amclient-compat-1"
+    am.idempotency_key = f"amclient-compat-{name}"
     created = am.create_package()
     assert isinstance(created, dict), created
-    assert am.create_package() == created  # idempotent retry
+    return created
+
+
+@pytest.fixture(scope="module")
+def stored_aip(am: AMClient) -> dict[str, str]:
+    """A folder packaged through ``amclient`` and followed to its stored AIP, once per
+    module: {"transfer": uuid, "sip_uuid": uuid, "name": source folder name}."""
+    created = package(am, "amc-pkg")
     am.transfer_uuid = created["id"]
-    status = poll(am.get_transfer_status,
-                  lambda s: isinstance(s, dict) and (s.get("status") in ("FAILED", "REJECTED",
-                                                                          "USER_INPUT")
-                                                     or s.get("sip_uuid")))
+    status = poll(
+        am.get_transfer_status,
+        lambda s: (
+            isinstance(s, dict)
+            and (s.get("status") in ("FAILED", "REJECTED", "USER_INPUT") or s.get("sip_uuid"))
+        ),
+    )
     assert status["status"] == "COMPLETE", status
-    sip_uuid = status["sip_uuid"]
-    am.sip_uuid = sip_uuid
-    ingest = poll(am.get_ingest_status,
-                  lambda s: isinstance(s, dict) and s.get("status") in
-                  ("COMPLETE", "FAILED", "REJECTED", "USER_INPUT"))
+    am.sip_uuid = status["sip_uuid"]
+    ingest = poll(
+        am.get_ingest_status,
+        lambda s: (
+            isinstance(s, dict)
+            and s.get("status") in ("COMPLETE", "FAILED", "REJECTED", "USER_INPUT")
+        ),
+    )
     assert ingest["status"] == "COMPLETE", ingest
+    return {"transfer": created["id"], "sip_uuid": status["sip_uuid"], "name": "amc-pkg"}
+
+
+def test_package_to_stored_aip(am: AMClient, stored_aip: dict[str, str]) -> None:
+    created = {"id": stored_aip["transfer"]}
+    sip_uuid, name = stored_aip["sip_uuid"], stored_aip["name"]
+    assert package(am, name) == created  # idempotent retry: the same transfer, no new one
     assert am.get_unit_status(created["id"])["status"] == "COMPLETE"
     am.unit_uuid, am.job_microservice = created["id"], "Microservice: Scan for viruses"
     jobs = am.get_jobs()
     assert jobs and all(j["microservice"] == "Scan for viruses" for j in jobs)
-    cli_jobs = cli(am, "get-jobs", am.am_api_key, created["id"],
-                   "--job-microservice", "Scan for viruses")
+    cli_jobs = cli(
+        am, "get-jobs", am.am_api_key, created["id"], "--job-microservice", "Scan for viruses"
+    )
     assert [j["uuid"] for j in cli_jobs] == [j["uuid"] for j in jobs]
     assert created["id"] in am.completed_transfers()["results"]
     closed = am.close_completed_transfers()
@@ -179,26 +219,28 @@ def test_package_to_stored_aip(am: AMClient) -> None:
         assert loc_row is not None
         aip = Path(loc_row.path) / pkg.path
     assert aip.exists() and (store in aip.parents or loc_row.path != str(store))
-    STORED["sip_uuid"], STORED["name"] = sip_uuid, name
 
 
-def test_partial_reingest_approved_with_amclient(am: AMClient) -> None:
-    if "sip_uuid" not in STORED:
-        pytest.skip("needs the AIP stored by test_package_to_stored_aip")
-    sip_uuid, name = STORED["sip_uuid"], STORED["name"]
+def test_partial_reingest_approved_with_amclient(am: AMClient, stored_aip: dict[str, str]) -> None:
+    sip_uuid, name = stored_aip["sip_uuid"], stored_aip["name"]
     am.sip_uuid = sip_uuid
-    res = httpx.post(f"{am.am_url}/api/ingest/reingest",
-                     headers={"Authorization": f"ApiKey {am.am_user_name}:{am.am_api_key}"},
-                     data={"name": name, "uuid": sip_uuid})
+    res = httpx.post(
+        f"{am.am_url}/api/ingest/reingest",
+        headers={"Authorization": f"ApiKey {am.am_user_name}:{am.am_api_key}"},
+        data={"name": name, "uuid": sip_uuid},
+    )
     assert res.status_code == 200, res.text
-    waiting = poll(am.get_ingest_status,
-                   lambda s: isinstance(s, dict) and s.get("status") in
-                   ("USER_INPUT", "COMPLETE", "FAILED"))
+    waiting = poll(
+        am.get_ingest_status,
+        lambda s: isinstance(s, dict) and s.get("status") in ("USER_INPUT", "COMPLETE", "FAILED"),
+    )
     assert waiting["status"] == "USER_INPUT", waiting
     assert am.approve_partial_reingest() == {"message": "Approval successful."}
-    final = poll(am.get_ingest_status,
-                 lambda s: isinstance(s, dict) and s.get("status") in
-                 ("COMPLETE", "FAILED", "REJECTED"))
+    final = poll(
+        am.get_ingest_status,
+        lambda s: isinstance(s, dict) and s.get("status") in ("COMPLETE", "FAILED", "REJECTED"),
+    )
     assert final["status"] == "COMPLETE", final
-    shutil.rmtree(Path(default_location(LocationPurpose.TRANSFER_SOURCE).path) / name,
-                  ignore_errors=True)
+    shutil.rmtree(
+        Path(default_location(LocationPurpose.TRANSFER_SOURCE).path) / name, ignore_errors=True
+    )
