@@ -121,6 +121,7 @@ def list_zip(zf: zipfile.ZipFile, label: str) -> list[Member]:
 def list_tar(tf: tarfile.TarFile, label: str, budget: Budget, package_size: int) -> list[Member]:
     """The members of an open tar, checking the limits as it goes (it decompresses)."""
     members: list[Member] = []
+    files = size = 0
     for info in tf:
         detail = ""
         if info.isdir():
@@ -134,10 +135,20 @@ def list_tar(tf: tarfile.TarFile, label: str, budget: Budget, package_size: int)
         else:
             kind = "special"
             detail = _SPECIAL_TAR.get(info.type, f"tar entry of type {info.type!r}")
-        size = info.size if kind == "file" else 0
         link = info.linkname if kind in ("symlink", "hardlink") else None
-        members.append(Member(info.name, kind, size, link, detail, float(info.mtime), info))
-        budget.check_running(label, members, package_size)
+        member = Member(
+            info.name,
+            kind,
+            info.size if kind == "file" else 0,
+            link,
+            detail,
+            float(info.mtime),
+            info,
+        )
+        members.append(member)
+        if kind == "file":
+            files, size = files + 1, size + member.size
+            budget.check_more(label, files, size, package_size)
     return members
 
 
@@ -321,12 +332,9 @@ class Budget:
     files: int = 0
     size: int = 0
 
-    def check_running(self, label: str, members: list[Member], package_size: int) -> None:
-        """Check totals including ``members`` (which are not yet taken)."""
-        counted = [m for m in members if m.kind == "file"]
-        self._check(
-            label, self.files + len(counted), self.size + sum(m.size for m in counted), package_size
-        )
+    def check_more(self, label: str, files: int, size: int, package_size: int) -> None:
+        """Check the totals if ``files`` more files of ``size`` bytes were taken."""
+        self._check(label, self.files + files, self.size + size, package_size)
 
     def take(self, label: str, plan: Plan, package_size: int) -> int:
         """Account for a vetted plan; returns the bytes it may write."""

@@ -352,9 +352,16 @@ def extract_package(
     final = Path(destination) if destination else src.with_name(f"{src.name}-{stamp}")
     tool = seven_zip() if kind == "7z" else ("zipfile" if kind == "zip" else "tarfile")
     result = ExtractResult(src, final, kind, tool, tool_version(tool) if kind == "7z" else None)
-    pkg_fd = os.open(src, READ_FLAGS)
+    try:
+        pkg_fd = os.open(src, READ_FLAGS)
+    except OSError as exc:  # replaced by a link or removed since it was looked at
+        raise InvalidInput(f"{src.name}: cannot open the package: {exc.strerror}") from exc
     os.set_blocking(pkg_fd, True)
-    scratch = DirTree.open(final.parent)
+    try:
+        scratch = DirTree.open(final.parent)
+    except OSError as exc:
+        os.close(pkg_fd)
+        raise StorageError(f"cannot open the folder {final.parent}: {exc.strerror}") from exc
     try:
         if scratch.lstat((final.name,)) is not None:
             raise InvalidInput(f"extraction destination already exists: {final}")
@@ -413,6 +420,9 @@ def remove_leftovers(folder: Path) -> list[str]:
 
 def _unlink_same(path: Path, seen: os.stat_result) -> None:
     """Remove ``path`` only if it is still the file we extracted (not a swapped-in link)."""
-    now = os.stat(path, follow_symlinks=False)
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return
     if (now.st_dev, now.st_ino) == (seen.st_dev, seen.st_ino):
         path.unlink()
