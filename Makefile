@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test setup setup-dev system web lint typecheck bench clean
+.PHONY: run test setup setup-dev system web lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,11 @@ run: setup
 test: setup-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: setup-dev
+# Only the venv: no system packages, no root.
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/ruff format --check .
 
 bench: setup-dev
 	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b; done

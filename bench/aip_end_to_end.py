@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transfer_common import floor, fresh_home  # noqa: E402
+from transfer_common import floor, fresh_home
 
 SMALL_FILES, SMALL_SIZE = 10_000, 4096
 LARGE_SIZE = 1024**3

@@ -170,7 +170,7 @@ def load(kind: str, procs: int, port: int, auth: str, paths: list[str], clients:
     shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
     with ProcessPoolExecutor(procs) as pool:
         pool.submit(time.sleep, 0).result()  # start the workers before timing
-        pids = list(pool._processes)  # noqa: SLF001  (to read their CPU time)
+        pids = list(pool._processes)  # to read their CPU time
         cpu0 = cpu_seconds(pids)
         futures = [pool.submit(generate, kind, port, auth, paths, n, seconds)
                    for n in shares if n]

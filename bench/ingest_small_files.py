@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transfer_common import floor, fresh_home  # noqa: E402
+from transfer_common import floor, fresh_home
 
 
 def main() -> None:

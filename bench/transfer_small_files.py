@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from transfer_common import floors, fresh_home, run  # noqa: E402
+from transfer_common import floors, fresh_home, run
 
 FILES, SIZE = 10_000, 4096
 

@@ -36,7 +36,7 @@ _RENAME_NOREPLACE = 1
 _CACHE_LIMIT = 128
 
 
-class UnsafePath(Exception):  # noqa: N818 - a refusal, raised to callers that name the member
+class UnsafePath(Exception):  # a refusal, raised to callers that name the member
     """A path component is a link, a non-folder or already taken; nothing was followed."""
 
     def __init__(self, path: str, reason: str) -> None:

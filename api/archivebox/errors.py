@@ -63,7 +63,7 @@ class ArchiveBoxRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 response = await original(request)
-            except Exception as exc:  # noqa: BLE001 - translated, never leaked
+            except Exception as exc:  # translated, never leaked
                 response = error_response(exc)
             response.headers["Cache-Control"] = "no-store"
             response.headers["Access-Control-Allow-Origin"] = "*"

@@ -276,7 +276,7 @@ def _machine() -> dict[str, Any]:
 
     try:
         versions: dict[str, Any] = dict(software_versions(""))
-    except Exception:  # noqa: BLE001 - tool versions are informative only
+    except Exception:  # tool versions are informative only
         versions = {}
     uname = platform.uname()
     return {"id": socket.gethostname(), "guid": socket.gethostname(),

@@ -107,7 +107,7 @@ class ArchivematicaRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 response = await original(request)
-            except Exception as exc:  # noqa: BLE001  (mapped; 500s are logged in full)
+            except Exception as exc:  # mapped; 500s are logged in full
                 response = response_for(exc)
             await add_am_headers(response)
             return response

@@ -55,7 +55,7 @@ def register(r: AMRoutes) -> None:
              responses={200: {"description": "Copy successful"}, **ERRORS},
              summary="Start a transfer (waits for approval)")
     async def start_transfer(
-        name: str | None = Form(None), type: str | None = Form(None),  # noqa: A002
+        name: str | None = Form(None), type: str | None = Form(None),
         accession: str | None = Form(None), access_system_id: str | None = Form(None),
         paths: list[str] = Form([], alias="paths[]"),
         row_ids: list[str] = Form([""], alias="row_ids[]"),  # noqa: ARG001  (arrange rows)
@@ -83,7 +83,7 @@ def register(r: AMRoutes) -> None:
                         404: {"model": ErrorBody, "description": "Nothing waits there"}},
              summary="Approve a transfer waiting in a directory")
     def approve_transfer(directory: str | None = Form(None),
-                         type: str = Form("standard")) -> JSONResponse:  # noqa: A002
+                         type: str = Form("standard")) -> JSONResponse:
         if not directory:
             raise error(400, "Please specify a transfer directory.")
         if type not in units.TRANSFER_TYPE_DIRS:

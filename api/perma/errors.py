@@ -76,7 +76,7 @@ class PermaRoute(APIRoute):
         async def handler(request: Request) -> Response:
             try:
                 response = await original(request)
-            except Exception as exc:  # noqa: BLE001 - translated, never leaked
+            except Exception as exc:  # translated, never leaked
                 response = error_response(exc)
             response.headers["Access-Control-Allow-Origin"] = request.headers.get(
                 "origin", "*")

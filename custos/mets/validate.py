@@ -45,7 +45,7 @@ class _CatalogResolver(etree.Resolver):
         super().__init__()
         self.catalog = catalog
 
-    def resolve(self, system_url: str, public_id: str, context: object) -> object:  # noqa: ARG002
+    def resolve(self, system_url: str, public_id: str, context: object) -> object:
         local = self.catalog.get(system_url)
         if local is None:
             return None

@@ -83,7 +83,7 @@ def start_child(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Pa
         process = subprocess.Popen(
             list(argv), env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads yet at this point)
+            preexec_fn=_die_with_parent,  # no threads yet at this point
         )
     return Child(name=name, process=process, log_path=log_path)
 

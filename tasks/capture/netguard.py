@@ -202,7 +202,7 @@ def _prefect_api_urls(environ: Mapping[str, str]) -> list[str]:
     if "prefect.settings" in sys.modules:  # profiles, temporary settings
         try:
             urls.append(str(sys.modules["prefect.settings"].PREFECT_API_URL.value() or ""))
-        except Exception:  # noqa: BLE001 - the environment's value is enough
+        except Exception:  # the environment's value is enough
             pass
     return [url for url in urls if url]
 

@@ -11,8 +11,6 @@ every WARC stays self-contained for the AIP.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,16 +150,6 @@ def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attac
     except OSError as exc:
         raise StorageError(f"cannot write WARC {path}: {exc}") from exc
     return summary
-
-
-def check_warc(path: Path) -> None:
-    """Run ``warcio check`` (every digest verified) and raise ToolFailed if it fails."""
-    result = subprocess.run(
-        [sys.executable, "-m", "warcio.cli", "check", "-v", str(path)],
-        capture_output=True, text=True, check=False,
-    )
-    if result.returncode != 0:
-        raise ToolFailed("warcio check", result.returncode, result.stdout + result.stderr)
 
 
 def verify_warc(path: Path) -> None:

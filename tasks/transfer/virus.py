@@ -135,7 +135,7 @@ class Prescan:
             order = sorted(self.paths, key=lambda p: -(file_signature(p) or (0,))[0])
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="prescan") as pool:
                 list(pool.map(lambda p: self._scan_one(scanner, p), order))
-        except Exception as exc:  # noqa: BLE001 - step 8 rescans whatever is missing
+        except Exception as exc:  # step 8 rescans whatever is missing
             self.failure = str(exc)
             log.warning("background virus scan of %s failed: %s", self.unit_uuid, exc)
         finally:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tasks import aipreplace  # noqa: E402
+from tasks import aipreplace
 
 
 def main(argv: list[str]) -> int:
