@@ -1,14 +1,16 @@
 """The ``custos`` command: set up a home, run the service, manage users and locations.
 
 Every command takes ``--json``: it then prints exactly one JSON document on
-stdout (messages go to stderr) so scripts can parse it. Every expected failure
-(bad settings, missing home, unreachable database, port in use ...) is one line
-on stderr and a non-zero exit code, never a traceback.
+stdout (messages go to stderr) so scripts can parse it. Every failure (bad
+settings, missing home, unreachable database, port in use, a bad argument, an
+unexpected error ...) is one line on stderr and exit code 1, never a traceback
+(``main``).
 
-Other modules add command groups (``custos.cli_accounts`` adds the commands of
-``user`` and ``apikey``): ``custos.cli_transfer``, ``custos.cli_capture``
-and ``custos.cli_aip`` are mounted when they exist and expose ``app``; they may
-use ``cli_errors``, ``emit`` and ``JsonOption`` from here.
+Command groups live in their own modules: ``custos.cli_transfer`` (``transfer``,
+and the top-level ``decisions`` / ``decide``), ``custos.cli_capture``
+(``capture``), ``custos.cli_aip`` (``aip``) and ``custos.cli_accounts`` (the
+commands of ``user`` and ``apikey``). Commands that start or resume work are
+clients of the running ``custos serve`` (``custos.runtime.client``).
 
 Example::
 
@@ -18,41 +20,39 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-import json
-import os
 import shutil
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
-from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from custos.errors import ConfigError, CustosError, InvalidInput, StorageError
-from custos.models import Job, Location, LocationPurpose, Unit
-from custos.settings import Settings, load_settings
+from custos import cli_aip, cli_capture, cli_transfer
+from custos.cli_common import JsonOption, cli_errors, emit, err, fail_line, first_line, out
+from custos.cli_common import open_db as _open_db
+from custos.cli_common import settings as _settings
+from custos.errors import CustosError, InvalidInput, NotFound, StorageError
+from custos.models import Job, Location, LocationPurpose, Package, Unit, UnitType
+from custos.settings import Settings
 
-app = typer.Typer(name="custos", help="Custos digital-preservation processor.",
-                  no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+__all__ = ["JsonOption", "_open_db", "_settings", "cli_errors", "emit", "err", "main", "out"]
+
+app = typer.Typer(
+    name="custos",
+    help="Custos digital-preservation processor.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 location_app = typer.Typer(help="Manage storage locations.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(location_app, name="location")
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 PURPOSES = {
     "transfer-source": LocationPurpose.TRANSFER_SOURCE,
@@ -64,55 +64,27 @@ PURPOSES = {
 PURPOSE_NAMES = {v: k for k, v in PURPOSES.items()}
 
 
-@contextmanager
-def cli_errors(json_mode: bool = False) -> Iterator[None]:
-    """Turn expected failures into one stderr line and exit code 1."""
-    try:
-        yield
-    except CustosError as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if json_mode:
-            sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": message})
-                             + "\n")
-        err.print(f"error: {message}", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
-
-
-def emit(json_mode: bool, data: Any, render: Any = None) -> None:
-    """Print ``data`` as JSON, or ``render`` (a rich renderable or text) for people."""
-    if json_mode:
-        sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
-    elif render is not None:
-        out.print(render)
-
-
-def _settings(**overrides: Any) -> Settings:
-    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-def _open_db(settings: Settings, *, must_exist: bool = True) -> Engine:
-    """The migrated database of the home (a missing home is an error)."""
-    from custos.db import get_engine, migrate
-    from custos.runtime.preflight import check_home
-
-    if must_exist:
-        check_home(settings.home)
-    engine = get_engine(settings.db_url)
-    migrate(engine)
-    return engine
-
-
 def _location_dict(loc: Location) -> dict[str, Any]:
-    return {"uuid": loc.uuid, "purpose": PURPOSE_NAMES.get(loc.purpose, str(loc.purpose)),
-            "code": str(loc.purpose), "path": loc.path, "description": loc.description,
-            "default": loc.is_default, "watched": loc.watched}
+    return {
+        "uuid": loc.uuid,
+        "purpose": PURPOSE_NAMES.get(loc.purpose, str(loc.purpose)),
+        "code": str(loc.purpose),
+        "path": loc.path,
+        "description": loc.description,
+        "default": loc.is_default,
+        "watched": loc.watched,
+    }
 
 
 def _locations_table(locations: list[Location]) -> Table:
     table = Table("purpose", "path", "default", "uuid", title="Locations")
     for loc in locations:
-        table.add_row(PURPOSE_NAMES.get(loc.purpose, str(loc.purpose)), loc.path,
-                      "yes" if loc.is_default else "", loc.uuid)
+        table.add_row(
+            PURPOSE_NAMES.get(loc.purpose, str(loc.purpose)),
+            loc.path,
+            "yes" if loc.is_default else "",
+            loc.uuid,
+        )
     return table
 
 
@@ -130,8 +102,9 @@ def seed_processing_configs(settings: Settings) -> list[str]:
                 shutil.copy2(path, target / path.name)
                 copied.append(path.name)
     except OSError as exc:
-        raise StorageError(f"cannot seed processing configurations in {target}: "
-                           f"{exc.strerror or exc}") from exc
+        raise StorageError(
+            f"cannot seed processing configurations in {target}: {exc.strerror or exc}"
+        ) from exc
     return copied
 
 
@@ -148,16 +121,18 @@ def init(json_out: JsonOption = False) -> None:
             for folder in (home, settings.run_dir, home / "logs"):
                 folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create home folder {home}: "
-                               f"{exc.strerror or exc}") from exc
+            raise StorageError(f"cannot create home folder {home}: {exc.strerror or exc}") from exc
         engine = _open_db(settings)
         created = ensure_default_locations(settings, engine)
         seeded = seed_processing_configs(settings)
         locations = list_locations(engine=engine)
-        data = {"home": str(home), "database": safe_url(settings.db_url),
-                "locations_created": len(created),
-                "locations": [_location_dict(loc) for loc in locations],
-                "processing_configs_seeded": seeded}
+        data = {
+            "home": str(home),
+            "database": safe_url(settings.db_url),
+            "locations_created": len(created),
+            "locations": [_location_dict(loc) for loc in locations],
+            "processing_configs_seeded": seeded,
+        }
         if not json_out:
             out.print(f"home      {home}\ndatabase  {data['database']}")
             out.print(_locations_table(locations))
@@ -182,12 +157,19 @@ def serve(
             emit(True, info.__dict__)
             sys.stdout.flush()
             return
-        lines = [f"API            {info.api_url}", f"API docs       {info.docs_url}",
-                 f"Prefect        {info.dashboard_url}", f"home           {info.home}",
-                 f"flows served   {', '.join(info.served)}"]
+        lines = [
+            f"API            {info.api_url}",
+            f"API docs       {info.docs_url}",
+            f"Prefect        {info.dashboard_url}",
+            f"home           {info.home}",
+            f"flows served   {', '.join(info.served)}",
+        ]
         if info.admin_key:
-            lines += ["", f"admin API key  {info.admin_key}",
-                      "(shown once: store it now; send it as 'Authorization: Bearer <key>')"]
+            lines += [
+                "",
+                f"admin API key  {info.admin_key}",
+                "(shown once: store it now; send it as 'Authorization: Bearer <key>')",
+            ]
         out.print(Panel("\n".join(lines), title="Custos is running", subtitle="Ctrl-C stops"))
 
     with cli_errors(json_out):
@@ -217,18 +199,23 @@ def _purpose(value: str) -> LocationPurpose:
     try:
         return LocationPurpose(value.upper())
     except ValueError as exc:
-        raise InvalidInput(f"unknown purpose {value!r}: use one of "
-                           f"{', '.join(PURPOSES)}") from exc
+        raise InvalidInput(f"unknown purpose {value!r}: use one of {', '.join(PURPOSES)}") from exc
 
 
 @location_app.command("add")
 def location_add(
-    purpose: Annotated[str, typer.Argument(help="transfer-source, processing, aip-store, "
-                                           "dip-store or backlog (or TS, CP, AS, DS, BL).")],
+    purpose: Annotated[
+        str,
+        typer.Argument(
+            help="transfer-source, processing, aip-store, "
+            "dip-store or backlog (or TS, CP, AS, DS, BL)."
+        ),
+    ],
     path: Annotated[Path, typer.Argument(help="An existing folder.")],
     description: Annotated[str, typer.Option(help="Shown in listings.")] = "",
-    default: Annotated[bool, typer.Option("--default", help="Make it the default "
-                                          "for its purpose.")] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="Make it the default for its purpose.")
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Register an existing folder as a storage location."""
@@ -236,71 +223,176 @@ def location_add(
         from custos.storage import add_location
 
         engine = _open_db(_settings())
-        loc = add_location(_purpose(purpose), path, description, default=default,
-                           engine=engine)
+        loc = add_location(_purpose(purpose), path, description, default=default, engine=engine)
         emit(json_out, _location_dict(loc), f"added location {loc.uuid} at {loc.path}")
 
 
+def status_data(unit_uuid: str) -> dict[str, Any]:
+    """A unit's status, jobs and what it became: a transfer's SIP, a SIP's transfer
+    and AIP, a capture's AIP; the decisions it waits for."""
+    from custos.cli_follow import waiting_decisions
+    from custos.db import session_scope
+    from custos.models import Capture
+
+    with session_scope() as s:
+        unit = s.get(Unit, unit_uuid)
+        if unit is None:
+            raise NotFound(f"unit {unit_uuid} does not exist")
+        jobs = list(
+            s.exec(select(Job).where(col(Job.unit_uuid) == unit_uuid).order_by(col(Job.seq)))
+        )
+        data: dict[str, Any] = {
+            "uuid": unit.uuid,
+            "type": str(unit.unit_type),
+            "name": unit.name,
+            "status": str(unit.status),
+            "flow_run_id": unit.flow_run_id,
+            "error": unit.error,
+        }
+        if unit.unit_type == UnitType.TRANSFER:
+            data["sip_uuid"] = unit.sip_uuid
+        if unit.unit_type == UnitType.SIP:
+            data["transfer_uuid"] = unit.transfer_uuid
+            aip = s.get(Package, unit.uuid)  # an AIP keeps its SIP's UUID
+            data["aip"] = (
+                None
+                if aip is None or aip.package_type != "AIP"
+                else {
+                    "uuid": aip.uuid,
+                    "status": str(aip.status),
+                    "path": aip.path,
+                    "size": aip.size,
+                    "stored_at": aip.stored_at,
+                }
+            )
+        if unit.unit_type == UnitType.CAPTURE:
+            capture = s.get(Capture, unit.uuid)
+            data["aip_uuid"] = capture.aip_uuid if capture is not None else None
+        data["jobs"] = [
+            {
+                "uuid": j.uuid,
+                "microservice": j.microservice,
+                "name": j.name,
+                "status": str(j.status),
+                "created_at": j.created_at,
+                "ended_at": j.ended_at,
+            }
+            for j in jobs
+        ]
+    data["decisions"] = waiting_decisions(unit_uuid)
+    return data
+
+
+def _status_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    if data.get("sip_uuid"):
+        lines.append(f"SIP       {data['sip_uuid']}")
+    if data.get("transfer_uuid"):
+        lines.append(f"transfer  {data['transfer_uuid']}")
+    if "aip" in data:
+        aip = data["aip"]
+        lines.append(
+            f"AIP       {aip['uuid']} ({aip['status']}, {aip['path']})"
+            if aip
+            else "AIP       not stored yet"
+        )
+    if data.get("aip_uuid"):
+        lines.append(f"AIP       {data['aip_uuid']}")
+    if data.get("error"):
+        lines.append(f"error     {data['error']}")
+    for d in data["decisions"]:
+        choices = ", ".join(f"{c['id']} ({c['label']})" for c in d["choices"])
+        lines.append(
+            f"waiting   {d['decision']}: custos decide {d['job_uuid']} CHOICE; choices: {choices}"
+        )
+    return lines
+
+
 @app.command()
-def status(unit_uuid: str, json_out: JsonOption = False) -> None:
-    """Show a transfer's, SIP's or capture's status and its jobs."""
+def status(
+    unit_uuid: Annotated[str, typer.Argument(help="A transfer's, SIP's or capture's UUID.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Show a unit's status and jobs, a transfer's SIP, a SIP's AIP, its decisions."""
     with cli_errors(json_out):
-        from custos.db import session_scope
-        from custos.errors import NotFound
-
-        engine = _open_db(_settings())
-        with session_scope(engine) as s:
-            unit = s.get(Unit, unit_uuid)
-            if unit is None:
-                raise NotFound(f"unit {unit_uuid} does not exist")
-            jobs = list(s.exec(select(Job).where(col(Job.unit_uuid) == unit_uuid)
-                               .order_by(col(Job.seq))).all())
-        data = {"uuid": unit.uuid, "type": str(unit.unit_type), "name": unit.name,
-                "status": str(unit.status), "flow_run_id": unit.flow_run_id,
-                "error": unit.error,
-                "jobs": [{"uuid": j.uuid, "microservice": j.microservice, "name": j.name,
-                          "status": str(j.status), "created_at": j.created_at,
-                          "ended_at": j.ended_at} for j in jobs]}
-        table = Table("microservice", "job", "status", title=f"{unit.unit_type} {unit.name} "
-                      f"{unit.uuid}: {unit.status}")
-        for j in jobs:
-            table.add_row(j.microservice, j.name, str(j.status))
-        emit(json_out, data, table)
+        _open_db(_settings())
+        data = status_data(unit_uuid)
+    if json_out:
+        emit(True, data)
+        return
+    table = Table(
+        "microservice",
+        "job",
+        "status",
+        title=f"{data['type']} {data['name']} {data['uuid']}: {data['status']}",
+    )
+    for j in data["jobs"]:
+        table.add_row(j["microservice"], j["name"], j["status"])
+    out.print(table)
+    for line in _status_lines(data):
+        out.print(line, markup=False, soft_wrap=True)
 
 
-def main() -> None:
-    """Entry point of the ``custos`` script."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    try:
-        app()
-    except ConfigError as exc:  # settings that fail before a command runs
-        err.print(f"error: {exc}", markup=False)
-        raise SystemExit(1) from exc
-
-
-for _module_name in ("custos.cli_transfer", "custos.cli_capture", "custos.cli_aip",
-                     "custos.cli_accounts"):
-    try:
-        _module = importlib.import_module(_module_name)
-    except ModuleNotFoundError as _exc:
-        if _exc.name == _module_name:
-            continue
-        raise
-    _sub = getattr(_module, "app", None)
-    if isinstance(_sub, typer.Typer):
-        _name = _sub.info.name if isinstance(_sub.info.name, str) else None
-        app.add_typer(_sub, name=_name or _module_name.rsplit("_", 1)[1])
-
+app.add_typer(cli_transfer.app, name="transfer")
+app.add_typer(cli_capture.app, name="capture")
+app.add_typer(cli_aip.app, name="aip")
 # Decisions concern every unit type (transfers, SIPs, captures), so they are also
 # top-level commands: `custos decisions` and `custos decide JOB_UUID CHOICE`.
-try:
-    from custos.cli_transfer import decide as _decide
-    from custos.cli_transfer import list_decisions as _list_decisions
-except ImportError:  # pragma: no cover - the transfer CLI ships with the package
-    pass
-else:
-    app.command("decisions")(_list_decisions)
-    app.command("decide")(_decide)
+app.command("decisions")(cli_transfer.list_decisions)
+app.command("decide")(cli_transfer.decide)
+# the commands of `user` and `apikey` (the module imports user_app and apikey_app)
+from custos import cli_accounts  # noqa: E402, F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``custos`` script: one line on stderr and exit code 1 for
+    every failure, whatever raised it (usage errors included); 130 on Ctrl-C."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="custos", standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted", markup=False)
+        code = 130
+    except CustosError as exc:  # settings that fail before a command runs
+        fail_line(first_line(exc))
+        code = 1
+    except Exception as exc:
+        code = _failed(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _failed(exc: Exception) -> int:
+    """One line for what escaped a command: click's usage errors (typer vendors click,
+    so they are recognised by shape) and defects; returns the exit code."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `custos transfer`: its help
+        exc.show()  # type: ignore[attr-defined]
+        return 2
+    if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        fail_line(_one_line(exc.format_message()) + where)
+        return 1
+    fail_line(f"unexpected {type(exc).__name__}: {first_line(exc)}{_logged(exc)}")
+    return 1
+
+
+def _one_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return " ".join(lines) if lines else "invalid command line"
+
+
+def _logged(exc: Exception) -> str:
+    """Write the traceback of an unexpected error to ``<home>/logs/cli.log``."""
+    import traceback
+
+    try:
+        log = _settings().home / "logs" / "cli.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+    except (CustosError, OSError):
+        return ""
+    return f" (details in {log})"
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ Usage::
     custos capture show GUID [--json]
     custos capture download GUID DEST [--format warc|wacz]
 
-``custos capture URL...`` queues captures like the APIs do (same rows, same flow);
-``--wait`` runs them in this process, reporting progress on stderr, and exits 1
-unless every capture completed. With ``--json`` (progress still goes to stderr)
-each capture is one line of JSON (``guid``, ``status``, ``message``, ...): Perma's
-job status, so a URL refused
+``custos capture URL...`` queues captures like the APIs do (same rows, same flow),
+as a client of the running ``custos serve`` (its deployments capture them);
+``--wait`` follows them from the database, reporting progress on stderr, and exits
+1 unless every capture completed. Without a serve, ``--wait`` captures in this
+process (no Prefect server), and without ``--wait`` the command says what to do.
+With ``--json`` (progress still goes to stderr) each capture is one line of JSON
+(``guid``, ``status``, ``message``, ...): Perma's job status, so a URL refused
 before capturing is ``invalid`` and one refused while capturing is ``failed``, the
 reason in ``message``. ``--preserve`` sends each finished capture as a transfer
 (processing configuration ``capture``) so it becomes an AIP; without the flag the
@@ -25,6 +27,7 @@ import json
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,15 +35,20 @@ import typer
 from rich.table import Table
 from sqlmodel import col, select
 
-from custos.cli import JsonOption, cli_errors, emit
+from custos.cli_common import JsonOption, WaitOption, cli_errors, emit, open_db, settings
+from custos.runtime.client import Mode, work_backend
 
-app = typer.Typer(name="capture", help="Capture web pages (Perma/ArchiveBox captures): "
-                  "URL... | list | show GUID | download GUID DEST.",
-                  invoke_without_command=True,
-                  context_settings={"allow_interspersed_args": True})
+app = typer.Typer(
+    name="capture",
+    help="Capture web pages (Perma/ArchiveBox captures): "
+    "URL... | list | show GUID | download GUID DEST.",
+    invoke_without_command=True,
+    context_settings={"allow_interspersed_args": True},
+)
 
-UserOption = Annotated[str, typer.Option("--user", help="User the capture belongs to "
-                                         "(created if missing).")]
+UserOption = Annotated[
+    str, typer.Option("--user", help="User the capture belongs to (created if missing).")
+]
 FORMATS = ("warc", "wacz")
 POLL_SECONDS = 0.5
 
@@ -65,13 +73,20 @@ def job_message(job: Any | None) -> str:
 
 
 def _row(capture: Any, job: Any | None = None) -> dict[str, Any]:
-    return {"uuid": capture.uuid, "guid": capture.guid, "timestamp": capture.timestamp,
-            "url": capture.url, "title": capture.title,
-            "status": job.status if job is not None else capture.status,
-            "capture_status": capture.status,
-            "message": job_message(job) or (job.step_description or "" if job else ""),
-            "warc_path": capture.warc_path, "wacz_path": capture.wacz_path,
-            "aip_uuid": capture.aip_uuid, "created_at": capture.created_at}
+    return {
+        "uuid": capture.uuid,
+        "guid": capture.guid,
+        "timestamp": capture.timestamp,
+        "url": capture.url,
+        "title": capture.title,
+        "status": job.status if job is not None else capture.status,
+        "capture_status": capture.status,
+        "message": job_message(job) or (job.step_description or "" if job else ""),
+        "warc_path": capture.warc_path,
+        "wacz_path": capture.wacz_path,
+        "aip_uuid": capture.aip_uuid,
+        "created_at": capture.created_at,
+    }
 
 
 def _load(uuid: str) -> dict[str, Any]:
@@ -101,15 +116,17 @@ def _list(limit: int, json_out: bool) -> None:
     from custos.models import Capture, CaptureJob
 
     with session_scope() as s:
-        rows = s.exec(select(Capture, CaptureJob).join(
-            CaptureJob, col(CaptureJob.capture_uuid) == col(Capture.uuid), isouter=True)
+        rows = s.exec(
+            select(Capture, CaptureJob)
+            .join(CaptureJob, col(CaptureJob.capture_uuid) == col(Capture.uuid), isouter=True)
             .where(col(Capture.user_deleted).is_(False))
-            .order_by(col(Capture.created_at).desc()).limit(limit)).all()
+            .order_by(col(Capture.created_at).desc())
+            .limit(limit)
+        ).all()
         data = [_row(c, j) for c, j in rows]
     table = Table("GUID", "timestamp", "status", "URL", "title")
     for row in data:
-        table.add_row(row["guid"], row["timestamp"], row["status"], row["url"],
-                      row["title"] or "")
+        table.add_row(row["guid"], row["timestamp"], row["status"], row["url"], row["title"] or "")
     emit(json_out, data, table)
 
 
@@ -121,21 +138,37 @@ def _show(ref: str, json_out: bool) -> None:
     data = _load(capture.uuid)
     with session_scope() as s:
         data["results"] = [
-            {"extractor": r.extractor, "status": r.status, "output": r.output,
-             "size": r.output_size}
-            for r in s.exec(select(ArchiveResult).where(
-                col(ArchiveResult.capture_uuid) == capture.uuid)
-                .order_by(col(ArchiveResult.created_at))).all()]
-    data.update(final_url=capture.final_url, is_private=capture.is_private,
-                warc_size=capture.warc_size, wacz_size=capture.wacz_size,
-                captured_by_software=capture.captured_by_software)
-    lines = [f"{data['guid']}  {data['status']}  {data['url']}",
-             f"title: {data['title'] or ''}", f"uuid: {data['uuid']}",
-             f"WARC: {data['warc_path'] or '-'}", f"AIP: {data['aip_uuid'] or '-'}"]
+            {
+                "extractor": r.extractor,
+                "status": r.status,
+                "output": r.output,
+                "size": r.output_size,
+            }
+            for r in s.exec(
+                select(ArchiveResult)
+                .where(col(ArchiveResult.capture_uuid) == capture.uuid)
+                .order_by(col(ArchiveResult.created_at))
+            ).all()
+        ]
+    data.update(
+        final_url=capture.final_url,
+        is_private=capture.is_private,
+        warc_size=capture.warc_size,
+        wacz_size=capture.wacz_size,
+        captured_by_software=capture.captured_by_software,
+    )
+    lines = [
+        f"{data['guid']}  {data['status']}  {data['url']}",
+        f"title: {data['title'] or ''}",
+        f"uuid: {data['uuid']}",
+        f"WARC: {data['warc_path'] or '-'}",
+        f"AIP: {data['aip_uuid'] or '-'}",
+    ]
     if data["message"]:
         lines.append(f"message: {data['message']}")
-    lines += [f"  {r['extractor']:<13} {r['status']:<10} {r['output'] or ''}"
-              for r in data["results"]]
+    lines += [
+        f"  {r['extractor']:<13} {r['status']:<10} {r['output'] or ''}" for r in data["results"]
+    ]
     emit(json_out, data, "\n".join(lines))
 
 
@@ -151,8 +184,16 @@ def _download(ref: str, dest: Path, file_format: str, json_out: bool) -> None:
     suffix = ".warc.gz" if file_format == "warc" else ".wacz"
     target = dest / f"{capture.guid}{suffix}" if dest.is_dir() else dest
     shutil.copyfile(stored, target)
-    emit(json_out, {"guid": capture.guid, "format": file_format, "path": str(target),
-                    "size": target.stat().st_size}, str(target))
+    emit(
+        json_out,
+        {
+            "guid": capture.guid,
+            "format": file_format,
+            "path": str(target),
+            "size": target.stat().st_size,
+        },
+        str(target),
+    )
 
 
 def _submit(url: str, user: Any, preserve: bool | None, wacz: bool) -> dict[str, Any]:
@@ -164,19 +205,55 @@ def _submit(url: str, user: Any, preserve: bool | None, wacz: bool) -> dict[str,
         capture = create_capture(url, user, preserve=preserve, wacz=wacz)
     except InvalidInput as exc:
         invalid_job(url, user, exc.details or {"error": [exc.message]})
-        return {"uuid": None, "guid": None, "url": url, "status": "invalid",
-                "capture_status": None, "message": exc.message}
+        return {
+            "uuid": None,
+            "guid": None,
+            "url": url,
+            "status": "invalid",
+            "capture_status": None,
+            "message": exc.message,
+        }
     return _load(capture.uuid)
 
 
-def _progress(rows: list[dict[str, Any]]) -> None:
-    """Wait for the inline runs, printing each job's step changes on stderr (stdout
-    stays for the result, JSON or not)."""
-    from custos import dispatch
+FINISHED = {"completed", "failed", "invalid"}
 
-    backend = dispatch.inline_backend()
+
+def _settled(row: dict[str, Any]) -> bool:
+    """A capture's job has ended, and so has its preservation when one is wanted."""
+    from custos.captures import wants_preservation
+    from custos.db import session_scope
+    from custos.models import ArchiveResult
+
+    if row["status"] not in FINISHED:
+        return False
+    if row["status"] != "completed" or row["uuid"] is None:
+        return True
+    with session_scope() as s:
+        if not wants_preservation(s, row["uuid"]):
+            return True
+        return (
+            s.exec(
+                select(ArchiveResult).where(
+                    col(ArchiveResult.capture_uuid) == row["uuid"],
+                    col(ArchiveResult.extractor) == "preservation",
+                )
+            ).first()
+            is not None
+        )
+
+
+def _progress(rows: list[dict[str, Any]], mode: Mode) -> None:
+    """Follow the captures from the database, printing each job's step changes on
+    stderr (stdout stays for the result, JSON or not), until all have settled (or,
+    inline, no flow thread of this process is left)."""
+    from custos.cli_follow import still_running
+
+    running = still_running(mode)
     seen: dict[str, tuple[str, str]] = {}
     while True:
+        busy = running()
+        settled = True
         for row in rows:
             if row["uuid"] is None:
                 continue
@@ -185,32 +262,62 @@ def _progress(rows: list[dict[str, Any]]) -> None:
             if seen.get(row["uuid"]) != state:
                 sys.stderr.write(f"{now['guid']}  {now['status']}  {now['message']}\n")
             seen[row["uuid"]] = state
-        if not any(t.is_alive() for t in list(backend.threads.values())):
+            settled = settled and _settled(now)
+        if settled or not busy:
             return
         time.sleep(POLL_SECONDS)
 
 
-def _capture(urls: list[str], username: str, wait: bool, json_out: bool,
-             preserve: bool | None, wacz: bool) -> None:
-    from custos import dispatch
-    from custos.accounts import get_or_create_user
+def _valid(url: str) -> bool:
+    from custos.captures import normalize_url
+    from custos.errors import InvalidInput
 
-    user, _ = get_or_create_user(username)
-    if wait:
-        dispatch.set_backend(dispatch.inline_backend())
     try:
+        normalize_url(url)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _capture(
+    urls: list[str], username: str, wait: bool, json_out: bool, preserve: bool | None, wacz: bool
+) -> None:
+    from custos.accounts import get_or_create_user
+    from custos.cli_follow import interrupted
+
+    # only URLs that will be captured need somewhere to run (refused ones are recorded)
+    runs = any(_valid(url) for url in urls)
+    backend = work_backend(settings(), wait=wait, action="capture") if runs else None
+    with backend or nullcontext(Mode.INLINE) as mode:
+        user, _ = get_or_create_user(username)
         rows = [_submit(url, user, preserve, wacz) for url in urls]
         if wait:
-            _progress(rows)
-    finally:
-        if wait:
-            dispatch.set_backend(None)
+            try:
+                _progress(rows, mode)
+            except KeyboardInterrupt:
+                raise interrupted("the captures", mode) from None
     final = [_load(r["uuid"]) if r["uuid"] else r for r in rows]
     for row in final:
         if json_out:
-            sys.stdout.write(json.dumps({k: row.get(k) for k in (
-                "guid", "uuid", "url", "status", "message", "capture_status", "warc_path",
-                "aip_uuid")}, default=str) + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        k: row.get(k)
+                        for k in (
+                            "guid",
+                            "uuid",
+                            "url",
+                            "status",
+                            "message",
+                            "capture_status",
+                            "warc_path",
+                            "aip_uuid",
+                        )
+                    },
+                    default=str,
+                )
+                + "\n"
+            )
         else:
             line = f"{row['guid'] or '-'}  {row['status']}  {row['url']}"
             if row["message"] and row["status"] not in ("completed",):
@@ -223,16 +330,21 @@ def _capture(urls: list[str], username: str, wait: bool, json_out: bool,
 
 @app.callback()
 def capture(
-    args: Annotated[list[str] | None, typer.Argument(
-        help="URL... to capture, or: list | show GUID | download GUID DEST.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Capture now, in this process.")
-                    ] = False,
-    preserve: Annotated[bool | None, typer.Option(
-        "--preserve/--no-preserve", help="Send each finished capture as a transfer "
-        "(default: the capture_preserve setting).")] = None,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="URL... to capture, or: list | show GUID | download GUID DEST."),
+    ] = None,
+    wait: WaitOption = False,
+    preserve: Annotated[
+        bool | None,
+        typer.Option(
+            "--preserve/--no-preserve",
+            help="Send each finished capture as a transfer "
+            "(default: the capture_preserve setting).",
+        ),
+    ] = None,
     wacz: Annotated[bool, typer.Option("--wacz", help="Also package a WACZ.")] = False,
-    file_format: Annotated[str, typer.Option("--format", help="download: warc or wacz.")
-                           ] = "warc",
+    file_format: Annotated[str, typer.Option("--format", help="download: warc or wacz.")] = "warc",
     limit: Annotated[int, typer.Option("--limit", help="Rows for 'list'.")] = 50,
     user: UserOption = "admin",
     json_out: JsonOption = False,
@@ -241,12 +353,9 @@ def capture(
     ``download GUID DEST [--format warc|wacz]``."""
     words = list(args or [])
     if not words:
-        raise typer.BadParameter("give URLs to capture, or list / show GUID / "
-                                 "download GUID DEST")
+        raise typer.BadParameter("give URLs to capture, or list / show GUID / download GUID DEST")
     with cli_errors(json_out):
-        from custos.db import get_engine, migrate
-
-        migrate(get_engine())
+        open_db(settings())
         command = words[0]
         if command == "list" and len(words) == 1:
             _list(limit, json_out)

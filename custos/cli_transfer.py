@@ -1,175 +1,137 @@
 """``custos transfer ...``: start, approve and answer decisions from the shell.
 
-``start PATH`` copies a local folder or package into processing and starts the
-``transfer`` flow; ``--wait`` runs it inline in this process (no server needed),
-shows a progress bar per microservice, and returns when the unit stops (and,
-when a SIP was created, when its ingest stops). ``--json`` prints
-Archivematica's status object(s) instead.
+The command line is a client of the running service (``custos.runtime.client``):
+with a ``custos serve`` for the home, ``start``, ``approve`` and ``decide`` submit
+the work to its deployments, so it shows in the Prefect dashboard and goes on
+when the command ends; ``--wait`` then follows it from the database (a progress
+bar per unit on stderr) until the transfer, and its SIP's ingest, stop. Without a
+serve, ``--wait`` runs the flows here, in this process, with no Prefect server;
+without either the command says so in one line and records nothing. ``--json``
+prints Archivematica's status object(s) instead, with the decisions waiting.
 
 Example::
 
     custos transfer start ./photos --config automated --wait --json
     custos transfer decisions
-    custos transfer decide <job uuid> <choice id>
+    custos decide <job uuid> <choice id or label> --wait
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import col, select
 
+from custos.cli_common import JsonOption, WaitOption, cli_errors, emit, open_db, out, settings
+from custos.cli_follow import Followed, follow, interrupted, report
 from custos.db import session_scope
-from custos.errors import CustosError, NotFound
-from custos.models import Job, Unit, UnitStatus
-from custos.recorder import Recorder
+from custos.errors import ConfigError, InvalidInput, NotFound
+from custos.models import Decision
+from custos.runtime.client import Mode, work_backend
 
-app = typer.Typer(name="transfer", help="Start transfers and answer their decisions.",
-                  no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-#: Microservice groups of the transfer flow, for the progress bar's total.
-TRANSFER_GROUPS = 11
+app = typer.Typer(
+    name="transfer", help="Start transfers and answer their decisions.", no_args_is_help=True
+)
 
 
-def _fail(exc: CustosError, json_mode: bool) -> typer.Exit:
-    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if json_mode:
-        sys.stdout.write(json.dumps({"error": type(exc).__name__, "message": message}) + "\n")
-    err.print(f"error: {message}", markup=False, soft_wrap=True)
-    return typer.Exit(1)
+def _finish(result: Followed, json_out: bool) -> None:
+    """Print what ``--wait`` saw; exit code 2 when a unit failed or was rejected."""
+    if json_out:
+        sys.stdout.write(json.dumps(result.as_json(), default=str, indent=2) + "\n")
+    else:
+        for line in report(result):
+            out.print(line, markup=False, soft_wrap=True)
+    if result.failed:
+        raise typer.Exit(2)
 
 
-def unit_status(unit_uuid: str) -> dict[str, Any]:
-    """Archivematica's status object of a transfer or SIP."""
-    with session_scope() as s:
-        unit = s.get(Unit, unit_uuid)
-        if unit is None:
-            raise NotFound(f"unit {unit_uuid} does not exist")
-    info = Recorder().status_info(unit_uuid)
-    kind = "SIP" if unit.unit_type == "SIP" else "transfer"
-    path = unit.current_path or ""
-    data: dict[str, Any] = {
-        "status": str(info.status) if info else str(unit.status),
-        "name": unit.name, "uuid": unit.uuid, "type": kind,
-        "microservice": info.microservice if info else "",
-        "directory": Path(path).name, "path": path.rstrip("/") + "/",
-        "message": f"Fetched status for {unit.uuid} successfully.",
-    }
-    if info and info.sip_uuid:
-        data["sip_uuid"] = info.sip_uuid
-    if unit.error:
-        data["error"] = unit.error
-    return data
+def _follow(unit_uuid: str, mode: Mode, json_out: bool) -> None:
+    try:
+        result = follow(unit_uuid, mode, quiet=json_out)
+    except KeyboardInterrupt:
+        raise interrupted(f"unit {unit_uuid}", mode) from None
+    _finish(result, json_out)
 
 
-def _groups_done(unit_uuid: str) -> tuple[int, str]:
-    with session_scope() as s:
-        rows = s.exec(select(col(Job.microservice)).where(col(Job.unit_uuid) == unit_uuid)
-                      .order_by(col(Job.seq))).all()
-    groups = list(dict.fromkeys(rows))
-    return len(groups), groups[-1] if groups else "starting"
-
-
-def _busy(unit_uuid: str) -> bool:
-    from custos import dispatch
-
-    backend = dispatch.inline_backend()
-    with session_scope() as s:
-        unit = s.get(Unit, unit_uuid)
-        run_id = unit.flow_run_id if unit else None
-    return bool(run_id and backend.is_alive(run_id))
-
-
-def wait_for(unit_uuid: str, label: str, *, quiet: bool, total: int = TRANSFER_GROUPS) -> None:
-    """Follow a unit run by the inline backend until its flow thread ends."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  TimeElapsedColumn(), console=err, disable=quiet, transient=False) as bar:
-        task_id = bar.add_task(label, total=total)
-        while True:
-            busy = _busy(unit_uuid)
-            done, current = _groups_done(unit_uuid)
-            bar.update(task_id, completed=min(done, total), description=f"{label}: {current}")
-            if not busy:
-                break
-            time.sleep(0.2)
+def _served_note(mode: Mode) -> str:
+    return " (running in custos serve)" if mode == Mode.SERVED else ""
 
 
 @app.command("start")
 def start(
     path: Annotated[Path, typer.Argument(help="Folder, zip/tar/7z file, or bag.")],
-    transfer_type: Annotated[str, typer.Option("--type", help="standard, zipfile, "
-                                               "'unzipped bag' or 'zipped bag'.")] = "",
-    config: Annotated[str, typer.Option("--config", help="Processing configuration.")]
-    = "default",
+    transfer_type: Annotated[
+        str, typer.Option("--type", help="standard, zipfile, 'unzipped bag' or 'zipped bag'.")
+    ] = "",
+    config: Annotated[str, typer.Option("--config", help="Processing configuration.")] = (
+        "default"
+    ),
     name: Annotated[str | None, typer.Option("--name")] = None,
     accession: Annotated[str | None, typer.Option("--accession")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Run inline and wait.")] = False,
+    wait: WaitOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Start a transfer of PATH (a copy is processed; PATH is never modified)."""
-    from custos import dispatch, processing
+    """Start a transfer of PATH (its copy is processed; PATH is never modified)."""
+    from custos import processing
     from custos.transfers import start_transfer
 
-    try:
+    with cli_errors(json_out):
+        conf = settings()
+        open_db(conf)
         processing.named_path(config)  # a typo must not silently fall back
         ttype = transfer_type or _guess_type(path)
-        if wait:
-            dispatch.set_backend(dispatch.inline_backend())
-        uuid = start_transfer(name or path.name, path, ttype, config, accession)
-        if wait:
-            wait_for(uuid, "transfer", quiet=json_out)
-            result: dict[str, Any] = {"transfer": unit_status(uuid)}
-            sip_uuid = result["transfer"].get("sip_uuid")
-            if sip_uuid and sip_uuid != "BACKLOG":
-                wait_for(sip_uuid, "ingest", quiet=json_out, total=20)
-                result["ingest"] = unit_status(sip_uuid)
-        else:
-            result = {"transfer": {"uuid": uuid, "status": "PROCESSING"}}
-    except CustosError as exc:
-        raise _fail(exc, json_out) from exc
-    if json_out:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    else:
-        for key, data in result.items():
-            out.print(f"{key} {data['uuid']}: {data['status']}"
-                      + (f" ({data['error']})" if data.get("error") else ""))
-    failed = {UnitStatus.FAILED, UnitStatus.REJECTED}
-    if any(d.get("status") in failed for d in result.values()):
-        raise typer.Exit(2)
+        with work_backend(conf, wait=wait, action="run the transfer") as mode:
+            uuid = start_transfer(name or path.name, path, ttype, config, accession)
+            if wait:
+                _follow(uuid, mode, json_out)
+                return
+    emit(
+        json_out,
+        {"transfer": {"uuid": uuid, "status": "PROCESSING"}},
+        f"transfer {uuid}: PROCESSING{_served_note(mode)}",
+    )
 
 
 def _guess_type(path: Path) -> str:
     from tasks.bags import is_bag
     from tasks.extract import package_kind
 
+    if not path.exists():
+        raise NotFound(f"{path} does not exist")
     if path.is_dir():
         return "unzipped bag" if is_bag(path) else "standard"
     return "zipfile" if package_kind(path) else "standard"
 
 
 @app.command("approve")
-def approve(unit_uuid: str, json_out: JsonOption = False) -> None:
+def approve(
+    unit_uuid: Annotated[str, typer.Argument(help="The transfer's UUID.")],
+    wait: WaitOption = False,
+    json_out: JsonOption = False,
+) -> None:
     """Approve a transfer waiting for approval (it then runs)."""
-    from custos.transfers import approve_transfer
+    from custos.transfers import approval_decision, approve_transfer
 
-    try:
-        approve_transfer(unit_uuid)
-    except CustosError as exc:
-        raise _fail(exc, json_out) from exc
-    if json_out:
-        sys.stdout.write(json.dumps({"uuid": unit_uuid, "approved": True}) + "\n")
-    else:
-        out.print(f"transfer {unit_uuid} approved")
+    with cli_errors(json_out):
+        conf = settings()
+        open_db(conf)
+        if approval_decision(unit_uuid) is None:  # before asking for a serve
+            approve_transfer(unit_uuid)  # raises the reason (no such transfer, not waiting)
+        with work_backend(conf, wait=wait, action="run the approved transfer") as mode:
+            _resumed(lambda: approve_transfer(unit_uuid, by="cli"), unit_uuid)
+            if wait:
+                _follow(unit_uuid, mode, json_out)
+                return
+    emit(
+        json_out,
+        {"uuid": unit_uuid, "approved": True},
+        f"transfer {unit_uuid} approved{_served_note(mode)}",
+    )
 
 
 @app.command("decisions")
@@ -177,35 +139,71 @@ def list_decisions(json_out: JsonOption = False) -> None:
     """List every decision waiting for an answer, with its choices."""
     from custos import decisions
 
-    rows = decisions.waiting()
+    with cli_errors(json_out):
+        open_db(settings())
+        rows = decisions.waiting()
     if json_out:
         sys.stdout.write(json.dumps(rows, default=str, indent=2) + "\n")
         return
     table = Table("job", "unit", "decision", "choices", title="Waiting decisions")
     for row in rows:
         choices = "\n".join(f"{c['id']}  {c['label']}" for c in row["choices"])
-        table.add_row(row["job_uuid"], f"{row['unit_name']} ({row['unit_type']})",
-                      row["decision"], choices)
+        table.add_row(
+            row["job_uuid"], f"{row['unit_name']} ({row['unit_type']})", row["decision"], choices
+        )
     out.print(table)
 
 
+def _choice_id(job_uuid: str, choice: str) -> tuple[Decision, str]:
+    """The waiting decision at ``job_uuid`` and the id of ``choice`` (an id or a label)."""
+    with session_scope() as s:
+        row = s.exec(select(Decision).where(col(Decision.job_uuid) == job_uuid)).first()
+    if row is None:
+        raise NotFound(f"no decision is waiting at job {job_uuid}")
+    by_label = {str(c["label"]).lower(): str(c["id"]) for c in row.choices}
+    choice_id = by_label.get(choice.lower(), choice)
+    if choice_id not in {str(c["id"]) for c in row.choices}:
+        labels = ", ".join(f"{c['id']} ({c['label']})" for c in row.choices)
+        raise InvalidInput(f"{choice!r} is not a choice of {row.name!r}: use one of {labels}")
+    return row, choice_id
+
+
+def _resumed(answer: Any, unit_uuid: str) -> Any:
+    """Record an answer and resubmit; a failed submission keeps the answer and says so."""
+    try:
+        return answer()
+    except ConfigError as exc:
+        raise ConfigError(
+            f"the answer is recorded, but unit {unit_uuid} could not be resumed now ({exc}); "
+            "custos serve resumes it when it runs"
+        ) from exc
+
+
 @app.command("decide")
-def decide(job_uuid: str, choice: str, json_out: JsonOption = False) -> None:
+def decide(
+    job_uuid: Annotated[str, typer.Argument(help="The job waiting for the decision.")],
+    choice: Annotated[str, typer.Argument(help="The choice's id or label.")],
+    wait: WaitOption = False,
+    json_out: JsonOption = False,
+) -> None:
     """Answer the decision waiting at JOB_UUID with CHOICE (its id or label)."""
     from custos import decisions
-    from custos.models import Decision
 
-    try:
-        with session_scope() as s:
-            row = s.exec(select(Decision).where(col(Decision.job_uuid) == job_uuid)).first()
-        if row is not None:
-            by_label = {str(c["label"]).lower(): str(c["id"]) for c in row.choices}
-            choice = by_label.get(choice.lower(), choice)
-        decision = decisions.answer(job_uuid, choice, by="cli")
-    except CustosError as exc:
-        raise _fail(exc, json_out) from exc
-    if json_out:
-        sys.stdout.write(json.dumps({"job_uuid": job_uuid, "decision": decision.name,
-                                     "choice": choice}) + "\n")
-    else:
-        out.print(f"{decision.name}: {choice}")
+    with cli_errors(json_out):
+        conf = settings()
+        open_db(conf)
+        row, choice_id = _choice_id(job_uuid, choice)
+        if row.choice is not None:
+            decisions.answer(job_uuid, choice_id)  # raises: already answered
+        with work_backend(conf, wait=wait, action="resume the unit") as mode:
+            decision = _resumed(
+                lambda: decisions.answer(job_uuid, choice_id, by="cli"), row.unit_uuid
+            )
+            if wait:
+                _follow(row.unit_uuid, mode, json_out)
+                return
+    emit(
+        json_out,
+        {"job_uuid": job_uuid, "decision": decision.name, "choice": choice_id},
+        f"{decision.name}: {choice_id}{_served_note(mode)}",
+    )

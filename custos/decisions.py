@@ -106,7 +106,5 @@ def answer(job_uuid: str, choice: str, *, by: str = "", recorder: Recorder | Non
     if resubmit:
         from custos import dispatch
 
-        flow = {UnitType.TRANSFER: "transfer", UnitType.SIP: "ingest",
-                UnitType.CAPTURE: "capture"}[UnitType(unit_type)]
-        dispatch.submit(flow, unit_uuid)
+        dispatch.submit(dispatch.UNIT_FLOWS[UnitType(unit_type)], unit_uuid)
     return decision

@@ -32,7 +32,7 @@ from sqlmodel import col
 
 from custos.db import session_scope
 from custos.errors import ConfigError, NotFound
-from custos.models import Unit, utcnow
+from custos.models import Unit, UnitType, utcnow
 from custos.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,15 @@ FLOWS: dict[str, str] = {
     "fixity-audit": "flows.audit:fixity_audit",
     "watch-transfer-sources": "flows.watch:watch_transfer_sources",
     "reconcile": "flows.reconcile:reconcile",
+}
+
+
+#: The flow that drives each unit type (resumed after a decision or a crash).
+UNIT_FLOWS: dict[UnitType, str] = {
+    UnitType.TRANSFER: "transfer",
+    UnitType.SIP: "ingest",
+    UnitType.CAPTURE: "capture",
+    UnitType.HEALTHCHECK: "healthcheck",
 }
 
 

@@ -34,13 +34,7 @@ from custos.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
-#: The flow that drives each unit type.
-UNIT_FLOWS: dict[UnitType, str] = {
-    UnitType.TRANSFER: "transfer",
-    UnitType.SIP: "ingest",
-    UnitType.CAPTURE: "capture",
-    UnitType.HEALTHCHECK: "healthcheck",
-}
+UNIT_FLOWS = dispatch.UNIT_FLOWS
 MAX_ATTEMPTS = 3
 DEFAULT_GRACE = timedelta(seconds=15)
 ATTEMPTS_KEY = "reconcile_attempts"

@@ -76,9 +76,11 @@ def stored_aips(engine: Engine | None = None) -> list[str]:
 
 
 @flow(name="fixity-audit")
-def fixity_audit() -> dict[str, int]:
-    """Audit every stored AIP; returns how many passed and failed."""
+def fixity_audit(uuids: list[str] | None = None) -> dict[str, int]:
+    """Audit the AIPs named (by default every stored AIP); returns how many passed and
+    failed. ``custos aip verify|audit`` submit it with ``uuids`` and read the results
+    from the database."""
     counts = {"pass": 0, "fail": 0}
-    for uuid in stored_aips():
+    for uuid in stored_aips() if uuids is None else uuids:
         counts[audit_package(uuid).outcome] += 1
     return counts

@@ -1,7 +1,7 @@
 """The Prefect runner of ``custos serve``: every flow served as a deployment.
 
 Run as ``python -m custos.runtime.runner`` with ``PREFECT_API_URL`` set. Each
-flow of ``custos.dispatch.FLOWS`` whose module exists becomes the deployment
+flow of ``custos.dispatch.FLOWS`` becomes the deployment
 ``<flow>/custos``; the audit, watch and reconcile flows get interval schedules
 from the settings. Runs execute in subprocesses of this process (one process
 group: stopping the group stops them all).
@@ -13,8 +13,6 @@ belonged to a runner that is gone (see ``custos.runtime.liveness``).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -22,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from custos.dispatch import DEPLOYMENT_NAME, FLOWS
+from custos.dispatch import DEPLOYMENT_NAME, FLOWS, load_flow
 from custos.models import utcnow
 from custos.settings import Settings, get_settings
 
@@ -42,38 +40,27 @@ def schedules(settings: Settings) -> dict[str, int]:
     }
 
 
-def available_flows() -> tuple[dict[str, Any], dict[str, str]]:
-    """The flows that import (name -> Flow) and the ones skipped (name -> reason).
-
-    A flow whose module does not exist yet is skipped; any other import error is
-    a real defect and is raised.
-    """
-    flows: dict[str, Any] = {}
-    skipped: dict[str, str] = {}
-    for name, entrypoint in FLOWS.items():
-        module_name, attr = entrypoint.split(":")
-        if importlib.util.find_spec(module_name) is None:
-            skipped[name] = f"module {module_name} does not exist"
-            continue
-        flows[name] = getattr(importlib.import_module(module_name), attr)
-    return flows, skipped
+def served_flows() -> dict[str, Any]:
+    """Every flow of ``custos.dispatch.FLOWS`` (name -> Flow); a flow that does not
+    import fails the runner's start, naming it."""
+    return {name: load_flow(name) for name in FLOWS}
 
 
 def deployments(settings: Settings) -> list[Any]:
-    """One ``RunnerDeployment`` named ``custos`` per available flow."""
-    flows, skipped = available_flows()
-    for name, reason in skipped.items():
-        log.warning("not serving %s: %s", name, reason)
+    """One ``RunnerDeployment`` named ``custos`` per flow."""
+    flows = served_flows()
     every = schedules(settings)
     result = []
     for name, flow in flows.items():
         interval = every.get(name)
-        result.append(flow.to_deployment(
-            name=DEPLOYMENT_NAME,
-            interval=timedelta(seconds=interval) if interval else None,
-            tags=["custos"],
-            paused=False,  # a previous runner paused them when it stopped
-        ))
+        result.append(
+            flow.to_deployment(
+                name=DEPLOYMENT_NAME,
+                interval=timedelta(seconds=interval) if interval else None,
+                tags=["custos"],
+                paused=False,  # a previous runner paused them when it stopped
+            )
+        )
     return result
 
 
@@ -82,8 +69,9 @@ def write_runner_info(run_dir: Path, served: list[str]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / RUNNER_INFO
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "started_at": utcnow().isoformat(),
-                               "deployments": served}))
+    tmp.write_text(
+        json.dumps({"pid": os.getpid(), "started_at": utcnow().isoformat(), "deployments": served})
+    )
     tmp.replace(path)
     return path
 
@@ -95,8 +83,9 @@ def main() -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not os.environ.get("PREFECT_API_URL"):
-        raise SystemExit("custos runner: PREFECT_API_URL is not set (refusing Prefect's "
-                         "ephemeral mode)")
+        raise SystemExit(
+            "custos runner: PREFECT_API_URL is not set (refusing Prefect's ephemeral mode)"
+        )
     settings = get_settings()
     deps = deployments(settings)
     write_runner_info(settings.run_dir, [f"{d.flow_name}/{d.name}" for d in deps])

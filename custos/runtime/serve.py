@@ -246,9 +246,9 @@ class Serve:
         if self._stop.is_set():
             return 0
         self.say("starting the runner ...")
-        from custos.runtime.runner import available_flows
+        from custos.dispatch import FLOWS
 
-        names = sorted(available_flows()[0])
+        names = sorted(FLOWS)
         runner = self._start(
             "runner",
             [py, "-m", "custos.runtime.runner"],

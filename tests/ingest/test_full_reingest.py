@@ -188,7 +188,13 @@ def test_cli_starts_a_full_reingest(custos_home: Path, monkeypatch: pytest.Monke
     from custos.storage import default_location
 
     submitted: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(dispatch, "submit", lambda *a, **k: submitted.append(a))
+
+    class Record:  # a backend forced for the process: the CLI submits through it
+        def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
+            submitted.append((flow_name, parameters["unit_uuid"]))
+            return "recorded"
+
+    monkeypatch.setattr(dispatch, "_override", Record())
     aip = new_uuid()
     with session_scope() as s:
         s.add(Package(uuid=aip, name=f"cli-{aip}", path=f"cli-{aip}.7z",

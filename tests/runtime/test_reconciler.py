@@ -101,3 +101,79 @@ def test_running_rule() -> None:
     assert running_is_alive(started=older, last_seen=older, **kwargs)
     assert not running_is_alive(started=older, last_seen=now - timedelta(minutes=10),
                                 **kwargs)
+
+
+def test_unit_without_a_flow_run_is_submitted_and_never_counted(engine: Engine) -> None:
+    """An answer recorded whose submission failed: not lost, however often it is seen."""
+    unsent = _unit(engine, age=timedelta(minutes=5), run_id=None)
+    now = utcnow()
+    for _ in range(MAX_ATTEMPTS + 2):
+        submit = RunFlowNow()  # records only: the unit stays without a run
+        now += timedelta(minutes=1)
+        assert unsent in reconcile(engine, lambda _r: False, submit=submit, now=now)
+        assert ("healthcheck", unsent) in submit.calls
+    with session_scope(engine) as s:
+        unit = s.get(Unit, unsent)
+        assert unit is not None and unit.status == UnitStatus.PROCESSING
+        assert ATTEMPTS_KEY not in (unit.variables or {})
+
+
+def test_an_answer_whose_submission_failed_is_resumed_not_lost(engine: Engine) -> None:
+    from custos import dispatch
+    from custos.decisions import Choice, answer, ask
+    from custos.errors import ConfigError
+    from custos.recorder import Recorder
+
+    waiting = _unit(engine, age=timedelta(minutes=5), run_id="finished-run")
+    ask(Recorder(engine), waiting, microservice="Healthcheck", name="Go on?",
+        choices=[Choice("yes", "Yes")])
+
+    class Down:
+        def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
+            raise ConfigError("Prefect is down")
+
+    dispatch.set_backend(Down())
+    try:
+        with pytest.raises(ConfigError):
+            answer(waiting_job(engine, waiting), "yes")
+    finally:
+        dispatch.set_backend(None)
+    with session_scope(engine) as s:
+        unit = s.get(Unit, waiting)
+        assert unit is not None and unit.status == UnitStatus.PROCESSING
+        assert unit.flow_run_id is None  # the answer is kept; no run was created
+    submit = RunFlowNow(waiting)
+    later = utcnow() + timedelta(minutes=1)
+    assert waiting in reconcile(engine, lambda _r: False, submit=submit, now=later)
+    assert _status(engine, waiting) == ("COMPLETE", None)
+
+
+def waiting_job(engine: Engine, unit_uuid: str) -> str:
+    from sqlmodel import col, select
+
+    from custos.models import Decision
+
+    with session_scope(engine) as s:
+        row = s.exec(select(Decision).where(col(Decision.unit_uuid) == unit_uuid)).one()
+        return row.job_uuid
+
+
+def test_losses_count_only_in_a_row_without_progress(engine: Engine) -> None:
+    from custos.recorder import Recorder
+
+    unit = _unit(engine, age=timedelta(minutes=5))
+    now = utcnow()
+    for step in range(MAX_ATTEMPTS + 2):  # lost again and again, but further each time
+        Recorder(engine).record_job(unit, "Healthcheck", f"step {step}")
+        now += timedelta(minutes=1)
+        assert unit in reconcile(engine, lambda _r: False, submit=RunFlowNow(), now=now)
+    with session_scope(engine) as s:
+        row = s.get(Unit, unit)
+        assert row is not None and row.status == UnitStatus.PROCESSING
+        assert row.variables[ATTEMPTS_KEY] == 1
+    for _ in range(MAX_ATTEMPTS - 1):  # now stuck where it is
+        now += timedelta(minutes=1)
+        assert unit in reconcile(engine, lambda _r: False, submit=RunFlowNow(), now=now)
+    now += timedelta(minutes=1)
+    assert unit not in reconcile(engine, lambda _r: False, submit=RunFlowNow(), now=now)
+    assert _status(engine, unit)[0] == "FAILED"
