@@ -28,6 +28,7 @@ from custos.db import get_engine, session_scope
 from custos.errors import InvalidInput
 from custos.mets import model
 from custos.mets.mets import build_mets, write_mets
+from custos.mets.ns import safe_parser
 from custos.mets.validate import assert_valid_mets
 from custos.models import Agent, Event, EventAgent, File, FileUse
 from tasks.metadata_csv import RightsRow, load_metadata_csv, load_rights_csv
@@ -74,7 +75,7 @@ def _characterization(text: str | None) -> tuple[bytes, ...]:
     if not text or not text.lstrip().startswith("<"):
         return ()
     try:
-        etree.fromstring(text.encode("utf-8"))
+        etree.fromstring(text.encode("utf-8"), safe_parser())
     except etree.XMLSyntaxError:
         return ()
     return (text.encode("utf-8"),)
