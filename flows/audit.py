@@ -21,7 +21,8 @@ from custos.db import get_engine, session_scope
 from custos.errors import NotFound
 from custos.models import Location, Package, PackageStatus, Unit, new_uuid, utcnow
 from custos.recorder import Recorder
-from tasks.aipstore import verify_stored_aip
+from tasks.aipreplace import locked, staging_dir
+from tasks.aipstore import Verification, verify_stored_aip
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,42 @@ class AuditResult:
     problems: tuple[str, ...]
 
 
-def audit_package(uuid: str, engine: Engine | None = None) -> AuditResult:
-    """Verify one stored AIP now and record the ``fixity check`` event."""
-    engine = engine or get_engine()
+def _expected(uuid: str, engine: Engine) -> tuple[Path, str | None, bool]:
+    """The stored AIP's path, its recorded sha256, and whether its unit exists."""
     with session_scope(engine) as s:
         pkg = s.get(Package, uuid)
         if pkg is None or pkg.package_type != "AIP":
             raise NotFound(f"no stored AIP {uuid}")
         loc = s.get(Location, pkg.location_uuid)
         assert loc is not None
-        path = Path(loc.path) / pkg.path
-        expected = pkg.checksum
-        has_unit = s.get(Unit, uuid) is not None
+        return Path(loc.path) / pkg.path, pkg.checksum, s.get(Unit, uuid) is not None
+
+
+def _verify(uuid: str, engine: Engine) -> tuple[Path, Verification, bool]:
+    """Verify the AIP; a failure is confirmed after any replacement in progress ends.
+
+    A reingest swaps the new version in and then records its checksum; an audit
+    reading between the two would compare the new file with the old digest. So a
+    failure waits for the replacement's lock, re-reads the row and verifies again
+    when the row changed meanwhile.
+    """
+    path, expected, has_unit = _expected(uuid, engine)
     check = verify_stored_aip(path, expected, extract=True)
+    if check.outcome.value == "pass":
+        return path, check, has_unit
+    staging = staging_dir(path.parent, uuid)
+    with locked(staging, create=False):  # returns at once when no replacement runs
+        again = _expected(uuid, engine)
+    if again[:2] != (path, expected):
+        path, expected, has_unit = again
+        check = verify_stored_aip(path, expected, extract=True)
+    return path, check, has_unit
+
+
+def audit_package(uuid: str, engine: Engine | None = None) -> AuditResult:
+    """Verify one stored AIP now and record the ``fixity check`` event."""
+    engine = engine or get_engine()
+    path, check, has_unit = _verify(uuid, engine)
     problems = tuple(check.problems)
     outcome = check.outcome.value
     if has_unit:

@@ -182,13 +182,13 @@ def test_reading_the_mets_again_after_a_crash_adds_nothing(
     uuid = _stored(make_sip, "crashed")
     monkeypatch.setattr(dispatch, "submit", lambda *a, **k: "test-run")
     start_reingest(uuid, "metadata")
-    prepare_reingest(uuid)
+    prepare_reingest.fn(uuid)
     # The process died before the parse job was recorded COMPLETE: it runs again.
     with session_scope() as s:
         s.execute(update(Job).where(col(Job.unit_uuid) == uuid,
                                     col(Job.name) == "Parse the METS into the database")
                   .values(status=JobStatus.FAILED))
-    prepare_reingest(uuid)
+    prepare_reingest.fn(uuid)
     with session_scope() as s:
         files = list(s.exec(select(File.uuid).where(col(File.sip_uuid) == uuid)))
         reingestion = list(s.exec(select(Event.file_uuid).where(
@@ -197,3 +197,47 @@ def test_reading_the_mets_again_after_a_crash_adds_nothing(
     assert reingest.fn(uuid) == "wait"
     approve_reingest(uuid)
     assert ingest.fn(uuid) == "complete"
+
+
+def test_audit_during_a_replacement_waits_for_it_instead_of_failing(
+    make_sip: SipFactory, aip_store: Path
+) -> None:
+    """A reingest swaps the new archive in, then records its digest; an audit that
+    read the old digest must not report the new archive as damaged."""
+    import fcntl
+    import hashlib
+    import os
+    import threading
+    import time
+
+    from tasks.aipreplace import staging_dir
+
+    uuid = _stored(make_sip, "swapped")
+    with session_scope() as s:
+        pkg = s.get(Package, uuid)
+        assert pkg is not None
+        stored = aip_store / pkg.path
+    new = stored.with_name(".new-" + stored.name)  # same bag, other bytes: a new version
+    with tarfile.open(stored) as src, tarfile.open(new, "w:gz", compresslevel=1) as out:
+        for member in src.getmembers():
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+    new_sha = hashlib.sha256(new.read_bytes()).hexdigest()
+    staging = staging_dir(aip_store, uuid)
+    staging.mkdir()
+    fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # a replacement in progress, between swap and record
+    os.replace(new, stored)
+    results: list[str] = []
+    auditor = threading.Thread(target=lambda: results.append(audit_package(uuid).outcome))
+    auditor.start()
+    time.sleep(1.5)
+    assert auditor.is_alive()  # waiting for the replacement, not reporting damage
+    with session_scope() as s:
+        row = s.get(Package, uuid)
+        assert row is not None
+        row.checksum = new_sha
+    os.close(fd)  # the replacement ends
+    auditor.join(60)
+    staging.rmdir()
+    assert results == ["pass"]
+    assert _fixity_events(uuid)[-1].outcome == "pass"
