@@ -10,6 +10,9 @@ a deployment, a worker) is marked ``@pytest.mark.prefect`` (or asks for the
 on first use (~10 s). Other tests run without one, and Prefect's ephemeral mode is off,
 so an unmarked test that reaches Prefect fails with "No Prefect API URL provided"
 instead of quietly starting a temporary server.
+
+System tools: the session stops before any test runs when a tool of
+``scripts/install-system.sh`` is missing (``tests/support/tools.py``).
 """
 
 from __future__ import annotations
@@ -18,8 +21,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.support.recording import RecordingBackend
+
+if TYPE_CHECKING:
+    from tests.capture.site import SiteServer
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="custos-test-"))
 os.environ.update(
@@ -94,6 +103,19 @@ def prefect_server() -> Iterator[str]:
             yield str(PREFECT_API_URL.value())
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Stop at once, naming each tool and its Debian package, when a system tool the
+    tests run is missing: a test never skips for want of one."""
+    if session.config.option.collectonly:
+        return
+    from custos.settings import load_settings
+    from tests.support.tools import missing_tools, missing_tools_message, required_tools
+
+    missing = missing_tools(load_settings().chromium_executable(), required_tools())
+    if missing:
+        raise pytest.UsageError(missing_tools_message(missing))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``prefect`` the tests that ask for the Prefect server by name, so that
     ``-m "not prefect"`` leaves out every test that needs one."""
@@ -107,3 +129,44 @@ def _prefect_when_marked(request: pytest.FixtureRequest) -> None:
     """Start the session's Prefect server before a test marked ``prefect``."""
     if request.node.get_closest_marker("prefect") is not None:
         request.getfixturevalue("prefect_server")
+
+
+@pytest.fixture()
+def recorded_runs(custos_home: Path) -> Iterator[RecordingBackend]:
+    """Flows submitted through ``custos.dispatch`` during the test, recorded (none runs)."""
+    from custos import dispatch
+
+    backend = RecordingBackend()
+    dispatch.set_backend(backend)
+    yield backend
+    dispatch.set_backend(None)
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[SiteServer]:
+    """The capture test site (``tests/capture/site.py``) on 127.0.0.1, for the session."""
+    from tests.capture.site import SiteServer
+
+    server = SiteServer("127.0.0.1").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def live_captures(
+    custos_home: Path, prefect_server: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Captures run for real, inline in this process: loopback pages allowed (the test
+    site), generous time limits for a loaded machine, the session's Prefect server."""
+    from custos import dispatch
+    from custos.settings import get_settings
+
+    monkeypatch.setenv("CUSTOS_CAPTURE_ALLOW_LOOPBACK", "true")
+    monkeypatch.setenv("CUSTOS_CAPTURE_TIMEOUT", "90")
+    get_settings.cache_clear()
+    dispatch.set_backend(dispatch.inline_backend())
+    yield
+    dispatch.inline_backend().wait_all(120)  # no capture outlives its test
+    dispatch.set_backend(None)
+    monkeypatch.undo()
+    get_settings.cache_clear()

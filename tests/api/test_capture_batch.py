@@ -3,71 +3,26 @@ ArchiveBox dialect as snapshots with their archive results."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
-
-import pytest
 from fastapi.testclient import TestClient
 
 from custos import dispatch
 from custos.accounts import create_api_key, create_user
-from custos.settings import get_settings
+from tests.capture.site import SiteServer
 
 
-class _Pages(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        n = self.path.strip("/").removeprefix("page")
-        body = (f"<!DOCTYPE html><html><head><title>Batch page {n}</title></head>"
-                f"<body><h1>Page {n}</h1></body></html>").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture()
-def pages() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-@pytest.fixture()
-def live(custos_home: Path, prefect_server: str,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Captures run inline for real (loopback allowed, the session's Prefect server)."""
-    monkeypatch.setenv("CUSTOS_CAPTURE_ALLOW_LOOPBACK", "true")
-    monkeypatch.setenv("CUSTOS_CAPTURE_TIMEOUT", "90")
-    get_settings.cache_clear()
-    if get_settings().chromium_executable() is None:
-        pytest.skip("no Chromium executable")
-    dispatch.set_backend(dispatch.inline_backend())
-    yield
-    dispatch.set_backend(None)
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
-def test_perma_batch_of_five_appears_in_archivebox(pages: str, live: None) -> None:
+def test_perma_batch_of_five_appears_in_archivebox(site: SiteServer, live_captures: None) -> None:
     from api.app import create_app
 
     user = create_user("batch-admin", is_admin=True)
     assert user.id is not None
     key = create_api_key(user.id)
     perma, box = {"Authorization": f"ApiKey {key}"}, {"X-ArchiveBox-API-Key": key}
-    urls = [f"{pages}/page{n}" for n in range(1, 6)]
+    urls = [f"{site.base}/page?n={n}" for n in range(1, 6)]
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         folder = client.get("/v1/folders", headers=perma).json()["objects"][0]["id"]
-        made = client.post("/v1/archives/batches", headers=perma,
-                           json={"urls": urls, "target_folder": folder})
+        made = client.post(
+            "/v1/archives/batches", headers=perma, json={"urls": urls, "target_folder": folder}
+        )
         assert made.status_code == 201, made.text
         batch = made.json()
         assert len(batch["capture_jobs"]) == 5
@@ -78,17 +33,20 @@ def test_perma_batch_of_five_appears_in_archivebox(pages: str, live: None) -> No
         assert {j["status"] for j in jobs.values()} == {"completed"}, jobs
         guids = {j["guid"] for j in jobs.values()}
 
-        listed = client.get("/api/v1/core/snapshots", headers=box,
-                            params={"with_archiveresults": "true", "limit": 500}).json()
+        listed = client.get(
+            "/api/v1/core/snapshots",
+            headers=box,
+            params={"with_archiveresults": "true", "limit": 500},
+        ).json()
         snapshots = {s["url"]: s for s in listed["items"] if s["url"] in urls}
         assert set(snapshots) == set(urls)
         for n, url in enumerate(urls, start=1):
             snap = snapshots[url]
-            assert snap["status"] == "succeeded" and snap["title"] == f"Batch page {n}"
+            assert snap["status"] == "succeeded" and snap["title"] == f"Page {n}"
             results = {r["extractor"]: r for r in snap["archiveresults"]}
             assert results["warc"]["status"] == "succeeded"
             assert results["screenshot"]["output"] == "screenshot.png"
-            assert results["title"]["output"] == f"Batch page {n}"
+            assert results["title"]["output"] == f"Page {n}"
             one = client.get(f"/api/v1/core/snapshot/{snap['id']}", headers=box).json()
             assert one["num_archiveresults"] == len(snap["archiveresults"])
         perma_view = client.get("/v1/archives", headers=perma, params={"limit": 300}).json()

@@ -1,4 +1,5 @@
-"""Shared capture fixtures: one browser pool and one loopback test site per session."""
+"""Shared capture fixtures: one browser pool per session (the test site, ``site``, is
+the root conftest's)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,13 @@ import pytest
 from custos.settings import load_settings
 from tasks.capture import BrowserPool, CaptureOptions
 
-from .site import SiteServer
-
 
 @pytest.fixture(scope="session")
 def pool() -> Iterator[BrowserPool]:
     chromium = load_settings().chromium_executable()
-    if chromium is None:
-        pytest.skip("no Chromium executable (set CUSTOS_CHROMIUM_PATH)")
+    assert chromium is not None  # the session's tool check found one
     with BrowserPool(chromium, max_contexts=2) as browser_pool:
         yield browser_pool
-
-
-@pytest.fixture(scope="session")
-def site() -> Iterator[SiteServer]:
-    server = SiteServer("127.0.0.1").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

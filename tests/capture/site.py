@@ -14,21 +14,13 @@ keyed by path and query) so tests can compare them with the WARC payloads, and
 from __future__ import annotations
 
 import gzip
-import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image
-
-
-def png(color: tuple[int, int, int], size: int = 16) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), color).save(buffer, "PNG")
-    return buffer.getvalue()
-
+from tests.support.samples import png_bytes
 
 INDEX = b"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Custos test page</title>
@@ -67,11 +59,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SiteServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str,
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -107,8 +100,9 @@ class Handler(BaseHTTPRequestHandler):
             server.in_flight[group] = server.in_flight.get(group, 0) + 1
             server.peak[group] = max(server.peak.get(group, 0), server.in_flight[group])
             server.meeting.notify_all()
-            server.meeting.wait_for(lambda: server.in_flight[group] >= server.MEET_SIZE,
-                                    timeout=server.MEET_WAIT)
+            server.meeting.wait_for(
+                lambda: server.in_flight[group] >= server.MEET_SIZE, timeout=server.MEET_WAIT
+            )
         time.sleep(0.2)  # let a third capture show up if the pool failed to bound them
         with server.meeting:
             server.in_flight[group] -= 1
@@ -126,18 +120,17 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/app.js":
             self._send(200, APP_JS, "application/javascript")
         elif path in ("/img.png", "/img-copy.png"):
-            self._send(200, png((200, 30, 30)), "image/png")
+            self._send(200, png_bytes((200, 30, 30)), "image/png")
         elif path == "/bg.png":
-            self._send(200, png((30, 200, 30)), "image/png")
+            self._send(200, png_bytes((30, 200, 30)), "image/png")
         elif path == "/lazy.png":
-            self._send(200, png((30, 30, 200)), "image/png")
+            self._send(200, png_bytes((30, 30, 200)), "image/png")
         elif path == "/icon.png":
-            self._send(200, png((250, 200, 0), 32), "image/png")
+            self._send(200, png_bytes((250, 200, 0), (32, 32)), "image/png")
         elif path == "/data.json":
             self._send(200, b'{"hello": "json"}', "application/json")
         elif path == "/gzip.txt":
-            self._send(200, gzip.compress(GZIP_TEXT), "text/plain",
-                       {"Content-Encoding": "gzip"})
+            self._send(200, gzip.compress(GZIP_TEXT), "text/plain", {"Content-Encoding": "gzip"})
         elif path == "/chunked.txt":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
@@ -150,11 +143,13 @@ class Handler(BaseHTTPRequestHandler):
             target = parse_qs(parts.query)["to"][0]
             self._send(302, b"", "text/plain", {"Location": target})
         elif path == "/simple.html":
-            self._send(200, b"<html><head><title>simple</title></head><body>hi</body></html>",
-                       "text/html")
+            self._send(
+                200, b"<html><head><title>simple</title></head><body>hi</body></html>", "text/html"
+            )
         elif path == "/embed":
-            images = "".join(f'<img src="{src.replace(chr(34), "")}">'
-                             for src in parse_qs(parts.query)["src"])
+            images = "".join(
+                f'<img src="{src.replace(chr(34), "")}">' for src in parse_qs(parts.query)["src"]
+            )
             self._send(200, f"<html><body>{images}</body></html>".encode(), "text/html")
         elif path == "/webrtc":
             self._send(200, webrtc_html(parse_qs(parts.query)["stun"]), "text/html")
@@ -169,20 +164,25 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, page_html(number), "text/html; charset=utf-8")
         elif path == "/own.png":
             shade = int(parse_qs(parts.query)["n"][0]) % 256
-            self._send(200, png((shade, 99, 7)), "image/png")
+            self._send(200, png_bytes((shade, 99, 7)), "image/png")
         elif path == "/meet.html":
             query = parse_qs(parts.query)
             group, number = query["g"][0], query["n"][0]
-            self._send(200, (f"<html><head><title>meet {number}</title></head><body>"
-                             f"<img src='/meet.png?g={group}&n={number}'></body></html>"
-                             ).encode(), "text/html")
+            self._send(
+                200,
+                (
+                    f"<html><head><title>meet {number}</title></head><body>"
+                    f"<img src='/meet.png?g={group}&n={number}'></body></html>"
+                ).encode(),
+                "text/html",
+            )
         elif path == "/meet.png":
             query = parse_qs(parts.query)
             self._meet(query["g"][0])
-            self._send(200, png((int(query["n"][0]) % 256, 1, 2)), "image/png")
+            self._send(200, png_bytes((int(query["n"][0]) % 256, 1, 2)), "image/png")
         elif path == "/hang":
             time.sleep(float(parse_qs(parts.query).get("s", ["8"])[0]))
-            self._send(200, png((1, 1, 1)), "image/png")
+            self._send(200, png_bytes((1, 1, 1)), "image/png")
         else:
             self._send(404, b"not found", "text/plain")
 

@@ -14,7 +14,6 @@ import json
 import socket
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,31 +50,17 @@ def self_signed(authority: TestAuthority) -> Iterator[SiteServer]:
 
 @pytest.fixture()
 def client(
-    custos_home: Path,
-    authority: TestAuthority,
-    prefect_server: str,
-    monkeypatch: pytest.MonkeyPatch,
+    live_captures: None, authority: TestAuthority, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestClient, str]]:
     """The app with captures run inline, loopback open and the test CA trusted."""
     from api.app import create_app
-    from custos import dispatch
 
-    monkeypatch.setenv("CUSTOS_CAPTURE_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("CUSTOS_CAPTURE_CA_BUNDLE", str(authority.ca_file))
-    monkeypatch.setenv("CUSTOS_CAPTURE_TIMEOUT", "60")
     get_settings.cache_clear()
-    if get_settings().chromium_executable() is None:
-        pytest.skip("no Chromium executable")
     user = create_user(f"capture-security-{uuid.uuid4().hex[:8]}", is_admin=True)
     assert user.id is not None
-    dispatch.set_backend(dispatch.inline_backend())
-    try:
-        with TestClient(create_app()) as test_client:
-            yield test_client, create_api_key(user.id)
-    finally:
-        dispatch.set_backend(None)
-        monkeypatch.undo()
-        get_settings.cache_clear()
+    with TestClient(create_app()) as test_client:
+        yield test_client, create_api_key(user.id)
 
 
 def capture_through_api(client: TestClient, key: str, url: str) -> tuple[Capture, CaptureJob]:

@@ -16,12 +16,14 @@ from warcio.archiveiterator import ArchiveIterator
 
 from custos.settings import load_settings
 from tasks.capture import BrowserPool, CaptureOptions, CaptureResult, capture
+from tests.support.samples import png_bytes
 
-from .site import SiteServer, png
+from .site import SiteServer
 from .test_capture_engine import warcio_check
 
-OPTIONS = CaptureOptions(allow_loopback=True, network_idle_timeout=2, settle_timeout=0.5,
-                         scroll_timeout=1)
+OPTIONS = CaptureOptions(
+    allow_loopback=True, network_idle_timeout=2, settle_timeout=0.5, scroll_timeout=1
+)
 
 
 def responses(path: Path) -> dict[str, bytes]:
@@ -35,8 +37,9 @@ def responses(path: Path) -> dict[str, bytes]:
     return found
 
 
-def run_captures(pool: BrowserPool, site: SiteServer, out: Path, count: int,
-                 threads: int) -> tuple[str, list[CaptureResult]]:
+def run_captures(
+    pool: BrowserPool, site: SiteServer, out: Path, count: int, threads: int
+) -> tuple[str, list[CaptureResult]]:
     group = uuid.uuid4().hex[:8]
 
     def one(number: int) -> CaptureResult:
@@ -48,7 +51,8 @@ def run_captures(pool: BrowserPool, site: SiteServer, out: Path, count: int,
 
 
 def test_four_captures_on_two_threads_overlap_and_stay_separate(
-        pool: BrowserPool, site: SiteServer, tmp_path: Path) -> None:
+    pool: BrowserPool, site: SiteServer, tmp_path: Path
+) -> None:
     assert pool.max_contexts == 2
     group, results = run_captures(pool, site, tmp_path, count=4, threads=2)
     assert site.peak[group] == 2, "the captures never had requests in flight together"
@@ -64,14 +68,15 @@ def test_four_captures_on_two_threads_overlap_and_stay_separate(
         page = f"{site.base}/meet.html?g={group}&n={number}"
         image = f"{site.base}/meet.png?g={group}&n={number}"
         assert image in recorded and page in recorded
-        assert recorded[image] == png((number % 256, 1, 2))
+        assert recorded[image] == png_bytes((number % 256, 1, 2))
         # Nothing from a capture that ran beside this one leaked in.
         mine = {page, image, f"{site.base}/favicon.ico"}
         assert set(recorded) == mine, set(recorded) - mine
 
 
 def test_pool_never_opens_more_contexts_than_its_bound(
-        pool: BrowserPool, site: SiteServer, tmp_path: Path) -> None:
+    pool: BrowserPool, site: SiteServer, tmp_path: Path
+) -> None:
     """Four threads, two slots: two captures wait, the peak stays at two."""
     seen: list[int] = []
     done = threading.Event()

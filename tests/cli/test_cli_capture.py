@@ -4,10 +4,7 @@ download (WARC and WACZ) and list, run in-process with typer's CliRunner."""
 from __future__ import annotations
 
 import json
-import threading
 import zipfile
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,75 +16,63 @@ from custos.cli import app
 from custos.db import session_scope
 from custos.models import Capture, CaptureJob
 from custos.settings import get_settings
+from tests.capture.site import SiteServer
 
 runner = CliRunner()
-PAGE = b"<!DOCTYPE html><html><head><title>CLI page</title></head><body>cli</body></html>"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(PAGE)))
-        self.end_headers()
-        self.wfile.write(PAGE)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
 
 
 @pytest.fixture()
-def loopback(custos_home: Path, prefect_server: str,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Loopback captures allowed; flows talk to the session's Prefect server (an
-    ephemeral one may not start in time on a busy machine)."""
-    monkeypatch.setenv("CUSTOS_CAPTURE_ALLOW_LOOPBACK", "true")
-    monkeypatch.setenv("CUSTOS_CAPTURE_TIMEOUT", "60")
+def loopback(live_captures: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live captures of the test site, with short page loads (its pages are small)."""
     monkeypatch.setenv("CUSTOS_CAPTURE_LOAD_TIMEOUT", "10")
     get_settings.cache_clear()
-    if get_settings().chromium_executable() is None:
-        pytest.skip("no Chromium executable")
-    yield
-    monkeypatch.undo()
-    get_settings.cache_clear()
+
+
+@pytest.fixture()
+def page(site: SiteServer) -> str:
+    return f"{site.base}/simple.html"
 
 
 def _lines(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def test_capture_wait_json_reports_each_url(site: str, loopback: None) -> None:
+def test_capture_wait_json_reports_each_url(page: str, loopback: None) -> None:
     banned = "http://169.254.169.254/latest/meta-data/"  # refused before dialling
-    result = runner.invoke(app, ["capture", site, "http://bad\x01url/", banned, "--wait",
-                                 "--json", "--user", "cli-capturer"])
+    result = runner.invoke(
+        app,
+        [
+            "capture",
+            page,
+            "http://bad\x01url/",
+            banned,
+            "--wait",
+            "--json",
+            "--user",
+            "cli-capturer",
+        ],
+    )
     assert result.exit_code == 1, result.stderr  # not every capture completed
     lines = _lines(result.stdout)
     assert len(lines) == 3, (result.stdout, result.stderr[-3000:], repr(result.exception))
     ok, refused, failed = lines
-    assert (ok["status"], ok["capture_status"], ok["url"]) == ("completed", "succeeded", site)
+    assert (ok["status"], ok["capture_status"], ok["url"]) == ("completed", "succeeded", page)
     assert ok["guid"] and Path(ok["warc_path"]).is_file()
     assert refused["guid"] is None and refused["status"] == "invalid"
     assert refused["message"] == "Unicode error while processing URL."
     assert failed["status"] == "failed" and failed["guid"]
     assert "169.254.0.0/16" in failed["message"]
     with session_scope() as s:
-        invalid = s.exec(select(CaptureJob).where(
-            col(CaptureJob.submitted_url) == "http://bad\x01url/")).one()
+        invalid = s.exec(
+            select(CaptureJob).where(col(CaptureJob.submitted_url) == "http://bad\x01url/")
+        ).one()
         assert invalid.status == "invalid" and invalid.capture_uuid is None
         row = s.exec(select(Capture).where(col(Capture.guid) == ok["guid"])).one()
-        assert row.title == "CLI page" and row.created_by is not None
+        assert row.title == "simple" and row.created_by is not None
 
 
-def test_show_download_and_list(site: str, loopback: None, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["capture", site, "--wait", "--wacz", "--json"])
+def test_show_download_and_list(page: str, loopback: None, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["capture", page, "--wait", "--wacz", "--json"])
     assert result.exit_code == 0, result.stderr
     assert "completed" in result.stderr or "in_progress" in result.stderr  # progress
     (made,) = _lines(result.stdout)
@@ -107,8 +92,7 @@ def test_show_download_and_list(site: str, loopback: None, tmp_path: Path) -> No
     target = tmp_path / f"{guid}.warc.gz"
     assert target.read_bytes() == Path(made["warc_path"]).read_bytes()
     wacz_file = tmp_path / "copy.wacz"
-    wacz = runner.invoke(app, ["capture", "download", guid, str(wacz_file), "--format",
-                               "wacz"])
+    wacz = runner.invoke(app, ["capture", "download", guid, str(wacz_file), "--format", "wacz"])
     assert wacz.exit_code == 0, wacz.stderr
     with zipfile.ZipFile(wacz_file) as z:
         assert "datapackage.json" in z.namelist()
@@ -122,9 +106,9 @@ def test_show_download_and_list(site: str, loopback: None, tmp_path: Path) -> No
     assert guid in {row["guid"] for row in json.loads(listed.stdout)}
 
 
-def test_capture_without_wait_queues_and_refuses_empty(custos_home: Path,
-                                                        monkeypatch: pytest.MonkeyPatch
-                                                        ) -> None:
+def test_capture_without_wait_queues_and_refuses_empty(
+    custos_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from custos import dispatch
 
     class Recording:
@@ -138,14 +122,16 @@ def test_capture_without_wait_queues_and_refuses_empty(custos_home: Path,
     backend = Recording()
     dispatch.set_backend(backend)
     try:
-        result = runner.invoke(app, ["capture", "http://127.0.0.1:9/queued", "--preserve",
-                                     "--json"])
+        result = runner.invoke(
+            app, ["capture", "http://127.0.0.1:9/queued", "--preserve", "--json"]
+        )
     finally:
         dispatch.set_backend(None)
     assert result.exit_code == 0, result.stderr
     (row,) = _lines(result.stdout)
     assert row["status"] == "pending" and backend.submitted == [
-        ("capture", {"unit_uuid": row["uuid"]})]
+        ("capture", {"unit_uuid": row["uuid"]})
+    ]
     from custos.captures import wants_preservation
 
     with session_scope() as s:
