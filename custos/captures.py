@@ -31,12 +31,14 @@ from custos.models import (
     Batch,
     Capture,
     CaptureJob,
+    CaptureJobStatus,
     CaptureTag,
     Crawl,
     Folder,
     Organization,
     OrganizationMember,
     Tag,
+    TransferType,
     Unit,
     UnitType,
     User,
@@ -250,12 +252,12 @@ def create_capture(url: str, user: User, folder: int | None = None, is_private: 
             capture.private_reason = "user" if is_private else "policy"
         options: dict[str, object] = {} if preserve is None else {PRESERVE_VAR: bool(preserve)}
         s.add(Unit(uuid=capture.uuid, unit_type=UnitType.CAPTURE, name=url,
-                   transfer_type="capture", source_path=url, created_by=user.id,
+                   transfer_type=TransferType.CAPTURE, source_path=url, created_by=user.id,
                    variables=options))
         s.add(capture)
         s.flush()
-        s.add(CaptureJob(capture_uuid=capture.uuid, status="pending", submitted_url=url,
-                         human=human, batch_id=batch, created_by=user.id,
+        s.add(CaptureJob(capture_uuid=capture.uuid, status=CaptureJobStatus.PENDING,
+                         submitted_url=url, human=human, batch_id=batch, created_by=user.id,
                          archive_formats="warc,wacz" if wacz else "warc",
                          order=_next_order(s, user, human)))
         for name in tags:
@@ -270,7 +272,7 @@ def create_capture(url: str, user: User, folder: int | None = None, is_private: 
 def invalid_job(url: str, user: User, details: object, batch: int | None = None) -> CaptureJob:
     """A job row for a submission that failed validation (Perma keeps those as ``invalid``)."""
     with session_scope() as s:
-        job = CaptureJob(status="invalid", submitted_url=url or "", batch_id=batch,
+        job = CaptureJob(status=CaptureJobStatus.INVALID, submitted_url=url or "", batch_id=batch,
                          created_by=user.id, message=json.dumps(details))
         s.add(job)
         s.flush()

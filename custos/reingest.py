@@ -43,6 +43,7 @@ from custos.models import (
     Package,
     PackageStatus,
     Task,
+    TransferType,
     Unit,
     UnitStatus,
     UnitType,
@@ -112,7 +113,6 @@ def _store_options(pkg: Package) -> dict[str, object]:
 def _start_full(aip_uuid: str, processing_config: str | None) -> str:
     """Create the "Archivematica AIP" transfer for a stored AIP and submit it."""
     from custos.processing import NAME_RE, named_path
-    from tasks.transfer.aip_reingest import AIP_TRANSFER_TYPE
 
     busy = (UnitStatus.PROCESSING, UnitStatus.USER_INPUT)
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)
@@ -137,7 +137,7 @@ def _start_full(aip_uuid: str, processing_config: str | None) -> str:
         named_path(config)  # NotFound for an unknown name
         stored = s.get(Location, pkg.location_uuid)
         s.add(Unit(uuid=transfer_uuid, unit_type=UnitType.TRANSFER, name=name,
-                   transfer_type=AIP_TRANSFER_TYPE,
+                   transfer_type=TransferType.AIP,
                    current_path=str(processing / f"{name}-{transfer_uuid}"),
                    source_path=str(Path(stored.path) / pkg.path) if stored else pkg.path,
                    processing_config=config, auto_approve=True,

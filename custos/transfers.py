@@ -28,12 +28,13 @@ from sqlmodel import col, select
 from custos import decisions
 from custos.db import get_engine, session_scope
 from custos.errors import Conflict, InvalidInput, NotFound
-from custos.models import Decision, LocationPurpose, Unit, UnitType, new_uuid
+from custos.models import Decision, LocationPurpose, TransferType, Unit, UnitType, new_uuid
 from custos.processing import NAME_RE, named_path
 from custos.recorder import Recorder
 from custos.storage import default_location, get_location, resolve_inside, source_path
 
-STANDARD, ZIPFILE, BAG, ZIPPED_BAG = "standard", "zipfile", "unzipped bag", "zipped bag"
+STANDARD, ZIPFILE, BAG = TransferType.STANDARD, TransferType.ZIPFILE, TransferType.BAG
+ZIPPED_BAG = TransferType.ZIPPED_BAG
 TRANSFER_TYPES = (STANDARD, ZIPFILE, BAG, ZIPPED_BAG)
 _ALIASES = {
     "zipped": ZIPFILE,
@@ -89,15 +90,15 @@ APPROVALS: dict[str, Approval] = {
 }
 
 
-def normalize_type(transfer_type: str) -> str:
-    """Archivematica's transfer type name for ``transfer_type`` (a few aliases accepted)."""
+def normalize_type(transfer_type: str) -> TransferType:
+    """Archivematica's transfer type for ``transfer_type`` (a few aliases accepted)."""
     value = (transfer_type or STANDARD).strip().lower()
     value = _ALIASES.get(value, value)
     if value not in TRANSFER_TYPES:
         raise InvalidInput(
             f"unknown transfer type {transfer_type!r}; use one of {', '.join(TRANSFER_TYPES)}"
         )
-    return value
+    return TransferType(value)
 
 
 def _check_name(name: str) -> str:

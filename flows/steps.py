@@ -1,21 +1,46 @@
-"""Calling a step the same way in every flow, with Prefect or without it.
+"""One way to run a flow: walk its steps, with Prefect or without it, one failure policy.
 
-Inside a flow run (a served deployment, a work-pool worker) a step is called as the
-Prefect task it is, so it shows in the dashboard. Outside one (the inline backend
-runs a flow's plain function: ``custos ... --wait`` without a serve, tests, the
-benchmarks) it is called as a plain function: no Prefect engine, no Prefect
-server, no Prefect output.
+Every flow (transfer, ingest, reingest, capture) is a recipe: the unit's steps in
+order, each ``step(unit_uuid) -> Outcome`` (``custos.steps``), walked by ``walk``:
+
+- a step that returns ``Outcome.CONTINUE`` lets the next one run; ``WAIT`` (a
+  decision is pending) or ``STOP`` (the unit left the flow) ends the walk with
+  that outcome; after the last step the walk returns ``CONTINUE``;
+- **failure policy**: a step that raises sends the unit down its failure path
+  (``Recorder.fail_unit``: status FAILED, the step's name and the reason kept on
+  the unit; a capture also closes its Perma job) and the exception propagates,
+  so the flow run fails too (in the Prefect dashboard as in the logs). Nothing
+  is retried here: retries are declared on the few tasks that talk to the flaky
+  world (``custos.steps.retry_on``).
+
+Inside a flow run (a served deployment, a work-pool worker) each step that is a
+Prefect task runs as one, so it shows in the dashboard. Outside one (the inline
+backend: ``custos ... --wait`` without a serve, the tests, the benchmarks) it is
+called as a plain function, with the task's own retries applied here: no Prefect
+engine, no Prefect server, no Prefect output. ``prefect=`` forces either.
 
 Example::
 
-    outcome = call_step(verify_compliance, unit_uuid)
+    outcome = walk(unit_uuid, (verify_sip, normalize_sip, store_aip))
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from prefect import Task
 from prefect.context import FlowRunContext
+
+from custos.recorder import Recorder
+from custos.steps import Outcome, should_retry
+
+log = logging.getLogger(__name__)
+
+#: ``fail(unit_uuid, step_name, exc)``: how a failure is recorded on the unit.
+FailureRecorder = Callable[[str, str, BaseException], None]
 
 
 def in_flow_run() -> bool:
@@ -23,10 +48,77 @@ def in_flow_run() -> bool:
     return FlowRunContext.get() is not None
 
 
-def call_step(step: Any, *args: Any, prefect: bool | None = None) -> Any:
-    """Call ``step`` (a Prefect task) as a task in a flow run, as a function outside.
+def step_name(step: Any) -> str:
+    """A step's name: its Prefect task name, else its function name."""
+    return str(getattr(step, "name", None) or getattr(step, "__name__", repr(step)))
 
-    ``prefect`` forces one or the other (None: decided by ``in_flow_run``).
+
+def call(step: Any, *args: Any, prefect: bool | None = None) -> Any:
+    """Call ``step``: as the Prefect task it is inside a flow run, as a function outside.
+
+    Outside a flow run a task's declared retries (``retries``,
+    ``retry_delay_seconds``, a ``retry_on`` condition) are applied here, so the
+    same step is retried the same way with or without Prefect.
     """
-    use_task = in_flow_run() if prefect is None else prefect
-    return step(*args) if use_task else step.fn(*args)
+    if not isinstance(step, Task):
+        return step(*args)
+    if in_flow_run() if prefect is None else prefect:
+        return step(*args)
+    retries = int(step.retries or 0)
+    for attempt in range(retries + 1):
+        try:
+            return step.fn(*args)
+        except Exception as exc:
+            if attempt == retries or not should_retry(step.retry_condition_fn, exc):
+                raise
+            delay = _delay(step.retry_delay_seconds, attempt)
+            log.info(
+                "%s: %s; retry %d of %d in %.1f s", step.name, exc, attempt + 1, retries, delay
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _delay(seconds: Any, attempt: int) -> float:
+    if isinstance(seconds, list | tuple):
+        return float(seconds[min(attempt, len(seconds) - 1)]) if seconds else 0.0
+    return float(seconds or 0)
+
+
+def record_failure(unit_uuid: str, step: str, exc: BaseException) -> None:
+    """The failure path of transfers and SIPs: FAILED, with "<step>: <reason>" kept."""
+    Recorder().fail_unit(unit_uuid, f"{step}: {exc}")
+
+
+def walk(
+    unit_uuid: str,
+    steps: Iterable[Any],
+    *,
+    prefect: bool | None = None,
+    fail: FailureRecorder = record_failure,
+    after: Callable[[Any], None] | None = None,
+    timings: dict[str, float] | None = None,
+) -> Outcome:
+    """Run ``steps`` on the unit in order until one does not return CONTINUE.
+
+    ``after(step)`` runs once a step returned CONTINUE (a hook for work that
+    starts in the background, like the transfer's virus pre-scan); ``timings``
+    receives seconds per step name. A failure is recorded with ``fail`` and
+    re-raised (see the module doc).
+    """
+    use_prefect = in_flow_run() if prefect is None else prefect
+    for step in steps:
+        name = step_name(step)
+        started = time.perf_counter()
+        try:
+            outcome = Outcome(call(step, unit_uuid, prefect=use_prefect))
+            if timings is not None:
+                timings[name] = time.perf_counter() - started
+            if outcome is not Outcome.CONTINUE:
+                return outcome
+            if after is not None:
+                after(step)
+        except Exception as exc:
+            fail(unit_uuid, name, exc)
+            raise
+    return Outcome.CONTINUE

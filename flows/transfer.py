@@ -1,42 +1,43 @@
 """The ``transfer`` flow: a transfer unit from its source to a SIP.
 
-Straight-line Python over Archivematica's transfer microservices (steps 1-18 of
-its standard workflow), one Prefect task each. Once approved, the first job copies
-the source into processing (*Move to processing directory*,
-``tasks.transfer.move_to_processing``); a full reingest restores the stored AIP
-instead. Every task skips the jobs the unit already completed, so running the flow
-again resumes a stopped, failed-over or crashed transfer where it was. A decision
-the processing configuration does not answer ends the flow with the unit in
-USER_INPUT; answering it resubmits the flow. Any error fails the unit through
-``Recorder.fail_unit`` with the microservice and the reason; its folder and job
-history are kept.
+A recipe over Archivematica's transfer microservices (steps 1-18 of its standard
+workflow), one Prefect task each, walked by ``flows.steps.walk``. The approval
+comes first; once approved, the first job copies the source into processing
+(*Move to processing directory*, ``tasks.transfer.move_to_processing``); a full
+reingest restores the stored AIP instead. Every task skips the jobs the unit
+already completed, so running the flow again resumes a stopped, failed-over or
+crashed transfer where it was. A decision the processing configuration does not
+answer ends the flow with the unit in USER_INPUT; answering it resubmits the
+flow. A step that raises fails the unit (``Recorder.fail_unit``, with the
+microservice and the reason; its folder and job history are kept) and the run
+fails with the error.
 
 Example::
 
     transfer(unit_uuid)                      # a flow run (deployment)
     transfer.fn(unit_uuid)                   # the inline backend: the same steps,
                                              # plain functions, no Prefect engine
-    run_transfer(unit_uuid, use_prefect=False)  # the same, with per-step timings
+    run_transfer(unit_uuid, use_prefect=False, timings={})  # the same, with per-step timings
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-from prefect import flow
+from prefect import flow, task
+from prefect.cache_policies import NONE
 
 from custos import decisions
 from custos.db import session_scope
-from custos.errors import CustosError
-from custos.models import Unit, UnitStatus
+from custos.errors import NotFound
+from custos.models import TransferType, Unit, UnitStatus
+from custos.steps import Outcome
 from custos.transfers import APPROVALS, REJECT_CHAIN
-from flows.steps import in_flow_run
-from tasks.transfer.aip_reingest import AIP_TRANSFER_TYPE, restore_aip
+from flows.steps import walk
+from tasks.transfer.aip_reingest import restore_aip
 from tasks.transfer.characterization import characterize
 from tasks.transfer.checksums_verify import verify_checksums
-from tasks.transfer.common import CONTINUE, WAIT, recorder
+from tasks.transfer.common import shared_recorder
 from tasks.transfer.compliance import verify_compliance
 from tasks.transfer.formats import identify_file_format
 from tasks.transfer.identifiers import assign_file_uuids
@@ -65,72 +66,67 @@ STEPS: tuple[Any, ...] = (
 )
 
 
-def approval_state(unit: Unit) -> str:
-    """CONTINUE when the transfer may run, WAIT while unapproved, else "rejected"."""
-    if unit.auto_approve:
-        return CONTINUE
-    approval = APPROVALS.get(unit.transfer_type)
+@task(name="Approve transfer", cache_policy=NONE)
+def approve_transfer(unit_uuid: str) -> Outcome:
+    """Step 1: the approval asked when the transfer started (``custos.transfers``).
+
+    CONTINUE when approved (or auto-approved), WAIT while unanswered, STOP once
+    rejected (the rejection recorded once).
+    """
+    rec = shared_recorder()
+    unit = _unit(unit_uuid)
+    approval = None if unit.auto_approve else APPROVALS.get(unit.transfer_type)
     if approval is None:
-        return CONTINUE
-    choice = decisions.answered(unit.uuid, approval.name)
+        return Outcome.CONTINUE
+    choice = decisions.answered(unit.uuid, approval.name, rec.engine)
     if choice is None:
-        return WAIT
-    return "rejected" if choice == REJECT_CHAIN else CONTINUE
+        return Outcome.WAIT
+    if choice != REJECT_CHAIN:
+        return Outcome.CONTINUE
+    if "Move to the rejected directory" not in rec.completed_jobs(unit_uuid):
+        rec.reject_unit(unit_uuid)
+    return Outcome.STOP
 
 
 def transfer_steps(unit: Unit) -> tuple[Any, ...]:
-    """The unit's steps: its source copied in (a full reingest: its AIP restored),
-    then ``STEPS``."""
-    first = restore_aip if unit.transfer_type == AIP_TRANSFER_TYPE else move_to_processing
-    return (first, *STEPS)
+    """The unit's steps: the approval, its source copied in (a full reingest: its AIP
+    restored), then ``STEPS``."""
+    first = restore_aip if unit.transfer_type == TransferType.AIP else move_to_processing
+    return (approve_transfer, first, *STEPS)
+
+
+def _unit(unit_uuid: str) -> Unit:
+    with session_scope(shared_recorder().engine) as s:
+        unit = s.get(Unit, unit_uuid)
+    if unit is None:
+        raise NotFound(f"transfer {unit_uuid} does not exist")
+    return unit
 
 
 def run_transfer(
     unit_uuid: str, *, use_prefect: bool | None = None, timings: dict[str, float] | None = None
 ) -> UnitStatus:
-    """Walk the transfer's microservices; returns the unit's status when it stops.
+    """Walk the transfer's steps; returns the unit's status when the walk stops.
 
     Steps are Prefect tasks inside a flow run and plain functions outside one
-    (``use_prefect`` forces either); ``timings`` receives seconds per
-    microservice. Once the folder is compliant the virus scan runs in the
-    background (``tasks.transfer.virus``), so the *Scan for viruses* timing is only
-    the wait for what was not yet scanned.
+    (``use_prefect`` forces either); ``timings`` receives seconds per microservice.
+    Once the folder is compliant the virus scan runs in the background
+    (``tasks.transfer.virus``), so the *Scan for viruses* timing is only the wait
+    for what was not yet scanned.
     """
-    rec = recorder()
-    with session_scope(rec.engine) as s:
-        unit = s.get(Unit, unit_uuid)
-    if unit is None:
-        raise CustosError(f"transfer {unit_uuid} does not exist")
-    state = approval_state(unit)
-    if state == "rejected":
-        if "Move to the rejected directory" not in rec.completed_jobs(unit_uuid):
-            rec.reject_unit(unit_uuid)
-        return UnitStatus.REJECTED
-    if state == WAIT:
-        return UnitStatus.USER_INPUT
-    current = "Approve transfer"
-    if use_prefect is None:
-        use_prefect = in_flow_run()
+    unit = _unit(unit_uuid)
+
+    def after(step: Any) -> None:
+        if step is verify_compliance:
+            # The folder has its final layout: ClamAV starts now, in the
+            # background, and step 8 collects (and completes) its result.
+            start_prescan(unit_uuid)
+
     try:
-        for step in transfer_steps(unit):
-            current = step.name
-            fn: Callable[[str], str] = step if use_prefect else step.fn
-            started = time.perf_counter()
-            outcome = fn(unit_uuid)
-            if timings is not None:
-                timings[current] = time.perf_counter() - started
-            if outcome != CONTINUE:
-                break
-            if step is verify_compliance:
-                # The folder has its final layout: ClamAV starts now, in the
-                # background, and step 8 collects (and completes) its result.
-                start_prescan(unit_uuid)
-    except Exception as exc:
-        rec.fail_unit(unit_uuid, f"{current}: {exc}")
-        raise
+        walk(unit_uuid, transfer_steps(unit), prefect=use_prefect, after=after, timings=timings)
     finally:
         cancel_prescan(unit_uuid)  # a no-op once step 8 has collected it
-    info = rec.status_info(unit_uuid)
+    info = shared_recorder().status_info(unit_uuid)
     return info.status if info else UnitStatus.PROCESSING
 
 

@@ -24,7 +24,15 @@ from custos.accounts import authenticate, create_api_key
 from custos.captures import add_urls
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
-from custos.models import Capture, CaptureJob, Crawl, User, utcnow
+from custos.models import (
+    Capture,
+    CaptureJob,
+    CaptureJobStatus,
+    CaptureStatus,
+    Crawl,
+    User,
+    utcnow,
+)
 from custos.settings import get_settings
 
 from . import shapes
@@ -180,10 +188,10 @@ def cli_update(user: User = Depends(current_user),
             row = s.get(Capture, capture.uuid)
             job = s.exec(select(CaptureJob).where(
                 col(CaptureJob.capture_uuid) == capture.uuid)).first()
-            if row is None or job is None or job.status == "in_progress":
+            if row is None or job is None or job.status == CaptureJobStatus.IN_PROGRESS:
                 continue
-            row.status, row.retry_at = "queued", None
-            job.status = "pending"
+            row.status, row.retry_at = CaptureStatus.QUEUED, None
+            job.status = CaptureJobStatus.PENDING
         dispatch.submit("capture", capture.uuid)
         queued.append(capture.uuid)
     return _cli({"queued_snapshot_ids": queued, "num_queued": len(queued)},

@@ -24,7 +24,7 @@ from api.roles import Access
 from custos import __version__, dispatch
 from custos.db import check_database, get_engine, session_scope
 from custos.errors import ConfigError, NotFound
-from custos.models import Job, Unit, UnitType
+from custos.models import Job, TransferType, Unit, UnitType
 from custos.settings import get_settings
 from custos.virus_signatures import health_fields
 
@@ -77,7 +77,7 @@ def health() -> JSONResponse:
 def _start_healthcheck(user_id: int | None, hold_seconds: float) -> dict[str, Any]:
     with session_scope() as s:
         unit = Unit(unit_type=UnitType.HEALTHCHECK, name="healthcheck",
-                    transfer_type="healthcheck", hidden=True, created_by=user_id,
+                    transfer_type=TransferType.HEALTHCHECK, hidden=True, created_by=user_id,
                     variables={"hold_seconds": hold_seconds} if hold_seconds else {})
         s.add(unit)
         s.flush()

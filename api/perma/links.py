@@ -25,7 +25,7 @@ from custos.captures import (
 )
 from custos.db import session_scope
 from custos.errors import Conflict, Forbidden, InvalidInput, NotFound
-from custos.models import Capture, CaptureJob, Folder, User, utcnow
+from custos.models import Capture, CaptureJob, CaptureJobStatus, Folder, User, utcnow
 
 WRITABLE = ("title", "description", "notes", "is_private", "private_reason",
             "default_to_screenshot_view", "folder", "file")
@@ -184,8 +184,8 @@ def delete_link(user: User, guid: str) -> None:
             raise Forbidden("You do not have permission to perform this action.")
         capture.user_deleted = True
         capture.user_deleted_at = capture.modified_at = utcnow()
-        if job is not None and job.status == "pending":
-            job.status = "deleted"
+        if job is not None and job.status == CaptureJobStatus.PENDING:
+            job.status = CaptureJobStatus.DELETED
 
 
 CSV_FIELDS = ("url", "status", "error_message", "title", "perma_link", "created_on", "notes")

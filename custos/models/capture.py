@@ -7,10 +7,42 @@ status work like those of transfers.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from custos.models.base import new_uuid, utcnow
+
+
+class CaptureStatus(StrEnum):
+    """A capture's status (ArchiveBox's snapshot statuses)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SEALED = "sealed"
+
+
+class CaptureJobStatus(StrEnum):
+    """A capture job's status (Perma's)."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    DELETED = "deleted"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+
+class ResultStatus(StrEnum):
+    """An ArchiveResult's status (ArchiveBox's)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class Organization(SQLModel, table=True):
@@ -67,17 +99,19 @@ class Capture(SQLModel, table=True):
     """A captured web page."""
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)
-    guid: str = Field(index=True, unique=True, max_length=16, description="Perma GUID "
-                      "XXXX-XXXX.")
-    timestamp: str = Field(index=True, unique=True, max_length=32, description="ArchiveBox "
-                           "snapshot timestamp (epoch seconds as text).")
+    guid: str = Field(index=True, unique=True, max_length=16, description="Perma GUID XXXX-XXXX.")
+    timestamp: str = Field(
+        index=True,
+        unique=True,
+        max_length=32,
+        description="ArchiveBox snapshot timestamp (epoch seconds as text).",
+    )
     url: str = Field(index=True)
     final_url: str | None = None
     title: str | None = None
     description: str | None = None
     notes: str = ""
-    status: str = Field(default="queued", index=True, description="ArchiveBox status: "
-                        "queued, started, succeeded, failed, sealed.")
+    status: CaptureStatus = Field(default=CaptureStatus.QUEUED, index=True, sa_type=AutoString)
     retry_at: datetime | None = None
     is_private: bool = False
     private_reason: str | None = None
@@ -111,8 +145,9 @@ class CaptureJob(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     capture_uuid: str | None = Field(default=None, foreign_key="capture.uuid", index=True)
-    status: str = Field(default="pending", index=True, description="pending, in_progress, "
-                        "completed, deleted, failed, invalid")
+    status: CaptureJobStatus = Field(
+        default=CaptureJobStatus.PENDING, index=True, sa_type=AutoString
+    )
     message: str | None = None
     submitted_url: str = ""
     attempt: int = 0
@@ -134,9 +169,12 @@ class ArchiveResult(SQLModel, table=True):
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)
     capture_uuid: str = Field(foreign_key="capture.uuid", index=True, max_length=36)
     extractor: str = Field(index=True)
-    role: str | None = Field(default=None, description="Perma capture role: primary, "
-                             "screenshot, favicon, provenance_summary, pdf_snapshot, ...")
-    status: str = "queued"
+    role: str | None = Field(
+        default=None,
+        description="Perma capture role: primary, "
+        "screenshot, favicon, provenance_summary, pdf_snapshot, ...",
+    )
+    status: ResultStatus = Field(default=ResultStatus.QUEUED, sa_type=AutoString)
     url: str | None = None
     record_type: str | None = None
     content_type: str | None = None

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Index, String
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlmodel import JSON, AutoString, Column, Field, SQLModel
 
 from custos.models.base import new_uuid, utcnow
 
@@ -17,6 +17,18 @@ class UnitType(StrEnum):
     SIP = "SIP"
     CAPTURE = "capture"
     HEALTHCHECK = "healthcheck"  # proves the submit -> run -> record path (api.native)
+
+
+class TransferType(StrEnum):
+    """A transfer's type: Archivematica's names (the wire format) plus Custos' own."""
+
+    STANDARD = "standard"
+    ZIPFILE = "zipfile"
+    BAG = "unzipped bag"
+    ZIPPED_BAG = "zipped bag"
+    AIP = "Archivematica AIP"  # a full reingest: the stored AIP as a transfer
+    CAPTURE = "capture"  # a capture unit (the page's URL is its source)
+    HEALTHCHECK = "healthcheck"
 
 
 class UnitStatus(StrEnum):
@@ -44,14 +56,12 @@ class Unit(SQLModel, table=True):
     creation order) with one index range scan.
     """
 
-    __table_args__ = (Index("ix_unit_status_type_created", "status", "unit_type",
-                            "created_at"),)
+    __table_args__ = (Index("ix_unit_status_type_created", "status", "unit_type", "created_at"),)
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)
     unit_type: UnitType = Field(index=True, sa_type=String(16))
     name: str
-    transfer_type: str = Field(default="standard", description="standard, zipfile, "
-                               "unzipped bag, zipped bag, capture ...")
+    transfer_type: TransferType = Field(default=TransferType.STANDARD, sa_type=AutoString)
     status: UnitStatus = Field(default=UnitStatus.PROCESSING, sa_type=String(16))
     current_path: str | None = None
     source_path: str | None = Field(default=None, description="Where the material came from.")
@@ -59,10 +69,12 @@ class Unit(SQLModel, table=True):
     accession: str | None = None
     access_system_id: str | None = None
     metadata_set_id: str | None = None
-    sip_uuid: str | None = Field(default=None, description="Transfers: the SIP made from "
-                                 "it, or BACKLOG.")
-    transfer_uuid: str | None = Field(default=None, index=True, description="SIPs: the "
-                                      "transfer it came from.")
+    sip_uuid: str | None = Field(
+        default=None, description="Transfers: the SIP made from it, or BACKLOG."
+    )
+    transfer_uuid: str | None = Field(
+        default=None, index=True, description="SIPs: the transfer it came from."
+    )
     parent_uuid: str | None = Field(default=None, description="Reingest: the AIP reingested.")
     auto_approve: bool = True
     hidden: bool = Field(default=False, index=True)
@@ -88,8 +100,7 @@ class Job(SQLModel, table=True):
     unit_uuid: str = Field(foreign_key="unit.uuid", max_length=36)
     unit_type: UnitType = Field(sa_type=String(16))
     microservice: str = Field(description="Microservice group, e.g. 'Scan for viruses'.")
-    name: str = Field(index=True, description="Job name, e.g. 'Scan for viruses in "
-                      "directories'.")
+    name: str = Field(index=True, description="Job name, e.g. 'Scan for viruses in directories'.")
     link_uuid: str | None = Field(default=None, index=True, max_length=36)
     status: JobStatus = Field(default=JobStatus.PROCESSING, sa_type=String(16))
     seq: int = Field(default=0, description="Order of creation within the unit.")

@@ -1,10 +1,11 @@
-"""What every ingest step shares: the SIP, the recorder, the jobs done, the processing
-configuration, and the decision helper.
+"""What every ingest step shares: the SIP, its processing configuration, its jobs.
 
-Each step is one Prefect task over the whole SIP that takes only the SIP's UUID,
-builds an :class:`IngestContext`, skips jobs already COMPLETE (a resumed flow goes
-straight to where it stopped) and returns ``CONTINUE``, ``WAIT`` (a decision is
-pending: the flow ends, the unit shows USER_INPUT) or ``STOP`` (rejected).
+Each step is one Prefect task over the whole SIP that takes only the SIP's UUID:
+``fn(ctx)`` adapted by ``ingest_step`` (``custos.steps.step`` with an
+:class:`IngestContext`), so it skips jobs already COMPLETE (a resumed flow goes
+straight to where it stopped) and returns an ``Outcome``: CONTINUE, WAIT (a
+decision is pending: the flow ends, the unit shows USER_INPUT) or STOP (rejected).
+``docs/concepts.md`` (*Writing a step*) has the whole model.
 
 *Approve normalization* → *Redo* starts a new normalization round: the unit's
 ``normalization_redo_seq`` variable holds the job sequence number where it began,
@@ -14,32 +15,29 @@ longer count as done, so the same job names run again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
 from sqlmodel import col, select
 
-from custos import decisions
 from custos.db import session_scope
-from custos.models import Decision, Job, JobStatus, Unit
+from custos.models import Decision, Job, Unit
 from custos.processing import ProcessingConfig
 from custos.recorder import Recorder
+from custos.steps import Outcome, StepContext, completed, step
 
 from .options import load_config
 from .sip import Sip, load_sip
 
-CONTINUE, WAIT, STOP = "continue", "wait", "stop"
 NORMALIZE_GROUP = "Normalize"
-T = TypeVar("T")
 
 
-@dataclass
-class IngestContext:
+@dataclass(kw_only=True)
+class IngestContext(StepContext):
     """One step's view of the SIP."""
 
     sip: Sip
-    recorder: Recorder
-    done: set[str]
     config: ProcessingConfig
     reingest: str | None = None
     redo_seq: int = 0
@@ -51,57 +49,48 @@ class IngestContext:
         with session_scope(rec.engine) as s:
             unit = s.get(Unit, unit_uuid)
             variables = dict(unit.variables or {}) if unit else {}
-        config = load_config(sip.path, sip.processing_config,
-                             dict(variables.get("ingest_options") or {}))
+        config = load_config(
+            sip.path, sip.processing_config, dict(variables.get("ingest_options") or {})
+        )
         redo_seq = int(variables.get("normalization_redo_seq") or 0)
-        done = rec.completed_jobs(unit_uuid)
-        if redo_seq:
-            done = _done_since_redo(rec, unit_uuid, done, redo_seq)
-        return cls(sip, rec, done, config, variables.get("reingest"), redo_seq)
+        since = {NORMALIZE_GROUP: redo_seq} if redo_seq else None
+        done, pairs = completed(rec, unit_uuid, since=since)
+        return cls(
+            unit_uuid=unit_uuid,
+            recorder=rec,
+            done=done,
+            done_pairs=pairs,
+            sip=sip,
+            config=config,
+            reingest=variables.get("reingest"),
+            redo_seq=redo_seq,
+        )
 
-    def record(self, group: str, name: str, output: str | None = None) -> None:
-        """A job that is done the moment it is written (once per unit)."""
-        if name not in self.done:
-            self.recorder.record_job(self.sip.uuid, group, name, output=output)
-            self.done.add(name)
+    def configured(self, field_name: str) -> Any:
+        return getattr(self.config, field_name)
 
-    def decide(self, group: str, name: str, link: str, preset: T | None,
-               choices: dict[str, T], labels: dict[str, str]) -> T | None:
-        """The answer to a decision: preconfigured, given earlier, or asked now (None).
-
-        ``choices`` maps choice ids to their meaning, ``labels`` choice ids to what
-        the user reads.
-        """
-        if preset is not None:
-            self.record(group, name, output=f"preconfigured: {preset}")
-            return preset
-        given = (self._answered_since_redo(name) if group == NORMALIZE_GROUP and self.redo_seq
-                 else decisions.answered(self.sip.uuid, name, self.recorder.engine))
-        if given is not None and given in choices:
-            return choices[given]
-        decisions.ask(self.recorder, self.sip.uuid, microservice=group, name=name,
-                      link_uuid=link,
-                      choices=[decisions.Choice(c, labels.get(c, c)) for c in choices])
-        return None
+    def answered(self, group: str, name: str) -> str | None:
+        """A Normalize answer counts only when given in the current round."""
+        if group == NORMALIZE_GROUP and self.redo_seq:
+            return self._answered_since_redo(name)
+        return super().answered(group, name)
 
     def _answered_since_redo(self, name: str) -> str | None:
-        """The answer to a Normalize decision asked in the current round, if any."""
         with session_scope(self.recorder.engine) as s:
-            row = s.exec(select(Decision).join(Job, col(Job.uuid) == col(Decision.job_uuid))
-                         .where(col(Decision.unit_uuid) == self.sip.uuid,
-                                col(Decision.name) == name,
-                                col(Decision.choice).is_not(None),
-                                col(Job.seq) > self.redo_seq)
-                         .order_by(col(Job.seq).desc())).first()
+            row = s.exec(
+                select(Decision)
+                .join(Job, col(Job.uuid) == col(Decision.job_uuid))
+                .where(
+                    col(Decision.unit_uuid) == self.sip.uuid,
+                    col(Decision.name) == name,
+                    col(Decision.choice).is_not(None),
+                    col(Job.seq) > self.redo_seq,
+                )
+                .order_by(col(Job.seq).desc())
+            ).first()
             return row.choice if row else None
 
 
-def _done_since_redo(rec: Recorder, unit_uuid: str, done: set[str], redo_seq: int) -> set[str]:
-    """Completed job names, counting Normalize-group jobs only from the redo on."""
-    with session_scope(rec.engine) as s:
-        rows = s.exec(select(Job.name, Job.microservice, Job.seq)
-                      .where(col(Job.unit_uuid) == unit_uuid,
-                             col(Job.status) == JobStatus.COMPLETE)).all()
-    stale = {name for name, group, _ in rows if group == NORMALIZE_GROUP}
-    fresh = {name for name, group, seq in rows if group == NORMALIZE_GROUP and seq > redo_seq}
-    return (done - stale) | fresh
+def ingest_step(fn: Callable[[IngestContext], None]) -> Callable[[str], Outcome]:
+    """Adapt ``fn(ctx)`` to ``step(unit_uuid) -> Outcome`` over an ``IngestContext``."""
+    return step(IngestContext.load)(fn)

@@ -10,7 +10,8 @@ fields by their ``ProcessingConfig`` names: reingest needs it (a metadata reinge
 must not normalize whatever the configuration says), and tests use it.
 
 This module only adds what the ingest steps need on top: the labels users read for
-each choice, and the decision-table view ``{choice uuid: value}`` the steps ask with.
+each value of a decision (the steps ask with ``StepContext.decide``, which offers the
+labelled values of the field's link), and the packaging choices.
 """
 
 from __future__ import annotations
@@ -26,25 +27,17 @@ from custos.processing import ProcessingConfig
 from tasks.compress import Compression
 
 NORMALIZE_LINK = processing.link_for("normalize").uuid
-APPROVE_NORMALIZATION_LINK = processing.link_for("approve_normalization").uuid
-REMINDER_LINK = processing.link_for("add_metadata_reminder").uuid
-STORE_AIP_LINK = processing.link_for("store_aip").uuid
-STORE_AIP_LOCATION_LINK = processing.link_for("aip_location").uuid
-UPLOAD_DIP_LINK = processing.link_for("upload_dip").uuid
-STORE_DIP_LINK = processing.link_for("store_dip").uuid
-STORE_DIP_LOCATION_LINK = processing.link_for("dip_location").uuid
 #: Not a ``ProcessingConfig`` field (Archivematica's UI never preconfigures it): asked.
 APPROVE_REINGEST_LINK = "9520386f-bb6d-4fb9-a6b6-5845ef39375f"
 APPROVE_REINGEST_CHOICES = {
     "260ef4ea-f87d-4acf-830d-d0de41e6d2af": "yes",
     "a6ed697e-6189-4b4e-9f80-29209abc7937": "reject",
 }
-APPROVE_REINGEST_LABELS = {
-    "260ef4ea-f87d-4acf-830d-d0de41e6d2af": "Approve AIP reingest",
-    "a6ed697e-6189-4b4e-9f80-29209abc7937": "Reject SIP",
-}
+APPROVE_REINGEST_LABELS = {"yes": "Approve AIP reingest", "reject": "Reject SIP"}
 
 #: What the user reads for each value of a decision field (Archivematica's wording).
+#: Only the values labelled here are offered: Normalize's *service files* and
+#: *manually* chains need folders Custos does not support, so they are not choices.
 LABELS: dict[str, dict[Any, str]] = {
     "normalize": {
         "preservation_access": "Normalize for preservation and access",
@@ -64,18 +57,6 @@ LABELS: dict[str, dict[Any, str]] = {
     },
     "store_dip": {True: "Store DIP", False: "Reject DIP"},
 }
-
-
-def decision(field: str, link_uuid: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """``({choice uuid: value}, {choice uuid: label})`` of a field's decision link.
-
-    Only the values with a label are offered: Normalize's *service files* and
-    *manually* chains need folders Custos does not support, so they are not choices.
-    """
-    link = processing.link_for(field, link_uuid)
-    labels = LABELS[field]
-    choices = {chain: value for value, chain in link.choices.items() if value in labels}
-    return choices, {chain: labels[value] for chain, value in choices.items()}
 
 
 def load_config(

@@ -1,8 +1,8 @@
 """The ingest microservices (Archivematica steps 19-35) as Prefect tasks.
 
 Job and group names are Archivematica's own, so clients filtering on them keep
-working. Each task takes the SIP's UUID and returns ``CONTINUE``, ``WAIT`` or
-``STOP`` (see :mod:`.context`); a failure raises after its job is recorded FAILED.
+working. Each task takes the SIP's UUID and returns an ``Outcome`` (see
+:mod:`.context`); a failure raises after its job is recorded FAILED.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..normalize.rules import Purpose, load_policy
 from . import metadata_checks as checks
 from . import options as opt
 from . import package, prepare
-from .context import CONTINUE, NORMALIZE_GROUP, STOP, WAIT, IngestContext
+from .context import NORMALIZE_GROUP, IngestContext, ingest_step
 from .mets_task import write_aip_mets
 
 NORMALIZE = NORMALIZE_GROUP
@@ -38,23 +38,21 @@ UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace", "conte
 
 
 @task(cache_policy=NONE, name="Verify SIP compliance")
-def verify_sip(unit_uuid: str) -> str:
+@ingest_step
+def verify_sip(ctx: IngestContext) -> None:
     """Steps 19-22: move to processing, verify, rename with the SIP UUID."""
-    ctx = IngestContext.load(unit_uuid)
+    unit_uuid = ctx.unit_uuid
     if ctx.reingest and ctx.reingest != "full":  # full: approved as a transfer
         approved = ctx.decide(
+            None,
             "Reingest AIP",
             "Approve AIP reingest",
-            opt.APPROVE_REINGEST_LINK,
-            None,
-            opt.APPROVE_REINGEST_CHOICES,
             opt.APPROVE_REINGEST_LABELS,
+            opt.APPROVE_REINGEST_LINK,
+            choices=opt.APPROVE_REINGEST_CHOICES,
         )
-        if approved is None:
-            return WAIT
         if approved == "reject":
-            ctx.recorder.reject_unit(unit_uuid, "Reject SIP")
-            return STOP
+            raise ctx.reject("Reject SIP")
     ctx.record("Verify SIP compliance", "Move to processing directory")
     if "Verify SIP compliance" not in ctx.done:
         with ctx.recorder.job(unit_uuid, "Verify SIP compliance", "Verify SIP compliance"):
@@ -67,7 +65,6 @@ def verify_sip(unit_uuid: str) -> str:
     ctx.record("Include default SIP processingMCP.xml", "Include default SIP processingMCP.xml")
     ctx.record("Change SIP filenames", "Change SIP name")
     ctx.record("Change SIP filenames", "Load Dublin Core metadata from disk")
-    return CONTINUE
 
 
 def _normalize_purpose(ctx: IngestContext, purpose: Purpose, name: str) -> None:
@@ -86,30 +83,26 @@ def _normalize_purpose(ctx: IngestContext, purpose: Purpose, name: str) -> None:
 
 
 @task(cache_policy=NONE, name="Normalize")
-def normalize_sip(unit_uuid: str) -> str:
+@ingest_step
+def normalize_sip(ctx: IngestContext) -> None:
     """Step 23: the Normalize decision, derivatives, validation, Approve normalization.
 
     *Redo* discards this round's derivatives and starts the step again (the Normalize
     decision included, so a different choice can be made); it cannot be preconfigured,
     since a configuration answering it would loop for ever.
     """
-    while True:
-        outcome = _normalize_round(IngestContext.load(unit_uuid))
-        if outcome != "redo":
-            return outcome
+    while _normalize_round(ctx) == "redo":
+        ctx = IngestContext.load(ctx.unit_uuid, ctx.recorder)
 
 
 def _normalize_round(ctx: IngestContext) -> str:
+    """One round; returns "redo" when *Approve normalization* asked for another."""
     unit_uuid = ctx.sip.uuid
-    choices, labels = opt.decision("normalize", opt.NORMALIZE_LINK)
     choice = ctx.decide(
-        NORMALIZE, "Normalize", opt.NORMALIZE_LINK, ctx.config.normalize, choices, labels
+        "normalize", NORMALIZE, "Normalize", opt.LABELS["normalize"], opt.NORMALIZE_LINK
     )
-    if choice is None:
-        return WAIT
     if choice == "reject":
-        ctx.recorder.reject_unit(unit_uuid, "Reject SIP")
-        return STOP
+        raise ctx.reject("Reject SIP")
     if choice not in PURPOSES:
         raise InvalidInput(
             f"Normalize choice {choice!r} is not supported by Custos "
@@ -138,24 +131,18 @@ def _normalize_round(ctx: IngestContext) -> str:
     ctx.record(NORMALIZE, "Normalization report")
     if ctx.config.approve_normalization == "redo":
         raise ConfigError("Approve normalization cannot be preconfigured to Redo")
-    choices, labels = opt.decision("approve_normalization")
     approved = ctx.decide(
+        "approve_normalization",
         NORMALIZE,
         "Approve normalization",
-        opt.APPROVE_NORMALIZATION_LINK,
-        ctx.config.approve_normalization,
-        choices,
-        labels,
+        opt.LABELS["approve_normalization"],
     )
-    if approved is None:
-        return WAIT
     if approved == "reject":
-        ctx.recorder.reject_unit(unit_uuid, "Reject SIP")
-        return STOP
+        raise ctx.reject("Reject SIP")
     if approved == "redo":
         _redo(ctx)
         return "redo"
-    return CONTINUE
+    return "done"
 
 
 def _redo(ctx: IngestContext) -> None:
@@ -173,25 +160,21 @@ def _redo(ctx: IngestContext) -> None:
 
 
 @task(cache_policy=NONE, name="Add final metadata")
-def add_final_metadata(unit_uuid: str) -> str:
+@ingest_step
+def add_final_metadata(ctx: IngestContext) -> None:
     """Step 26: *Reminder: add metadata if desired* (its one choice is Continue).
 
     The pause lets a user add metadata files (``/api/ingest/copy_metadata_files/``)
     before the METS is written; a configuration answering it skips the pause.
     """
-    ctx = IngestContext.load(unit_uuid)
     ctx.record("Add final metadata", "Move to metadata reminder")
-    choices, labels = opt.decision("add_metadata_reminder")
-    preset = True if ctx.config.add_metadata_reminder is not None else None
-    answer = ctx.decide(
+    ctx.decide(
+        "add_metadata_reminder",
         "Add final metadata",
         "Reminder: add metadata if desired",
-        opt.REMINDER_LINK,
-        preset,
-        choices,
-        labels,
+        opt.LABELS["add_metadata_reminder"],
+        preset=True if ctx.config.add_metadata_reminder is not None else None,
     )
-    return WAIT if answer is None else CONTINUE
 
 
 def _validate_step(ctx: IngestContext, purpose: Purpose, name: str) -> None:
@@ -205,14 +188,13 @@ def _validate_step(ctx: IngestContext, purpose: Purpose, name: str) -> None:
 
 
 @task(cache_policy=NONE, name="Process metadata directory")
-def process_metadata(unit_uuid: str) -> str:
+@ingest_step
+def process_metadata(ctx: IngestContext) -> None:
     """Steps 28-29: submission documentation and metadata into ``objects/``; files the
     transfer did not register get UUIDs and checksums, and every file not yet checked
     is virus-scanned, identified and characterized before the METS is written."""
-    ctx = IngestContext.load(unit_uuid)
     for folder in (checks.SUBMISSION_DOCUMENTATION, checks.METADATA):
         _process_folder(ctx, folder)
-    return CONTINUE
 
 
 def _process_folder(ctx: IngestContext, f: checks.CheckedFolder) -> None:
@@ -290,9 +272,10 @@ def _refuse_unprocessed_metadata(ctx: IngestContext) -> None:
 
 
 @task(cache_policy=NONE, name="Generate AIP METS")
-def generate_mets(unit_uuid: str) -> str:
+@ingest_step
+def generate_mets(ctx: IngestContext) -> None:
     """Steps 31-32: the AIP METS (validated offline) and the README."""
-    ctx = IngestContext.load(unit_uuid)
+    unit_uuid = ctx.unit_uuid
     if "Generate METS.xml document" not in ctx.done:
         with ctx.recorder.job(unit_uuid, "Generate AIP METS", "Generate METS.xml document") as job:
             _refuse_unprocessed_metadata(ctx)
@@ -302,7 +285,6 @@ def generate_mets(unit_uuid: str) -> str:
     if "Add README file" not in ctx.done:
         with ctx.recorder.job(unit_uuid, "Add README file", "Add README file"):
             prepare.add_readme(ctx.sip)
-    return CONTINUE
 
 
 def _created(ctx: IngestContext) -> datetime | None:
@@ -314,47 +296,35 @@ def _created(ctx: IngestContext) -> datetime | None:
 
 
 @task(cache_policy=NONE, name="Prepare DIP")
-def prepare_dip(unit_uuid: str) -> str:
+@ingest_step
+def prepare_dip(ctx: IngestContext) -> None:
     """Steps 33 and the DIP branch: thumbnails and METS into the DIP, then store it."""
-    ctx = IngestContext.load(unit_uuid)
+    unit_uuid = ctx.unit_uuid
     if not (ctx.sip.path / "DIP" / "objects").is_dir() and "Store DIP" not in ctx.done:
-        return CONTINUE
+        return
     if "Copy METS to DIP directory" not in ctx.done:
         with ctx.recorder.job(unit_uuid, "Prepare DIP", "Copy METS to DIP directory") as job:
             package.prepare_dip(ctx.sip)
             job.output = "thumbnails and METS copied"
     group = "Upload DIP"
-    choices, labels = opt.decision("upload_dip")
-    upload = ctx.decide(
-        group, "Upload DIP", opt.UPLOAD_DIP_LINK, ctx.config.upload_dip, choices, labels
-    )
-    if upload is None:
-        return WAIT
+    upload = ctx.decide("upload_dip", group, "Upload DIP", opt.LABELS["upload_dip"])
     if upload in UPLOAD_NOT_SUPPORTED:
         raise InvalidInput(
             f"Upload DIP to {UPLOAD_NOT_SUPPORTED[upload]} is not supported by "
             'Custos; choose "Do not upload DIP"'
         )
-    choices, labels = opt.decision("store_dip")
-    store = ctx.decide(
-        group, "Store DIP?", opt.STORE_DIP_LINK, ctx.config.store_dip, choices, labels
-    )
-    if store is None:
-        return WAIT
+    store = ctx.decide("store_dip", group, "Store DIP?", opt.LABELS["store_dip"])
     if store is False:
         ctx.record(group, "Reject DIP", output="DIP not stored")
-        return CONTINUE
+        return
     where_choices = package.location_choices(LocationPurpose.DIP_STORAGE, ctx.recorder.engine)
     where = ctx.decide(
+        "dip_location",
         group,
         "Store DIP location",
-        opt.STORE_DIP_LOCATION_LINK,
-        ctx.config.dip_location,
-        {uri: uri for uri, _ in where_choices},
         dict(where_choices),
+        choices={uri: uri for uri, _ in where_choices},
     )
-    if where is None:
-        return WAIT
     if "Store DIP" not in ctx.done:
         with ctx.recorder.job(unit_uuid, group, "Store DIP") as job:
             location = package.resolve_location(
@@ -362,17 +332,15 @@ def prepare_dip(unit_uuid: str) -> str:
             )
             pkg = package.store_dip(ctx.sip, ctx.sip.path / "DIP", location, ctx.recorder.engine)
             job.output = f"DIP {pkg.uuid} stored as {pkg.path}"
-    return CONTINUE
 
 
 @task(cache_policy=NONE, name="Prepare AIP")
-def prepare_aip(unit_uuid: str) -> str:
+@ingest_step
+def prepare_aip(ctx: IngestContext) -> None:
     """Step 34: bag (reusing the transfer's sha256), verify fully, compress."""
-    ctx = IngestContext.load(unit_uuid)
-    if "Compress AIP" in ctx.done and package.recalled(unit_uuid, ctx.recorder.engine):
-        return CONTINUE
+    if "Compress AIP" in ctx.done and package.recalled(ctx.unit_uuid, ctx.recorder.engine):
+        return
     _package(ctx)
-    return CONTINUE
 
 
 def _package(ctx: IngestContext) -> package.Packaged:
@@ -409,30 +377,22 @@ def _package(ctx: IngestContext) -> package.Packaged:
 
 
 @task(cache_policy=NONE, name="Store AIP")
-def store_aip(unit_uuid: str) -> str:
+@ingest_step
+def store_aip(ctx: IngestContext) -> None:
     """Step 35: Store AIP decisions, verify, store (idempotent), clean up."""
-    ctx = IngestContext.load(unit_uuid)
+    unit_uuid = ctx.unit_uuid
     group = "Store AIP"
-    choices, labels = opt.decision("store_aip")
-    answer = ctx.decide(
-        group, "Store AIP", opt.STORE_AIP_LINK, ctx.config.store_aip, choices, labels
-    )
-    if answer is None:
-        return WAIT
+    answer = ctx.decide("store_aip", group, "Store AIP", opt.LABELS["store_aip"])
     if answer is False:
-        ctx.recorder.reject_unit(unit_uuid, "Reject AIP")
-        return STOP
+        raise ctx.reject("Reject AIP")
     locations = package.location_choices(LocationPurpose.AIP_STORAGE, ctx.recorder.engine)
     where = ctx.decide(
+        "aip_location",
         group,
         "Store AIP location",
-        opt.STORE_AIP_LOCATION_LINK,
-        ctx.config.aip_location,
-        {uri: uri for uri, _ in locations},
         dict(locations),
+        choices={uri: uri for uri, _ in locations},
     )
-    if where is None:
-        return WAIT
     location = package.resolve_location(where, LocationPurpose.AIP_STORAGE, ctx.recorder.engine)
     if "Store the AIP" not in ctx.done:
         packaged = package.recalled(unit_uuid, ctx.recorder.engine)
@@ -459,7 +419,6 @@ def store_aip(unit_uuid: str) -> str:
     if "Clean up after storing AIP" not in ctx.done:
         with ctx.recorder.job(unit_uuid, group, "Clean up after storing AIP"):
             package.cleanup(ctx.sip)
-    return CONTINUE
 
 
 def _stored(ctx: IngestContext) -> bool:
@@ -469,10 +428,9 @@ def _stored(ctx: IngestContext) -> bool:
 
 
 @task(cache_policy=NONE, name="Remove the processing directory")
-def remove_processing_directory(unit_uuid: str) -> str:
+@ingest_step
+def remove_processing_directory(ctx: IngestContext) -> None:
     """The last job: it makes the SIP COMPLETE (Archivematica's status rules)."""
-    ctx = IngestContext.load(unit_uuid)
     if "Remove the processing directory" not in ctx.done:
-        with ctx.recorder.job(unit_uuid, "Store AIP", "Remove the processing directory"):
+        with ctx.recorder.job(ctx.unit_uuid, "Store AIP", "Remove the processing directory"):
             package.remove_processing_directory(ctx.sip)
-    return CONTINUE

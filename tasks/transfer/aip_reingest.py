@@ -47,6 +47,7 @@ from custos.models import (
     Location,
     LocationPurpose,
     Package,
+    TransferType,
     Unit,
 )
 from custos.recorder import JobHandle
@@ -57,7 +58,7 @@ from tasks.ingest.reingest import mets_datetime, mets_event_rows
 from .common import TransferContext, display_path, microservice
 
 #: Archivematica's transfer type for a reingested AIP.
-AIP_TRANSFER_TYPE = "Archivematica AIP"
+AIP_TRANSFER_TYPE = TransferType.AIP
 GROUP = "Reingest AIP"
 UNPACK_JOB = "Move AIP to transfer directory"
 PARSE_JOB = "Parse the METS into the database"

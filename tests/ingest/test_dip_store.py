@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import col, select
 
 from custos.db import session_scope
-from custos.errors import StorageError
+from custos.errors import InvalidInput, StorageError
 from custos.models import LocationPurpose, Package, PackageStatus, Unit, UnitStatus
 from flows.ingest import ingest
 from tasks import aipstore
@@ -49,14 +49,15 @@ def test_a_dip_damaged_on_its_way_to_the_store_fails_the_sip(
         return done
 
     monkeypatch.setattr(aipstore.shutil, "copytree", copytree)
-    assert ingest.fn(uuid) == "failed"
+    with pytest.raises(InvalidInput, match="does not match its source"):
+        ingest.fn(uuid)
     with session_scope() as s:
         unit = s.get(Unit, uuid)
         assert unit is not None and unit.status == UnitStatus.FAILED
         error = unit.error or ""
     name = f"dipbad-{uuid}"
     assert re.match(
-        rf"InvalidInput: stored copy of {name} does not match its source: "
+        rf"Prepare DIP: stored copy of {name} does not match its source: "
         r"objects/\S+-photo\.jpg differs from the DIP \(sha256 ",
         error,
     ), error

@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from sqlmodel import col, select
 
 from custos import decisions, dispatch
 from custos.db import session_scope
+from custos.errors import CustosError, InvalidInput
 from custos.models import File, Package, PackageStatus, Unit, UnitStatus
 from custos.processing import ProcessingConfig, to_xml
 from flows.ingest import ingest
@@ -83,7 +85,8 @@ def test_rights_csv_naming_a_missing_file_fails_the_sip(make_sip: SipFactory) ->
     uuid, _ = make_sip({"objects/a.txt": "x\n",
                         "metadata/rights.csv": "file,basis\nobjects/nope.txt,copyright\n"},
                        name="badrights", options=AUTOMATED | {"normalize": "none"})
-    assert ingest.fn(uuid) == "failed"
+    with pytest.raises(CustosError, match="objects/nope.txt"):
+        ingest.fn(uuid)
     unit = _unit(uuid)
     assert unit.status == UnitStatus.FAILED and "objects/nope.txt" in (unit.error or "")
 
@@ -98,7 +101,8 @@ def test_upload_dip_store_dip_and_location_are_asked(make_sip: SipFactory, dip_s
         "Upload DIP to AtoM", "Upload DIP to ArchivesSpace", "Upload DIP to CONTENTdm",
         "Do not upload DIP"]
     _answer(refused, "Upload DIP", "Upload DIP to AtoM")
-    assert ingest.fn(refused) == "failed"
+    with pytest.raises(InvalidInput, match="AtoM is not supported"):
+        ingest.fn(refused)
     assert "AtoM is not supported" in (_unit(refused).error or "")
 
     uuid, _ = make_sip({"objects/p.png": make_png}, name="dip", options=AUTOMATED | unset)

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from custos import decisions
 from custos.db import session_scope
+from custos.errors import ToolFailed
 from custos.models import (
     Event,
     File,
@@ -130,7 +131,8 @@ def test_failed_normalization_fails_the_sip(make_sip: SipFactory) -> None:
     with session_scope() as s:  # identified as JPEG by the transfer, but broken
         for f in s.exec(select(File).where(col(File.sip_uuid) == uuid)):
             f.puid = "fmt/43"
-    assert ingest.fn(uuid) == "failed"
+    with pytest.raises(ToolFailed):
+        ingest.fn(uuid)
     assert _status(uuid) == UnitStatus.FAILED
     with session_scope() as s:
         job = s.exec(select(Job).where(col(Job.unit_uuid) == uuid,

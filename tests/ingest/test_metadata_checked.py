@@ -16,6 +16,7 @@ from sqlmodel import col, select
 
 from custos import decisions
 from custos.db import session_scope
+from custos.errors import CustosError, InvalidInput
 from custos.mets.read import read_mets
 from custos.models import (
     Event,
@@ -214,7 +215,8 @@ def test_an_infected_metadata_file_fails_the_sip_naming_it(
     sip = waiting_sip(make_sip)
     copy(client, auth, sip, ts, f"{folder.name}/readme.txt", f"{folder.name}/eicar.txt")
 
-    assert continue_ingest(sip) == "failed"
+    with pytest.raises(CustosError, match="eicar.txt"):
+        continue_ingest(sip)
 
     with session_scope() as s:
         unit = s.get(Unit, sip)
@@ -265,7 +267,8 @@ def test_a_file_slipped_into_metadata_after_processing_fails_the_sip(
     (sip_dir / "metadata").mkdir()
     (sip_dir / "metadata" / "late.txt").write_text("never scanned\n")
 
-    assert ingest.fn(sip) == "failed"
+    with pytest.raises(InvalidInput, match="never checked"):
+        ingest.fn(sip)
 
     with session_scope() as s:
         unit = s.get(Unit, sip)
