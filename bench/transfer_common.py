@@ -68,7 +68,7 @@ def run(src: Path, name: str) -> dict[str, Any]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     uuid = start_transfer(name, src, processing_config="automated")
-    timings["start_transfer (copy)"] = time.perf_counter() - started
+    timings["start_transfer"] = time.perf_counter() - started
     status = run_transfer(uuid, use_prefect=False, timings=timings)
     total = time.perf_counter() - started
     return {"status": str(status), "total_s": round(total, 2),

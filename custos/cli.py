@@ -31,7 +31,16 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from custos import cli_aip, cli_capture, cli_transfer
-from custos.cli_common import JsonOption, cli_errors, emit, err, fail_line, first_line, out
+from custos.cli_common import (
+    JsonOption,
+    cli_errors,
+    emit,
+    err,
+    fail_line,
+    first_line,
+    log_to_home,
+    out,
+)
 from custos.cli_common import open_db as _open_db
 from custos.cli_common import settings as _settings
 from custos.errors import CustosError, InvalidInput, NotFound, StorageError
@@ -348,6 +357,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``custos`` script: one line on stderr and exit code 1 for
     every failure, whatever raised it (usage errors included); 130 on Ctrl-C."""
     command = typer.main.get_command(app)
+    log_to_home()
     try:
         code = command.main(args=argv, prog_name="custos", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):

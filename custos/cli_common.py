@@ -10,9 +10,11 @@ errors, unexpected exceptions) into the same one line.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -70,6 +72,42 @@ def emit(json_mode: bool, data: Any, render: Any = None) -> None:
 def settings(**overrides: Any) -> Settings:
     """The settings, with the command's options (those given) winning."""
     return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+#: Loggers of the work a command may run in its own process (flows, steps, core).
+WORK_LOGGERS = ("custos", "tasks", "flows")
+
+
+class _HomeLog(logging.FileHandler):
+    """``<home>/logs/cli.log``, created on the first record; a record that cannot be
+    written is dropped (a command must never fail, or print, because of its log)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return
+        super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's name
+        pass
+
+
+def log_to_home() -> None:
+    """Send the log records of work run in this command to ``<home>/logs/cli.log``
+    instead of the terminal, where they would tear the progress bars apart (Prefect's
+    logging set-up prints every warning of every logger on stderr)."""
+    try:
+        path = settings().home / "logs" / "cli.log"
+    except CustosError:
+        return  # bad settings: the command will say so
+    handler = _HomeLog(path, delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    for name in WORK_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def open_db(conf: Settings, *, must_exist: bool = True) -> Engine:

@@ -1,9 +1,10 @@
 """Starting and approving transfers for the API, through the core's interfaces.
 
-``custos.transfers`` owns how a transfer is created (copy into processing, Unit
-row, approval decision or flow submission); this module adds Archivematica's
-request conventions: several paths make several transfers, and approval finds
-the waiting transfer by its directory and type.
+``custos.transfers`` owns how a transfer is created (checks, Unit row, approval
+decision or flow submission; the copy into processing is the flow's first job, so a
+request never waits for it); this module adds Archivematica's request conventions:
+several paths make several transfers, and approval finds the waiting transfer by its
+directory and type.
 """
 
 from __future__ import annotations
