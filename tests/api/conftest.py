@@ -1,4 +1,5 @@
-"""Fixtures of the API tests: the app, a user with a key, a recording dispatcher."""
+"""Fixtures of the API tests: the app, users with keys (``recorded_runs``, the recording
+dispatcher, is the root conftest's)."""
 
 from __future__ import annotations
 
@@ -52,25 +53,3 @@ def admin_auth() -> dict[str, str]:
     """The Authorization header of a fresh admin (processing configuration changes)."""
     name, key = new_user("admin")
     return {"Authorization": f"ApiKey {name}:{key}"}
-
-
-class RecordingBackend:
-    """A dispatch backend that records submissions instead of running flows."""
-
-    def __init__(self) -> None:
-        self.submitted: list[tuple[str, dict[str, Any]]] = []
-
-    def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
-        self.submitted.append((flow_name, parameters))
-        return f"recorded-{len(self.submitted)}"
-
-
-@pytest.fixture()
-def recorded_runs() -> Iterator[RecordingBackend]:
-    """Flows submitted during the test (none runs)."""
-    from custos import dispatch
-
-    backend = RecordingBackend()
-    dispatch.set_backend(backend)
-    yield backend
-    dispatch.set_backend(None)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,32 +14,10 @@ from custos.db import session_scope
 from custos.models import File, FileUse, LocationPurpose, Unit, UnitType, new_uuid
 from custos.storage import default_location
 from tasks.identify import identify_files
-
-
-def make_png(path: Path) -> None:
-    subprocess.run(["convert-im6.q16", "-size", "32x24", "gradient:red-blue", str(path)],
-                   check=True)
-
-
-def make_wav(path: Path) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=0.3", str(path)], check=True)
-
-
-def make_pdf(path: Path) -> None:
-    subprocess.run(["gs", "-q", "-dBATCH", "-dNOPAUSE", "-sDEVICE=pdfwrite",
-                    f"-sOutputFile={path}", "-c", "/Helvetica findfont 20 scalefont setfont "
-                    "72 720 moveto (Custos test) show showpage"], check=True)
-
-
-def make_odt(path: Path) -> None:
-    src = path.with_suffix(".txt")
-    src.write_text("A letter worth keeping.\n")
-    subprocess.run(["soffice", f"-env:UserInstallation={(path.parent / '.lo').as_uri()}",
-                    "--headless", "--convert-to", "odt", "--outdir", str(path.parent),
-                    str(src)], check=True, capture_output=True)
-    src.unlink()
-    shutil.rmtree(path.parent / ".lo", ignore_errors=True)
+from tests.support.samples import make_odt as make_odt
+from tests.support.samples import make_pdf as make_pdf
+from tests.support.samples import make_png as make_png
+from tests.support.samples import make_wav as make_wav
 
 
 def sha256(path: Path) -> str:
@@ -61,9 +37,13 @@ def make_sip(custos_home: Path, tmp_path: Path) -> SipFactory:
     """
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)
 
-    def factory(files: dict[str, Callable[[Path], None] | str], *, name: str = "sip",
-                options: dict[str, Any] | None = None,
-                config: str = "default") -> tuple[str, Path]:
+    def factory(
+        files: dict[str, Callable[[Path], None] | str],
+        *,
+        name: str = "sip",
+        options: dict[str, Any] | None = None,
+        config: str = "default",
+    ) -> tuple[str, Path]:
         uuid = new_uuid()
         root = processing / f"{name}-{uuid[:8]}"
         for rel, maker in files.items():
@@ -76,17 +56,35 @@ def make_sip(custos_home: Path, tmp_path: Path) -> SipFactory:
         paths = [root / rel for rel in files]
         formats = identify_files(paths).by_path()
         with session_scope() as s:
-            s.add(Unit(uuid=uuid, unit_type=UnitType.SIP, name=name, current_path=str(root),
-                       processing_config=config, transfer_uuid=new_uuid(),
-                       variables={"ingest_options": options or {}}))
+            s.add(
+                Unit(
+                    uuid=uuid,
+                    unit_type=UnitType.SIP,
+                    name=name,
+                    current_path=str(root),
+                    processing_config=config,
+                    transfer_uuid=new_uuid(),
+                    variables={"ingest_options": options or {}},
+                )
+            )
         with session_scope() as s:
             for rel, path in zip(files, paths, strict=True):
                 ident = formats[path]
                 use = FileUse.METADATA if rel.startswith("metadata/") else FileUse.ORIGINAL
-                s.add(File(unit_uuid=uuid, sip_uuid=uuid, original_path=rel, current_path=rel,
-                           size=path.stat().st_size, checksum=sha256(path),
-                           checksum_type="sha256", puid=ident.puid,
-                           format_name=ident.format_name, use=use))
+                s.add(
+                    File(
+                        unit_uuid=uuid,
+                        sip_uuid=uuid,
+                        original_path=rel,
+                        current_path=rel,
+                        size=path.stat().st_size,
+                        checksum=sha256(path),
+                        checksum_type="sha256",
+                        puid=ident.puid,
+                        format_name=ident.format_name,
+                        use=use,
+                    )
+                )
         return uuid, root
 
     return factory
@@ -104,10 +102,16 @@ def dip_store(custos_home: Path) -> Path:
 
 #: ProcessingConfig overrides that answer every ingest decision.
 AUTOMATED: dict[str, Any] = {
-    "normalize": "preservation_access", "approve_normalization": "approve",
-    "add_metadata_reminder": True, "store_aip": True,
-    "aip_location": "/api/v2/location/default/AS/", "compression_algorithm": "7z-copy",
-    "upload_dip": "none", "store_dip": True, "dip_location": "/api/v2/location/default/DS/"}
+    "normalize": "preservation_access",
+    "approve_normalization": "approve",
+    "add_metadata_reminder": True,
+    "store_aip": True,
+    "aip_location": "/api/v2/location/default/AS/",
+    "compression_algorithm": "7z-copy",
+    "upload_dip": "none",
+    "store_dip": True,
+    "dip_location": "/api/v2/location/default/DS/",
+}
 
 
 def clear_rows(uuid: str) -> None:

@@ -22,8 +22,7 @@ from custos.mets.validate import mets_problems
 from custos.models import Event, File, Package, PackageStatus, Unit, UnitStatus
 from custos.reingest import approve_reingest, start_reingest
 from tasks.compress import extract_aip
-
-from .conftest import make_odt, make_pdf, make_png, make_wav
+from tests.support.samples import make_jpeg, make_odt, make_pdf, make_png, make_wav
 
 NS = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3"}
 
@@ -44,16 +43,32 @@ USER_ANSWERS = {
 FIRST_CHOICE = {"Store AIP location", "Store DIP location"}
 
 
-def make_jpeg(path: Path) -> None:
-    subprocess.run(["convert-im6.q16", "-size", "40x30", "plasma:fractal", str(path)],
-                   check=True)
-
-
 def make_video(path: Path) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=duration=0.5:size=64x48:rate=10", "-f", "lavfi", "-i",
-                    "sine=frequency=220:duration=0.5", "-c:v", "libx264", "-pix_fmt",
-                    "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=0.5:size=64x48:rate=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:duration=0.5",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],
+        check=True,
+    )
 
 
 def _answer_until_done(asked: list[str], units: set[str]) -> None:
@@ -112,7 +127,8 @@ def inline_flows() -> Any:
 
 @pytest.mark.slow
 def test_mixed_transfer_to_stored_aip_with_the_default_config(
-        custos_home: Path, tmp_path: Path, aip_store: Path, inline_flows: Any) -> None:
+    custos_home: Path, tmp_path: Path, aip_store: Path, inline_flows: Any
+) -> None:
     from custos.transfers import start_transfer
 
     src = tmp_path / "mixed"
@@ -124,8 +140,15 @@ def test_mixed_transfer_to_stored_aip_with_the_default_config(
     make_odt(src / "letter.odt")
     make_wav(src / "tone.wav")
     make_video(src / "clip.mp4")
-    originals = {"diagram.png", "photo.jpg", "report.pdf", "notes.txt", "letter.odt",
-                 "tone.wav", "clip.mp4"}
+    originals = {
+        "diagram.png",
+        "photo.jpg",
+        "report.pdf",
+        "notes.txt",
+        "letter.odt",
+        "tone.wav",
+        "clip.mp4",
+    }
     normalized = originals - {"notes.txt"}
 
     transfer_uuid = start_transfer("mixed", src, processing_config="default")
@@ -140,9 +163,17 @@ def test_mixed_transfer_to_stored_aip_with_the_default_config(
     sip = _unit(sip_uuid)
     assert sip.status == UnitStatus.COMPLETE, sip.error
     # default asks these (and answers the rest itself).
-    assert {"Normalize", "Approve normalization", "Reminder: add metadata if desired",
-            "Store AIP", "Store AIP location", "Upload DIP", "Store DIP?",
-            "Store DIP location", "Create SIP(s)"} <= set(asked)
+    assert {
+        "Normalize",
+        "Approve normalization",
+        "Reminder: add metadata if desired",
+        "Store AIP",
+        "Store AIP location",
+        "Upload DIP",
+        "Store DIP?",
+        "Store DIP location",
+        "Create SIP(s)",
+    } <= set(asked)
 
     bag_dir = _stored_bag(sip_uuid, aip_store, tmp_path / "aip")
     assert bag_dir.name == f"mixed-{sip_uuid}"
@@ -163,26 +194,43 @@ def test_mixed_transfer_to_stored_aip_with_the_default_config(
 
     with session_scope() as s:
         rows = {f.uuid: f for f in s.exec(select(File).where(col(File.sip_uuid) == sip_uuid))}
-    original_uuid = {Path(f.current_path).name: u for u, f in rows.items()
-                     if f.use == "original" and f.current_path.startswith("objects/")
-                     and not f.current_path.startswith("objects/metadata/")
-                     and not f.current_path.startswith("objects/submissionDocumentation/")}
+    original_uuid = {
+        Path(f.current_path).name: u
+        for u, f in rows.items()
+        if f.use == "original"
+        and f.current_path.startswith("objects/")
+        and not f.current_path.startswith("objects/metadata/")
+        and not f.current_path.startswith("objects/submissionDocumentation/")
+    }
     assert set(original_uuid) == originals
     for name, uuid in original_uuid.items():
         assert entries[uuid].use == "original"
         types = events[uuid]
-        for needed in ("ingestion", "message digest calculation", "virus check",
-                       "format identification"):
+        for needed in (
+            "ingestion",
+            "message digest calculation",
+            "virus check",
+            "format identification",
+        ):
             assert needed in types, f"{name}: no {needed} event in {types}"
         assert ("normalization" in types) == (name in normalized), (name, types)
         # metsrw reads the same events.
         assert "virus check" in {e.event_type for e in entries[uuid].get_premis_events()}
 
     derivatives = {u: f for u, f in rows.items() if f.use == "preservation"}
-    assert {rows[f.derived_from].current_path.rsplit("/", 1)[-1]
-            for f in derivatives.values() if f.derived_from} == normalized
-    expected_ext = {"diagram.png": ".tif", "photo.jpg": ".tif", "report.pdf": ".pdf",
-                    "letter.odt": ".pdf", "tone.wav": ".mkv", "clip.mp4": ".mkv"}
+    assert {
+        rows[f.derived_from].current_path.rsplit("/", 1)[-1]
+        for f in derivatives.values()
+        if f.derived_from
+    } == normalized
+    expected_ext = {
+        "diagram.png": ".tif",
+        "photo.jpg": ".tif",
+        "report.pdf": ".pdf",
+        "letter.odt": ".pdf",
+        "tone.wav": ".mkv",
+        "clip.mp4": ".mkv",
+    }
     for uuid, f in derivatives.items():
         assert f.derived_from is not None
         source = Path(rows[f.derived_from].current_path).name
@@ -192,8 +240,9 @@ def test_mixed_transfer_to_stored_aip_with_the_default_config(
         types = events[uuid]
         assert "creation" in types and "validation" in types, (f.current_path, types)
         group = f"Group-{f.derived_from}"
-        assert ("preservation", uuid) in groups[group] and ("original", f.derived_from) \
-            in groups[group]
+        assert ("preservation", uuid) in groups[group] and ("original", f.derived_from) in groups[
+            group
+        ]
     assert list((bag_dir / "data" / "thumbnails").glob("*.jpg"))
 
     # The same AIP reingested twice (partial, then metadata): events already in the
@@ -201,8 +250,9 @@ def test_mixed_transfer_to_stored_aip_with_the_default_config(
     for kind in ("partial", "metadata"):
         assert start_reingest(sip_uuid, kind) == sip_uuid
         assert dispatch.inline_backend().wait_all(900), "inline flows still running"
-        assert decisions.pending(sip_uuid, "Approve AIP reingest") is not None, \
-            _unit(sip_uuid).error
+        assert decisions.pending(sip_uuid, "Approve AIP reingest") is not None, _unit(
+            sip_uuid
+        ).error
         approve_reingest(sip_uuid, by="archivist")
         _answer_until_done(asked, {sip_uuid})
         assert not inline_flows.errors

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +13,6 @@ from custos.settings import PACKAGE_DATA
 from tasks.virus_scan import Clamd, ClamscanScanner, scan_files
 
 DB = PACKAGE_DATA / "clamav"
-
-
-def _require(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} not installed")
 
 
 @pytest.fixture
@@ -34,7 +28,6 @@ def samples(make) -> dict[str, Path]:
 
 @pytest.fixture
 def clamd(tmp_path: Path) -> Iterator[Clamd]:
-    _require("clamd")
     with Clamd(tmp_path / "run", DB) as daemon:
         yield daemon
 
@@ -85,22 +78,21 @@ def test_clamd_missing_file_and_non_utf8_name(clamd: Clamd, tmp_path: Path, make
 
 
 def test_clamscan_fallback(samples: dict[str, Path]) -> None:
-    _require("clamscan")
     report = ClamscanScanner(DB).scan_files(samples.values())
     assert _states(report) == EXPECTED
     assert report.engine == "ClamAV (clamscan)" and report.definitions == "custom"
 
 
 def test_clamscan_fallback_non_utf8_and_colon_names(tmp_path: Path, make) -> None:
-    _require("clamscan")
     bad = os.fsencode(tmp_path) + b"/caf\xe9.com"
     with open(bad, "wb") as fh:
         fh.write(make.eicar)
     clean = os.fsencode(tmp_path) + b"/r\xe9sum\xe9: notes.txt"
     with open(clean, "wb") as fh:
         fh.write(b"plain text\n")
-    report = ClamscanScanner(DB).scan_files([os.fsdecode(bad), os.fsdecode(clean),
-                                             tmp_path / "missing.txt"])
+    report = ClamscanScanner(DB).scan_files(
+        [os.fsdecode(bad), os.fsdecode(clean), tmp_path / "missing.txt"]
+    )
     first, second, third = report.outcomes
     assert os.fsencode(first.path) == bad
     assert first.state == "infected" and first.signature is not None
@@ -112,7 +104,6 @@ def test_clamscan_fallback_non_utf8_and_colon_names(tmp_path: Path, make) -> Non
 def test_scan_files_chooses_clamd_or_clamscan(
     clamd: Clamd, samples: dict[str, Path], tmp_path: Path
 ) -> None:
-    _require("clamscan")
     via_clamd = scan_files([samples["eicar"]], database_dir=DB, socket_path=clamd.socket_path)
     assert via_clamd.engine == "ClamAV (clamd)"
     fallback = scan_files([samples["eicar"]], database_dir=DB, socket_path=tmp_path / "none.sock")
@@ -121,7 +112,6 @@ def test_scan_files_chooses_clamd_or_clamscan(
 
 
 def test_clamd_stop_leaves_no_process(tmp_path: Path) -> None:
-    _require("clamd")
     daemon = Clamd(tmp_path / "run", DB)
     daemon.start()
     assert daemon.process is not None
@@ -142,9 +132,10 @@ def test_clamd_refuses_empty_database(tmp_path: Path) -> None:
 
 
 def test_each_shipped_signature_file_works_alone(tmp_path: Path, samples: dict[str, Path]) -> None:
-    _require("clamscan")
-    for name, expected in [("custos.hdb", "Custos.Test.EICAR.HDB.UNOFFICIAL"),
-                           ("custos.ndb", "Custos.Test.EICAR.NDB.UNOFFICIAL")]:
+    for name, expected in [
+        ("custos.hdb", "Custos.Test.EICAR.HDB.UNOFFICIAL"),
+        ("custos.ndb", "Custos.Test.EICAR.NDB.UNOFFICIAL"),
+    ]:
         db = tmp_path / name.replace(".", "_")
         db.mkdir()
         (db / name).write_bytes((DB / name).read_bytes())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -22,35 +21,21 @@ from custos.models import Event, Job, JobStatus, Unit, UnitStatus
 from custos.settings import get_settings
 from custos.transfers import start_transfer
 from flows.transfer import run_transfer
-
-from .conftest import EICAR, require
-
-
-class _Recording:
-    def __init__(self) -> None:
-        self.submitted: list[tuple[str, dict[str, Any]]] = []
-
-    def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
-        self.submitted.append((flow_name, dict(parameters)))
-        return f"recorded-{len(self.submitted)}"
+from tests.support.recording import RecordingBackend
+from tests.support.samples import EICAR
 
 
 @pytest.fixture()
 def no_official(
-    custos_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    recorded_runs: RecordingBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Path]:
     """An operator's defaults on a machine where freshclam never ran."""
-    from custos import dispatch
-
-    require("clamd")
     system = tmp_path / "var-lib-clamav"
     system.mkdir()
     monkeypatch.delenv("CUSTOS_CLAMAV_DATABASE")
     monkeypatch.setenv("CUSTOS_CLAMAV_SYSTEM_DATABASE", str(system))
     get_settings.cache_clear()
-    dispatch.set_backend(_Recording())
     yield system
-    dispatch.set_backend(None)
     monkeypatch.undo()
     get_settings.cache_clear()
 
