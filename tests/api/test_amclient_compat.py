@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,21 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from amclient import AMClient
 
 from custos.accounts import create_api_key, create_user
 from custos.db import session_scope
 from custos.models import Package, PackageStatus
 from custos.storage import LocationPurpose, default_location
+from tests.support.served import served
 
 pytestmark = pytest.mark.server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +39,8 @@ def server(app: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     previous_cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("amclient-cwd"))
-    port = free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(app, lifespan="off") as url:
+        yield url
     from custos import dispatch
 
     dispatch.inline_backend().wait_all(60)  # no flow outlives the test in the background
