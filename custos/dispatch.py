@@ -31,7 +31,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from custos.db import session_scope
-from custos.errors import ConfigError, NotFound
+from custos.errors import ConfigError, CustosError, NotFound
 from custos.models import Unit, UnitType, utcnow
 from custos.settings import get_settings
 
@@ -135,7 +135,10 @@ class InlineBackend:
         def target() -> None:
             try:
                 body(**parameters)
-            except BaseException as exc:  # recorded: the unit's jobs already say FAILED
+            except CustosError as exc:  # the unit's failure, already recorded on it
+                self.errors[run_id] = exc
+                log.info("inline flow %s: %s", flow_name, exc)
+            except BaseException as exc:  # a defect: recorded on the unit, logged in full
                 self.errors[run_id] = exc
                 log.exception("inline flow %s failed", flow_name)
 
