@@ -17,6 +17,7 @@ from custos.db import session_scope
 from custos.models import Capture, CaptureJob
 from custos.settings import get_settings
 from tests.capture.site import SiteServer
+from tests.support.recording import RecordingBackend
 
 runner = CliRunner()
 
@@ -106,30 +107,11 @@ def test_show_download_and_list(page: str, loopback: None, tmp_path: Path) -> No
     assert guid in {row["guid"] for row in json.loads(listed.stdout)}
 
 
-def test_capture_without_wait_queues_and_refuses_empty(
-    custos_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from custos import dispatch
-
-    class Recording:
-        def __init__(self) -> None:
-            self.submitted: list[tuple[str, dict[str, Any]]] = []
-
-        def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
-            self.submitted.append((flow_name, parameters))
-            return "recorded"
-
-    backend = Recording()
-    dispatch.set_backend(backend)
-    try:
-        result = runner.invoke(
-            app, ["capture", "http://127.0.0.1:9/queued", "--preserve", "--json"]
-        )
-    finally:
-        dispatch.set_backend(None)
+def test_capture_without_wait_queues_and_refuses_empty(recorded_runs: RecordingBackend) -> None:
+    result = runner.invoke(app, ["capture", "http://127.0.0.1:9/queued", "--preserve", "--json"])
     assert result.exit_code == 0, result.stderr
     (row,) = _lines(result.stdout)
-    assert row["status"] == "pending" and backend.submitted == [
+    assert row["status"] == "pending" and recorded_runs.submitted == [
         ("capture", {"unit_uuid": row["uuid"]})
     ]
     from custos.captures import wants_preservation

@@ -11,16 +11,22 @@ from custos.db import session_scope
 from custos.decisions import Choice, ask
 from custos.models import Decision, Unit, UnitType
 from custos.recorder import Recorder
+from tests.support.recording import RecordingBackend
 
 
-def test_top_level_decisions_list_and_answer(custos_home: object) -> None:
+def test_top_level_decisions_list_and_answer(recorded_runs: RecordingBackend) -> None:
     with session_scope() as s:
         unit = Unit(unit_type=UnitType.SIP, name="waiting-sip")
         s.add(unit)
         s.flush()
         unit_uuid = unit.uuid
-    decision = ask(Recorder(), unit_uuid, microservice="Store AIP", name="Store AIP",
-                   choices=[Choice("yes", "Yes"), Choice("reject", "Reject AIP")])
+    decision = ask(
+        Recorder(),
+        unit_uuid,
+        microservice="Store AIP",
+        name="Store AIP",
+        choices=[Choice("yes", "Yes"), Choice("reject", "Reject AIP")],
+    )
     runner = CliRunner()
     listed = runner.invoke(app, ["decisions", "--json"])
     assert listed.exit_code == 0, listed.output
@@ -30,19 +36,10 @@ def test_top_level_decisions_list_and_answer(custos_home: object) -> None:
 
     bad = runner.invoke(app, ["decide", decision.job_uuid, "maybe", "--json"])
     assert bad.exit_code != 0
-    # Answer by label without resubmitting a flow: the SIP has no files to ingest.
-    from custos import dispatch
-
-    class _NoRun:
-        def submit(self, flow_name: str, parameters: dict[str, object]) -> str:
-            return f"test-{flow_name}"
-
-    dispatch.set_backend(_NoRun())
-    try:
-        ok = runner.invoke(app, ["decide", decision.job_uuid, "Reject AIP", "--json"])
-    finally:
-        dispatch.set_backend(None)
+    # Answer by label; the resubmitted flow is recorded, not run (the SIP has no files).
+    ok = runner.invoke(app, ["decide", decision.job_uuid, "Reject AIP", "--json"])
     assert ok.exit_code == 0, ok.output
+    assert recorded_runs.submitted == [("ingest", {"unit_uuid": unit_uuid})]
     with session_scope() as s:
         row = s.get(Decision, decision.uuid)
         assert row is not None and row.choice == "reject" and row.answered_by == "cli"

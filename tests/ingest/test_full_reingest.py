@@ -19,6 +19,7 @@ from custos.reingest import start_reingest
 from custos.transfers import start_transfer
 from tasks import aipstore
 from tasks.compress import extract_aip
+from tests.support.recording import RecordingBackend
 
 from .conftest import make_png
 
@@ -51,9 +52,12 @@ def _mets(archive: Path, into: Path, uuid: str) -> tuple[METSContents, str, Path
 
 
 def _by_name(contents: METSContents, use: str) -> dict[str, dict[str, Any]]:
-    return {Path(f["path"]).name: f for f in contents.files.values()
-            if f["use"] == use and not f["path"].startswith(
-                ("objects/metadata/", "objects/submissionDocumentation/"))}
+    return {
+        Path(f["path"]).name: f
+        for f in contents.files.values()
+        if f["use"] == use
+        and not f["path"].startswith(("objects/metadata/", "objects/submissionDocumentation/"))
+    }
 
 
 def _event_types(contents: METSContents, info: dict[str, Any]) -> list[str]:
@@ -66,8 +70,12 @@ def _sha256(path: Path) -> str:
 
 @pytest.mark.slow
 def test_full_reingest_rebuilds_the_aip_through_a_transfer(
-        custos_home: Path, tmp_path: Path, aip_store: Path, inline_flows: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    custos_home: Path,
+    tmp_path: Path,
+    aip_store: Path,
+    inline_flows: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     src = tmp_path / "src"
     src.mkdir()
     make_png(src / "diagram.png")
@@ -94,8 +102,7 @@ def test_full_reingest_rebuilds_the_aip_through_a_transfer(
 
     def watched(source: Path, store_dir: Path, *args: Any, **kwargs: Any) -> Any:
         stored = real_store(source, store_dir, *args, **kwargs)
-        copies.append((Path(store_dir), archive.is_file()
-                       and _sha256(archive) == old_pkg.checksum))
+        copies.append((Path(store_dir), archive.is_file() and _sha256(archive) == old_pkg.checksum))
         return stored
 
     monkeypatch.setattr(aipstore, "store_aip", watched)
@@ -138,8 +145,9 @@ def test_full_reingest_rebuilds_the_aip_through_a_transfer(
     assert len(new_derivatives) == 1
     (derivative,) = new_derivatives.values()
     assert derivative["uuid"] not in old.files  # normalized again
-    sources = [r["related_uuid"] for r in derivative["relationships"]
-               if r["sub_type"] == "has source"]
+    sources = [
+        r["related_uuid"] for r in derivative["relationships"] if r["sub_type"] == "has source"
+    ]
     assert sources == [old_originals["diagram.png"]["uuid"]]
     assert (bag / "data" / derivative["path"]).is_file()
     assert "normalization" in _event_types(new, new_originals["diagram.png"])
@@ -149,15 +157,22 @@ def test_full_reingest_rebuilds_the_aip_through_a_transfer(
     assert {u: new.files[u]["path"] for u in kept if u in new.files} == kept
     assert all((bag / "data" / path).is_file() for path in kept.values())
     assert sum(f["use"] == "submissionDocumentation" for f in new.files.values()) == (
-        sum(f["use"] == "submissionDocumentation" for f in old.files.values()) + 1)
+        sum(f["use"] == "submissionDocumentation" for f in old.files.values()) + 1
+    )
     with session_scope() as s:
-        reingested = set(s.exec(select(Event.file_uuid).where(
-            col(Event.unit_uuid) == transfer_uuid, col(Event.event_type) == "reingestion")))
+        reingested = set(
+            s.exec(
+                select(Event.file_uuid).where(
+                    col(Event.unit_uuid) == transfer_uuid, col(Event.event_type) == "reingestion"
+                )
+            )
+        )
     assert {f["uuid"] for f in old_originals.values()} <= reingested
 
 
 def test_full_reingest_refuses_a_second_one_while_the_first_runs(
-        custos_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    custos_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from custos.models import LocationPurpose, new_uuid
     from custos.storage import default_location
 
@@ -166,8 +181,15 @@ def test_full_reingest_refuses_a_second_one_while_the_first_runs(
     aip = new_uuid()
     loc = default_location(LocationPurpose.AIP_STORAGE).uuid
     with session_scope() as s:
-        s.add(Package(uuid=aip, name=f"box-{aip}", location_uuid=loc,
-                      path=f"box-{aip}.7z", status=PackageStatus.STORED))
+        s.add(
+            Package(
+                uuid=aip,
+                name=f"box-{aip}",
+                location_uuid=loc,
+                path=f"box-{aip}.7z",
+                status=PackageStatus.STORED,
+            )
+        )
     transfer = start_reingest(aip, "full")
     assert submitted == [("transfer", transfer)]
     unit = _unit(transfer)
@@ -178,7 +200,7 @@ def test_full_reingest_refuses_a_second_one_while_the_first_runs(
         start_reingest(aip, "full")
 
 
-def test_cli_starts_a_full_reingest(custos_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_starts_a_full_reingest(recorded_runs: RecordingBackend) -> None:
     import json
 
     from typer.testing import CliRunner
@@ -187,26 +209,26 @@ def test_cli_starts_a_full_reingest(custos_home: Path, monkeypatch: pytest.Monke
     from custos.models import LocationPurpose, new_uuid
     from custos.storage import default_location
 
-    submitted: list[tuple[Any, ...]] = []
-
-    class Record:  # a backend forced for the process: the CLI submits through it
-        def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
-            submitted.append((flow_name, parameters["unit_uuid"]))
-            return "recorded"
-
-    monkeypatch.setattr(dispatch, "_override", Record())
+    submitted = recorded_runs.submitted  # a backend forced for the process: the CLI uses it
     aip = new_uuid()
     with session_scope() as s:
-        s.add(Package(uuid=aip, name=f"cli-{aip}", path=f"cli-{aip}.7z",
-                      location_uuid=default_location(LocationPurpose.AIP_STORAGE).uuid,
-                      status=PackageStatus.STORED))
+        s.add(
+            Package(
+                uuid=aip,
+                name=f"cli-{aip}",
+                path=f"cli-{aip}.7z",
+                location_uuid=default_location(LocationPurpose.AIP_STORAGE).uuid,
+                status=PackageStatus.STORED,
+            )
+        )
     runner = CliRunner()
-    unknown = runner.invoke(app, ["reingest", aip, "--type", "full", "--processing-config",
-                                  "no-such-config", "--json"])
+    unknown = runner.invoke(
+        app, ["reingest", aip, "--type", "full", "--processing-config", "no-such-config", "--json"]
+    )
     assert unknown.exit_code != 0 and submitted == []
     res = runner.invoke(app, ["reingest", aip, "--type", "full", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["type"] == "full" and out["reingest_uuid"] != aip
-    assert submitted == [("transfer", out["reingest_uuid"])]
+    assert submitted == [("transfer", {"unit_uuid": out["reingest_uuid"]})]
     assert _unit(out["reingest_uuid"]).processing_config == "default"

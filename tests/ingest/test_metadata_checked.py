@@ -33,11 +33,10 @@ from custos.models import (
 from custos.storage import default_location
 from flows.ingest import ingest
 from tasks.ingest import steps
+from tests.support.samples import EICAR
 
 from .conftest import AUTOMATED, SipFactory, make_pdf, make_png
 
-#: The EICAR test file, put together at run time (no file in the repository holds it).
-EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-" + "ANTIVIRUS-TEST-FILE!$H+H*"
 #: Everything answered except *Reminder: add metadata if desired*: the SIP waits there.
 OPTIONS = {k: v for k, v in AUTOMATED.items() if k != "add_metadata_reminder"} | {
     "normalize": "none",
@@ -211,7 +210,7 @@ def test_an_infected_metadata_file_fails_the_sip_naming_it(
 ) -> None:
     ts, folder = source
     (folder / "readme.txt").write_text("harmless\n")
-    (folder / "eicar.txt").write_text(EICAR)
+    (folder / "eicar.txt").write_bytes(EICAR)
     sip = waiting_sip(make_sip)
     copy(client, auth, sip, ts, f"{folder.name}/readme.txt", f"{folder.name}/eicar.txt")
 
