@@ -221,3 +221,21 @@ def test_a_rejecting_step_stops_the_unit(custos_home: Path) -> None:
 
     assert walk(uuid, (step(StepContext.load)(reject),)) is Outcome.STOP
     assert _row(uuid).status == UnitStatus.REJECTED
+
+
+def test_the_inline_backend_logs_a_units_failure_without_a_traceback(
+    custos_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from custos.dispatch import InlineBackend
+    from custos.errors import NotFound
+
+    backend = InlineBackend()
+    with caplog.at_level("INFO", logger="custos.dispatch"):
+        run = backend.submit("transfer", {"unit_uuid": "no-such-transfer"})
+        backend.wait(run, 60)
+    assert isinstance(backend.errors[run], NotFound)
+    lines = [r for r in caplog.records if r.name == "custos.dispatch"]
+    assert [r.getMessage() for r in lines] == [
+        "inline flow transfer: transfer no-such-transfer does not exist"
+    ]
+    assert lines[0].exc_info is None
