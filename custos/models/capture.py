@@ -45,6 +45,14 @@ class ResultStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class CrawlStatus(StrEnum):
+    """A crawl's status (ArchiveBox's)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    SEALED = "sealed"
+
+
 class Organization(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str
@@ -80,7 +88,7 @@ class Crawl(SQLModel, table=True):
     max_depth: int = 0
     tags_str: str = ""
     label: str = ""
-    status: str = "queued"
+    status: CrawlStatus = Field(default=CrawlStatus.QUEUED, sa_type=AutoString)
     created_by: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
     modified_at: datetime = Field(default_factory=utcnow)

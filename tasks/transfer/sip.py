@@ -30,7 +30,7 @@ from custos.models import LocationPurpose, Unit, UnitStatus, UnitType, new_uuid
 from custos.recorder import BACKLOG_JOB, CREATE_SIP_JOB
 from custos.storage import default_location
 
-from .common import CONFIG_FILE, TransferContext, UnitStopped, microservice
+from .common import CONFIG_FILE, TransferContext, microservice
 
 GROUP = "Create SIP from Transfer"
 log = logging.getLogger(__name__)
@@ -132,8 +132,7 @@ def _create(ctx: TransferContext) -> None:
     ctx.record(GROUP, "Load options to create SIPs")
     choice = ctx.decide("create_sip", GROUP, "Create SIP(s)", SIP_LABELS)
     if choice == "reject":
-        ctx.recorder.reject_unit(ctx.uuid)
-        raise UnitStopped("rejected")
+        raise ctx.reject()
     if choice == "backlog":
         ctx.record("Send transfer to backlog", "Add README file")
         ctx.record("Send transfer to backlog", "Serialize Dublin Core metadata to disk")
@@ -142,7 +141,7 @@ def _create(ctx: TransferContext) -> None:
                 for f in ctx.files():
                     job.event(file_uuid=f.uuid, event_type="placement in backlog")
                 send_to_backlog(ctx)
-        raise UnitStopped("backlog")
+        raise ctx.stop("backlog")
     ctx.record(GROUP, "Move to processing directory")
     ctx.record(GROUP, "Serialize Dublin Core metadata to disk")
     if ctx.todo(CREATE_SIP_JOB):
