@@ -47,6 +47,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: setup-dev
 	@for b in bench/*.py; do echo "== $$b" >&2; $(BIN)/python $$b; done

@@ -134,8 +134,7 @@ def resolve_source(source: str | tuple[str, str] | Path) -> Path:
 def check_source(path: Path, transfer_type: str) -> None:
     """Refuse a source that cannot make a transfer of its type (checked at start and
     again when it is copied)."""
-    from tasks.bags import is_bag
-    from tasks.extract import package_kind
+    from custos.sniff import is_bag, package_kind
 
     if path.is_symlink():
         raise InvalidInput(f"{path.name}: the transfer source must not be a symbolic link")

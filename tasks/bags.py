@@ -92,18 +92,6 @@ class BagReport:
         return [c for c in self.checks if not c.tag_file]
 
 
-def is_bag(path: str | Path) -> bool:
-    """True when ``path`` is a directory with a ``bagit.txt`` declaring a BagIt version."""
-    declaration = Path(path) / "bagit.txt"
-    if not Path(path).is_dir() or not declaration.is_file():
-        return False
-    try:
-        head = declaration.read_bytes()[:200].decode("utf-8-sig", "replace")
-    except OSError:
-        return False
-    return "BagIt-Version:" in head
-
-
 def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 

@@ -58,9 +58,9 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from custos.errors import InvalidInput, StorageError
+from custos.sniff import kind_by_name, kind_of_fd, package_kind
 
 from .archive_members import (
     Budget,
@@ -85,19 +85,6 @@ __all__ = [
     "remove_leftovers",
 ]
 
-_SUFFIXES: dict[str, str] = {
-    ".zip": "zip",
-    ".tar": "tar",
-    ".tar.gz": "tar",
-    ".tgz": "tar",
-    ".tar.bz2": "tar",
-    ".tbz2": "tar",
-    ".tbz": "tar",
-    ".tar.xz": "tar",
-    ".txz": "tar",
-    ".7z": "7z",
-}
-_7Z_MAGIC = b"7z\xbc\xaf\x27\x1c"
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS}
 
 
@@ -162,56 +149,6 @@ class ExtractResult:
         if self.tool in {"zipfile", "tarfile"}:
             return event_detail("python", None, module=self.tool)
         return event_detail(self.tool, self.tool_version)
-
-
-def _kind_by_name(name: str) -> str | None:
-    lower = name.lower()
-    return next((k for s, k in _SUFFIXES.items() if lower.endswith(s) and lower != s), None)
-
-
-def _kind_of(kind: str, fh: IO[bytes]) -> str | None:
-    try:
-        fh.seek(0)
-        if kind == "zip":
-            found = zipfile.is_zipfile(fh)
-        elif kind == "tar":
-            found = tarfile.is_tarfile(fh)
-        else:
-            found = fh.read(6) == _7Z_MAGIC
-        fh.seek(0)
-    except (OSError, EOFError, tarfile.TarError, zlib.error, lzma.LZMAError):
-        return None
-    return kind if found else None
-
-
-def _kind_of_fd(name: str, fd: int) -> str | None:
-    kind = _kind_by_name(name)
-    if kind is None:
-        return None
-    with os.fdopen(os.dup(fd), "rb") as fh:
-        return _kind_of(kind, fh)
-
-
-def package_kind(path: str | Path) -> str | None:
-    """``"zip"``, ``"tar"`` or ``"7z"`` when ``path`` is a package we extract, else None.
-
-    Decided by extension *and* content, so an ``.docx`` (a zip inside) or a
-    mislabeled text file is not treated as a package. A link is never a package.
-    """
-    p = Path(path)
-    if _kind_by_name(p.name) is None:
-        return None
-    try:
-        fd = os.open(p, READ_FLAGS)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        os.set_blocking(fd, True)
-        return _kind_of_fd(p.name, fd)
-    finally:
-        os.close(fd)
 
 
 def default_destination(package: Path, date: str | None = None) -> Path:
@@ -293,14 +230,14 @@ def _take(
 def _extract_nested(run: _Run, tree: DirTree, files: list[tuple[str, ...]], depth: int) -> None:
     """Extract every package among ``files`` (paths in ``tree``), depth first."""
     for parts in sorted(files):
-        if _kind_by_name(parts[-1]) is None:
+        if kind_by_name(parts[-1]) is None:
             continue
         try:
             fd = tree.open_file(parts)
         except UnsafePath as exc:
             raise InvalidInput(f"{run.top}: {exc}; refused") from exc
         try:
-            kind = _kind_of_fd(parts[-1], fd)
+            kind = kind_of_fd(parts[-1], fd)
             if kind is None:
                 continue
             if depth >= run.limits.max_depth:

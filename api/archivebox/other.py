@@ -280,7 +280,7 @@ def orchestrator() -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    from tasks.capture.provenance import software_versions
+    from custos.versions import software_versions
 
     try:
         versions: dict[str, Any] = dict(software_versions(""))

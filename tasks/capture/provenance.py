@@ -11,28 +11,21 @@ from __future__ import annotations
 
 import html
 import json
-import platform
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from custos.versions import software_versions
 
-def software_versions(browser_version: str) -> dict[str, str]:
-    """Versions of everything that shaped the capture."""
-    versions = {"python": platform.python_version(), "chromium": browser_version}
-    for package in ("custos", "playwright", "warcio"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "unknown"
-    return versions
+__all__ = ["render_html", "software_line", "software_versions"]
 
 
 def software_line(versions: dict[str, str]) -> str:
     """One line for WARC ``software`` fields."""
-    return (f"Custos {versions.get('custos', 'unknown')} (Playwright "
-            f"{versions.get('playwright')}, Chromium {versions.get('chromium')}, "
-            f"warcio {versions.get('warcio')}, Python {versions.get('python')})")
+    return (
+        f"Custos {versions.get('custos', 'unknown')} (Playwright "
+        f"{versions.get('playwright')}, Chromium {versions.get('chromium')}, "
+        f"warcio {versions.get('warcio')}, Python {versions.get('python')})"
+    )
 
 
 def _cell(value: Any) -> str:
@@ -49,7 +42,7 @@ def render_html(summary: dict[str, Any]) -> str:
     )
     title = html.escape(f"Provenance summary of the capture of {summary.get('url', '')}")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>body{{font-family:sans-serif;margin:2em}}"
         "th{text-align:left;vertical-align:top;padding-right:1em}"
         "pre{white-space:pre-wrap;margin:0}</style></head>\n"
@@ -59,6 +52,5 @@ def render_html(summary: dict[str, Any]) -> str:
 
 def write_provenance(summary: dict[str, Any], json_path: Path, html_path: Path) -> None:
     """Write ``summary`` as JSON and as HTML."""
-    json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
-                         encoding="utf-8")
+    json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     html_path.write_text(render_html(summary), encoding="utf-8")

@@ -24,8 +24,9 @@ from prefect.cache_policies import NONE
 from custos.errors import InvalidInput
 from custos.processing import named_path
 from custos.recorder import JobHandle
+from custos.sniff import is_bag
 from custos.transfers import BAG, STANDARD, ZIPFILE, ZIPPED_BAG
-from tasks.bags import is_bag, validate_bag
+from tasks.bags import validate_bag
 from tasks.extract import ExtractLimits, ExtractResult, extract_package, remove_leftovers
 from tasks.safefs import DirTree, UnsafePath, rename_noreplace
 from tasks.walk import scan_tree

@@ -20,10 +20,10 @@ from sqlmodel import col, func, select
 from typer.testing import CliRunner
 
 from api.archivematica.fastpath import StatusFastPath
+from cli.main import app as cli_app
 from custos import processing
 from custos.accounts import create_api_key, create_user
 from custos.captures import create_organization
-from custos.cli import app as cli_app
 from custos.db import session_scope
 from custos.decisions import Choice, ask
 from custos.models import ArchiveResult, Decision, Unit, UnitType

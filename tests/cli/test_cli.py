@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from custos.accounts import user_for_key
-from custos.cli import app
 from custos.db import get_engine
 from custos.runtime.lock import HomeLock
 from custos.runtime.preflight import free_port

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from custos import cli_accounts
+from cli import accounts as cli_accounts
+from cli.main import app
 from custos.accounts import authenticate, user_by_name, user_for_key
-from custos.cli import app
 from custos.db import get_engine
 
 runner = CliRunner()

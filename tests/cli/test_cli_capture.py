@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from custos.cli import app
+from cli.main import app
 from custos.db import session_scope
 from custos.models import Capture, CaptureJob
 from custos.settings import get_settings

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from custos.cli import app
+from cli.main import app
 
 ROOT = Path(__file__).parents[2]
 
@@ -42,7 +42,7 @@ def clean_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def custos(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "custos.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

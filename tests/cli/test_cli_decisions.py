@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from custos.cli import app
+from cli.main import app
 from custos.db import session_scope
 from custos.decisions import Choice, ask
 from custos.models import Decision, Unit, UnitType

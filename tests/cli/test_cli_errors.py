@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import typer
 
-from custos.cli import app, main
+from cli.main import app, main
 
 
 def commands() -> list[tuple[list[str], Any]]:
@@ -115,12 +115,12 @@ def test_missing_home_is_one_line(
 def test_a_defect_is_one_line_with_the_details_logged(
     custos_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import custos.cli
+    import cli.main
 
     def broken(_uuid: str) -> Any:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(custos.cli, "status_data", broken)
+    monkeypatch.setattr(cli.main, "status_data", broken)
     code, _out, err = run(["status", "x"], capsys)
     line = assert_one_line(code, err, ["status", "x"])
     assert "unexpected RuntimeError: boom" in line and "cli.log" in line

@@ -51,7 +51,7 @@ def test_watched_item_starts_once_even_with_overlapping_runs(custos_home, dispat
 
 
 def test_cli_start_approve_decisions_decide(custos_home, dispatched, tmp_path):
-    from custos.cli_transfer import app
+    from cli.transfer import app
 
     runner = CliRunner()
     src = make_sample(tmp_path / "cli")
@@ -76,8 +76,8 @@ def test_cli_start_approve_decisions_decide(custos_home, dispatched, tmp_path):
 
 
 def test_cli_wait_json_runs_inline(custos_home, tmp_path, prefect_server):
+    from cli.transfer import app
     from custos import dispatch
-    from custos.cli_transfer import app
 
     src = make_sample(tmp_path / "wait")
     try:

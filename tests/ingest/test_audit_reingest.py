@@ -114,7 +114,7 @@ def test_cli_aip_list_and_verify(make_sip: SipFactory) -> None:
 
     from typer.testing import CliRunner
 
-    from custos.cli_aip import app
+    from cli.aip import app
 
     uuid = _stored(make_sip, "cli", compression="7z-copy")
     runner = CliRunner()

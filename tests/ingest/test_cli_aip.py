@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from custos.cli_aip import app
+from cli.aip import app
 from custos.db import session_scope
 from custos.models import Package
 from flows.audit import audit_package

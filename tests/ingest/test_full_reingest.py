@@ -205,7 +205,7 @@ def test_cli_starts_a_full_reingest(recorded_runs: RecordingBackend) -> None:
 
     from typer.testing import CliRunner
 
-    from custos.cli_aip import app
+    from cli.aip import app
     from custos.models import LocationPurpose, new_uuid
     from custos.storage import default_location
 

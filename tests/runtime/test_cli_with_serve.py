@@ -80,7 +80,7 @@ def env() -> Iterator[dict[str, str]]:
 def custos(env: dict[str, str], *args: str) -> tuple[Any, str]:
     """Run the real ``custos`` command; (its JSON output, its stderr)."""
     done = subprocess.run(
-        [sys.executable, "-m", "custos.cli", *args, "--json"],
+        [sys.executable, "-m", "cli", *args, "--json"],
         env=env,
         capture_output=True,
         text=True,

@@ -36,7 +36,7 @@ class Serve:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "custos.cli", "serve", "--json"], env=env,
+            [sys.executable, "-m", "cli", "serve", "--json"], env=env,
             stdout=subprocess.PIPE, stderr=open(log, "ab"), start_new_session=True)
 
     def ready(self, timeout: float = 150) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(serve_env: dict[str,
               ["state_type"] == "COMPLETED", 30, "Prefect to show the run completed")
 
         # a second serve on the same home is refused, touching nothing
-        second = subprocess.run([sys.executable, "-m", "custos.cli", "serve"], env=serve_env,
+        second = subprocess.run([sys.executable, "-m", "cli", "serve"], env=serve_env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
         assert "another custos serve" in second.stderr and "Traceback" not in second.stderr

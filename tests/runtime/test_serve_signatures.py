@@ -49,7 +49,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 def _start_up_messages(env: dict[str, str], timeout: float = 90) -> str:
     """What ``custos serve`` prints before it starts the Prefect server (lines joined)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "custos.cli", "serve"],
+        [sys.executable, "-m", "cli", "serve"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -8,7 +8,8 @@ from pathlib import Path
 import bagit
 import pytest
 
-from tasks.bags import is_bag, validate_bag
+from custos.sniff import is_bag
+from tasks.bags import validate_bag
 
 
 @pytest.fixture

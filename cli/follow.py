@@ -25,8 +25,8 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlmodel import col, select
 
+from cli.common import err
 from custos import dispatch
-from custos.cli_common import err
 from custos.db import session_scope
 from custos.errors import NotFound
 from custos.models import Job, Unit, UnitStatus, UnitType

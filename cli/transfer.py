@@ -27,8 +27,8 @@ import typer
 from rich.table import Table
 from sqlmodel import col, select
 
-from custos.cli_common import JsonOption, WaitOption, cli_errors, emit, open_db, out, settings
-from custos.cli_follow import Followed, follow, interrupted, report
+from cli.common import JsonOption, WaitOption, cli_errors, emit, open_db, out, settings
+from cli.follow import Followed, follow, interrupted, report
 from custos.db import session_scope
 from custos.errors import ConfigError, InvalidInput, NotFound
 from custos.models import Decision
@@ -98,8 +98,7 @@ def start(
 
 
 def _guess_type(path: Path) -> str:
-    from tasks.bags import is_bag
-    from tasks.extract import package_kind
+    from custos.sniff import is_bag, package_kind
 
     if not path.exists():
         raise NotFound(f"{path} does not exist")

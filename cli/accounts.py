@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from custos.cli import JsonOption, _open_db, _settings, apikey_app, cli_errors, emit, err, user_app
+from cli.main import JsonOption, _open_db, _settings, apikey_app, cli_errors, emit, err, user_app
 from custos.errors import InvalidInput, NotFound
 from custos.models import ApiKey, User
 from custos.models.accounts import Role

@@ -6,9 +6,9 @@ settings, missing home, unreachable database, port in use, a bad argument, an
 unexpected error ...) is one line on stderr and exit code 1, never a traceback
 (``main``).
 
-Command groups live in their own modules: ``custos.cli_transfer`` (``transfer``,
-and the top-level ``decisions`` / ``decide``), ``custos.cli_capture``
-(``capture``), ``custos.cli_aip`` (``aip``) and ``custos.cli_accounts`` (the
+Command groups live in their own modules: ``cli.transfer`` (``transfer``,
+and the top-level ``decisions`` / ``decide``), ``cli.capture``
+(``capture``), ``cli.aip`` (``aip``) and ``cli.accounts`` (the
 commands of ``user`` and ``apikey``). Commands that start or resume work are
 clients of the running ``custos serve`` (``custos.runtime.client``).
 
@@ -30,8 +30,10 @@ from rich.panel import Panel
 from rich.table import Table
 from sqlmodel import col, select
 
-from custos import cli_aip, cli_capture, cli_transfer
-from custos.cli_common import (
+from cli import aip as cli_aip
+from cli import capture as cli_capture
+from cli import transfer as cli_transfer
+from cli.common import (
     JsonOption,
     cli_errors,
     emit,
@@ -41,8 +43,8 @@ from custos.cli_common import (
     log_to_home,
     out,
 )
-from custos.cli_common import open_db as _open_db
-from custos.cli_common import settings as _settings
+from cli.common import open_db as _open_db
+from cli.common import settings as _settings
 from custos.errors import CustosError, InvalidInput, NotFound, StorageError
 from custos.models import Job, Location, LocationPurpose, Package, Unit, UnitType
 from custos.settings import Settings
@@ -239,7 +241,7 @@ def location_add(
 def status_data(unit_uuid: str) -> dict[str, Any]:
     """A unit's status, jobs and what it became: a transfer's SIP, a SIP's transfer
     and AIP, a capture's AIP; the decisions it waits for."""
-    from custos.cli_follow import waiting_decisions
+    from cli.follow import waiting_decisions
     from custos.db import session_scope
     from custos.models import Capture
 
@@ -350,7 +352,7 @@ app.add_typer(cli_aip.app, name="aip")
 app.command("decisions")(cli_transfer.list_decisions)
 app.command("decide")(cli_transfer.decide)
 # the commands of `user` and `apikey` (the module imports user_app and apikey_app)
-from custos import cli_accounts  # noqa: E402, F401
+from cli import accounts as cli_accounts  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:

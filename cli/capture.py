@@ -35,7 +35,7 @@ import typer
 from rich.table import Table
 from sqlmodel import col, select
 
-from custos.cli_common import JsonOption, WaitOption, cli_errors, emit, open_db, settings
+from cli.common import JsonOption, WaitOption, cli_errors, emit, open_db, settings
 from custos.runtime.client import Mode, work_backend
 
 app = typer.Typer(
@@ -247,7 +247,7 @@ def _progress(rows: list[dict[str, Any]], mode: Mode) -> None:
     """Follow the captures from the database, printing each job's step changes on
     stderr (stdout stays for the result, JSON or not), until all have settled (or,
     inline, no flow thread of this process is left)."""
-    from custos.cli_follow import still_running
+    from cli.follow import still_running
 
     running = still_running(mode)
     seen: dict[str, tuple[str, str]] = {}
@@ -282,8 +282,8 @@ def _valid(url: str) -> bool:
 def _capture(
     urls: list[str], username: str, wait: bool, json_out: bool, preserve: bool | None, wacz: bool
 ) -> None:
+    from cli.follow import interrupted
     from custos.accounts import get_or_create_user
-    from custos.cli_follow import interrupted
 
     # only URLs that will be captured need somewhere to run (refused ones are recorded)
     runs = any(_valid(url) for url in urls)

@@ -27,7 +27,7 @@ import typer
 from rich.table import Table
 from sqlmodel import col, select
 
-from custos.cli_common import JsonOption, WaitOption, cli_errors, emit, open_db, settings
+from cli.common import JsonOption, WaitOption, cli_errors, emit, open_db, settings
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
 from custos.mets.read import read_mets
@@ -219,8 +219,8 @@ def _audited(uuid: str) -> Audited:
 
 def run_audit(uuids: list[str]) -> list[Audited]:
     """Check ``uuids`` through the ``fixity-audit`` flow and wait for the results."""
+    from cli.follow import interrupted, still_running
     from custos import dispatch
-    from custos.cli_follow import interrupted, still_running
 
     if not uuids:
         return []
@@ -306,7 +306,7 @@ def reingest(
     A full reingest runs the AIP through a new transfer of type "Archivematica
     AIP"; its UUID is printed (the AIP keeps its own).
     """
-    from custos.cli_follow import follow, interrupted, report
+    from cli.follow import follow, interrupted, report
     from custos.reingest import start_reingest
 
     with cli_errors(json_out):
