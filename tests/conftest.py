@@ -116,12 +116,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(missing_tools_message(missing))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--reverse",
+        action="store_true",
+        help="run the tests in reverse order: a test that needs another's state fails",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark ``prefect`` the tests that ask for the Prefect server by name, so that
-    ``-m "not prefect"`` leaves out every test that needs one."""
+    ``-m "not prefect"`` leaves out every test that needs one; ``--reverse``."""
     for item in items:
         if "prefect_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.prefect)
+    if config.getoption("reverse"):
+        items.reverse()
 
 
 @pytest.fixture(autouse=True)
