@@ -74,10 +74,12 @@ def ingest_jobs(sip_uuid: str) -> dict[str, float]:
 
     with session_scope() as s:
         jobs = s.exec(select(Job).where(col(Job.unit_uuid) == sip_uuid)).all()
-    spans = {f"{j.microservice}: {j.name}": (j.ended_at - j.started_at).total_seconds()
-             for j in jobs if j.started_at and j.ended_at}
-    return {k: round(v, 2) for k, v in sorted(spans.items(), key=lambda kv: -kv[1])
-            if v >= 0.05}
+    spans = {
+        f"{j.microservice}: {j.name}": (j.ended_at - j.started_at).total_seconds()
+        for j in jobs
+        if j.started_at and j.ended_at
+    }
+    return {k: round(v, 2) for k, v in sorted(spans.items(), key=lambda kv: -kv[1]) if v >= 0.05}
 
 
 def run_one(src: Path, name: str, config: str) -> dict[str, Any]:
@@ -111,12 +113,16 @@ def run_one(src: Path, name: str, config: str) -> dict[str, Any]:
     ingest_s = time.perf_counter() - ingest_started
     store = Path(default_location(LocationPurpose.AIP_STORAGE).path)
     stored = sorted(p.name for p in store.rglob("*") if p.name.split(".")[0].endswith(sip_uuid))
-    return {"transfer_status": str(status), "ingest_outcome": outcome,
-            "transfer_s": round(transfer_s, 2), "ingest_s": round(ingest_s, 2),
-            "total_s": round(transfer_s + ingest_s, 2),
-            "aip": stored[0] if stored else None,
-            "transfer_steps_s": {k: round(v, 2) for k, v in timings.items() if v >= 0.05},
-            "ingest_jobs_s": ingest_jobs(sip_uuid)}
+    return {
+        "transfer_status": str(status),
+        "ingest_outcome": outcome,
+        "transfer_s": round(transfer_s, 2),
+        "ingest_s": round(ingest_s, 2),
+        "total_s": round(transfer_s + ingest_s, 2),
+        "aip": stored[0] if stored else None,
+        "transfer_steps_s": {k: round(v, 2) for k, v in timings.items() if v >= 0.05},
+        "ingest_jobs_s": ingest_jobs(sip_uuid),
+    }
 
 
 def main() -> None:
@@ -129,22 +135,28 @@ def main() -> None:
 
     automated = processing.load_named("automated")
     for packaging in PACKAGINGS:
-        processing.save(config_name(packaging), automated.model_copy(
-            update={"compression_algorithm": packaging}))
+        processing.save(
+            config_name(packaging),
+            automated.model_copy(update={"compression_algorithm": packaging}),
+        )
     results: dict[str, Any] = {"bench": "aip_end_to_end", "cores": os.cpu_count()}
     for workload, make in (("small", make_small), ("large", make_large)):
         if args.only and workload != args.only:
             continue
         src = home / f"source-{workload}"
         make(src)
-        base = floor(src, Path(tempfile.mkdtemp(prefix="custos-bench-floor-", dir=home)),
-                     copies=2)
+        base = floor(src, Path(tempfile.mkdtemp(prefix="custos-bench-floor-", dir=home)), copies=2)
         for packaging in PACKAGINGS:
             if args.compression and packaging != args.compression:
                 continue
             run = run_one(src, f"{workload}-{packaging}", config_name(packaging))
-            run.update({"floor_s": round(base, 2), "target": TARGETS[workload],
-                        "ratio_to_floor": round(run.get("total_s", 0) / base, 1)})
+            run.update(
+                {
+                    "floor_s": round(base, 2),
+                    "target": TARGETS[workload],
+                    "ratio_to_floor": round(run.get("total_s", 0) / base, 1),
+                }
+            )
             results[f"{workload}/{packaging}"] = run
             for folder in ("processing", "aip-store"):  # keep the disk free
                 shutil.rmtree(home / "locations" / folder, ignore_errors=True)

@@ -41,9 +41,17 @@ import httpx
 Sample = tuple[list[float], dict[str, int], float]
 
 JOBS_PER_UNIT = 30
-GROUPS = ["Verify transfer compliance", "Assign file UUIDs and checksums", "Scan for viruses",
-          "Identify file format", "Characterize and extract metadata", "Normalize",
-          "Generate AIP METS", "Prepare AIP", "Store AIP"]
+GROUPS = [
+    "Verify transfer compliance",
+    "Assign file UUIDs and checksums",
+    "Scan for viruses",
+    "Identify file format",
+    "Characterize and extract metadata",
+    "Normalize",
+    "Generate AIP METS",
+    "Prepare AIP",
+    "Store AIP",
+]
 
 
 def fill(units: int) -> tuple[list[str], list[str], str]:
@@ -67,32 +75,66 @@ def fill(units: int) -> tuple[list[str], list[str], str]:
         is_sip = i % 2 == 1
         done = i % 10 == 0
         (sips if is_sip else transfers).append(uuid)
-        unit_rows.append({"uuid": uuid, "unit_type": "SIP" if is_sip else "transfer",
-                          "name": f"unit{i}", "transfer_type": "standard",
-                          "status": "COMPLETE" if done else "PROCESSING",
-                          "current_path": f"/var/processing/unit{i}-{uuid}",
-                          "processing_config": "automated", "auto_approve": True,
-                          "hidden": False, "variables": {}, "sip_uuid": None,
-                          "created_at": base, "updated_at": base})
+        unit_rows.append(
+            {
+                "uuid": uuid,
+                "unit_type": "SIP" if is_sip else "transfer",
+                "name": f"unit{i}",
+                "transfer_type": "standard",
+                "status": "COMPLETE" if done else "PROCESSING",
+                "current_path": f"/var/processing/unit{i}-{uuid}",
+                "processing_config": "automated",
+                "auto_approve": True,
+                "hidden": False,
+                "variables": {},
+                "sip_uuid": None,
+                "created_at": base,
+                "updated_at": base,
+            }
+        )
         for seq in range(1, JOBS_PER_UNIT + 1):
             job_uuid = new_uuid()
-            name = ("Remove the processing directory" if done and seq == JOBS_PER_UNIT
-                    else f"Job step {seq}")
+            name = (
+                "Remove the processing directory"
+                if done and seq == JOBS_PER_UNIT
+                else f"Job step {seq}"
+            )
             at = base + timedelta(seconds=seq)
-            job_rows.append({"uuid": job_uuid, "unit_uuid": uuid,
-                             "unit_type": "SIP" if is_sip else "transfer",
-                             "microservice": GROUPS[seq % len(GROUPS)], "name": name,
-                             "link_uuid": None, "status": "COMPLETE", "seq": seq,
-                             "created_at": at, "started_at": at, "ended_at": at})
-            task_rows.append({"uuid": new_uuid(), "job_uuid": job_uuid, "file_uuid": None,
-                              "file_name": "", "exit_code": 0, "arguments": "", "stdout": "",
-                              "stderr": "", "created_at": at, "started_at": at,
-                              "ended_at": at})
+            job_rows.append(
+                {
+                    "uuid": job_uuid,
+                    "unit_uuid": uuid,
+                    "unit_type": "SIP" if is_sip else "transfer",
+                    "microservice": GROUPS[seq % len(GROUPS)],
+                    "name": name,
+                    "link_uuid": None,
+                    "status": "COMPLETE",
+                    "seq": seq,
+                    "created_at": at,
+                    "started_at": at,
+                    "ended_at": at,
+                }
+            )
+            task_rows.append(
+                {
+                    "uuid": new_uuid(),
+                    "job_uuid": job_uuid,
+                    "file_uuid": None,
+                    "file_name": "",
+                    "exit_code": 0,
+                    "arguments": "",
+                    "stdout": "",
+                    "stderr": "",
+                    "created_at": at,
+                    "started_at": at,
+                    "ended_at": at,
+                }
+            )
     with engine.begin() as conn:
         conn.execute(insert(Unit), unit_rows)
         for i in range(0, len(job_rows), 20000):
-            conn.execute(insert(Job), job_rows[i:i + 20000])
-            conn.execute(insert(Task), task_rows[i:i + 20000])
+            conn.execute(insert(Job), job_rows[i : i + 20000])
+            conn.execute(insert(Task), task_rows[i : i + 20000])
     user = create_user("bench")
     assert user.id is not None
     return transfers, sips, f"ApiKey bench:{create_api_key(user.id)}"
@@ -104,8 +146,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def hammer(base: str, auth: str, paths: list[str], clients: int,
-                 seconds: float) -> Sample:
+async def hammer(base: str, auth: str, paths: list[str], clients: int, seconds: float) -> Sample:
     """``clients`` clients (one ``httpx.AsyncClient`` and connection each) requesting
     random ``paths`` for ``seconds``.
 
@@ -121,8 +162,9 @@ async def hammer(base: str, auth: str, paths: list[str], clients: int,
     built: dict[str, httpx.Request] = {}  # GET requests are reusable: build each once
 
     async def loop() -> None:
-        async with httpx.AsyncClient(base_url=base, headers={"Authorization": auth},
-                                     limits=limits, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": auth}, limits=limits, timeout=30
+        ) as client:
             while time.monotonic() < stop:
                 path = random.choice(paths)
                 request = built.get(path)
@@ -143,8 +185,9 @@ async def hammer(base: str, auth: str, paths: list[str], clients: int,
     return latencies, errors, time.monotonic() - started
 
 
-def generate(kind: str, port: int, auth: str, paths: list[str], clients: int,
-             seconds: float) -> Sample:
+def generate(
+    kind: str, port: int, auth: str, paths: list[str], clients: int, seconds: float
+) -> Sample:
     """One load-generator process: ``clients`` clients of ``kind`` (httpx or raw).
 
     The generator's own garbage-collection pauses would show up as server latency:
@@ -158,8 +201,9 @@ def generate(kind: str, port: int, auth: str, paths: list[str], clients: int,
     return run(hammer(f"http://127.0.0.1:{port}", auth, paths, clients, seconds))
 
 
-def load(kind: str, procs: int, port: int, auth: str, paths: list[str], clients: int,
-         seconds: float) -> dict[str, Any]:
+def load(
+    kind: str, procs: int, port: int, auth: str, paths: list[str], clients: int, seconds: float
+) -> dict[str, Any]:
     """Run the clients in ``procs`` processes; merged figures plus their CPU seconds."""
     if procs <= 1:
         own0 = time.process_time()
@@ -172,8 +216,7 @@ def load(kind: str, procs: int, port: int, auth: str, paths: list[str], clients:
         pool.submit(time.sleep, 0).result()  # start the workers before timing
         pids = list(pool._processes)  # to read their CPU time
         cpu0 = cpu_seconds(pids)
-        futures = [pool.submit(generate, kind, port, auth, paths, n, seconds)
-                   for n in shares if n]
+        futures = [pool.submit(generate, kind, port, auth, paths, n, seconds) for n in shares if n]
         samples = [f.result() for f in futures]
         cpu = cpu_seconds(pids) - cpu0
     merged: list[float] = []
@@ -191,21 +234,25 @@ def _count(errors: dict[str, int], kind: str) -> None:
     errors[kind] = errors.get(kind, 0) + 1
 
 
-def _summary(latencies: list[float], errors: dict[str, int],
-             elapsed: float) -> dict[str, Any]:
+def _summary(latencies: list[float], errors: dict[str, int], elapsed: float) -> dict[str, Any]:
     """Requests/s, latency percentiles and Little's-law concurrency of one run."""
     latencies.sort()
     rps = len(latencies) / elapsed
-    return {"requests": len(latencies), "rps": round(rps, 1),
-            "p50_ms": round(statistics.median(latencies), 1),
-            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
-            "mean_ms": round(statistics.fmean(latencies), 1),
-            "in_flight": round(rps * statistics.fmean(latencies) / 1000, 1),
-            "errors": sum(errors.values()), "error_kinds": errors}
+    return {
+        "requests": len(latencies),
+        "rps": round(rps, 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+        "mean_ms": round(statistics.fmean(latencies), 1),
+        "in_flight": round(rps * statistics.fmean(latencies) / 1000, 1),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+    }
 
 
-async def hammer_raw(host: str, port: int, auth: str, paths: list[str], clients: int,
-                     seconds: float) -> Sample:
+async def hammer_raw(
+    host: str, port: int, auth: str, paths: list[str], clients: int, seconds: float
+) -> Sample:
     """Like ``hammer`` with a minimal keep-alive HTTP/1.1 client (asyncio streams).
 
     httpx spends several ms of CPU per request, so on a small machine the load
@@ -290,16 +337,31 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=2,
-                        help="uvicorn worker processes (custos serve's default: 2)")
-    parser.add_argument("--client", choices=("httpx", "raw"), default="httpx",
-                        help="load generator: httpx.AsyncClient (as before) or a minimal "
-                        "keep-alive HTTP/1.1 client costing far less CPU per request")
-    parser.add_argument("--client-procs", type=int, default=2,
-                        help="load-generator processes sharing the clients (httpx needs "
-                        "more than one core to keep 50 clients busy)")
-    parser.add_argument("--endpoints", default="status,jobs,completed",
-                        help="comma-separated subset of status,jobs,completed")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="uvicorn worker processes (custos serve's default: 2)",
+    )
+    parser.add_argument(
+        "--client",
+        choices=("httpx", "raw"),
+        default="httpx",
+        help="load generator: httpx.AsyncClient (as before) or a minimal "
+        "keep-alive HTTP/1.1 client costing far less CPU per request",
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=2,
+        help="load-generator processes sharing the clients (httpx needs "
+        "more than one core to keep 50 clients busy)",
+    )
+    parser.add_argument(
+        "--endpoints",
+        default="status,jobs,completed",
+        help="comma-separated subset of status,jobs,completed",
+    )
     args = parser.parse_args()
     wanted = set(args.endpoints.split(","))
     home = Path(tempfile.mkdtemp(prefix="custos-bench-api-"))
@@ -311,8 +373,10 @@ def main() -> None:
     port = free_port()
     # the API child of ``custos serve`` (uvicorn, ``--workers`` processes)
     server = subprocess.Popen(
-        [sys.executable, "-m", "custos.runtime.serve", "127.0.0.1", str(port),
-         str(args.workers)], env=os.environ.copy(), stderr=subprocess.DEVNULL)
+        [sys.executable, "-m", "custos.runtime.serve", "127.0.0.1", str(port), str(args.workers)],
+        env=os.environ.copy(),
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -335,19 +399,32 @@ def main() -> None:
                 continue
             pids = server_pids(server.pid)
             srv0 = cpu_seconds(pids)
-            results[label] = load(args.client, args.client_procs, port, auth, paths,
-                                  args.clients, args.seconds)
+            results[label] = load(
+                args.client, args.client_procs, port, auth, paths, args.clients, args.seconds
+            )
             results[label]["server_cpu_s"] = round(cpu_seconds(pids) - srv0, 1)
     finally:
         server.terminate()
         server.wait(10)
         shutil.rmtree(home, ignore_errors=True)  # ~185 MB per run
-    print(json.dumps({"bench": "api_status", "database": "sqlite", "units": args.units,
-                      "jobs_per_unit": JOBS_PER_UNIT, "clients": args.clients,
-                      "workers": args.workers, "client": args.client,
-                      "client_procs": args.client_procs,
-                      "load_avg_1m": round(os.getloadavg()[0], 1),
-                      "seconds": args.seconds, "fill_s": round(fill_s, 1), **results}))
+    print(
+        json.dumps(
+            {
+                "bench": "api_status",
+                "database": "sqlite",
+                "units": args.units,
+                "jobs_per_unit": JOBS_PER_UNIT,
+                "clients": args.clients,
+                "workers": args.workers,
+                "client": args.client,
+                "client_procs": args.client_procs,
+                "load_avg_1m": round(os.getloadavg()[0], 1),
+                "seconds": args.seconds,
+                "fill_s": round(fill_s, 1),
+                **results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def run(pages: int, concurrency: int, chromium: str | None, base: str,
-        out: Path) -> dict[str, Any]:
+def run(pages: int, concurrency: int, chromium: str | None, base: str, out: Path) -> dict[str, Any]:
     """Capture ``pages`` distinct pages with ``concurrency`` threads on one warm pool."""
     from tasks.capture import BrowserPool, CaptureOptions, CaptureResult, capture
 
@@ -88,19 +87,23 @@ def main() -> None:
     site = SiteServer("127.0.0.1").start()
     try:
         with tempfile.TemporaryDirectory(prefix="custos-bench-capture-") as tmp:
-            runs = [run(pages, n, chromium, site.base, Path(tmp) / f"c{n}")
-                    for n in CONCURRENCIES]
+            runs = [run(pages, n, chromium, site.base, Path(tmp) / f"c{n}") for n in CONCURRENCIES]
     finally:
         site.stop()
     at_two = next(r for r in runs if r["concurrency"] == 2)
-    print(json.dumps({
-        "bench": "capture",
-        "runs": runs,
-        "har_baseline_median_s_per_page": HAR_BASELINE_MEDIAN_S,
-        "har_baseline_pages_per_min": round(60 / HAR_BASELINE_MEDIAN_S, 1),
-        "target_pages_per_min_at_2": TARGET_PAGES_PER_MIN,
-        "target_met": at_two["pages_per_min"] >= TARGET_PAGES_PER_MIN and not at_two["failed"],
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "capture",
+                "runs": runs,
+                "har_baseline_median_s_per_page": HAR_BASELINE_MEDIAN_S,
+                "har_baseline_pages_per_min": round(60 / HAR_BASELINE_MEDIAN_S, 1),
+                "target_pages_per_min_at_2": TARGET_PAGES_PER_MIN,
+                "target_met": at_two["pages_per_min"] >= TARGET_PAGES_PER_MIN
+                and not at_two["failed"],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

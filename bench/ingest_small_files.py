@@ -39,8 +39,12 @@ def main() -> None:
     from custos.storage import default_location
     from flows.ingest import ingest
 
-    processing.save("preservation", processing.load_named("automated").model_copy(
-        update={"normalize": "preservation", "thumbnails": "none"}))
+    processing.save(
+        "preservation",
+        processing.load_named("automated").model_copy(
+            update={"normalize": "preservation", "thumbnails": "none"}
+        ),
+    )
     uuid = new_uuid()
     root = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path) / f"bench-{uuid}"
     rows = []
@@ -50,30 +54,59 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = f"small file {i}\n".encode() * 8
         path.write_bytes(data)
-        rows.append(File(unit_uuid=uuid, sip_uuid=uuid, original_path=rel, current_path=rel,
-                         size=len(data), checksum=hashlib.sha256(data).hexdigest(),
-                         checksum_type="sha256", puid="x-fmt/111", format_name="Plain Text"))
+        rows.append(
+            File(
+                unit_uuid=uuid,
+                sip_uuid=uuid,
+                original_path=rel,
+                current_path=rel,
+                size=len(data),
+                checksum=hashlib.sha256(data).hexdigest(),
+                checksum_type="sha256",
+                puid="x-fmt/111",
+                format_name="Plain Text",
+            )
+        )
     scratch = Path(tempfile.mkdtemp(prefix="custos-bench-floor-"))
     floor_s = floor(root / "objects", scratch / "copy")
     shutil.rmtree(scratch)
     with session_scope() as s:
-        s.add(Unit(uuid=uuid, unit_type=UnitType.SIP, name="bench", current_path=str(root),
-                   processing_config="preservation", transfer_uuid=new_uuid()))
+        s.add(
+            Unit(
+                uuid=uuid,
+                unit_type=UnitType.SIP,
+                name="bench",
+                current_path=str(root),
+                processing_config="preservation",
+                transfer_uuid=new_uuid(),
+            )
+        )
     with session_scope() as s:
         s.add_all(rows)
     started = time.perf_counter()
     outcome = ingest.fn(uuid)
     total = time.perf_counter() - started
     with session_scope() as s:
-        jobs = s.exec(select(Job).where(col(Job.unit_uuid) == uuid)
-                      .order_by(col(Job.seq))).all()
-        per_job = {j.name: round((j.ended_at - j.started_at).total_seconds(), 3)
-                   for j in jobs if j.started_at and j.ended_at
-                   and (j.ended_at - j.started_at).total_seconds() >= 0.01}
-    print(json.dumps({"bench": "ingest_small_files", "files": args.files, "outcome": outcome,
-                      "seconds": round(total, 3), "floor_seconds": round(floor_s, 3),
-                      "ratio_to_floor": round(total / floor_s, 1) if floor_s else None,
-                      "cores": os.cpu_count(), "per_job": per_job}))
+        jobs = s.exec(select(Job).where(col(Job.unit_uuid) == uuid).order_by(col(Job.seq))).all()
+        per_job = {
+            j.name: round((j.ended_at - j.started_at).total_seconds(), 3)
+            for j in jobs
+            if j.started_at and j.ended_at and (j.ended_at - j.started_at).total_seconds() >= 0.01
+        }
+    print(
+        json.dumps(
+            {
+                "bench": "ingest_small_files",
+                "files": args.files,
+                "outcome": outcome,
+                "seconds": round(total, 3),
+                "floor_seconds": round(floor_s, 3),
+                "ratio_to_floor": round(total / floor_s, 1) if floor_s else None,
+                "cores": os.cpu_count(),
+                "per_job": per_job,
+            }
+        )
+    )
     shutil.rmtree(home, ignore_errors=True)
 
 

@@ -35,8 +35,9 @@ def main() -> None:
         unit_uuid = unit.uuid
 
     t0 = time.perf_counter()
-    with rec.job(unit_uuid, "Assign file UUIDs and checksums",
-                 "Assign checksums and file sizes to objects") as job:
+    with rec.job(
+        unit_uuid, "Assign file UUIDs and checksums", "Assign checksums and file sizes to objects"
+    ) as job:
         for i in range(N):
             job.task(file_name=f"objects/file-{i:05d}.txt", stdout="ok")
     tasks_s = time.perf_counter() - t0
@@ -54,13 +55,20 @@ def main() -> None:
             s.add(Task(job_uuid=job_uuid, file_name=f"f{i}"))
     per_row_s = (time.perf_counter() - t0) * N / 1000
 
-    print(json.dumps({
-        "workload": "recorder", "rows": N, "backend": "sqlite",
-        "tasks_seconds": round(tasks_s, 3), "events_with_agents_seconds": round(events_s, 3),
-        "tasks_per_second": round(N / tasks_s),
-        "baseline_commit_per_row_seconds": round(per_row_s, 2),
-        "target_tasks_seconds": 1.0,
-    }))
+    print(
+        json.dumps(
+            {
+                "workload": "recorder",
+                "rows": N,
+                "backend": "sqlite",
+                "tasks_seconds": round(tasks_s, 3),
+                "events_with_agents_seconds": round(events_s, 3),
+                "tasks_per_second": round(N / tasks_s),
+                "baseline_commit_per_row_seconds": round(per_row_s, 2),
+                "target_tasks_seconds": 1.0,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -45,12 +45,10 @@ def floor(src: Path, scratch: Path, copies: int = 1) -> float:
     return elapsed
 
 
-def floors(src: Path, scratch: Path, runs: int = 3, copies: int = 1
-           ) -> tuple[float, list[float]]:
+def floors(src: Path, scratch: Path, runs: int = 3, copies: int = 1) -> tuple[float, list[float]]:
     """(median, all runs) of ``floor``: one run swings 3x with the disk's write-back
     (10,000 small files: 0.64-1.90 s on one quiet machine), the median much less."""
-    seen = [floor(src, scratch.with_name(f"{scratch.name}-{i}"), copies)
-            for i in range(runs)]
+    seen = [floor(src, scratch.with_name(f"{scratch.name}-{i}"), copies) for i in range(runs)]
     return statistics.median(seen), [round(s, 3) for s in seen]
 
 
@@ -71,5 +69,8 @@ def run(src: Path, name: str) -> dict[str, Any]:
     timings["start_transfer"] = time.perf_counter() - started
     status = run_transfer(uuid, use_prefect=False, timings=timings)
     total = time.perf_counter() - started
-    return {"status": str(status), "total_s": round(total, 2),
-            "per_microservice_s": {k: round(v, 3) for k, v in timings.items()}}
+    return {
+        "status": str(status),
+        "total_s": round(total, 2),
+        "per_microservice_s": {k: round(v, 3) for k, v in timings.items()},
+    }

@@ -34,10 +34,15 @@ def main() -> None:
             fh.write(os.urandom(chunk))
     base, runs = floors(src, home / "floor-copy")
     result = run(src, "large-file")
-    result.update({"workload": "1 x 1 GiB", "floor_s": round(base, 3),
-                   "floor_runs_s": runs,
-                   "ratio_to_floor": round(result["total_s"] / base, 1),
-                   "target": "<= 3x floor"})
+    result.update(
+        {
+            "workload": "1 x 1 GiB",
+            "floor_s": round(base, 3),
+            "floor_runs_s": runs,
+            "ratio_to_floor": round(result["total_s"] / base, 1),
+            "target": "<= 3x floor",
+        }
+    )
     print(json.dumps(result))
     shutil.rmtree(home, ignore_errors=True)
 

@@ -31,10 +31,15 @@ def main() -> None:
         (d / f"f{i:05d}.txt").write_bytes(os.urandom(SIZE // 2).hex().encode())
     base, runs = floors(src, home / "floor-copy")
     result = run(src, "small-files")
-    result.update({"workload": f"{FILES} x {SIZE} B", "floor_s": round(base, 3),
-                   "floor_runs_s": runs,
-                   "ratio_to_floor": round(result["total_s"] / base, 1),
-                   "target": "<= 20x floor and < 60 s"})
+    result.update(
+        {
+            "workload": f"{FILES} x {SIZE} B",
+            "floor_s": round(base, 3),
+            "floor_runs_s": runs,
+            "ratio_to_floor": round(result["total_s"] / base, 1),
+            "target": "<= 20x floor and < 60 s",
+        }
+    )
     print(json.dumps(result))
     shutil.rmtree(home, ignore_errors=True)
 

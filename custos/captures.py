@@ -50,8 +50,10 @@ from custos.settings import get_settings
 GUID_CHARACTER_SET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 MAX_URL_LENGTH = 2100
 ARCHIVE_DELAY = timedelta(hours=24)
-USAGE_LIMIT_MESSAGE = ("Perma can't create this link. You've reached your usage limit. "
-                       "Visit your Usage Plan page for information and plan options.")
+USAGE_LIMIT_MESSAGE = (
+    "Perma can't create this link. You've reached your usage limit. "
+    "Visit your Usage Plan page for information and plan options."
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RESERVED_GUID = re.compile(r"^[A-Z]{4}")
 #: Key of the capture unit's ``variables`` holding a per-capture preservation choice.
@@ -94,7 +96,7 @@ def new_timestamp(session: Session) -> str:
 def guid_as_path(guid: str) -> str:
     """``ABCD-1234`` -> ``AB/CD/12/ABCD-1234`` (Perma's storage layout)."""
     raw = re.sub(r"[^0-9A-Za-z]", "", guid)
-    chunks = [raw[i:i + 2] for i in range(0, len(raw), 2)][:-1]
+    chunks = [raw[i : i + 2] for i in range(0, len(raw), 2)][:-1]
     return "/".join([*chunks, guid])
 
 
@@ -104,8 +106,9 @@ def normalize_url(url: str | None) -> str:
     if not url:
         raise InvalidInput("URL cannot be empty.", {"url": ["URL cannot be empty."]})
     if _CONTROL.search(url):
-        raise InvalidInput("Unicode error while processing URL.",
-                           {"url": "Unicode error while processing URL."})
+        raise InvalidInput(
+            "Unicode error while processing URL.", {"url": "Unicode error while processing URL."}
+        )
     if not url.lower().startswith("http"):
         url = "http://" + url
     if len(url) > MAX_URL_LENGTH:
@@ -117,9 +120,13 @@ def normalize_url(url: str | None) -> str:
 # -- folders and organizations ------------------------------------------------------
 def ensure_root_folder(session: Session, user: User) -> Folder:
     """The user's personal root folder, created on first use."""
-    folder = session.exec(select(Folder).where(col(Folder.owned_by) == user.id,
-                                               col(Folder.parent_id).is_(None),
-                                               col(Folder.organization_id).is_(None))).first()
+    folder = session.exec(
+        select(Folder).where(
+            col(Folder.owned_by) == user.id,
+            col(Folder.parent_id).is_(None),
+            col(Folder.organization_id).is_(None),
+        )
+    ).first()
     if folder is None:
         folder = Folder(name="Personal Links", owned_by=user.id, is_root_folder=True)
         session.add(folder)
@@ -127,12 +134,12 @@ def ensure_root_folder(session: Session, user: User) -> Folder:
     return folder
 
 
-def create_organization(name: str, registrar: str = "", *, default_to_private: bool = False,
-                        members: Sequence[int] = ()) -> Organization:
+def create_organization(
+    name: str, registrar: str = "", *, default_to_private: bool = False, members: Sequence[int] = ()
+) -> Organization:
     """An organization with its shared top-level folder and its members."""
     with session_scope() as s:
-        org = Organization(name=name, registrar=registrar,
-                           default_to_private=default_to_private)
+        org = Organization(name=name, registrar=registrar, default_to_private=default_to_private)
         s.add(org)
         s.flush()
         shared = Folder(name=name, organization_id=org.id, is_root_folder=True)
@@ -151,16 +158,22 @@ def organization_ids(session: Session, user: User) -> list[int]:
     """Organizations the user belongs to (all of them for admins)."""
     if user.is_admin:
         return [o for o in session.exec(select(Organization.id)).all() if o is not None]
-    return list(session.exec(select(OrganizationMember.organization_id)
-                             .where(col(OrganizationMember.user_id) == user.id)).all())
+    return list(
+        session.exec(
+            select(OrganizationMember.organization_id).where(
+                col(OrganizationMember.user_id) == user.id
+            )
+        ).all()
+    )
 
 
 def can_access_folder(session: Session, user: User, folder: Folder) -> bool:
     """Owned personal folders and folders of the user's organizations."""
     if user.is_admin or folder.owned_by == user.id:
         return True
-    return (folder.organization_id is not None
-            and folder.organization_id in organization_ids(session, user))
+    return folder.organization_id is not None and folder.organization_id in organization_ids(
+        session, user
+    )
 
 
 def accessible_folder_ids(session: Session, user: User) -> list[int]:
@@ -168,8 +181,9 @@ def accessible_folder_ids(session: Session, user: User) -> list[int]:
     query = select(Folder.id)
     if not user.is_admin:
         orgs = organization_ids(session, user)
-        query = query.where((col(Folder.owned_by) == user.id)
-                            | col(Folder.organization_id).in_(orgs or [-1]))
+        query = query.where(
+            (col(Folder.owned_by) == user.id) | col(Folder.organization_id).in_(orgs or [-1])
+        )
     return [f for f in session.exec(query).all() if f is not None]
 
 
@@ -188,8 +202,11 @@ def can_delete(session: Session, user: User, capture: Capture) -> bool:
     created = capture.created_at
     if created.tzinfo is None:
         created = created.replace(tzinfo=utcnow().tzinfo)
-    return (not capture.user_deleted and created + ARCHIVE_DELAY > utcnow()
-            and can_edit(session, user, capture))
+    return (
+        not capture.user_deleted
+        and created + ARCHIVE_DELAY > utcnow()
+        and can_edit(session, user, capture)
+    )
 
 
 # -- quotas --------------------------------------------------------------------------
@@ -198,28 +215,51 @@ def links_remaining(session: Session, user: User) -> tuple[float, str, int]:
     quota = session.get(CaptureQuota, user.id)
     if quota is None or quota.link_limit is None:
         return float("inf"), "once", 0
-    query = (select(func.count()).select_from(Capture)
-             .join(Folder, col(Folder.id) == col(Capture.folder_id))
-             .where(col(Capture.created_by) == user.id, col(Folder.organization_id).is_(None),
-                    col(Capture.user_deleted).is_(False)))
+    query = (
+        select(func.count())
+        .select_from(Capture)
+        .join(Folder, col(Folder.id) == col(Capture.folder_id))
+        .where(
+            col(Capture.created_by) == user.id,
+            col(Folder.organization_id).is_(None),
+            col(Capture.user_deleted).is_(False),
+        )
+    )
     now = utcnow()
     if quota.period == "monthly":
-        query = query.where(col(Capture.created_at) >= now.replace(
-            day=1, hour=0, minute=0, second=0, microsecond=0))
+        query = query.where(
+            col(Capture.created_at) >= now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        )
     elif quota.period == "annually":
-        query = query.where(col(Capture.created_at) >= now.replace(
-            month=1, day=1, hour=0, minute=0, second=0, microsecond=0))
+        query = query.where(
+            col(Capture.created_at)
+            >= now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        )
     used = int(session.exec(query).one())
-    return float(max(0, quota.link_limit + quota.bonus_links - used)), quota.period, \
-        quota.bonus_links
+    return (
+        float(max(0, quota.link_limit + quota.bonus_links - used)),
+        quota.period,
+        quota.bonus_links,
+    )
 
 
 # -- creation ------------------------------------------------------------------------
-def create_capture(url: str, user: User, folder: int | None = None, is_private: bool = False,
-                   title: str | None = None, crawl: str | None = None,
-                   batch: int | None = None, tags: Sequence[str] = (), *,
-                   human: bool = False, notes: str = "", submit: bool = True,
-                   preserve: bool | None = None, wacz: bool = False) -> Capture:
+def create_capture(
+    url: str,
+    user: User,
+    folder: int | None = None,
+    is_private: bool = False,
+    title: str | None = None,
+    crawl: str | None = None,
+    batch: int | None = None,
+    tags: Sequence[str] = (),
+    *,
+    human: bool = False,
+    notes: str = "",
+    submit: bool = True,
+    preserve: bool | None = None,
+    wacz: bool = False,
+) -> Capture:
     """Validate, then write Capture + Unit + CaptureJob and start the capture flow.
 
     ``folder`` defaults to the user's personal root folder. Raises ``InvalidInput``
@@ -242,24 +282,47 @@ def create_capture(url: str, user: User, folder: int | None = None, is_private: 
             org = s.get(Organization, target.organization_id)
         guid = new_guid(s)
         capture = Capture(
-            guid=guid, timestamp=new_timestamp(s), url=url, title=title, notes=notes,
+            guid=guid,
+            timestamp=new_timestamp(s),
+            url=url,
+            title=title,
+            notes=notes,
             is_private=bool(is_private or (org is not None and org.default_to_private)),
-            folder_id=target.id, organization_id=target.organization_id, created_by=user.id,
-            crawl_uuid=crawl, batch_id=batch,
+            folder_id=target.id,
+            organization_id=target.organization_id,
+            created_by=user.id,
+            crawl_uuid=crawl,
+            batch_id=batch,
             directory=str(get_settings().home / "captures" / guid_as_path(guid)),
         )
         if capture.is_private:
             capture.private_reason = "user" if is_private else "policy"
         options: dict[str, object] = {} if preserve is None else {PRESERVE_VAR: bool(preserve)}
-        s.add(Unit(uuid=capture.uuid, unit_type=UnitType.CAPTURE, name=url,
-                   transfer_type=TransferType.CAPTURE, source_path=url, created_by=user.id,
-                   variables=options))
+        s.add(
+            Unit(
+                uuid=capture.uuid,
+                unit_type=UnitType.CAPTURE,
+                name=url,
+                transfer_type=TransferType.CAPTURE,
+                source_path=url,
+                created_by=user.id,
+                variables=options,
+            )
+        )
         s.add(capture)
         s.flush()
-        s.add(CaptureJob(capture_uuid=capture.uuid, status=CaptureJobStatus.PENDING,
-                         submitted_url=url, human=human, batch_id=batch, created_by=user.id,
-                         archive_formats="warc,wacz" if wacz else "warc",
-                         order=_next_order(s, user, human)))
+        s.add(
+            CaptureJob(
+                capture_uuid=capture.uuid,
+                status=CaptureJobStatus.PENDING,
+                submitted_url=url,
+                human=human,
+                batch_id=batch,
+                created_by=user.id,
+                archive_formats="warc,wacz" if wacz else "warc",
+                order=_next_order(s, user, human),
+            )
+        )
         for name in tags:
             s.add(CaptureTag(capture_uuid=capture.uuid, tag_id=ensure_tag(s, name).id or 0))
         s.flush()
@@ -272,8 +335,13 @@ def create_capture(url: str, user: User, folder: int | None = None, is_private: 
 def invalid_job(url: str, user: User, details: object, batch: int | None = None) -> CaptureJob:
     """A job row for a submission that failed validation (Perma keeps those as ``invalid``)."""
     with session_scope() as s:
-        job = CaptureJob(status=CaptureJobStatus.INVALID, submitted_url=url or "", batch_id=batch,
-                         created_by=user.id, message=json.dumps(details))
+        job = CaptureJob(
+            status=CaptureJobStatus.INVALID,
+            submitted_url=url or "",
+            batch_id=batch,
+            created_by=user.id,
+            message=json.dumps(details),
+        )
         s.add(job)
         s.flush()
         s.refresh(job)
@@ -290,27 +358,51 @@ def ensure_tag(session: Session, name: str) -> Tag:
     return tag
 
 
-def create_crawl(urls: Sequence[str], user: User, *, depth: int = 0, tags: Sequence[str] = (),
-                 label: str = "") -> Crawl:
+def create_crawl(
+    urls: Sequence[str], user: User, *, depth: int = 0, tags: Sequence[str] = (), label: str = ""
+) -> Crawl:
     """An ArchiveBox crawl row: the URLs of one submission."""
     with session_scope() as s:
-        crawl = Crawl(urls="\n".join(urls), max_depth=depth, tags_str=",".join(tags),
-                      label=label, created_by=user.id)
+        crawl = Crawl(
+            urls="\n".join(urls),
+            max_depth=depth,
+            tags_str=",".join(tags),
+            label=label,
+            created_by=user.id,
+        )
         s.add(crawl)
         s.flush()
         s.refresh(crawl)
         return crawl
 
 
-def add_urls(urls: Sequence[str], user: User, *, tags: Sequence[str] = (), depth: int = 0,
-             title: str | None = None, crawl: str | None = None,
-             submit: bool = True, preserve: bool | None = None,
-             wacz: bool = False) -> tuple[str, list[Capture]]:
+def add_urls(
+    urls: Sequence[str],
+    user: User,
+    *,
+    tags: Sequence[str] = (),
+    depth: int = 0,
+    title: str | None = None,
+    crawl: str | None = None,
+    submit: bool = True,
+    preserve: bool | None = None,
+    wacz: bool = False,
+) -> tuple[str, list[Capture]]:
     """ArchiveBox's ``add``: one crawl (new unless ``crawl`` is given) and one capture per URL."""
     crawl_uuid = crawl or create_crawl(urls, user, depth=depth, tags=tags).uuid
-    captures = [create_capture(url, user, title=title, crawl=crawl_uuid, tags=tags,
-                               submit=submit, preserve=preserve, wacz=wacz)
-                for url in urls]
+    captures = [
+        create_capture(
+            url,
+            user,
+            title=title,
+            crawl=crawl_uuid,
+            tags=tags,
+            submit=submit,
+            preserve=preserve,
+            wacz=wacz,
+        )
+        for url in urls
+    ]
     return crawl_uuid, captures
 
 
@@ -338,8 +430,9 @@ def _target_folder(session: Session, user: User, folder: int | None) -> Folder:
 
 def _next_order(session: Session, user: User, human: bool) -> float:
     """Perma's fair queue: each user's next job goes after their last one."""
-    last = session.exec(select(func.max(col(CaptureJob.order)))
-                        .where(col(CaptureJob.created_by) == user.id)).one()
+    last = session.exec(
+        select(func.max(col(CaptureJob.order))).where(col(CaptureJob.created_by) == user.id)
+    ).one()
     order = float(last or 0) + 1.0
     return order - 1_000_000.0 if human else order
 
@@ -348,8 +441,9 @@ def get_capture(session: Session, ref: str) -> Capture:
     """A capture by GUID (any case/hyphenation) or uuid; NotFound otherwise."""
     capture = session.get(Capture, ref)
     if capture is None:
-        capture = session.exec(select(Capture).where(
-            col(Capture.guid) == canonical_guid(ref))).first()
+        capture = session.exec(
+            select(Capture).where(col(Capture.guid) == canonical_guid(ref))
+        ).first()
     if capture is None:
         raise NotFound("Not found.")
     return capture
@@ -364,8 +458,9 @@ def wants_preservation(session: Session, capture_uuid: str) -> bool:
 
 def wants_wacz(session: Session, capture_uuid: str) -> bool:
     """True when the capture's job asked for a WACZ (``archive_formats`` holds ``wacz``)."""
-    job = session.exec(select(CaptureJob).where(
-        col(CaptureJob.capture_uuid) == capture_uuid)).first()
+    job = session.exec(
+        select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture_uuid)
+    ).first()
     return job is not None and "wacz" in job.archive_formats.split(",")
 
 
@@ -395,9 +490,12 @@ def tls_verdicts_of(results: Sequence[ArchiveResult]) -> dict[str, Any]:
 
 def tls_record(session: Session, capture_uuid: str) -> dict[str, Any]:
     """``{"origins": [...], "unverified_origins": [...]}`` of a capture, or ``{}``."""
-    rows = session.exec(select(ArchiveResult).where(
-        col(ArchiveResult.capture_uuid) == capture_uuid,
-        col(ArchiveResult.extractor) == TLS_EXTRACTOR)).all()
+    rows = session.exec(
+        select(ArchiveResult).where(
+            col(ArchiveResult.capture_uuid) == capture_uuid,
+            col(ArchiveResult.extractor) == TLS_EXTRACTOR,
+        )
+    ).all()
     return tls_verdicts_of(list(rows))
 
 

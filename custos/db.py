@@ -68,8 +68,12 @@ def make_engine(url: str) -> Engine:
             parent = Path(db).parent
             if not parent.is_dir():
                 raise ConfigError(f"database folder {parent} does not exist")
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -100,9 +104,7 @@ def check_database(engine: Engine) -> None:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise ConfigError(
-            f"database unreachable at {safe_url(str(engine.url))}: {reason}"
-        ) from exc
+        raise ConfigError(f"database unreachable at {safe_url(str(engine.url))}: {reason}") from exc
 
 
 def alembic_config(engine: Engine) -> Any:

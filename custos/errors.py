@@ -76,9 +76,7 @@ class FixityMismatch(CustosError):
     """A file's checksum differs from the expected one."""
 
     def __init__(self, path: str, algorithm: str, expected: str, found: str) -> None:
-        super().__init__(
-            f"{algorithm} mismatch for {path}: expected {expected}, found {found}"
-        )
+        super().__init__(f"{algorithm} mismatch for {path}: expected {expected}, found {found}")
         self.path = path
         self.algorithm = algorithm
         self.expected = expected

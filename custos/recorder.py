@@ -169,8 +169,9 @@ class Recorder:
             if unit is None:
                 raise LookupError(f"unit {unit_uuid} does not exist")
             seq = s.execute(
-                select(func.coalesce(func.max(col(Job.seq)), 0))
-                .where(col(Job.unit_uuid) == unit_uuid)
+                select(func.coalesce(func.max(col(Job.seq)), 0)).where(
+                    col(Job.unit_uuid) == unit_uuid
+                )
             ).scalar_one()
             now = utcnow()
             job = Job(
@@ -210,8 +211,9 @@ class Recorder:
         self, unit_uuid: str, microservice: str, name: str, link_uuid: str | None = None
     ) -> Iterator[JobHandle]:
         """Run a block as one job: COMPLETE when it returns, FAILED when it raises."""
-        handle = JobHandle(self.start_job(unit_uuid, microservice, name, link_uuid),
-                           unit_uuid, self)
+        handle = JobHandle(
+            self.start_job(unit_uuid, microservice, name, link_uuid), unit_uuid, self
+        )
         try:
             yield handle
         except BaseException as exc:
@@ -241,8 +243,9 @@ class Recorder:
         """Names of the unit's COMPLETE jobs: what a resumed flow may skip."""
         with session_scope(self.engine) as s:
             rows = s.execute(
-                select(col(Job.name)).where(col(Job.unit_uuid) == unit_uuid,
-                                            col(Job.status) == JobStatus.COMPLETE)
+                select(col(Job.name)).where(
+                    col(Job.unit_uuid) == unit_uuid, col(Job.status) == JobStatus.COMPLETE
+                )
             ).scalars()
             return set(rows)
 
@@ -284,7 +287,7 @@ class Recorder:
             rows.append(row)
         for i in range(0, len(rows), BATCH_SIZE):
             with session_scope(self.engine) as s:
-                s.execute(insert(File), rows[i:i + BATCH_SIZE])
+                s.execute(insert(File), rows[i : i + BATCH_SIZE])
         return [r["uuid"] for r in rows]
 
     def update_files(self, changes: Iterable[dict[str, Any]]) -> None:
@@ -292,7 +295,7 @@ class Recorder:
         rows = list(changes)
         for i in range(0, len(rows), BATCH_SIZE):
             with session_scope(self.engine) as s:
-                s.execute(update(File), rows[i:i + BATCH_SIZE])
+                s.execute(update(File), rows[i : i + BATCH_SIZE])
 
     def agent_id(self, spec: AgentSpec) -> int:
         """The id of an agent row, created on first use and cached."""
@@ -302,13 +305,18 @@ class Recorder:
                 return cached
             with session_scope(self.engine) as s:
                 agent = s.execute(
-                    select(Agent).where(col(Agent.identifier_type) == spec.identifier_type,
-                                        col(Agent.identifier_value) == spec.identifier_value)
+                    select(Agent).where(
+                        col(Agent.identifier_type) == spec.identifier_type,
+                        col(Agent.identifier_value) == spec.identifier_value,
+                    )
                 ).scalar_one_or_none()
                 if agent is None:
-                    agent = Agent(identifier_type=spec.identifier_type,
-                                  identifier_value=spec.identifier_value,
-                                  name=spec.name, agent_type=spec.agent_type)
+                    agent = Agent(
+                        identifier_type=spec.identifier_type,
+                        identifier_value=spec.identifier_value,
+                        name=spec.name,
+                        agent_type=spec.agent_type,
+                    )
                     s.add(agent)
                     s.flush()
                 assert agent.id is not None
@@ -322,11 +330,13 @@ class Recorder:
             unit = s.get(Unit, unit_uuid)
             if unit is None:
                 raise LookupError(f"unit {unit_uuid} does not exist")
-            jobs = list(s.execute(
-                select(col(Job.name), col(Job.microservice), col(Job.status))
-                .where(col(Job.unit_uuid) == unit_uuid)
-                .order_by(col(Job.seq).desc())
-            ).all())
+            jobs = list(
+                s.execute(
+                    select(col(Job.name), col(Job.microservice), col(Job.status))
+                    .where(col(Job.unit_uuid) == unit_uuid)
+                    .order_by(col(Job.seq).desc())
+                ).all()
+            )
             return derive_status(unit, [(j[0], j[1], j[2]) for j in jobs])
 
     def refresh_status(self, unit_uuid: str) -> UnitStatus | None:
@@ -335,8 +345,11 @@ class Recorder:
         if info is None:
             return None
         with session_scope(self.engine) as s:
-            s.execute(update(Unit).where(col(Unit.uuid) == unit_uuid)
-                      .values(status=info.status, updated_at=utcnow()))
+            s.execute(
+                update(Unit)
+                .where(col(Unit.uuid) == unit_uuid)
+                .values(status=info.status, updated_at=utcnow())
+            )
         return info.status
 
     def fail_unit(self, unit_uuid: str, message: str) -> None:
@@ -402,8 +415,11 @@ def derive_status(
         status, sip_uuid = UnitStatus.COMPLETE, "BACKLOG"
     else:
         status = UnitStatus.PROCESSING
-    if (unit.unit_type == UnitType.SIP and status == UnitStatus.PROCESSING
-            and REMOVE_PROCESSING_DIR in names):
+    if (
+        unit.unit_type == UnitType.SIP
+        and status == UnitStatus.PROCESSING
+        and REMOVE_PROCESSING_DIR in names
+    ):
         status = UnitStatus.COMPLETE
     return UnitStatusInfo(status=status, microservice=name, sip_uuid=sip_uuid)
 

@@ -58,8 +58,9 @@ APPROVE_JOB = "Approve AIP reingest"
 APPROVE_CHOICE = "260ef4ea-f87d-4acf-830d-d0de41e6d2af"
 
 
-def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata",
-                   processing_config: str | None = None) -> str:
+def start_reingest(
+    aip_uuid: str, reingest_type: ReingestType = "metadata", processing_config: str | None = None
+) -> str:
     """Start reingesting a stored AIP and return the reingest unit's uuid: the AIP's
     for metadata and partial reingest, the new transfer's for a full one.
 
@@ -74,8 +75,9 @@ def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata",
     if reingest_type == "full":
         return _start_full(aip_uuid, processing_config)
     if reingest_type not in ("metadata", "partial"):
-        raise InvalidInput(f"unknown reingest type {reingest_type!r}; use metadata, "
-                           "partial or full")
+        raise InvalidInput(
+            f"unknown reingest type {reingest_type!r}; use metadata, partial or full"
+        )
     engine = get_engine()
     with session_scope(engine) as s:
         pkg = s.get(Package, aip_uuid)
@@ -87,8 +89,11 @@ def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata",
         name = pkg.name.removesuffix(f"-{aip_uuid}")
         options = _store_options(pkg)
         if reingest_type == "metadata":
-            options |= {"normalize": "none", "approve_normalization": "approve",
-                        "add_metadata_reminder": True}
+            options |= {
+                "normalize": "none",
+                "approve_normalization": "approve",
+                "add_metadata_reminder": True,
+            }
         variables = {"reingest": reingest_type, "ingest_options": options}
         if unit is None:
             s.add(Unit(uuid=aip_uuid, unit_type=UnitType.SIP, name=name, variables=variables))
@@ -103,9 +108,10 @@ def start_reingest(aip_uuid: str, reingest_type: ReingestType = "metadata",
 def _store_options(pkg: Package) -> dict[str, object]:
     """ProcessingConfig fields: the AIP goes back where it was, packaged as it was."""
     return {
-        "store_aip": True, "aip_location": f"/api/v2/location/{pkg.location_uuid}/",
-        "compression_algorithm": ("uncompressed" if pkg.compression == "none"
-                                  else pkg.compression), "store_dip": False,
+        "store_aip": True,
+        "aip_location": f"/api/v2/location/{pkg.location_uuid}/",
+        "compression_algorithm": ("uncompressed" if pkg.compression == "none" else pkg.compression),
+        "store_dip": False,
         "upload_dip": "none",
     }
 
@@ -136,18 +142,35 @@ def _start_full(aip_uuid: str, processing_config: str | None) -> str:
             raise InvalidInput(f"processing configuration name {config!r} is invalid")
         named_path(config)  # NotFound for an unknown name
         stored = s.get(Location, pkg.location_uuid)
-        s.add(Unit(uuid=transfer_uuid, unit_type=UnitType.TRANSFER, name=name,
-                   transfer_type=TransferType.AIP,
-                   current_path=str(processing / f"{name}-{transfer_uuid}"),
-                   source_path=str(Path(stored.path) / pkg.path) if stored else pkg.path,
-                   processing_config=config, auto_approve=True,
-                   variables={"reingest_aip": aip_uuid, "pending_sip_uuid": aip_uuid}))
-        variables = {"reingest": "full", "ingest_options": _store_options(pkg),
-                     "reingest_transfer": transfer_uuid}
+        s.add(
+            Unit(
+                uuid=transfer_uuid,
+                unit_type=UnitType.TRANSFER,
+                name=name,
+                transfer_type=TransferType.AIP,
+                current_path=str(processing / f"{name}-{transfer_uuid}"),
+                source_path=str(Path(stored.path) / pkg.path) if stored else pkg.path,
+                processing_config=config,
+                auto_approve=True,
+                variables={"reingest_aip": aip_uuid, "pending_sip_uuid": aip_uuid},
+            )
+        )
+        variables = {
+            "reingest": "full",
+            "ingest_options": _store_options(pkg),
+            "reingest_transfer": transfer_uuid,
+        }
         if sip is None:
-            s.add(Unit(uuid=aip_uuid, unit_type=UnitType.SIP, name=name,
-                       status=UnitStatus.COMPLETE, processing_config=config,
-                       variables=variables))
+            s.add(
+                Unit(
+                    uuid=aip_uuid,
+                    unit_type=UnitType.SIP,
+                    name=name,
+                    status=UnitStatus.COMPLETE,
+                    processing_config=config,
+                    variables=variables,
+                )
+            )
         else:
             sip.variables, sip.processing_config = variables, config
             sip.updated_at = utcnow()
@@ -166,8 +189,9 @@ def _forget(unit_uuid: str) -> None:
     its history.
     """
     jobs = select(Job.uuid).where(col(Job.unit_uuid) == unit_uuid)
-    events = select(Event.uuid).where(col(Event.unit_uuid) == unit_uuid,
-                                      col(Event.file_uuid).is_not(None))
+    events = select(Event.uuid).where(
+        col(Event.unit_uuid) == unit_uuid, col(Event.file_uuid).is_not(None)
+    )
     with session_scope() as s:  # subqueries: no bound-parameter limit on big AIPs
         s.execute(delete(Decision).where(col(Decision.unit_uuid) == unit_uuid))
         s.execute(delete(Task).where(col(Task.job_uuid).in_(jobs)))

@@ -30,61 +30,99 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CUSTOS_", extra="ignore")
 
-    home: Path = Field(default=Path("var"), description="Folder holding the database, "
-                       "locations, Prefect's home and logs.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default "
-                                     "is a SQLite file in the home folder.")
+    home: Path = Field(
+        default=Path("var"),
+        description="Folder holding the database, locations, Prefect's home and logs.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is a SQLite file in the home folder."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     prefect_host: str = "127.0.0.1"
     prefect_port: int = Field(default=4200, ge=1, le=65535)
     prefect_ui: bool = True
-    api_workers: int = Field(default=2, ge=1, le=64, description="API worker processes "
-                             "started by `custos serve`.")
+    api_workers: int = Field(
+        default=2, ge=1, le=64, description="API worker processes started by `custos serve`."
+    )
     dispatch: Literal["prefect", "inline"] = Field(
-        default="prefect", description="How flows are started: Prefect deployments or a "
-        "worker thread of this process.")
-    reconcile_interval: int = Field(default=60, ge=5, description="Seconds between "
-                                    "reconciler passes.")
-    watch_interval: int = Field(default=60, ge=5, description="Seconds between watched "
-                                "folder scans.")
-    watch_settle_seconds: float = Field(default=5.0, ge=0, description="A dropped item "
-                                        "must be unchanged this long before it starts.")
+        default="prefect",
+        description="How flows are started: Prefect deployments or a "
+        "worker thread of this process.",
+    )
+    reconcile_interval: int = Field(
+        default=60, ge=5, description="Seconds between reconciler passes."
+    )
+    watch_interval: int = Field(
+        default=60, ge=5, description="Seconds between watched folder scans."
+    )
+    watch_settle_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="A dropped item must be unchanged this long before it starts.",
+    )
     fixity_audit_interval: int = Field(default=86400, ge=60)
 
     checksum_algorithm: Literal["md5", "sha1", "sha256", "sha512"] = "sha256"
     worker_threads: int = Field(default=4, ge=1, le=64)
 
-    clamav_database: Path | None = Field(default=None, description="Folder of ClamAV "
-                                         "signature files; default: the system's when it "
-                                         "holds official signatures, else the shipped "
-                                         "test-only set (see custos.virus_signatures).")
-    clamav_system_database: Path = Field(default=Path("/var/lib/clamav"), description=
-                                         "Where freshclam keeps the official signatures.")
-    clamav_require_official: bool = Field(default=False, description="Fail every virus "
-                                          "check (and its unit) without official signatures.")
-    clamd_socket: Path | None = Field(default=None, description="Socket of a running "
-                                      "clamd; default: Custos starts its own.")
-    chromium_path: str | None = Field(default=None, description="Chromium executable "
-                                      "for captures; default: `chromium` on PATH, else "
-                                      "Playwright's own browser.")
-    web_assets: Path | None = Field(default=None, description="Folder of the front-end "
-                                    "packages (npm) the app serves itself; default: "
-                                    "web/node_modules of the source tree.")
+    clamav_database: Path | None = Field(
+        default=None,
+        description="Folder of ClamAV "
+        "signature files; default: the system's when it "
+        "holds official signatures, else the shipped "
+        "test-only set (see custos.virus_signatures).",
+    )
+    clamav_system_database: Path = Field(
+        default=Path("/var/lib/clamav"),
+        description="Where freshclam keeps the official signatures.",
+    )
+    clamav_require_official: bool = Field(
+        default=False,
+        description="Fail every virus check (and its unit) without official signatures.",
+    )
+    clamd_socket: Path | None = Field(
+        default=None, description="Socket of a running clamd; default: Custos starts its own."
+    )
+    chromium_path: str | None = Field(
+        default=None,
+        description="Chromium executable "
+        "for captures; default: `chromium` on PATH, else "
+        "Playwright's own browser.",
+    )
+    web_assets: Path | None = Field(
+        default=None,
+        description="Folder of the front-end "
+        "packages (npm) the app serves itself; default: "
+        "web/node_modules of the source tree.",
+    )
     capture_allow_loopback: bool = False
-    capture_ca_bundle: Path | None = Field(default=None, description="Extra trusted CA "
-                                           "certificates (PEM) for verifying captured "
-                                           "origins, beside the system store (tests, or "
-                                           "an organisation's own CA).")
+    capture_ca_bundle: Path | None = Field(
+        default=None,
+        description="Extra trusted CA "
+        "certificates (PEM) for verifying captured "
+        "origins, beside the system store (tests, or "
+        "an organisation's own CA).",
+    )
     capture_timeout: float = Field(default=45.0, gt=0)
     capture_load_timeout: float = Field(default=20.0, gt=0)
     capture_max_size: int = Field(default=200 * 1024 * 1024, gt=0)
-    capture_max_resources: int = Field(default=2000, gt=0, description="Requests a capture "
-                                       "sends to origins before it stops recording.")
-    capture_concurrency: int = Field(default=2, ge=1, le=32, description="Captures run at "
-                                     "once by one worker (browser contexts of one pool).")
-    capture_preserve: bool = Field(default=False, description="Send every finished capture "
-                                   "as a transfer (processing configuration `capture`).")
+    capture_max_resources: int = Field(
+        default=2000,
+        gt=0,
+        description="Requests a capture sends to origins before it stops recording.",
+    )
+    capture_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Captures run at once by one worker (browser contexts of one pool).",
+    )
+    capture_preserve: bool = Field(
+        default=False,
+        description="Send every finished capture "
+        "as a transfer (processing configuration `capture`).",
+    )
 
     extract_max_total_size: int = Field(default=50 * 1024**3, gt=0)
     extract_max_files: int = Field(default=1_000_000, gt=0)

@@ -75,15 +75,22 @@ def audit_package(uuid: str, engine: Engine | None = None) -> AuditResult:
     outcome = check.outcome.value
     if has_unit:
         rec = Recorder(engine)
-        rec.write_bulk([], [{
-            "uuid": new_uuid(),
-            "unit_uuid": uuid, "file_uuid": None, "event_type": "fixity check",
-            "event_datetime": utcnow(),
-            "detail": 'program="Custos"; module="tasks.aipstore.verify_stored_aip"',
-            "outcome": outcome,
-            "outcome_note": "; ".join(problems)[:4000] or f"{path.name} verified",
-            "_agents": None,
-        }])
+        rec.write_bulk(
+            [],
+            [
+                {
+                    "uuid": new_uuid(),
+                    "unit_uuid": uuid,
+                    "file_uuid": None,
+                    "event_type": "fixity check",
+                    "event_datetime": utcnow(),
+                    "detail": 'program="Custos"; module="tasks.aipstore.verify_stored_aip"',
+                    "outcome": outcome,
+                    "outcome_note": "; ".join(problems)[:4000] or f"{path.name} verified",
+                    "_agents": None,
+                }
+            ],
+        )
     with session_scope(engine) as s:
         row = s.get(Package, uuid)
         assert row is not None
@@ -94,9 +101,15 @@ def audit_package(uuid: str, engine: Engine | None = None) -> AuditResult:
 def stored_aips(engine: Engine | None = None) -> list[str]:
     """UUIDs of every STORED AIP, oldest first."""
     with session_scope(engine or get_engine()) as s:
-        return list(s.exec(select(Package.uuid).where(
-            col(Package.package_type) == "AIP", col(Package.status) == PackageStatus.STORED)
-            .order_by(col(Package.stored_at))).all())
+        return list(
+            s.exec(
+                select(Package.uuid)
+                .where(
+                    col(Package.package_type) == "AIP", col(Package.status) == PackageStatus.STORED
+                )
+                .order_by(col(Package.stored_at))
+            ).all()
+        )
 
 
 @flow(name="fixity-audit")

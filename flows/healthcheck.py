@@ -33,8 +33,11 @@ CLEANUP_GROUP = "Clean up healthcheck"
 def _run_context() -> dict[str, str | None]:
     from prefect.runtime import deployment, flow_run
 
-    return {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name,
-            "deployment": deployment.name}
+    return {
+        "flow_run_id": flow_run.id,
+        "flow_run_name": flow_run.name,
+        "deployment": deployment.name,
+    }
 
 
 @flow(name="healthcheck", log_prints=True)
@@ -55,12 +58,21 @@ def healthcheck(unit_uuid: str) -> str:
             job.output = f"held {hold} s"
     if CHECK_JOB not in rec.completed_jobs(unit_uuid):
         with rec.job(unit_uuid, MICROSERVICE, CHECK_JOB) as job:
-            job.output = json.dumps({
-                **_run_context(), "custos": __version__, "python": platform.python_version(),
-                "host": socket.gethostname(), "database": engine.url.get_backend_name(),
-            })
-    rec.record_job(unit_uuid, CLEANUP_GROUP, REMOVE_PROCESSING_DIR,
-                   output="nothing to remove: a healthcheck has no files")
+            job.output = json.dumps(
+                {
+                    **_run_context(),
+                    "custos": __version__,
+                    "python": platform.python_version(),
+                    "host": socket.gethostname(),
+                    "database": engine.url.get_backend_name(),
+                }
+            )
+    rec.record_job(
+        unit_uuid,
+        CLEANUP_GROUP,
+        REMOVE_PROCESSING_DIR,
+        output="nothing to remove: a healthcheck has no files",
+    )
     info = rec.status_info(unit_uuid)
     status = info.status.value if info else "UNKNOWN"
     print(f"healthcheck {unit_uuid}: {status}")

@@ -96,9 +96,7 @@ def _nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def validate_bag(
-    path: str | Path, *, fast: bool = False, workers: int | None = None
-) -> BagReport:
+def validate_bag(path: str | Path, *, fast: bool = False, workers: int | None = None) -> BagReport:
     """Validate a bag fully (or, with ``fast``, only structure, completeness and oxum).
 
     Never raises for an invalid bag: every problem lands in ``report.problems``.
@@ -126,9 +124,7 @@ def validate_bag(
 
     # What is on disk (payload), without following symlinks.
     symlinks: list[TreeProblem] = []
-    on_disk = {
-        _nfc(p.relative_to(root).as_posix()): p for p in walk_files(root / "data", symlinks)
-    }
+    on_disk = {_nfc(p.relative_to(root).as_posix()): p for p in walk_files(root / "data", symlinks)}
     for problem in symlinks:
         rel = problem.path.relative_to(root).as_posix()
         report.problems.append(BagProblem("symlink", f"{rel}: {problem.message}", rel))
@@ -184,7 +180,10 @@ def validate_bag(
                     BagProblem(
                         "mismatch",
                         f"{name}: {algo} mismatch, expected {expected.lower()}, found {found}",
-                        name, algo, expected.lower(), found,
+                        name,
+                        algo,
+                        expected.lower(),
+                        found,
                     )
                 )
     return report

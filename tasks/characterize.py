@@ -32,12 +32,32 @@ _COMMANDS = {
     "exiftool": lambda p: ["exiftool", "-X", "-charset", "filename=utf8", str(p)],
     "mediainfo": lambda p: ["mediainfo", "--Output=XML", str(p)],
     "ffprobe": lambda p: [
-        "ffprobe", "-v", "error", "-print_format", "xml", "-show_format", "-show_streams", str(p)
+        "ffprobe",
+        "-v",
+        "error",
+        "-print_format",
+        "xml",
+        "-show_format",
+        "-show_streams",
+        str(p),
     ],
 }
 _AV_PUIDS = frozenset(
-    ["fmt/5", "fmt/6", "fmt/141", "fmt/142", "fmt/143", "fmt/134", "fmt/199", "x-fmt/384",
-     "fmt/569", "fmt/203", "fmt/279", "fmt/585", "fmt/640"]
+    [
+        "fmt/5",
+        "fmt/6",
+        "fmt/141",
+        "fmt/142",
+        "fmt/143",
+        "fmt/134",
+        "fmt/199",
+        "x-fmt/384",
+        "fmt/569",
+        "fmt/203",
+        "fmt/279",
+        "fmt/585",
+        "fmt/640",
+    ]
 )
 
 

@@ -21,13 +21,39 @@ from typing import Any
 from custos.errors import InvalidInput
 
 DC_ELEMENTS = (
-    "title", "creator", "subject", "description", "publisher", "contributor", "date", "type",
-    "format", "identifier", "source", "language", "relation", "coverage", "rights",
+    "title",
+    "creator",
+    "subject",
+    "description",
+    "publisher",
+    "contributor",
+    "date",
+    "type",
+    "format",
+    "identifier",
+    "source",
+    "language",
+    "relation",
+    "coverage",
+    "rights",
 )
 RIGHTS_COLUMNS = (
-    "file", "basis", "status", "determination_date", "jurisdiction", "start_date", "end_date",
-    "note", "grant_act", "grant_restriction", "grant_start_date", "grant_end_date", "grant_note",
-    "doc_id_type", "doc_id_value", "doc_id_role",
+    "file",
+    "basis",
+    "status",
+    "determination_date",
+    "jurisdiction",
+    "start_date",
+    "end_date",
+    "note",
+    "grant_act",
+    "grant_restriction",
+    "grant_start_date",
+    "grant_end_date",
+    "grant_note",
+    "doc_id_type",
+    "doc_id_value",
+    "doc_id_role",
 )
 RIGHTS_BASES = ("copyright", "statute", "license", "donor", "policy", "other")
 RESTRICTIONS = ("allow", "disallow", "conditional")
@@ -133,16 +159,22 @@ def load_metadata_csv(path: str | Path) -> list[MetadataRow]:
         if not name:
             errors.append({"line": 1, "column": col + 1, "error": "empty column name"})
         elif lowered[col].startswith("dc.") and lowered[col][3:] not in DC_ELEMENTS:
-            errors.append({"line": 1, "column": col + 1,
-                           "error": f"unknown Dublin Core element {name!r}"})
+            errors.append(
+                {"line": 1, "column": col + 1, "error": f"unknown Dublin Core element {name!r}"}
+            )
     out: list[MetadataRow] = []
     seen: dict[str, int] = {}
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            errors.append({"line": line, "column": len(header) + 1,
-                           "error": f"{len(row)} cells but {len(header)} columns"})
+            errors.append(
+                {
+                    "line": line,
+                    "column": len(header) + 1,
+                    "error": f"{len(row)} cells but {len(header)} columns",
+                }
+            )
             continue
         filename = row[name_col].strip() if name_col < len(row) else ""
         problem = _check_path(filename)
@@ -151,8 +183,13 @@ def load_metadata_csv(path: str | Path) -> list[MetadataRow]:
             continue
         key = filename.rstrip("/")
         if key in seen:
-            errors.append({"line": line, "column": name_col + 1,
-                           "error": f"{filename} already described on line {seen[key]}"})
+            errors.append(
+                {
+                    "line": line,
+                    "column": name_col + 1,
+                    "error": f"{filename} already described on line {seen[key]}",
+                }
+            )
             continue
         seen[key] = line
         dc: dict[str, list[str]] = {}
@@ -205,8 +242,13 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
-            errors.append({"line": line, "column": len(header) + 1,
-                           "error": f"{len(row)} cells but {len(header)} columns"})
+            errors.append(
+                {
+                    "line": line,
+                    "column": len(header) + 1,
+                    "error": f"{len(row)} cells but {len(header)} columns",
+                }
+            )
             continue
         cells = {h: (row[i].strip() if i < len(row) else "") for i, h in enumerate(header)}
         row_errors = len(errors)
@@ -215,38 +257,67 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
             errors.append({"line": line, "column": header.index("file") + 1, "error": problem})
         basis = cells["basis"].lower()
         if basis not in RIGHTS_BASES:
-            errors.append({"line": line, "column": header.index("basis") + 1,
-                           "error": f"basis {cells['basis']!r} is not one of "
-                                    f"{', '.join(RIGHTS_BASES)}"})
+            errors.append(
+                {
+                    "line": line,
+                    "column": header.index("basis") + 1,
+                    "error": f"basis {cells['basis']!r} is not one of {', '.join(RIGHTS_BASES)}",
+                }
+            )
         restriction = cells.get("grant_restriction", "")
         if restriction and restriction.lower() not in RESTRICTIONS:
-            errors.append({"line": line, "column": header.index("grant_restriction") + 1,
-                           "error": f"grant_restriction {restriction!r} is not one of "
-                                    "Allow, Disallow, Conditional"})
+            errors.append(
+                {
+                    "line": line,
+                    "column": header.index("grant_restriction") + 1,
+                    "error": f"grant_restriction {restriction!r} is not one of "
+                    "Allow, Disallow, Conditional",
+                }
+            )
         dates: dict[str, tuple[dt.date | None, bool]] = {}
-        for col in ("determination_date", "start_date", "end_date", "grant_start_date",
-                    "grant_end_date"):
+        for col in (
+            "determination_date",
+            "start_date",
+            "end_date",
+            "grant_start_date",
+            "grant_end_date",
+        ):
             try:
                 dates[col] = _date(cells.get(col, ""), allow_open=col.endswith("end_date"))
             except ValueError:
-                errors.append({"line": line, "column": header.index(col) + 1,
-                               "error": f"{col} {cells[col]!r} is not a YYYY-MM-DD date"})
+                errors.append(
+                    {
+                        "line": line,
+                        "column": header.index(col) + 1,
+                        "error": f"{col} {cells[col]!r} is not a YYYY-MM-DD date",
+                    }
+                )
                 dates[col] = (None, False)
         if len(errors) > row_errors:
             continue
-        out.append(RightsRow(
-            file=cells["file"], line=line, basis=basis, status=cells.get("status", ""),
-            determination_date=dates["determination_date"][0],
-            jurisdiction=cells.get("jurisdiction", ""),
-            start_date=dates["start_date"][0], end_date=dates["end_date"][0],
-            end_open=dates["end_date"][1], note=cells.get("note", ""),
-            grant_act=cells.get("grant_act", ""),
-            grant_restriction=restriction.capitalize() if restriction else "",
-            grant_start_date=dates["grant_start_date"][0],
-            grant_end_date=dates["grant_end_date"][0], grant_end_open=dates["grant_end_date"][1],
-            grant_note=cells.get("grant_note", ""), doc_id_type=cells.get("doc_id_type", ""),
-            doc_id_value=cells.get("doc_id_value", ""), doc_id_role=cells.get("doc_id_role", ""),
-        ))
+        out.append(
+            RightsRow(
+                file=cells["file"],
+                line=line,
+                basis=basis,
+                status=cells.get("status", ""),
+                determination_date=dates["determination_date"][0],
+                jurisdiction=cells.get("jurisdiction", ""),
+                start_date=dates["start_date"][0],
+                end_date=dates["end_date"][0],
+                end_open=dates["end_date"][1],
+                note=cells.get("note", ""),
+                grant_act=cells.get("grant_act", ""),
+                grant_restriction=restriction.capitalize() if restriction else "",
+                grant_start_date=dates["grant_start_date"][0],
+                grant_end_date=dates["grant_end_date"][0],
+                grant_end_open=dates["grant_end_date"][1],
+                grant_note=cells.get("grant_note", ""),
+                doc_id_type=cells.get("doc_id_type", ""),
+                doc_id_value=cells.get("doc_id_value", ""),
+                doc_id_role=cells.get("doc_id_role", ""),
+            )
+        )
     if errors:
         raise InvalidInput(f"{csv_path.name}: {len(errors)} problem(s)", details=errors)
     return out

@@ -38,8 +38,24 @@ _BY_MIME = {
 }
 _BY_PUID = {"fmt/11": "png", "fmt/12": "png", "fmt/13": "png", "fmt/101": "xml"}
 _PDF_PUIDS = frozenset(
-    ["fmt/14", "fmt/15", "fmt/16", "fmt/17", "fmt/18", "fmt/19", "fmt/20", "fmt/95", "fmt/276",
-     "fmt/354", "fmt/476", "fmt/477", "fmt/478", "fmt/479", "fmt/480", "fmt/1129"]
+    [
+        "fmt/14",
+        "fmt/15",
+        "fmt/16",
+        "fmt/17",
+        "fmt/18",
+        "fmt/19",
+        "fmt/20",
+        "fmt/95",
+        "fmt/276",
+        "fmt/354",
+        "fmt/476",
+        "fmt/477",
+        "fmt/478",
+        "fmt/479",
+        "fmt/480",
+        "fmt/1129",
+    ]
 )
 _BY_SUFFIX = {".pdf": "pdf", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".xml": "xml"}
 _FORMAT_NAMES = {"pdf": "PDF", "png": "PNG", "jpeg": "JPEG", "xml": "XML", "av": "audio/video"}
@@ -68,7 +84,7 @@ class ValidationResult:
             self.outcome, "Not validated"
         )
         note = f'format="{_FORMAT_NAMES[self.kind]}"; result="{result}"'
-        return f"{note}; message=\"{self.message}\"" if self.message else note
+        return f'{note}; message="{self.message}"' if self.message else note
 
 
 def validator_kind(
@@ -96,7 +112,11 @@ def _tail(result: ToolResult, limit: int = 300) -> str:
 
 
 def _tool_check(
-    kind: str, program: str, argv: list[str], path: Path, ok: Callable[[ToolResult], bool],
+    kind: str,
+    program: str,
+    argv: list[str],
+    path: Path,
+    ok: Callable[[ToolResult], bool],
     timeout: float,
 ) -> ValidationResult:
     if which(program) is None:
@@ -145,16 +165,30 @@ def validate_file(
         return _validate_xml(target)
     if kind == "pdf":
         # qpdf: 0 = fine, 3 = warnings only (still usable), 2 = errors.
-        return _tool_check(kind, "qpdf", ["qpdf", "--check", str(target)], target,
-                           lambda r: r.returncode in (0, 3), timeout)
+        return _tool_check(
+            kind,
+            "qpdf",
+            ["qpdf", "--check", str(target)],
+            target,
+            lambda r: r.returncode in (0, 3),
+            timeout,
+        )
     if kind == "png":
-        return _tool_check(kind, "pngcheck", ["pngcheck", str(target)], target,
-                           lambda r: r.returncode == 0 and r.stdout.startswith("OK"), timeout)
+        return _tool_check(
+            kind,
+            "pngcheck",
+            ["pngcheck", str(target)],
+            target,
+            lambda r: r.returncode == 0 and r.stdout.startswith("OK"),
+            timeout,
+        )
     if kind == "jpeg":
         # jpeginfo 1.7 ends a good line with "OK" (older versions: "[OK]").
-        return _tool_check(kind, "jpeginfo", ["jpeginfo", "-c", str(target)], target,
-                           _jpeginfo_ok, timeout)
+        return _tool_check(
+            kind, "jpeginfo", ["jpeginfo", "-c", str(target)], target, _jpeginfo_ok, timeout
+        )
     # Audio/video: decode everything and fail on any decoder error.
     argv = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(target), "-f", "null", "-"]
-    return _tool_check(kind, "ffmpeg", argv, target,
-                       lambda r: r.returncode == 0 and not r.stderr.strip(), timeout)
+    return _tool_check(
+        kind, "ffmpeg", argv, target, lambda r: r.returncode == 0 and not r.stderr.strip(), timeout
+    )

@@ -104,7 +104,7 @@ def scan_tree(root: str | Path) -> TreeScan:
     """
     scan = TreeScan(root=Path(root))
     for kind, path in _walk(scan.root, scan.problems):
-        {"file": scan.files, "dir": scan.directories, "empty": scan.empty_directories}[
-            kind
-        ].append(path)
+        {"file": scan.files, "dir": scan.directories, "empty": scan.empty_directories}[kind].append(
+            path
+        )
     return scan

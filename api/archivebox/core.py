@@ -27,8 +27,11 @@ from .errors import ArchiveBoxRoute
 router = APIRouter(prefix="/core", route_class=ArchiveBoxRoute)
 
 STATUSES = ("queued", "started", "succeeded", "failed", "sealed")
-SNAPSHOT_RANGES = {"created_at": Capture.created_at, "modified_at": Capture.modified_at,
-                   "bookmarked_at": Capture.bookmarked_at}
+SNAPSHOT_RANGES = {
+    "created_at": Capture.created_at,
+    "modified_at": Capture.modified_at,
+    "bookmarked_at": Capture.bookmarked_at,
+}
 
 
 def _date(value: str) -> datetime:
@@ -40,12 +43,16 @@ def _date(value: str) -> datetime:
 
 def live_snapshots() -> SelectOfScalar[Capture]:
     """Snapshots not deleted (through Perma or ``cli/remove``), newest first."""
-    return (select(Capture).where(col(Capture.user_deleted).is_(False))
-            .order_by(col(Capture.created_at).desc()))
+    return (
+        select(Capture)
+        .where(col(Capture.user_deleted).is_(False))
+        .order_by(col(Capture.created_at).desc())
+    )
 
 
-def filter_snapshots(query: SelectOfScalar[Capture], params: dict[str, str]
-                     ) -> SelectOfScalar[Capture]:
+def filter_snapshots(
+    query: SelectOfScalar[Capture], params: dict[str, str]
+) -> SelectOfScalar[Capture]:
     """Every filter of ArchiveBox's SnapshotFilterSchema."""
     if params.get("id"):
         query = query.where(col(Capture.uuid).startswith(params["id"]))
@@ -56,13 +63,21 @@ def filter_snapshots(query: SelectOfScalar[Capture], params: dict[str, str]
     if params.get("timestamp"):
         query = query.where(col(Capture.timestamp).startswith(params["timestamp"]))
     if params.get("tag"):
-        query = query.where(col(Capture.uuid).in_(select(CaptureTag.capture_uuid).join(
-            Tag, col(Tag.id) == col(CaptureTag.tag_id)).where(col(Tag.name) == params["tag"])))
+        query = query.where(
+            col(Capture.uuid).in_(
+                select(CaptureTag.capture_uuid)
+                .join(Tag, col(Tag.id) == col(CaptureTag.tag_id))
+                .where(col(Tag.name) == params["tag"])
+            )
+        )
     if params.get("created_by_id"):
         query = query.where(col(Capture.created_by) == int(params["created_by_id"]))
     if params.get("created_by_username"):
-        query = query.where(col(Capture.created_by).in_(select(User.id).where(
-            col(User.username) == params["created_by_username"])))
+        query = query.where(
+            col(Capture.created_by).in_(
+                select(User.id).where(col(User.username) == params["created_by_username"])
+            )
+        )
     for name, column in SNAPSHOT_RANGES.items():
         if params.get(name):
             query = query.where(col(column) == _date(params[name]))
@@ -72,12 +87,18 @@ def filter_snapshots(query: SelectOfScalar[Capture], params: dict[str, str]
             query = query.where(col(column) < _date(params[f"{name}__lt"]))
     if params.get("search"):
         like = f"%{params['search']}%"
-        tagged = select(CaptureTag.capture_uuid).join(Tag, col(Tag.id) == col(
-            CaptureTag.tag_id)).where(col(Tag.name).ilike(like))
-        query = query.where(col(Capture.url).ilike(like) | col(Capture.title).ilike(like)
-                            | col(Capture.uuid).startswith(params["search"])
-                            | col(Capture.timestamp).startswith(params["search"])
-                            | col(Capture.uuid).in_(tagged))
+        tagged = (
+            select(CaptureTag.capture_uuid)
+            .join(Tag, col(Tag.id) == col(CaptureTag.tag_id))
+            .where(col(Tag.name).ilike(like))
+        )
+        query = query.where(
+            col(Capture.url).ilike(like)
+            | col(Capture.title).ilike(like)
+            | col(Capture.uuid).startswith(params["search"])
+            | col(Capture.timestamp).startswith(params["search"])
+            | col(Capture.uuid).in_(tagged)
+        )
     return query
 
 
@@ -86,8 +107,11 @@ def _flag(params: dict[str, str], name: str, default: bool) -> bool:
     return default if value is None else value.lower() in ("1", "true", "yes", "on")
 
 
-def _page(request: Request, session: Session, query: SelectOfScalar[Any],
-          ) -> tuple[list[Any], dict[str, Any]]:
+def _page(
+    request: Request,
+    session: Session,
+    query: SelectOfScalar[Any],
+) -> tuple[list[Any], dict[str, Any]]:
     params = request.query_params
     try:
         limit = int(params["limit"]) if params.get("limit") else None
@@ -101,9 +125,10 @@ def find_snapshot(session: Session, ref: str, user: User) -> Capture:
     """By uuid or timestamp prefix, then uuid contains, among the snapshots ``user``
     may see; ambiguous is a Conflict (503)."""
     visible = scope(session, user, live_snapshots())
-    for query in (visible.where(col(Capture.uuid).startswith(ref)
-                                | col(Capture.timestamp).startswith(ref)),
-                  visible.where(col(Capture.uuid).contains(ref))):
+    for query in (
+        visible.where(col(Capture.uuid).startswith(ref) | col(Capture.timestamp).startswith(ref)),
+        visible.where(col(Capture.uuid).contains(ref)),
+    ):
         rows = session.exec(query.limit(2)).all()
         if len(rows) > 1:
             raise Conflict(f"get() returned more than one Snapshot for {ref!r}")
@@ -128,8 +153,9 @@ def list_snapshots(request: Request, user: User = Depends(current_user)) -> dict
 
 
 @router.post("/snapshots", dependencies=[requires(Access.CAPTURE)])
-def create_snapshot(user: User = Depends(current_user),
-                    body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+def create_snapshot(
+    user: User = Depends(current_user), body: dict[str, Any] = Body(default_factory=dict)
+) -> dict[str, Any]:
     """0.9's snapshot creation: one URL, its own crawl unless ``crawl_id`` is given."""
     url = str(body.get("url") or "").strip()
     if not url:
@@ -140,18 +166,27 @@ def create_snapshot(user: User = Depends(current_user),
     crawl = body.get("crawl_id")
     if crawl:
         with session_scope() as s:
-            if s.exec(crawl_scope(user, select(Crawl).where(
-                    col(Crawl.uuid) == str(crawl)))).first() is None:
+            if (
+                s.exec(
+                    crawl_scope(user, select(Crawl).where(col(Crawl.uuid) == str(crawl)))
+                ).first()
+                is None
+            ):
                 raise NotFound("Crawl matching query does not exist.")
-    _, captures = add_urls([url], user, tags=list(body.get("tags") or []), depth=depth,
-                           title=body.get("title"), crawl=body.get("crawl_id"))
+    _, captures = add_urls(
+        [url],
+        user,
+        tags=list(body.get("tags") or []),
+        depth=depth,
+        title=body.get("title"),
+        crawl=body.get("crawl_id"),
+    )
     with session_scope() as s:
         return shapes.snapshot(s, captures[0])
 
 
 @router.get("/snapshot/{ref}", dependencies=[requires(Access.CAPTURE)])
-def get_snapshot(ref: str, request: Request,
-                 user: User = Depends(current_user)) -> dict[str, Any]:
+def get_snapshot(ref: str, request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """By UUID, UUID prefix or timestamp."""
     with_results = _flag(dict(request.query_params), "with_archiveresults", True)
     with session_scope() as s:
@@ -159,8 +194,9 @@ def get_snapshot(ref: str, request: Request,
 
 
 @router.patch("/snapshot/{ref}", dependencies=[requires(Access.CAPTURE)])
-def patch_snapshot(ref: str, user: User = Depends(current_user),
-                   body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:
+def patch_snapshot(
+    ref: str, user: User = Depends(current_user), body: dict[str, Any] = Body(default_factory=dict)
+) -> dict[str, Any]:
     """Set ``status`` (sealed clears ``retry_at``), ``retry_at`` or ``tags``."""
     from custos.captures import ensure_tag
 
@@ -175,8 +211,9 @@ def patch_snapshot(ref: str, user: User = Depends(current_user),
         if capture.status == "sealed":
             capture.retry_at = None
         if "tags" in body:
-            for link in s.exec(select(CaptureTag).where(
-                    col(CaptureTag.capture_uuid) == capture.uuid)).all():
+            for link in s.exec(
+                select(CaptureTag).where(col(CaptureTag.capture_uuid) == capture.uuid)
+            ).all():
                 s.delete(link)
             s.flush()
             for name in body["tags"] or []:
@@ -187,13 +224,15 @@ def patch_snapshot(ref: str, user: User = Depends(current_user),
 
 
 @router.get("/archiveresults", dependencies=[requires(Access.CAPTURE)])
-def list_archiveresults(request: Request,
-                        user: User = Depends(current_user)) -> dict[str, Any]:
+def list_archiveresults(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """Archive results, filtered like ArchiveBox's ArchiveResultFilterSchema."""
     p = dict(request.query_params)
-    query = (select(ArchiveResult).join(Capture, col(Capture.uuid) == col(
-        ArchiveResult.capture_uuid)).where(col(Capture.user_deleted).is_(False))
-             .order_by(col(ArchiveResult.created_at).desc()))
+    query = (
+        select(ArchiveResult)
+        .join(Capture, col(Capture.uuid) == col(ArchiveResult.capture_uuid))
+        .where(col(Capture.user_deleted).is_(False))
+        .order_by(col(ArchiveResult.created_at).desc())
+    )
     if p.get("id"):
         query = query.where(col(ArchiveResult.uuid).startswith(p["id"]))
     if p.get("snapshot_id"):
@@ -205,16 +244,19 @@ def list_archiveresults(request: Request,
             field = "extractor" if name == "plugin" else name
             query = query.where(col(getattr(ArchiveResult, field)) == p[name])
     if p.get("output") or p.get("output_str"):
-        query = query.where(col(ArchiveResult.output).contains(p.get("output") or
-                                                               p["output_str"]))
+        query = query.where(col(ArchiveResult.output).contains(p.get("output") or p["output_str"]))
     if p.get("search"):
         like = f"%{p['search']}%"
-        query = query.where(col(Capture.url).ilike(like) | col(ArchiveResult.extractor)
-                            .ilike(like) | col(ArchiveResult.output).ilike(like))
+        query = query.where(
+            col(Capture.url).ilike(like)
+            | col(ArchiveResult.extractor).ilike(like)
+            | col(ArchiveResult.output).ilike(like)
+        )
     for suffix, op in (("", "__eq__"), ("__gte", "__ge__"), ("__lt", "__lt__")):
         if p.get(f"created_at{suffix}"):
-            query = query.where(getattr(col(ArchiveResult.created_at), op)(
-                _date(p[f"created_at{suffix}"])))
+            query = query.where(
+                getattr(col(ArchiveResult.created_at), op)(_date(p[f"created_at{suffix}"]))
+            )
     with session_scope() as s:
         rows, meta = _page(request, s, scope(s, user, query))
         meta["items"] = [shapes.archiveresult(s, r) for r in rows]
@@ -224,8 +266,11 @@ def list_archiveresults(request: Request,
 @router.get("/archiveresult/{ref}", dependencies=[requires(Access.CAPTURE)])
 def get_archiveresult(ref: str, user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
-        query = select(ArchiveResult).join(Capture, col(Capture.uuid) == col(
-            ArchiveResult.capture_uuid)).where(col(ArchiveResult.uuid).contains(ref))
+        query = (
+            select(ArchiveResult)
+            .join(Capture, col(Capture.uuid) == col(ArchiveResult.capture_uuid))
+            .where(col(ArchiveResult.uuid).contains(ref))
+        )
         rows = s.exec(scope(s, user, query).limit(2)).all()
         if len(rows) > 1:
             raise Conflict(f"get() returned more than one ArchiveResult for {ref!r}")
@@ -240,16 +285,18 @@ def _tags(session: Session, user: User) -> SelectOfScalar[Tag]:
     if user.is_admin:
         return query
     visible = scope(session, user, select(Capture.uuid))
-    return query.where(col(Tag.id).in_(select(CaptureTag.tag_id).where(
-        col(CaptureTag.capture_uuid).in_(visible))))
+    return query.where(
+        col(Tag.id).in_(select(CaptureTag.tag_id).where(col(CaptureTag.capture_uuid).in_(visible)))
+    )
 
 
 def _tag(session: Session, user: User, row: Tag, with_snapshots: bool) -> dict[str, Any]:
     """ArchiveBox's Tag, counting and listing only the snapshots ``user`` may see."""
     data = shapes.tag(session, row)
     tagged = select(CaptureTag.capture_uuid).where(col(CaptureTag.tag_id) == row.id)
-    captures = session.exec(scope(session, user, select(Capture).where(
-        col(Capture.uuid).in_(tagged)))).all()
+    captures = session.exec(
+        scope(session, user, select(Capture).where(col(Capture.uuid).in_(tagged)))
+    ).all()
     data["num_snapshots"] = len(captures)
     if with_snapshots:
         data["snapshots"] = [shapes.snapshot(session, c) for c in captures]

@@ -26,6 +26,7 @@ from custos.errors import CustosError, Forbidden, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
+
 class Unauthenticated(CustosError):
     """No or bad credentials (401)."""
 
@@ -39,19 +40,31 @@ def error_response(exc: Exception) -> Response:
     if isinstance(exc, InvalidInput):
         return JSONResponse({"detail": exc.message}, 400)
     if isinstance(exc, RequestValidationError):
-        errors = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")}
-                  for err in exc.errors()]
+        errors = [
+            {k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()
+        ]
         return JSONResponse({"detail": errors}, 422)
     if isinstance(exc, HTTPException):
         return JSONResponse({"detail": exc.detail}, exc.status_code)
     if isinstance(exc, CustosError):
         status = 404 if isinstance(exc, NotFound) else 503
-        return JSONResponse({"succeeded": False, "message": f"{type(exc).__name__}: {exc}",
-                             "errors": [exc.message]}, status)
+        return JSONResponse(
+            {
+                "succeeded": False,
+                "message": f"{type(exc).__name__}: {exc}",
+                "errors": [exc.message],
+            },
+            status,
+        )
     log.exception("archivebox: unexpected error")
-    return JSONResponse({"succeeded": False, "message": f"{type(exc).__name__}: internal "
-                         "error", "errors": ["The server could not complete the request."]},
-                        503)
+    return JSONResponse(
+        {
+            "succeeded": False,
+            "message": f"{type(exc).__name__}: internal error",
+            "errors": ["The server could not complete the request."],
+        },
+        503,
+    )
 
 
 class ArchiveBoxRoute(APIRoute):

@@ -27,17 +27,21 @@ from api.roles import Access, route_access
 
 router = new_router()
 _routes = AMRoutes(router)
-for _module in (transfer, ingest, package, jobs, validate, processing_configs, metadata,
-                decisions):
+for _module in (transfer, ingest, package, jobs, validate, processing_configs, metadata, decisions):
     _module.register(_routes)
 _routes.finish()
 
 
 def status_access() -> Access:
     """The access the status routes require (the fast path checks the same)."""
-    found = {access for route in router.routes if isinstance(route, APIRoute)
-             and route.path.startswith(("/api/transfer/status/", "/api/ingest/status/"))
-             and "GET" in (route.methods or ()) for access in route_access(route)}
+    found = {
+        access
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        and route.path.startswith(("/api/transfer/status/", "/api/ingest/status/"))
+        and "GET" in (route.methods or ())
+        for access in route_access(route)
+    }
     if len(found) != 1:
         raise RuntimeError(f"the status routes must state one access, not {found}")
     return found.pop()

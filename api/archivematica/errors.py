@@ -52,8 +52,13 @@ class ErrorBody(BaseModel):
 class AMError(Exception):
     """A response with an exact Archivematica body (errors and the odd ``removed``)."""
 
-    def __init__(self, status_code: int, body: dict[str, Any] | None = None,
-                 message: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        body: dict[str, Any] | None = None,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         if body is None:
             body = {"error": True, "message": message or ""}
         super().__init__(str(body.get("message", body)))
@@ -80,11 +85,13 @@ def response_for(exc: BaseException) -> Response:
             log.error("Archivematica API: %s: %s", type(exc).__name__, exc, exc_info=exc)
         return JSONResponse({"error": True, "message": exc.message}, status_code=status)
     if isinstance(exc, RequestValidationError):
-        return JSONResponse({"error": True, "message": validation_message(exc)},
-                            status_code=400)
+        return JSONResponse({"error": True, "message": validation_message(exc)}, status_code=400)
     if isinstance(exc, HTTPException):
-        return JSONResponse({"error": True, "message": str(exc.detail)},
-                            status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"error": True, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
     log.error("Archivematica API: unexpected error", exc_info=exc)
     return JSONResponse({"error": True, "message": GENERIC_500}, status_code=500)
 

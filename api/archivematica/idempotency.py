@@ -43,18 +43,24 @@ def claim(user_id: int, key: str, req_digest: str) -> tuple[int | None, str | No
     for _attempt in range(2):
         try:
             with session_scope() as s:
-                record = IdempotencyRecord(user_id=user_id, key_digest=key_digest,
-                                           request_digest=req_digest,
-                                           expires_at=utcnow() + TTL)
+                record = IdempotencyRecord(
+                    user_id=user_id,
+                    key_digest=key_digest,
+                    request_digest=req_digest,
+                    expires_at=utcnow() + TTL,
+                )
                 s.add(record)
                 s.flush()
                 return record.id, None
         except IntegrityError:
             pass
         with session_scope() as s:
-            existing = s.exec(select(IdempotencyRecord).where(
-                col(IdempotencyRecord.user_id) == user_id,
-                col(IdempotencyRecord.key_digest) == key_digest)).first()
+            existing = s.exec(
+                select(IdempotencyRecord).where(
+                    col(IdempotencyRecord.user_id) == user_id,
+                    col(IdempotencyRecord.key_digest) == key_digest,
+                )
+            ).first()
             if existing is None:
                 continue  # released meanwhile: try again
             expires = existing.expires_at
@@ -64,11 +70,11 @@ def claim(user_id: int, key: str, req_digest: str) -> tuple[int | None, str | No
                 s.delete(existing)
                 continue
             if existing.request_digest != req_digest:
-                raise error(422, "Idempotency-Key was already used with different "
-                                 "request parameters.")
+                raise error(
+                    422, "Idempotency-Key was already used with different request parameters."
+                )
             if existing.unit_uuid is None:
-                raise error(409, "A request with this Idempotency-Key is still being "
-                                 "processed.")
+                raise error(409, "A request with this Idempotency-Key is still being processed.")
             return None, existing.unit_uuid
     raise error(409, "A request with this Idempotency-Key is still being processed.")
 

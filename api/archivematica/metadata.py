@@ -22,16 +22,16 @@ from api.roles import Access
 from custos.db import session_scope
 from custos.models.am_api import LevelOfDescription, SIPArrange
 
-ATOM_LEVELS = ("Fonds", "Subfonds", "Collection", "Series", "Subseries", "File", "Item",
-               "Part")
+ATOM_LEVELS = ("Fonds", "Subfonds", "Collection", "Series", "Subseries", "File", "Item", "Part")
 _NS = uuid.UUID("6b3f7c1e-3b0a-4d8e-9a53-5e0c1f2b7a10")
 
 
 def levels() -> list[dict[str, str]]:
     """``[{uuid: name}, ...]`` in sort order (seeded on first use)."""
     with session_scope() as s:
-        rows = list(s.exec(select(LevelOfDescription)
-                           .order_by(col(LevelOfDescription.sortorder))).all())
+        rows = list(
+            s.exec(select(LevelOfDescription).order_by(col(LevelOfDescription.sortorder))).all()
+        )
     if not rows:
         seed_levels()
         return levels()
@@ -43,8 +43,7 @@ def seed_levels() -> None:
     try:
         with session_scope() as s:
             for i, name in enumerate(ATOM_LEVELS):
-                s.add(LevelOfDescription(uuid=str(uuid.uuid5(_NS, name)), name=name,
-                                         sortorder=i))
+                s.add(LevelOfDescription(uuid=str(uuid.uuid5(_NS, name)), name=name, sortorder=i))
     except IntegrityError:
         pass  # another request seeded them first
 
@@ -75,35 +74,57 @@ def set_level(path: str, level_uuid: str) -> None:
 def register(r: AMRoutes) -> None:
     """Add the levels-of-description and filesystem metadata endpoints."""
     tags = ["Archivematica: arrangement"]
-    level_list = {200: {"description": "`[{\"<uuid>\": \"<name>\"}, ...]`"}, **ERRORS}
+    level_list = {200: {"description": '`[{"<uuid>": "<name>"}, ...]`'}, **ERRORS}
 
-    @r.route("/api/filesystem/administration/dips/atom/levels/", ["GET"],
-             dependencies=[requires(Access.READ)],
-             tags=tags, responses=level_list, summary="Levels of description")
+    @r.route(
+        "/api/filesystem/administration/dips/atom/levels/",
+        ["GET"],
+        dependencies=[requires(Access.READ)],
+        tags=tags,
+        responses=level_list,
+        summary="Levels of description",
+    )
     def get_levels_of_description() -> JSONResponse:
         return JSONResponse(levels())
 
-    @r.route("/api/administration/dips/atom/fetch_levels/", ["GET"],
-             dependencies=[requires(Access.PROCESS)],
-             tags=tags, responses=level_list,
-             summary="Refresh levels of description (no AtoM configured: stored levels)")
+    @r.route(
+        "/api/administration/dips/atom/fetch_levels/",
+        ["GET"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=tags,
+        responses=level_list,
+        summary="Refresh levels of description (no AtoM configured: stored levels)",
+    )
     def fetch_levels_of_description_from_atom() -> JSONResponse:
         return JSONResponse(levels())
 
-    @r.route("/api/filesystem/metadata/", ["GET"], dependencies=[requires(Access.READ)], tags=tags,
-             responses={200: {"description": '`{"level_of_description": "<name>"}`'},
-                        404: {"description": "Path not arranged"}, **ERRORS},
-             summary="Level of description of an arranged path")
+    @r.route(
+        "/api/filesystem/metadata/",
+        ["GET"],
+        dependencies=[requires(Access.READ)],
+        tags=tags,
+        responses={
+            200: {"description": '`{"level_of_description": "<name>"}`'},
+            404: {"description": "Path not arranged"},
+            **ERRORS,
+        },
+        summary="Level of description of an arranged path",
+    )
     def path_metadata_get(path: str = Query(min_length=1)) -> JSONResponse:
         return JSONResponse({"level_of_description": get_level(path)})
 
-    @r.route("/api/filesystem/metadata/", ["POST"], dependencies=[requires(Access.PROCESS)],
-             tags=tags,
-             status_code=201, responses={201: {"description": '`{"success": true}`'},
-                                         **ERRORS},
-             summary="Set the level of description of an arranged path")
-    def path_metadata_post(path: str | None = Form(None),
-                           level_of_description: str | None = Form(None)) -> JSONResponse:
+    @r.route(
+        "/api/filesystem/metadata/",
+        ["POST"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=tags,
+        status_code=201,
+        responses={201: {"description": '`{"success": true}`'}, **ERRORS},
+        summary="Set the level of description of an arranged path",
+    )
+    def path_metadata_post(
+        path: str | None = Form(None), level_of_description: str | None = Form(None)
+    ) -> JSONResponse:
         if not path or not level_of_description:
             raise error(400, "path and level_of_description are both required.")
         set_level(path, level_of_description)

@@ -46,22 +46,33 @@ def register(r: AMRoutes) -> None:
     """Add the processing-configuration endpoints."""
     tags = ["Archivematica: processing configuration"]
 
-    @r.route("/api/processing-configuration", ["GET"], dependencies=[requires(Access.PROCESS)],
-             tags=tags,
-             responses={200: {"model": ConfigList}, **ERRORS},
-             summary="Names of the processing configurations")
+    @r.route(
+        "/api/processing-configuration",
+        ["GET"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=tags,
+        responses={200: {"model": ConfigList}, **ERRORS},
+        summary="Names of the processing configurations",
+    )
     def processing_configurations() -> JSONResponse:
         return JSONResponse({"processing_configurations": processing.list_names()})
 
-    @r.route("/api/processing-configuration/{name}", ["GET"],
-             dependencies=[requires(Access.PROCESS)], tags=tags,
-             responses={200: {"content": {"text/xml": {}}, "description": "processingMCP.xml"},
-                        404: {"model": SuccessBody}, 415: {"description": "Accept is not "
-                                                         "*/* and does not mention xml"},
-                        **ERRORS},
-             summary="One processing configuration as processingMCP.xml")
-    def get_processing_configuration(request: Request,
-                                     name: str = Path(pattern=NAME_PATTERN)) -> Response:
+    @r.route(
+        "/api/processing-configuration/{name}",
+        ["GET"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=tags,
+        responses={
+            200: {"content": {"text/xml": {}}, "description": "processingMCP.xml"},
+            404: {"model": SuccessBody},
+            415: {"description": "Accept is not */* and does not mention xml"},
+            **ERRORS,
+        },
+        summary="One processing configuration as processingMCP.xml",
+    )
+    def get_processing_configuration(
+        request: Request, name: str = Path(pattern=NAME_PATTERN)
+    ) -> Response:
         if not accepts_xml(request):
             return Response(status_code=415)
         try:
@@ -70,10 +81,14 @@ def register(r: AMRoutes) -> None:
             raise no_such(name) from exc
         return Response(data, media_type="text/xml")
 
-    @r.route("/api/processing-configuration/{name}", ["DELETE"],
-             dependencies=[requires(Access.ADMIN)], tags=tags,
-             responses={200: {"model": SuccessBody}, 404: {"model": SuccessBody}, **ERRORS},
-             summary="Delete a processing configuration (built-ins are reset)")
+    @r.route(
+        "/api/processing-configuration/{name}",
+        ["DELETE"],
+        dependencies=[requires(Access.ADMIN)],
+        tags=tags,
+        responses={200: {"model": SuccessBody}, 404: {"model": SuccessBody}, **ERRORS},
+        summary="Delete a processing configuration (built-ins are reset)",
+    )
     def delete_processing_configuration(name: str = Path(pattern=NAME_PATTERN)) -> JSONResponse:
         try:
             processing.delete(name)
@@ -82,15 +97,26 @@ def register(r: AMRoutes) -> None:
                 raise no_such(name) from exc
         return JSONResponse({"success": True})
 
-    @r.route("/api/processing-configuration/{name}", ["PUT"], dependencies=[requires(Access.ADMIN)],
-             tags=tags,
-             responses={200: {"model": SuccessBody}, 400: {"model": ErrorBody}, **ERRORS},
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "text/xml": {"schema": {"type": "string"}},
-                 "application/xml": {"schema": {"type": "string"}}}}},
-             summary="Upload a processingMCP.xml under a name (Custos extension)")
+    @r.route(
+        "/api/processing-configuration/{name}",
+        ["PUT"],
+        dependencies=[requires(Access.ADMIN)],
+        tags=tags,
+        responses={200: {"model": SuccessBody}, 400: {"model": ErrorBody}, **ERRORS},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "text/xml": {"schema": {"type": "string"}},
+                    "application/xml": {"schema": {"type": "string"}},
+                },
+            }
+        },
+        summary="Upload a processingMCP.xml under a name (Custos extension)",
+    )
     async def put_processing_configuration(
-            request: Request, name: str = Path(pattern=NAME_PATTERN)) -> JSONResponse:
+        request: Request, name: str = Path(pattern=NAME_PATTERN)
+    ) -> JSONResponse:
         data = await request.body()
         if not data.strip():
             raise error(400, "The request body must be a processingMCP.xml document.")

@@ -27,8 +27,9 @@ class AMRoutes:
         self.router = router
         self.methods: dict[str, set[str]] = {}
 
-    def route(self, path: str, methods: list[str], *, slash: bool | None = None,
-              **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def route(
+        self, path: str, methods: list[str], *, slash: bool | None = None, **kwargs: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register ``path`` (and its other slash form unless ``slash`` pins one)."""
         bare = path.rstrip("/")
         forms = [bare + "/"] if slash else [bare] if slash is False else [bare, bare + "/"]
@@ -39,8 +40,9 @@ class AMRoutes:
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             for i, form in enumerate(forms):
-                self.router.add_api_route(form, func, methods=methods,
-                                          include_in_schema=in_schema and i == 0, **kwargs)
+                self.router.add_api_route(
+                    form, func, methods=methods, include_in_schema=in_schema and i == 0, **kwargs
+                )
                 self.methods.setdefault(form, set()).update(methods)
             return func
 
@@ -51,9 +53,13 @@ class AMRoutes:
         for path, allowed in self.methods.items():
             others = [m for m in ALL_METHODS if m not in allowed]
             if others:
-                self.router.add_api_route(path, method_not_allowed(sorted(allowed)),
-                                          methods=others, include_in_schema=False,
-                                          dependencies=[roles.public()])
+                self.router.add_api_route(
+                    path,
+                    method_not_allowed(sorted(allowed)),
+                    methods=others,
+                    include_in_schema=False,
+                    dependencies=[roles.public()],
+                )
 
 
 def method_not_allowed(allowed: list[str]) -> Callable[[Request], Response]:

@@ -80,8 +80,15 @@ def shown_path(unit: Unit) -> str:
 #: statement (compiled once, cached by SQLAlchemy) served by the primary key and
 #: ``ix_job_unit_uuid_seq``; Core rows, no ORM identity map or session.
 _STATUS_QUERY = (
-    select(col(Unit.unit_type), col(Unit.name), col(Unit.current_path), col(Unit.sip_uuid),
-           col(Job.name), col(Job.microservice), col(Job.status))
+    select(
+        col(Unit.unit_type),
+        col(Unit.name),
+        col(Unit.current_path),
+        col(Unit.sip_uuid),
+        col(Job.name),
+        col(Job.microservice),
+        col(Job.status),
+    )
     .select_from(Unit)
     .outerjoin(Job, col(Job.unit_uuid) == col(Unit.uuid))
     .where(col(Unit.uuid) == bindparam("unit_uuid"))
@@ -105,9 +112,14 @@ def unit_status(unit_uuid: str, unit_type: UnitType) -> dict[str, Any]:
     with get_engine().connect() as conn:
         rows = conn.execute(_STATUS_QUERY, {"unit_uuid": unit_uuid}).all()
     if not rows or rows[0][0] != unit_type:
-        raise AMError(400, {"type": API_TYPE[unit_type],
-                            "message": f"Cannot fetch {AM_UNIT_NAME[unit_type]} with "
-                                       f"UUID {unit_uuid}", "error": True})
+        raise AMError(
+            400,
+            {
+                "type": API_TYPE[unit_type],
+                "message": f"Cannot fetch {AM_UNIT_NAME[unit_type]} with UUID {unit_uuid}",
+                "error": True,
+            },
+        )
     _type, name, current_path, sip_uuid = rows[0][:4]
     jobs = [(r[4], r[5], r[6]) for r in rows if r[4] is not None]
     info = derive_status(_Subject(unit_type, sip_uuid), jobs)
@@ -130,9 +142,11 @@ def unit_status(unit_uuid: str, unit_type: UnitType) -> dict[str, Any]:
 
 _COMPLETED_QUERY = (
     select(col(Unit.uuid))
-    .where(col(Unit.status) == UnitStatus.COMPLETE,
-           col(Unit.unit_type) == bindparam("unit_type"),
-           col(Unit.hidden).is_(False))
+    .where(
+        col(Unit.status) == UnitStatus.COMPLETE,
+        col(Unit.unit_type) == bindparam("unit_type"),
+        col(Unit.hidden).is_(False),
+    )
     .order_by(col(Unit.created_at))
 )
 
@@ -162,18 +176,23 @@ def hide(unit_uuid: str, unit_type: UnitType) -> bool:
 def hide_all(unit_type: UnitType) -> list[str]:
     """Hide every visible completed or failed unit; returns their UUIDs."""
     with session_scope() as s:
-        uuids = list(s.execute(
-            select(col(Unit.uuid)).where(col(Unit.unit_type) == unit_type,
-                                         col(Unit.hidden).is_(False),
-                                         col(Unit.status).in_(DONE))
-        ).scalars())
+        uuids = list(
+            s.execute(
+                select(col(Unit.uuid)).where(
+                    col(Unit.unit_type) == unit_type,
+                    col(Unit.hidden).is_(False),
+                    col(Unit.status).in_(DONE),
+                )
+            ).scalars()
+        )
         if uuids:
             s.execute(update(Unit).where(col(Unit.uuid).in_(uuids)).values(hidden=True))
         return uuids
 
 
-def waiting_decisions(unit_types: tuple[UnitType, ...] = (UnitType.TRANSFER, UnitType.SIP)
-                      ) -> list[tuple[Decision, Unit, Job]]:
+def waiting_decisions(
+    unit_types: tuple[UnitType, ...] = (UnitType.TRANSFER, UnitType.SIP),
+) -> list[tuple[Decision, Unit, Job]]:
     """Unanswered decisions of visible units, oldest first, with unit and job."""
     with session_scope() as s:
         rows = s.execute(
@@ -198,6 +217,12 @@ def unapproved() -> list[dict[str, str]]:
 
 def waiting() -> list[dict[str, str]]:
     """Every unit waiting at a decision (transfers and SIPs, as Archivematica)."""
-    return [{"sip_directory": directory_of(unit), "sip_uuid": unit.uuid, "sip_name": unit.name,
-             "microservice": job.name}
-            for _decision, unit, job in waiting_decisions()]
+    return [
+        {
+            "sip_directory": directory_of(unit),
+            "sip_uuid": unit.uuid,
+            "sip_name": unit.name,
+            "microservice": job.name,
+        }
+        for _decision, unit, job in waiting_decisions()
+    ]

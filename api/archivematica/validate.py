@@ -26,13 +26,23 @@ class ValidBody(BaseModel):
 
 def register(r: AMRoutes) -> None:
     """Add the validate endpoint."""
-    @r.route("/api/v2beta/validate/{validator}", ["POST"], dependencies=[requires(Access.PROCESS)],
-             tags=["Archivematica: v2beta"],
-             responses={200: {"model": ValidBody}, 400: {"model": ValidBody | ErrorBody},
-                        404: {"model": ErrorBody}, 403: ERRORS[403]},
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 CSV_TYPE: {"schema": {"type": "string"}}}}},
-             summary="Validate an Avalon manifest or a PREMIS rights CSV")
+
+    @r.route(
+        "/api/v2beta/validate/{validator}",
+        ["POST"],
+        dependencies=[requires(Access.PROCESS)],
+        tags=["Archivematica: v2beta"],
+        responses={
+            200: {"model": ValidBody},
+            400: {"model": ValidBody | ErrorBody},
+            404: {"model": ErrorBody},
+            403: ERRORS[403],
+        },
+        openapi_extra={
+            "requestBody": {"required": True, "content": {CSV_TYPE: {"schema": {"type": "string"}}}}
+        },
+        summary="Validate an Avalon manifest or a PREMIS rights CSV",
+    )
     async def validate(request: Request, validator: str) -> JSONResponse:
         check = VALIDATORS.get(validator)
         if check is None:

@@ -33,8 +33,9 @@ async def current_user(
             key = value.strip()
     user = await run_in_threadpool(user_for_key, key) if key else None
     if user is None:
-        raise NotAuthenticated("a valid API key is required (Authorization: Bearer <key> "
-                               "or X-API-Key)")
+        raise NotAuthenticated(
+            "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
+        )
     return user
 
 

@@ -28,12 +28,17 @@ def root_of(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def page_of(request: Request, query: Any, detail: Any, max_pages: int | None = None,
-            ) -> dict[str, Any]:
+def page_of(
+    request: Request,
+    query: Any,
+    detail: Any,
+    max_pages: int | None = None,
+) -> dict[str, Any]:
     """One page of ``query`` in Perma's envelope, each row shaped by ``detail``."""
     with session_scope() as s:
-        rows, meta = shapes.paginate(s, query, str(request.url).split("?")[0],
-                                     dict(request.query_params), max_pages)
+        rows, meta = shapes.paginate(
+            s, query, str(request.url).split("?")[0], dict(request.query_params), max_pages
+        )
         return {"meta": meta, "objects": [detail(s, row) for row in rows]}
 
 
@@ -92,13 +97,17 @@ def _same_surt(key: str, url: str) -> list[str]:
     from urllib.parse import urlsplit
 
     try:
-        host = re.sub(r"^www\d*\.", "", (urlsplit(url if "://" in url else "http://" + url)
-                                           .hostname or "").lower())
+        host = re.sub(
+            r"^www\d*\.",
+            "",
+            (urlsplit(url if "://" in url else "http://" + url).hostname or "").lower(),
+        )
     except ValueError:
         return []
     with session_scope() as s:
-        rows = s.exec(select(Capture.uuid, Capture.url).where(
-            col(Capture.url).ilike(f"%{host}%"))).all()
+        rows = s.exec(
+            select(Capture.uuid, Capture.url).where(col(Capture.url).ilike(f"%{host}%"))
+        ).all()
     return [uuid for uuid, candidate in rows if surt(candidate) == key]
 
 
@@ -107,10 +116,12 @@ def _same_surt(key: str, url: str) -> list[str]:
 def public_archives(request: Request) -> dict[str, Any]:
     """Discoverable links, newest first (at most 10 pages, as Perma since late 2025)."""
     root = root_of(request)
-    query = _date_filters(links.search(links.public_query(), request.query_params.get("q")),
-                          request)
-    return page_of(request, query, lambda s, c: shapes.public_link(s, c, root),
-                   shapes.MAX_PUBLIC_PAGES)
+    query = _date_filters(
+        links.search(links.public_query(), request.query_params.get("q")), request
+    )
+    return page_of(
+        request, query, lambda s, c: shapes.public_link(s, c, root), shapes.MAX_PUBLIC_PAGES
+    )
 
 
 def _public(guid: str) -> Capture:
@@ -147,8 +158,9 @@ def list_archives(request: Request, user: User = Depends(current_user)) -> dict[
 
 
 @router.post("/archives", status_code=201, dependencies=[requires(Access.CAPTURE)])
-def create_archive(request: Request, user: User = Depends(current_user),
-                   data: dict[str, Any] = Depends(payload)) -> JSONResponse:
+def create_archive(
+    request: Request, user: User = Depends(current_user), data: dict[str, Any] = Depends(payload)
+) -> JSONResponse:
     """Create a link; the capture runs in the background (201 at once)."""
     capture = links.create_link(user, data)
     with session_scope() as s:
@@ -159,23 +171,28 @@ def create_archive(request: Request, user: User = Depends(current_user),
 def export_archives(request: Request, user: User = Depends(current_user)) -> Response:
     """CSV of every link the user can edit."""
     with session_scope() as s:
-        body = links.links_csv(s, s.exec(links.visible_query(s, user)).all(),
-                               root_of(request))
-    return Response(body, media_type="text/csv", headers={
-        "Content-Disposition": 'attachment; filename="perma-archives.csv"'})
+        body = links.links_csv(s, s.exec(links.visible_query(s, user)).all(), root_of(request))
+    return Response(
+        body,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="perma-archives.csv"'},
+    )
 
 
 @router.get("/archives/{guid}", dependencies=[requires(Access.CAPTURE)])
-def get_archive(guid: str, request: Request,
-                user: User = Depends(current_user)) -> dict[str, Any]:
+def get_archive(guid: str, request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """One link the user can edit."""
     with session_scope() as s:
         return shapes.authenticated_link(s, links.editable(s, user, guid), root_of(request))
 
 
 @router.patch("/archives/{guid}", dependencies=[requires(Access.CAPTURE)])
-def patch_archive(guid: str, request: Request, user: User = Depends(current_user),
-                  data: dict[str, Any] = Depends(payload)) -> dict[str, Any]:
+def patch_archive(
+    guid: str,
+    request: Request,
+    user: User = Depends(current_user),
+    data: dict[str, Any] = Depends(payload),
+) -> dict[str, Any]:
     """Update title, description, notes, privacy, screenshot view or folder."""
     links.update_link(user, guid, data)
     with session_scope() as s:
@@ -191,8 +208,9 @@ def delete_archive(guid: str, user: User = Depends(current_user)) -> Response:
 
 @router.get("/archives/{guid}/download", dependencies=[requires(Access.CAPTURE)])
 @router.head("/archives/{guid}/download", dependencies=[requires(Access.CAPTURE)])
-def download_archive(guid: str, file_format: str | None = None,
-                     user: User = Depends(current_user)) -> StreamingResponse:
+def download_archive(
+    guid: str, file_format: str | None = None, user: User = Depends(current_user)
+) -> StreamingResponse:
     """The WARC (default) or WACZ; a private link of someone else is 403 ``Private archive.``"""
     with session_scope() as s:
         capture = get_capture(s, guid)

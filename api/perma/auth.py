@@ -47,8 +47,11 @@ async def payload(request: Request) -> dict[str, Any]:
 async def current_user(request: Request) -> User:
     """The authenticated user, or a 401 with Perma's message."""
     key = request.query_params.get("api_key")
-    if key is None and request.method == "POST" and request.headers.get(
-            "content-type", "").startswith(FORM_TYPES):
+    if (
+        key is None
+        and request.method == "POST"
+        and request.headers.get("content-type", "").startswith(FORM_TYPES)
+    ):
         value = (await request.form()).get("api_key")
         key = value if isinstance(value, str) else None
     if key is None:

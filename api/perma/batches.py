@@ -37,14 +37,16 @@ def _own_batch(user: User, batch_id: int) -> Batch:
 @router.get("/archives/batches", dependencies=[requires(Access.CAPTURE)])
 def list_batches(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """The user's batches, newest first."""
-    query = select(Batch).where(col(Batch.created_by) == user.id).order_by(
-        col(Batch.started_on).desc(), col(Batch.id).desc())
+    query = (
+        select(Batch)
+        .where(col(Batch.created_by) == user.id)
+        .order_by(col(Batch.started_on).desc(), col(Batch.id).desc())
+    )
     return page_of(request, query, shapes.batch)
 
 
 @router.post("/archives/batches", status_code=201, dependencies=[requires(Access.CAPTURE)])
-async def create_batch_route(request: Request,
-                             user: User = Depends(current_user)) -> JSONResponse:
+async def create_batch_route(request: Request, user: User = Depends(current_user)) -> JSONResponse:
     """One capture per URL; per-URL errors land in that job, not in the response status."""
     if not request.headers.get("content-type", "").startswith("application/json"):
         raise InvalidInput("json", {"detail": "content-type must be aplication/json"})
@@ -72,8 +74,12 @@ def _make_batch(user: User, data: dict[str, Any]) -> JSONResponse:
         raise InvalidInput("folder", {"target_folder": ["Folder not found."]}) from exc
     for url in urls:
         try:
-            links.create_link(user, {"url": url, "human": bool(data.get("human", False))},
-                              folder=batch.target_folder_id, batch=batch.id)
+            links.create_link(
+                user,
+                {"url": url, "human": bool(data.get("human", False))},
+                folder=batch.target_folder_id,
+                batch=batch.id,
+            )
         except CustosError:
             pass  # recorded on the job as "invalid" with its message
     with session_scope() as s:
@@ -92,8 +98,7 @@ def get_batch(batch_id: int, user: User = Depends(current_user)) -> dict[str, An
 
 
 @router.get("/archives/batches/{batch_id}/export", dependencies=[requires(Access.CAPTURE)])
-def export_batch(batch_id: int, request: Request,
-                 user: User = Depends(current_user)) -> Response:
+def export_batch(batch_id: int, request: Request, user: User = Depends(current_user)) -> Response:
     """CSV: url,status(success|error),error_message,title,perma_link."""
     batch = _own_batch(user, batch_id)
     root = root_of(request)
@@ -101,23 +106,40 @@ def export_batch(batch_id: int, request: Request,
     writer = csv.writer(out)
     writer.writerow(("url", "status", "error_message", "title", "perma_link"))
     with session_scope() as s:
-        for job in s.exec(select(CaptureJob).where(col(CaptureJob.batch_id) == batch.id)
-                          .order_by(col(CaptureJob.id))).all():
+        for job in s.exec(
+            select(CaptureJob)
+            .where(col(CaptureJob.batch_id) == batch.id)
+            .order_by(col(CaptureJob.id))
+        ).all():
             capture = s.get(Capture, job.capture_uuid) if job.capture_uuid else None
             ok = capture is not None and job.status not in ("failed", "invalid")
-            writer.writerow((job.submitted_url, "success" if ok else "error",
-                             shapes.job_error(job), capture.title or "" if capture else "",
-                             f"{root}/{capture.guid}" if capture else ""))
-    return Response(out.getvalue(), media_type="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="perma-batch-{batch.id}.csv"'})
+            writer.writerow(
+                (
+                    job.submitted_url,
+                    "success" if ok else "error",
+                    shapes.job_error(job),
+                    capture.title or "" if capture else "",
+                    f"{root}/{capture.guid}" if capture else "",
+                )
+            )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="perma-batch-{batch.id}.csv"'},
+    )
 
 
 @router.get("/capture_jobs", dependencies=[requires(Access.CAPTURE)])
 def list_jobs(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
     """The user's pending and in-progress jobs, in queue order."""
-    query = select(CaptureJob).where(col(CaptureJob.created_by) == user.id,
-                                     col(CaptureJob.status).in_(("pending", "in_progress"))
-                                     ).order_by(col(CaptureJob.order), col(CaptureJob.id))
+    query = (
+        select(CaptureJob)
+        .where(
+            col(CaptureJob.created_by) == user.id,
+            col(CaptureJob.status).in_(("pending", "in_progress")),
+        )
+        .order_by(col(CaptureJob.order), col(CaptureJob.id))
+    )
     return page_of(request, query, shapes.capture_job)
 
 
@@ -129,8 +151,9 @@ def get_job(ref: str, user: User = Depends(current_user)) -> dict[str, Any]:
             job = s.get(CaptureJob, int(ref))
         else:
             capture = links.get_capture(s, ref)
-            job = s.exec(select(CaptureJob).where(
-                col(CaptureJob.capture_uuid) == capture.uuid)).first()
+            job = s.exec(
+                select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture.uuid)
+            ).first()
         if job is None:
             raise NotFound("Not found.")
         if job.created_by != user.id and not user.is_admin:
@@ -146,10 +169,12 @@ def current(user: User = Depends(current_user)) -> dict[str, Any]:
     with session_scope() as s:
         root = ensure_root_folder(s, user)
         org_ids = organization_ids(s, user)
-        shared = s.exec(select(Folder).join(Organization, col(Organization.shared_folder_id)
-                                            == col(Folder.id))
-                        .where(col(Organization.id).in_(org_ids or [-1]))
-                        .order_by(col(Organization.name))).all()
+        shared = s.exec(
+            select(Folder)
+            .join(Organization, col(Organization.shared_folder_id) == col(Folder.id))
+            .where(col(Organization.id).in_(org_ids or [-1]))
+            .order_by(col(Organization.name))
+        ).all()
         body = shapes.user_brief(user) or {}
         body["top_level_folders"] = [shapes.folder(s, f) for f in (root, *shared)]
         return body
@@ -161,10 +186,12 @@ def list_orgs(request: Request, user: User = Depends(current_user)) -> dict[str,
     with session_scope() as s:
         ids = organization_ids(s, user)
     order = request.query_params.get("order_by", "name")
-    field = {"name": col(Organization.name), "-name": col(Organization.name).desc(),
-             "registrar": col(Organization.registrar),
-             "-registrar": col(Organization.registrar).desc()}.get(order,
-                                                                   col(Organization.name))
+    field = {
+        "name": col(Organization.name),
+        "-name": col(Organization.name).desc(),
+        "registrar": col(Organization.registrar),
+        "-registrar": col(Organization.registrar).desc(),
+    }.get(order, col(Organization.name))
     query = select(Organization).where(col(Organization.id).in_(ids or [-1])).order_by(field)
     return page_of(request, query, shapes.organization)
 

@@ -31,14 +31,29 @@ def warcinfo_prefix(capture: Capture) -> bytes:
     buffer = io.BytesIO()
     writer = WARCWriter(buffer, gzip=True, warc_version="WARC/1.1")
     title = capture.title or capture.url
-    collection = {"type": "collection", "title": "Web Archive Collection",
-                  "desc": f"Perma.cc archive {capture.guid}"}
-    recording = {"type": "recording", "title": title,
-                 "pages": [{"title": title, "url": capture.url,
-                            "timestamp": iso(capture.capture_start or capture.created_at)}]}
+    collection = {
+        "type": "collection",
+        "title": "Web Archive Collection",
+        "desc": f"Perma.cc archive {capture.guid}",
+    }
+    recording = {
+        "type": "recording",
+        "title": title,
+        "pages": [
+            {
+                "title": title,
+                "url": capture.url,
+                "timestamp": iso(capture.capture_start or capture.created_at),
+            }
+        ],
+    }
     for metadata in (collection, recording):
-        info = {"operator": "Perma.cc download", "Perma-GUID": capture.guid,
-                "format": "WARC File Format 1.1", "json-metadata": json.dumps(metadata)}
+        info = {
+            "operator": "Perma.cc download",
+            "Perma-GUID": capture.guid,
+            "format": "WARC File Format 1.1",
+            "json-metadata": json.dumps(metadata),
+        }
         writer.write_record(writer.create_warcinfo_record(f"{capture.guid}.warc.gz", info))
     return buffer.getvalue()
 
@@ -55,20 +70,24 @@ def download_response(capture: Capture, file_format: str | None) -> StreamingRes
     """The WARC (default) or WACZ of a capture; 404 when there is nothing to play back."""
     file_format = file_format or "warc"
     if file_format not in FORMATS:
-        raise InvalidInput("bad format", {"file_format": "The specified format is not "
-                                          "supported. Options: warc, wacz."})
+        raise InvalidInput(
+            "bad format",
+            {"file_format": "The specified format is not supported. Options: warc, wacz."},
+        )
     if capture.user_deleted:
         raise NotFound("Not found.")
     if file_format == "wacz":
         if not capture.wacz_path or not Path(capture.wacz_path).is_file():
             raise NotFound("Not found.")
-        return StreamingResponse(_stream(b"", Path(capture.wacz_path)),
-                                 media_type="application/wacz", headers={
-                                     "Content-Disposition":
-                                     f'attachment; filename="{capture.guid}.wacz"'})
+        return StreamingResponse(
+            _stream(b"", Path(capture.wacz_path)),
+            media_type="application/wacz",
+            headers={"Content-Disposition": f'attachment; filename="{capture.guid}.wacz"'},
+        )
     if not capture.warc_path or not Path(capture.warc_path).is_file():
         raise NotFound("Not found.")
-    return StreamingResponse(_stream(warcinfo_prefix(capture), Path(capture.warc_path)),
-                             media_type="application/gzip", headers={
-                                 "Content-Disposition":
-                                 f'attachment; filename="{capture.guid}.warc.gz"'})
+    return StreamingResponse(
+        _stream(warcinfo_prefix(capture), Path(capture.warc_path)),
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{capture.guid}.warc.gz"'},
+    )

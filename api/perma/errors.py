@@ -78,8 +78,7 @@ class PermaRoute(APIRoute):
                 response = await original(request)
             except Exception as exc:  # translated, never leaked
                 response = error_response(exc)
-            response.headers["Access-Control-Allow-Origin"] = request.headers.get(
-                "origin", "*")
+            response.headers["Access-Control-Allow-Origin"] = request.headers.get("origin", "*")
             response.headers["Access-Control-Allow-Headers"] = "Authorization,Content-Type"
             response.headers["Access-Control-Allow-Methods"] = "*"
             return response
@@ -93,8 +92,7 @@ class PermaRouter(APIRouter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(route_class=PermaRoute, **kwargs)
 
-    def add_api_route(self, path: str, endpoint: Callable[..., Any],
-                      **kwargs: Any) -> None:
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         base = path.rstrip("/") or "/"
         variants = [base, base + "/"] if base != "/" else ["/"]
         if base.startswith(LEGACY_PREFIXED):

@@ -27,28 +27,58 @@ from custos.db import session_scope
 from custos.errors import Conflict, Forbidden, InvalidInput, NotFound
 from custos.models import Capture, CaptureJob, CaptureJobStatus, Folder, User, utcnow
 
-WRITABLE = ("title", "description", "notes", "is_private", "private_reason",
-            "default_to_screenshot_view", "folder", "file")
-READ_ONLY = ("guid", "url", "creation_timestamp", "warc_size", "warc_download_url",
-             "wacz_size", "wacz_download_url", "captures", "queue_time", "capture_time",
-             "created_by", "user_deleted", "archive_timestamp", "organization")
+WRITABLE = (
+    "title",
+    "description",
+    "notes",
+    "is_private",
+    "private_reason",
+    "default_to_screenshot_view",
+    "folder",
+    "file",
+)
+READ_ONLY = (
+    "guid",
+    "url",
+    "creation_timestamp",
+    "warc_size",
+    "warc_download_url",
+    "wacz_size",
+    "wacz_download_url",
+    "captures",
+    "queue_time",
+    "capture_time",
+    "created_by",
+    "user_deleted",
+    "archive_timestamp",
+    "organization",
+)
 USER_PRIVACY_REASONS = (None, "user", "meta")
 
 
 def visible_query(session: Session, user: User) -> SelectOfScalar[Capture]:
     """Captures the user can see in authenticated lists: their folders, not deleted."""
-    return (select(Capture).where(col(Capture.user_deleted).is_(False),
-                                  col(Capture.folder_id).in_(
-                                      accessible_folder_ids(session, user) or [-1]))
-            .order_by(col(Capture.created_at).desc()))
+    return (
+        select(Capture)
+        .where(
+            col(Capture.user_deleted).is_(False),
+            col(Capture.folder_id).in_(accessible_folder_ids(session, user) or [-1]),
+        )
+        .order_by(col(Capture.created_at).desc())
+    )
 
 
 def public_query() -> SelectOfScalar[Capture]:
     """Perma's ``discoverable()``: public, listed, not deleted; newest first."""
-    return (select(Capture).where(col(Capture.is_private).is_(False),
-                                  col(Capture.is_unlisted).is_(False),
-                                  col(Capture.user_deleted).is_(False))
-            .order_by(col(Capture.created_at).desc()))
+    return (
+        select(Capture)
+        .where(
+            col(Capture.is_private).is_(False),
+            col(Capture.is_unlisted).is_(False),
+            col(Capture.user_deleted).is_(False),
+        )
+        .order_by(col(Capture.created_at).desc())
+    )
 
 
 def search(query: SelectOfScalar[Capture], q: str | None) -> SelectOfScalar[Capture]:
@@ -56,8 +86,12 @@ def search(query: SelectOfScalar[Capture], q: str | None) -> SelectOfScalar[Capt
     if not q:
         return query
     like = f"%{q}%"
-    return query.where(col(Capture.guid).ilike(like) | col(Capture.url).ilike(like)
-                       | col(Capture.title).ilike(like) | col(Capture.notes).ilike(like))
+    return query.where(
+        col(Capture.guid).ilike(like)
+        | col(Capture.url).ilike(like)
+        | col(Capture.title).ilike(like)
+        | col(Capture.notes).ilike(like)
+    )
 
 
 def editable(session: Session, user: User, guid: str) -> Capture:
@@ -76,8 +110,9 @@ def _bool(data: dict[str, Any], key: str, default: bool = False) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "on", "off"):
         return value.lower() in ("true", "1", "on")
-    raise InvalidInput(f"{key} not bool",
-                       {key: f"Value must be of type bool, not {type(value).__name__}."})
+    raise InvalidInput(
+        f"{key} not bool", {key: f"Value must be of type bool, not {type(value).__name__}."}
+    )
 
 
 def _folder_id(value: Any) -> int | None:
@@ -89,8 +124,9 @@ def _folder_id(value: Any) -> int | None:
         raise InvalidInput("Folder not found.", {"folder": ["Folder not found."]}) from exc
 
 
-def create_link(user: User, data: dict[str, Any], *, folder: int | None = None,
-                batch: int | None = None) -> Capture:
+def create_link(
+    user: User, data: dict[str, Any], *, folder: int | None = None, batch: int | None = None
+) -> Capture:
     """POST /archives: a capture, or an ``invalid`` job and a 400 when input is bad.
 
     Custos extensions: ``preserve`` (bool; default the ``capture_preserve`` setting)
@@ -105,10 +141,18 @@ def create_link(user: User, data: dict[str, Any], *, folder: int | None = None,
         target = folder if folder is not None else _folder_id(data.get("folder"))
         title = data.get("title")
         preserve = _bool(data, "preserve") if "preserve" in data else None
-        return create_capture(str(url or ""), user, folder=target, is_private=is_private,
-                              title=str(title) if title else None, batch=batch,
-                              human=human, notes=str(data.get("notes") or ""),
-                              preserve=preserve, wacz=_bool(data, "wacz"))
+        return create_capture(
+            str(url or ""),
+            user,
+            folder=target,
+            is_private=is_private,
+            title=str(title) if title else None,
+            batch=batch,
+            human=human,
+            notes=str(data.get("notes") or ""),
+            preserve=preserve,
+            wacz=_bool(data, "wacz"),
+        )
     except InvalidInput as exc:
         invalid_job(str(url or ""), user, exc.details or {"error": [exc.message]}, batch)
         raise
@@ -118,17 +162,18 @@ def update_link(user: User, guid: str, data: dict[str, Any]) -> None:
     """PATCH /archives/{guid}: Perma's writable fields, folder moves, privacy rules."""
     refused = [key for key in data if key in READ_ONLY]
     if refused:
-        raise InvalidInput("read-only field", [
-            "Only updates on these fields are allowed: " + ", ".join(WRITABLE)])
+        raise InvalidInput(
+            "read-only field", ["Only updates on these fields are allowed: " + ", ".join(WRITABLE)]
+        )
     with session_scope() as s:
         capture = editable(s, user, guid)
         if "file" in data:
             job = _job(s, capture)
             if job is not None and job.status in ("pending", "in_progress"):
-                raise Conflict("Capture in progress: please wait until complete before "
-                               "replacing.")
-            raise InvalidInput("file", {"file": ["Archive contents cannot be replaced "
-                                                 "after 24 hours"]})
+                raise Conflict("Capture in progress: please wait until complete before replacing.")
+            raise InvalidInput(
+                "file", {"file": ["Archive contents cannot be replaced after 24 hours"]}
+            )
         if "title" in data:
             capture.title = str(data["title"] or "")[:2100]
         if "description" in data:
@@ -141,8 +186,7 @@ def update_link(user: User, guid: str, data: dict[str, Any]) -> None:
             wanted = _bool(data, "is_private")
             if wanted != capture.is_private:
                 if capture.private_reason not in USER_PRIVACY_REASONS:
-                    raise InvalidInput("privacy", {"is_private": ["Cannot change link "
-                                                                  "privacy."]})
+                    raise InvalidInput("privacy", {"is_private": ["Cannot change link privacy."]})
                 capture.is_private = wanted
                 capture.private_reason = "user" if wanted else None
         if "private_reason" in data and user.is_admin:
@@ -169,8 +213,9 @@ def _move(session: Session, user: User, capture: Capture, folder_id: int | None)
 
 
 def _job(session: Session, capture: Capture) -> CaptureJob | None:
-    return session.exec(select(CaptureJob).where(
-        col(CaptureJob.capture_uuid) == capture.uuid)).first()
+    return session.exec(
+        select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture.uuid)
+    ).first()
 
 
 def delete_link(user: User, guid: str) -> None:
@@ -189,8 +234,14 @@ def delete_link(user: User, guid: str) -> None:
 
 
 CSV_FIELDS = ("url", "status", "error_message", "title", "perma_link", "created_on", "notes")
-CSV_STATUS = {"completed": "success", "failed": "failure", "invalid": "failure",
-              "deleted": "failure", "pending": "pending", "in_progress": "in_progress"}
+CSV_STATUS = {
+    "completed": "success",
+    "failed": "failure",
+    "invalid": "failure",
+    "deleted": "failure",
+    "pending": "pending",
+    "in_progress": "in_progress",
+}
 
 
 def links_csv(session: Session, captures: Iterable[Capture], root: str) -> str:
@@ -202,7 +253,15 @@ def links_csv(session: Session, captures: Iterable[Capture], root: str) -> str:
     writer.writerow(CSV_FIELDS)
     for capture in captures:
         job = _job(session, capture)
-        writer.writerow([capture.url, CSV_STATUS.get(job.status if job else "", "success"),
-                         job_error(job) if job else "", capture.title or "",
-                         f"{root}/{capture.guid}", iso(capture.created_at), capture.notes])
+        writer.writerow(
+            [
+                capture.url,
+                CSV_STATUS.get(job.status if job else "", "success"),
+                job_error(job) if job else "",
+                capture.title or "",
+                f"{root}/{capture.guid}",
+                iso(capture.created_at),
+                capture.notes,
+            ]
+        )
     return out.getvalue()

@@ -31,9 +31,11 @@ def is_perma_path(path: str) -> bool:
 
 def cors_headers(origin: str | None) -> dict[str, str]:
     """Perma's CORS headers for a request from ``origin``."""
-    return {"Access-Control-Allow-Origin": origin or "*",
-            "Access-Control-Allow-Headers": "Authorization,Content-Type",
-            "Access-Control-Allow-Methods": "*"}
+    return {
+        "Access-Control-Allow-Origin": origin or "*",
+        "Access-Control-Allow-Headers": "Authorization,Content-Type",
+        "Access-Control-Allow-Methods": "*",
+    }
 
 
 class PermaCORS:
@@ -46,8 +48,7 @@ class PermaCORS:
         if scope["type"] != "http" or not is_perma_path(scope["path"]):
             await self.app(scope, receive, send)
             return
-        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"),
-                      None)
+        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
         headers = cors_headers(origin)
         if scope["method"] == "OPTIONS":
             response = Response(status_code=200, headers={**headers, "Allow": "*"})
@@ -56,10 +57,14 @@ class PermaCORS:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                raw = [(k, v) for k, v in message.get("headers", [])
-                       if k.decode("latin-1").lower() not in {h.lower() for h in headers}]
-                raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                        for k, v in headers.items()]
+                raw = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.decode("latin-1").lower() not in {h.lower() for h in headers}
+                ]
+                raw += [
+                    (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+                ]
                 message = {**message, "headers": raw}
             await send(message)
 
@@ -75,8 +80,11 @@ def install(app: FastAPI) -> None:
             if exc.status_code == 404:
                 return PlainTextResponse("Page Not Found", 404)
             if exc.status_code == 405:
-                return JSONResponse({"detail": f'Method "{request.method}" not allowed.'},
-                                    405, headers=dict(exc.headers or {}))
+                return JSONResponse(
+                    {"detail": f'Method "{request.method}" not allowed.'},
+                    405,
+                    headers=dict(exc.headers or {}),
+                )
         response: Response = await previous(request, exc)
         return response
 

@@ -45,8 +45,9 @@ class SIPArrange(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     arrange_path: str = Field(unique=True, max_length=4096)
     sip_uuid: str | None = Field(default=None, max_length=36)
-    level_of_description: str | None = Field(default=None, foreign_key="levelofdescription.uuid",
-                                             max_length=36)
+    level_of_description: str | None = Field(
+        default=None, foreign_key="levelofdescription.uuid", max_length=36
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

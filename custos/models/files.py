@@ -37,8 +37,9 @@ class File(SQLModel, table=True):
     mime_type: str | None = None
     use: str = Field(default=FileUse.ORIGINAL, index=True)
     derived_from: str | None = Field(default=None, max_length=36)
-    characterization: str | None = Field(default=None, description="Tool XML outputs "
-                                         "for objectCharacteristicsExtension.")
+    characterization: str | None = Field(
+        default=None, description="Tool XML outputs for objectCharacteristicsExtension."
+    )
     modified_at: datetime | None = None
     removed: bool = False
     created_at: datetime = Field(default_factory=utcnow)

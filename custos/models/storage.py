@@ -30,8 +30,11 @@ class Location(SQLModel, table=True):
     path: str
     description: str = ""
     is_default: bool = False
-    watched: bool = Field(default=False, description="Transfer sources: start a transfer "
-                          "for each item dropped into the watched subfolder.")
+    watched: bool = Field(
+        default=False,
+        description="Transfer sources: start a transfer "
+        "for each item dropped into the watched subfolder.",
+    )
     watch_options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
 

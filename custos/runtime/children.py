@@ -72,8 +72,9 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass  # the group is already gone
 
 
-def start_child(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path,
-                cwd: Path | None = None) -> Child:
+def start_child(
+    name: str, argv: Sequence[str], env: dict[str, str], log_dir: Path, cwd: Path | None = None
+) -> Child:
     """Start ``argv`` in a new session with stdout and stderr going to ``<log_dir>/<name>.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -81,8 +82,13 @@ def start_child(name: str, argv: Sequence[str], env: dict[str, str], log_dir: Pa
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name}\n".encode())
         log.flush()
         process = subprocess.Popen(
-            list(argv), env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True,
+            list(argv),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            start_new_session=True,
             preexec_fn=_die_with_parent,  # no threads yet at this point
         )
     return Child(name=name, process=process, log_path=log_path)

@@ -51,13 +51,23 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def running_is_alive(*, started: datetime | None, last_seen: datetime | None,
-                     served_by_runner: bool, runner_start: datetime | None,
-                     stale_after: timedelta | None, now: datetime) -> bool:
+def running_is_alive(
+    *,
+    started: datetime | None,
+    last_seen: datetime | None,
+    served_by_runner: bool,
+    runner_start: datetime | None,
+    stale_after: timedelta | None,
+    now: datetime,
+) -> bool:
     """The rule for a ``Running`` run (pure, so it can be tested without Prefect)."""
     started, last_seen = _aware(started), _aware(last_seen)
-    if served_by_runner and runner_start is not None and started is not None \
-            and started < runner_start:
+    if (
+        served_by_runner
+        and runner_start is not None
+        and started is not None
+        and started < runner_start
+    ):
         return False
     if stale_after is not None and last_seen is not None and now - last_seen > stale_after:
         return False
@@ -102,8 +112,9 @@ class PrefectLiveness:
                 return self._judge(client, run)
         except (PrefectHTTPStatusError, OSError) as exc:
             # without an answer, resubmitting could run a unit twice: report alive
-            raise ConfigError(f"Prefect API unreachable while checking run {run_id}: "
-                              f"{exc}") from exc
+            raise ConfigError(
+                f"Prefect API unreachable while checking run {run_id}: {exc}"
+            ) from exc
 
     def _judge(self, client: Any, run: Any) -> bool:
         state = run.state
@@ -123,9 +134,11 @@ class PrefectLiveness:
         if not alive and self.mark_crashed:
             from prefect.states import Crashed
 
-            client.set_flow_run_state(run.id, Crashed(
-                message="Custos reconciler: the process running this flow is gone"),
-                force=True)
+            client.set_flow_run_state(
+                run.id,
+                Crashed(message="Custos reconciler: the process running this flow is gone"),
+                force=True,
+            )
             log.warning("flow run %s marked Crashed", run.id)
         return alive
 
@@ -140,11 +153,14 @@ class PrefectLiveness:
         seen: datetime | None = _aware(run.state.timestamp)
         if self.stale_after is None:
             return seen
-        page = client.read_events(EventFilter(
-            event=EventNameFilter(name=[HEARTBEAT_EVENT]),
-            resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"]),
-            occurred=EventOccurredFilter(since=utcnow() - 2 * self.stale_after),  # type: ignore[arg-type]
-        ), limit=50)
+        page = client.read_events(
+            EventFilter(
+                event=EventNameFilter(name=[HEARTBEAT_EVENT]),
+                resource=EventResourceFilter(id=[f"prefect.flow-run.{run.id}"]),
+                occurred=EventOccurredFilter(since=utcnow() - 2 * self.stale_after),  # type: ignore[arg-type]
+            ),
+            limit=50,
+        )
         for event in page.events:
             occurred = _aware(event.occurred)
             if occurred is not None and (seen is None or occurred > seen):

@@ -18,8 +18,9 @@ from custos.errors import ConfigError, StorageError
 def check_home(home: Path) -> None:
     """The home must exist (``custos init`` creates it) and be writable."""
     if not home.exists():
-        raise StorageError(f"home folder {home} does not exist (run `custos init` first or "
-                           "set CUSTOS_HOME)")
+        raise StorageError(
+            f"home folder {home} does not exist (run `custos init` first or set CUSTOS_HOME)"
+        )
     if not home.is_dir():
         raise StorageError(f"home folder {home} is not a folder")
     if not os.access(home, os.W_OK | os.X_OK):
@@ -36,8 +37,9 @@ def check_port_free(host: str, port: int, what: str) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ConfigError(f"port {port} on {host} ({what}) is already in use") from exc
-            raise ConfigError(f"cannot listen on {host}:{port} ({what}): "
-                              f"{exc.strerror or exc}") from exc
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({what}): {exc.strerror or exc}"
+            ) from exc
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -92,8 +92,9 @@ async def scroll_to_bottom(page: Page, seconds: float) -> None:
 async def read_page_info(page: Page) -> PageInfo:
     """Title, description and favicon URL (``/favicon.ico`` when none is declared)."""
     info = await page.evaluate(PAGE_INFO_JS)
-    return PageInfo(str(info["title"]).strip(), str(info["description"]).strip(),
-                    str(info["favicon"]))
+    return PageInfo(
+        str(info["title"]).strip(), str(info["description"]).strip(), str(info["favicon"])
+    )
 
 
 async def read_outlinks(page: Page, limit: int = MAX_OUTLINKS) -> list[str]:

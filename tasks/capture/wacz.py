@@ -79,13 +79,17 @@ def cdxj_lines(warc_path: Path) -> list[str]:
                 entry["mime"] = _bare(headers.get_header("Content-Type"))
             if rec_type == "revisit":
                 entry["mime"] = "warc/revisit"
-            entry["digest"] = str(headers.get_header("WARC-Payload-Digest")
-                                  or headers.get_header("WARC-Block-Digest") or "")
+            entry["digest"] = str(
+                headers.get_header("WARC-Payload-Digest")
+                or headers.get_header("WARC-Block-Digest")
+                or ""
+            )
             record.content_stream().read()
             offset = records.get_record_offset()
             records.read_to_end()
-            entry.update(length=str(records.get_record_length()), offset=str(offset),
-                         filename=WARC_NAME)
+            entry.update(
+                length=str(records.get_record_length()), offset=str(offset), filename=WARC_NAME
+            )
             timestamp = "".join(ch for ch in date if ch.isdigit())[:14]
             lines.append(f"{surt(url)} {timestamp} {json.dumps(entry)}")
     return sorted(lines)
@@ -99,20 +103,24 @@ def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def write_wacz(warc_path: Path, wacz_path: Path, *, url: str, title: str,
-               started_at: str) -> Path:
+def write_wacz(warc_path: Path, wacz_path: Path, *, url: str, title: str, started_at: str) -> Path:
     """Package ``warc_path`` with its index and one page entry into ``wacz_path``."""
     try:
         warc = warc_path.read_bytes()
         index = ("\n".join(cdxj_lines(warc_path)) + "\n").encode("utf-8")
     except (OSError, ArchiveLoadFailed) as exc:
         raise StorageError(f"cannot read WARC {warc_path}: {exc}") from exc
-    pages = "\n".join(json.dumps(row) for row in (
-        {"format": "json-pages-1.0", "id": "pages", "title": "All Pages"},
-        {"id": "page-1", "url": url, "ts": started_at, "title": title or url},
-    )).encode("utf-8") + b"\n"
-    files = {f"archive/{WARC_NAME}": warc, "indexes/index.cdxj": index,
-             "pages/pages.jsonl": pages}
+    pages = (
+        "\n".join(
+            json.dumps(row)
+            for row in (
+                {"format": "json-pages-1.0", "id": "pages", "title": "All Pages"},
+                {"id": "page-1", "url": url, "ts": started_at, "title": title or url},
+            )
+        ).encode("utf-8")
+        + b"\n"
+    )
+    files = {f"archive/{WARC_NAME}": warc, "indexes/index.cdxj": index, "pages/pages.jsonl": pages}
     package = {
         "profile": "data-package",
         "wacz_version": "1.1.1",
@@ -121,16 +129,19 @@ def write_wacz(warc_path: Path, wacz_path: Path, *, url: str, title: str,
         "software": "Custos",
         "mainPageUrl": url,
         "mainPageDate": started_at,
-        "resources": [{"name": Path(name).name, "path": name, "hash": _sha256(data),
-                       "bytes": len(data)} for name, data in files.items()],
+        "resources": [
+            {"name": Path(name).name, "path": name, "hash": _sha256(data), "bytes": len(data)}
+            for name, data in files.items()
+        ],
     }
     package_bytes = json.dumps(package, indent=2).encode("utf-8")
     digest = json.dumps({"path": "datapackage.json", "hash": _sha256(package_bytes)})
     try:
         with zipfile.ZipFile(wacz_path, "w") as archive:
             for name, data in files.items():
-                compression = zipfile.ZIP_STORED if name.startswith("archive/") \
-                    else zipfile.ZIP_DEFLATED
+                compression = (
+                    zipfile.ZIP_STORED if name.startswith("archive/") else zipfile.ZIP_DEFLATED
+                )
                 archive.writestr(name, data, compress_type=compression)
             archive.writestr("datapackage.json", package_bytes)
             archive.writestr("datapackage-digest.json", digest)
@@ -163,10 +174,12 @@ def validate_wacz(wacz_path: Path) -> dict[str, Any]:
             for line in filter(None, index):
                 entry = json.loads(line.split(" ", 2)[2])
                 offset, length = int(entry["offset"]), int(entry["length"])
-                chunk = io.BytesIO(warc[offset:offset + length])
+                chunk = io.BytesIO(warc[offset : offset + length])
                 record = next(iter(ArchiveIterator(chunk)), None)
-                if record is None or record.rec_headers.get_header(
-                        "WARC-Target-URI") != entry["url"]:
+                if (
+                    record is None
+                    or record.rec_headers.get_header("WARC-Target-URI") != entry["url"]
+                ):
                     problems.append(f"index entry for {entry['url']} misses its record")
             if not archive.read("pages/pages.jsonl").strip():
                 problems.append("pages/pages.jsonl is empty")

@@ -66,18 +66,23 @@ class WarcSummary:
 
 def _response_headers(exchange: Exchange) -> StatusAndHeaders:
     protocol, _, status_line = exchange.response_head.start_line.partition(" ")
-    return StatusAndHeaders(status_line, list(exchange.response_head.headers),
-                            protocol=protocol)
+    return StatusAndHeaders(status_line, list(exchange.response_head.headers), protocol=protocol)
 
 
 def _request_headers(exchange: Exchange) -> StatusAndHeaders:
-    return StatusAndHeaders(exchange.request_head.start_line,
-                            list(exchange.request_head.headers), is_http_request=True)
+    return StatusAndHeaders(
+        exchange.request_head.start_line, list(exchange.request_head.headers), is_http_request=True
+    )
 
 
-def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attachment],
-               warcinfo: dict[str, str],
-               metadata: Sequence[MetadataRecord] = ()) -> WarcSummary:
+def write_warc(
+    path: Path,
+    *,
+    exchanges: list[Exchange],
+    attachments: list[Attachment],
+    warcinfo: dict[str, str],
+    metadata: Sequence[MetadataRecord] = (),
+) -> WarcSummary:
     """Write ``exchanges``, ``attachments`` and ``metadata`` to a gzipped WARC 1.1 at ``path``."""
     summary = WarcSummary(path)
     seen: dict[str, tuple[str, str, str]] = {}
@@ -87,11 +92,11 @@ def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attac
             writer = WARCWriter(out, gzip=True, warc_version="WARC/1.1")
             writer.write_record(writer.create_warcinfo_record(path.name, warcinfo))
             for exchange in exchanges:
-                date = datetime_to_iso_date(exchange.started.replace(tzinfo=None),
-                                            use_micros=True)
+                date = datetime_to_iso_date(exchange.started.replace(tzinfo=None), use_micros=True)
                 common = {"WARC-Date": date, "WARC-IP-Address": exchange.ip}
                 response = writer.create_warc_record(
-                    exchange.url, "response",
+                    exchange.url,
+                    "response",
                     payload=io.BytesIO(exchange.response_body.raw),
                     length=len(exchange.response_body.raw),
                     http_headers=_response_headers(exchange),
@@ -99,31 +104,39 @@ def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attac
                 )
                 digest = str(response.rec_headers.get_header("WARC-Payload-Digest"))
                 original = seen.get(digest)
-                if original is not None and len(exchange.response_body.raw) >= \
-                        REVISIT_MIN_PAYLOAD:
+                if original is not None and len(exchange.response_body.raw) >= REVISIT_MIN_PAYLOAD:
                     response = writer.create_revisit_record(
-                        exchange.url, digest, original[0], original[1],
+                        exchange.url,
+                        digest,
+                        original[0],
+                        original[1],
                         http_headers=_response_headers(exchange),
                         warc_headers_dict={**common, "WARC-Refers-To": original[2]},
                     )
                     summary.revisits += 1
                 else:
                     if exchange.status == 200 and exchange.response_body.raw:
-                        seen[digest] = (exchange.url, date,
-                                        str(response.rec_headers.get_header("WARC-Record-ID")))
+                        seen[digest] = (
+                            exchange.url,
+                            date,
+                            str(response.rec_headers.get_header("WARC-Record-ID")),
+                        )
                     summary.responses += 1
                 writer.write_record(response)
-                first_record.setdefault(exchange.url, str(response.rec_headers.get_header(
-                    "WARC-Record-ID")))
+                first_record.setdefault(
+                    exchange.url, str(response.rec_headers.get_header("WARC-Record-ID"))
+                )
                 request = writer.create_warc_record(
-                    exchange.url, "request",
+                    exchange.url,
+                    "request",
                     payload=io.BytesIO(exchange.request_body.raw),
                     length=len(exchange.request_body.raw),
                     http_headers=_request_headers(exchange),
                     warc_headers_dict={
                         "WARC-Date": date,
-                        "WARC-Concurrent-To": str(response.rec_headers.get_header(
-                            "WARC-Record-ID")),
+                        "WARC-Concurrent-To": str(
+                            response.rec_headers.get_header("WARC-Record-ID")
+                        ),
                     },
                 )
                 writer.write_record(request)
@@ -131,7 +144,9 @@ def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attac
             for attachment in attachments:
                 with attachment.path.open("rb") as payload:
                     record = writer.create_warc_record(
-                        attachment.uri, "resource", payload=payload,
+                        attachment.uri,
+                        "resource",
+                        payload=payload,
                         length=attachment.path.stat().st_size,
                         warc_content_type=attachment.content_type,
                     )
@@ -141,11 +156,16 @@ def write_warc(path: Path, *, exchanges: list[Exchange], attachments: list[Attac
                 headers = {}
                 if fact.concurrent_to is not None and fact.concurrent_to in first_record:
                     headers["WARC-Concurrent-To"] = first_record[fact.concurrent_to]
-                writer.write_record(writer.create_warc_record(
-                    fact.uri, "metadata", payload=io.BytesIO(fact.payload),
-                    length=len(fact.payload), warc_content_type=fact.content_type,
-                    warc_headers_dict=headers,
-                ))
+                writer.write_record(
+                    writer.create_warc_record(
+                        fact.uri,
+                        "metadata",
+                        payload=io.BytesIO(fact.payload),
+                        length=len(fact.payload),
+                        warc_content_type=fact.content_type,
+                        warc_headers_dict=headers,
+                    )
+                )
                 summary.metadata += 1
     except OSError as exc:
         raise StorageError(f"cannot write WARC {path}: {exc}") from exc
@@ -160,7 +180,10 @@ def verify_warc(path: Path) -> None:
                 while record.content_stream().read(1024 * 1024):
                     pass
                 if record.digest_checker.passed is False:
-                    raise ToolFailed("warc verification", 1,
-                                     "; ".join(str(p) for p in record.digest_checker.problems))
+                    raise ToolFailed(
+                        "warc verification",
+                        1,
+                        "; ".join(str(p) for p in record.digest_checker.problems),
+                    )
     except ArchiveLoadFailed as exc:
         raise ToolFailed("warc verification", 1, str(exc)) from exc

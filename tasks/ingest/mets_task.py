@@ -36,8 +36,14 @@ from tasks.metadata_csv import RightsRow, load_metadata_csv, load_rights_csv
 from .sip import Sip, sip_files
 
 #: File uses that are part of the AIP (and so of its METS).
-AIP_USES = (FileUse.ORIGINAL, FileUse.PRESERVATION, FileUse.METADATA,
-            FileUse.SUBMISSION_DOCUMENTATION, FileUse.LICENSE, FileUse.OCR)
+AIP_USES = (
+    FileUse.ORIGINAL,
+    FileUse.PRESERVATION,
+    FileUse.METADATA,
+    FileUse.SUBMISSION_DOCUMENTATION,
+    FileUse.LICENSE,
+    FileUse.OCR,
+)
 
 
 def _events(file_uuids: list[str], engine: Engine) -> dict[str, list[model.Event]]:
@@ -49,25 +55,42 @@ def _events(file_uuids: list[str], engine: Engine) -> dict[str, list[model.Event
     out: dict[str, list[model.Event]] = defaultdict(list)
     with session_scope(engine) as s:
         events = s.execute(
-            sa_select(col(Event.uuid), col(Event.file_uuid), col(Event.event_type),
-                      col(Event.event_datetime), col(Event.detail), col(Event.outcome),
-                      col(Event.outcome_note))
+            sa_select(
+                col(Event.uuid),
+                col(Event.file_uuid),
+                col(Event.event_type),
+                col(Event.event_datetime),
+                col(Event.detail),
+                col(Event.outcome),
+                col(Event.outcome_note),
+            )
             .where(col(Event.file_uuid).in_(file_uuids))
-            .order_by(col(Event.event_datetime))).all()
-        agent_rows = {a.id: model.Agent(a.identifier_type, a.identifier_value, a.name,
-                                        a.agent_type) for a in s.exec(select(Agent))}
+            .order_by(col(Event.event_datetime))
+        ).all()
+        agent_rows = {
+            a.id: model.Agent(a.identifier_type, a.identifier_value, a.name, a.agent_type)
+            for a in s.exec(select(Agent))
+        }
         links = s.execute(
             select(col(EventAgent.event_uuid), col(EventAgent.agent_id))
             .join(Event, col(Event.uuid) == col(EventAgent.event_uuid))
-            .where(col(Event.file_uuid).in_(file_uuids))).all()
+            .where(col(Event.file_uuid).in_(file_uuids))
+        ).all()
     agents: dict[str, list[model.Agent]] = defaultdict(list)
     for event_uuid, agent_id in links:
         agents[event_uuid].append(agent_rows[agent_id])
     for uuid, file_uuid, etype, when, detail, outcome, note in events:
-        out[file_uuid].append(model.Event(
-            uuid=UUID(uuid), type=etype, datetime=when, detail=detail,
-            outcome=outcome, outcome_detail_note=note,
-            agents=tuple(sorted(agents[uuid], key=lambda a: a.key))))
+        out[file_uuid].append(
+            model.Event(
+                uuid=UUID(uuid),
+                type=etype,
+                datetime=when,
+                detail=detail,
+                outcome=outcome,
+                outcome_detail_note=note,
+                agents=tuple(sorted(agents[uuid], key=lambda a: a.key)),
+            )
+        )
     return out
 
 
@@ -81,15 +104,21 @@ def _characterization(text: str | None) -> tuple[bytes, ...]:
     return (text.encode("utf-8"),)
 
 
-def _derivations(files: list[File], events: dict[str, list[model.Event]]
-                 ) -> dict[str, list[model.Derivation]]:
+def _derivations(
+    files: list[File], events: dict[str, list[model.Event]]
+) -> dict[str, list[model.Derivation]]:
     out: dict[str, list[model.Derivation]] = defaultdict(list)
     for d in files:
         if d.use != FileUse.PRESERVATION or not d.derived_from:
             continue
-        event = next((e.uuid for e in events.get(d.derived_from, [])
-                      if e.type == "normalization" and e.outcome_detail_note == d.current_path),
-                     None)
+        event = next(
+            (
+                e.uuid
+                for e in events.get(d.derived_from, [])
+                if e.type == "normalization" and e.outcome_detail_note == d.current_path
+            ),
+            None,
+        )
         out[d.derived_from].append(model.Derivation(UUID(d.uuid), event, "is source of"))
         out[d.uuid].append(model.Derivation(UUID(d.derived_from), event, "has source"))
     return out
@@ -98,28 +127,44 @@ def _derivations(files: list[File], events: dict[str, list[model.Event]]
 def aip_files(sip: Sip, engine: Engine | None = None) -> tuple[model.AIPFile, ...]:
     """The SIP's AIP files as METS inputs (paths relative to the bag's ``data/``)."""
     engine = engine or get_engine()
-    files = [f for f in sip_files(sip.uuid, uses=AIP_USES, engine=engine)
-             if f.current_path.startswith("objects/")]
+    files = [
+        f
+        for f in sip_files(sip.uuid, uses=AIP_USES, engine=engine)
+        if f.current_path.startswith("objects/")
+    ]
     events = _events([f.uuid for f in files], engine)
     derivations = _derivations(files, events)
     rights = rights_by_file(sip, files)
     out = []
     for f in files:
-        fmt = (model.FormatInfo(f.format_name or f.puid or "", f.format_version or "",
-                                f.puid or "") if (f.puid or f.format_name) else None)
+        fmt = (
+            model.FormatInfo(f.format_name or f.puid or "", f.format_version or "", f.puid or "")
+            if (f.puid or f.format_name)
+            else None
+        )
         derived = f.use == FileUse.PRESERVATION
-        out.append(model.AIPFile(
-            uuid=UUID(f.uuid), path=f.current_path, use=model.FileUse(f.use),
-            size=f.size or 0, checksum=f.checksum or "",
-            checksum_algorithm=f.checksum_type or "sha256",
-            group_uuid=UUID(f.derived_from) if f.derived_from else None, format=fmt,
-            original_name=(f"%SIPDirectory%{f.current_path}" if derived
-                           else f"%transferDirectory%{f.original_path}"),
-            date_created_by_application=f.modified_at,
-            characterization=_characterization(f.characterization),
-            derivations=tuple(derivations.get(f.uuid, ())),
-            events=tuple(events.get(f.uuid, ())),
-            rights=tuple(rights.get(f.uuid, ()))))
+        out.append(
+            model.AIPFile(
+                uuid=UUID(f.uuid),
+                path=f.current_path,
+                use=model.FileUse(f.use),
+                size=f.size or 0,
+                checksum=f.checksum or "",
+                checksum_algorithm=f.checksum_type or "sha256",
+                group_uuid=UUID(f.derived_from) if f.derived_from else None,
+                format=fmt,
+                original_name=(
+                    f"%SIPDirectory%{f.current_path}"
+                    if derived
+                    else f"%transferDirectory%{f.original_path}"
+                ),
+                date_created_by_application=f.modified_at,
+                characterization=_characterization(f.characterization),
+                derivations=tuple(derivations.get(f.uuid, ())),
+                events=tuple(events.get(f.uuid, ())),
+                rights=tuple(rights.get(f.uuid, ())),
+            )
+        )
     return tuple(out)
 
 
@@ -135,23 +180,34 @@ def rights_record(row: RightsRow) -> model.RightsRecord:
     basis = row.basis.capitalize()
     fields: dict[str, object] = {}
     if basis == "Copyright":
-        fields = {"copyright_status": row.status, "copyright_jurisdiction": row.jurisdiction,
-                  "copyright_determination_date": row.determination_date,
-                  "copyright_note": row.note}
+        fields = {
+            "copyright_status": row.status,
+            "copyright_jurisdiction": row.jurisdiction,
+            "copyright_determination_date": row.determination_date,
+            "copyright_note": row.note,
+        }
     elif basis == "License":
         fields = {"license_note": row.note}
     elif basis == "Statute":
-        fields = {"statute_jurisdiction": row.jurisdiction, "statute_note": row.note,
-                  "statute_determination_date": row.determination_date}
+        fields = {
+            "statute_jurisdiction": row.jurisdiction,
+            "statute_note": row.note,
+            "statute_determination_date": row.determination_date,
+        }
     else:
         fields = {"other_basis": basis, "other_note": row.note}
     granted: tuple[model.RightsGranted, ...] = ()
     if row.grant_act:
-        granted = (model.RightsGranted(
-            act=row.grant_act,
-            restrictions=(row.grant_restriction.capitalize(),) if row.grant_restriction else (),
-            start_date=row.grant_start_date, end_date=row.grant_end_date,
-            end_open=row.grant_end_open, note=row.grant_note),)
+        granted = (
+            model.RightsGranted(
+                act=row.grant_act,
+                restrictions=(row.grant_restriction.capitalize(),) if row.grant_restriction else (),
+                start_date=row.grant_start_date,
+                end_date=row.grant_end_date,
+                end_open=row.grant_end_open,
+                note=row.grant_note,
+            ),
+        )
     return model.RightsRecord(basis=basis, granted=granted, **fields)  # type: ignore[arg-type]
 
 
@@ -173,23 +229,29 @@ def rights_by_file(sip: Sip, files: list[File]) -> dict[str, list[model.RightsRe
     for csv_path in sorted(meta.rglob("rights.csv")) if meta.is_dir() else []:
         for row in load_rights_csv(csv_path):
             target = row.file.strip().rstrip("/")
-            matched = [f for f in originals
-                       if target in (f.original_path, f.current_path)
-                       or f.original_path.startswith(target + "/")
-                       or f.current_path.startswith(target + "/")]
+            matched = [
+                f
+                for f in originals
+                if target in (f.original_path, f.current_path)
+                or f.original_path.startswith(target + "/")
+                or f.current_path.startswith(target + "/")
+            ]
             if not matched:
                 unmatched.append(f"line {row.line}: {target}")
             record = rights_record(row)
             for f in matched:
                 out[f.uuid].append(record)
     if unmatched:
-        raise InvalidInput("rights.csv names files that are not originals of the SIP: "
-                           + "; ".join(unmatched), details=unmatched)
+        raise InvalidInput(
+            "rights.csv names files that are not originals of the SIP: " + "; ".join(unmatched),
+            details=unmatched,
+        )
     return out
 
 
-def dublin_core(sip: Sip, files: tuple[model.AIPFile, ...]) -> tuple[list[model.DublinCoreRecord],
-                                                                       list[str]]:
+def dublin_core(
+    sip: Sip, files: tuple[model.AIPFile, ...]
+) -> tuple[list[model.DublinCoreRecord], list[str]]:
     """DC records from the SIP's metadata.csv files; also the rows skipped and why."""
     known = {f.path for f in files}
     dirs = {p.as_posix() for f in files for p in Path(f.path).parents if p.as_posix() != "."}
@@ -209,8 +271,9 @@ def dublin_core(sip: Sip, files: tuple[model.AIPFile, ...]) -> tuple[list[model.
     return records, skipped
 
 
-def write_aip_mets(sip: Sip, *, created: datetime | None = None,
-                   engine: Engine | None = None) -> tuple[Path, list[str]]:
+def write_aip_mets(
+    sip: Sip, *, created: datetime | None = None, engine: Engine | None = None
+) -> tuple[Path, list[str]]:
     """Build, validate and write ``METS.<sip uuid>.xml`` in the SIP directory.
 
     ``created`` (reingest) keeps the first METS' CREATEDATE; the builder then records

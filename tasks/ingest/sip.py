@@ -62,14 +62,17 @@ def load_sip(unit_uuid: str, engine: Engine | None = None) -> Sip:
         # Ingest moves, renames and finally deletes this directory: never act on one
         # outside the processing location (an empty or stray path would be the cwd).
         if not path.resolve().is_relative_to(root.resolve()) or path.resolve() == root.resolve():
-            raise InvalidInput(f"SIP {unit_uuid} directory {path} is not inside the "
-                               "processing location")
-        return Sip(unit.uuid, unit.name, path, unit.processing_config, unit.transfer_uuid,
-                   unit.parent_uuid)
+            raise InvalidInput(
+                f"SIP {unit_uuid} directory {path} is not inside the processing location"
+            )
+        return Sip(
+            unit.uuid, unit.name, path, unit.processing_config, unit.transfer_uuid, unit.parent_uuid
+        )
 
 
-def sip_files(sip_uuid: str, *, uses: tuple[str, ...] | None = None,
-              engine: Engine | None = None) -> list[File]:
+def sip_files(
+    sip_uuid: str, *, uses: tuple[str, ...] | None = None, engine: Engine | None = None
+) -> list[File]:
     """The SIP's current (not removed) File rows, optionally of some uses, by path."""
     with session_scope(engine or get_engine()) as s:
         query = select(File).where(
@@ -83,5 +86,8 @@ def sip_files(sip_uuid: str, *, uses: tuple[str, ...] | None = None,
 
 def is_content(f: File) -> bool:
     """An original object of the SIP (not metadata or submission documentation)."""
-    return (f.use == FileUse.ORIGINAL and f.current_path.startswith("objects/")
-            and not f.current_path.startswith(NON_CONTENT_DIRS))
+    return (
+        f.use == FileUse.ORIGINAL
+        and f.current_path.startswith("objects/")
+        and not f.current_path.startswith(NON_CONTENT_DIRS)
+    )

@@ -47,8 +47,9 @@ class NormalizeReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def derivative_path(original: File, purpose: Purpose, command: Command,
-                    derivative_uuid: str) -> str:
+def derivative_path(
+    original: File, purpose: Purpose, command: Command, derivative_uuid: str
+) -> str:
     """Where the derivative goes, relative to the SIP directory."""
     rel = Path(original.current_path)
     if purpose is Purpose.PRESERVATION:
@@ -60,9 +61,13 @@ def derivative_path(original: File, purpose: Purpose, command: Command,
 
 def _existing(originals: list[str], purpose: Purpose, engine: Engine) -> set[str]:
     with session_scope(engine) as s:
-        rows = s.exec(select(File.derived_from).where(
-            col(File.derived_from).in_(originals), col(File.use) == purpose.value,
-            col(File.removed).is_(False))).all()
+        rows = s.exec(
+            select(File.derived_from).where(
+                col(File.derived_from).in_(originals),
+                col(File.use) == purpose.value,
+                col(File.removed).is_(False),
+            )
+        ).all()
         return {r for r in rows if r}
 
 
@@ -84,14 +89,23 @@ def _run_one(sip: Sip, original: File, purpose: Purpose, command: Command) -> _O
     try:
         done = run_command(command, sip.path / original.current_path, sip.path / rel)
     except ToolFailed as exc:
-        return _Outcome(original, derivative_uuid, rel, command, error=exc.stderr or str(exc),
-                        args=command.name)
-    return _Outcome(original, derivative_uuid, rel, command, detail=done.detail,
-                    stdout=done.result.stdout[-4000:], args=" ".join(done.result.args))
+        return _Outcome(
+            original, derivative_uuid, rel, command, error=exc.stderr or str(exc), args=command.name
+        )
+    return _Outcome(
+        original,
+        derivative_uuid,
+        rel,
+        command,
+        detail=done.detail,
+        stdout=done.result.stdout[-4000:],
+        args=" ".join(done.result.args),
+    )
 
 
-def normalize(sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy,
-              engine: Engine | None = None) -> NormalizeReport:
+def normalize(
+    sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy, engine: Engine | None = None
+) -> NormalizeReport:
     """Make the ``purpose`` derivatives of every original the policy covers.
 
     Failures become failed Task rows; raising on them is the caller's decision
@@ -115,19 +129,26 @@ def normalize(sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy,
         outcomes = list(pool.map(lambda fc: _run_one(sip, fc[0], purpose, fc[1]), todo))
     made = [o for o in outcomes if not o.error]
     for o in outcomes:
-        job.task(file_uuid=o.original.uuid, file_name=o.original.current_path,
-                 exit_code=1 if o.error else 0, arguments=o.args,
-                 stdout=o.stdout if not o.error else "", stderr=o.error[-4000:])
+        job.task(
+            file_uuid=o.original.uuid,
+            file_name=o.original.current_path,
+            exit_code=1 if o.error else 0,
+            arguments=o.args,
+            stdout=o.stdout if not o.error else "",
+            stderr=o.error[-4000:],
+        )
         if o.error:
-            report.failed[o.original.current_path] = o.error.strip().splitlines()[-1:][0] \
-                if o.error.strip() else "failed"
+            report.failed[o.original.current_path] = (
+                o.error.strip().splitlines()[-1:][0] if o.error.strip() else "failed"
+            )
     _record_derivatives(sip, purpose, made, job, engine)
     report.made = len(made)
     return report
 
 
-def _record_derivatives(sip: Sip, purpose: Purpose, made: list[_Outcome], job: JobHandle,
-                        engine: Engine) -> None:
+def _record_derivatives(
+    sip: Sip, purpose: Purpose, made: list[_Outcome], job: JobHandle, engine: Engine
+) -> None:
     if not made:
         return
     paths = [sip.path / o.rel for o in made]
@@ -139,35 +160,56 @@ def _record_derivatives(sip: Sip, purpose: Purpose, made: list[_Outcome], job: J
     for o, path in zip(made, paths, strict=True):
         ident = formats.get(path)
         sha = digests[path].digests["sha256"]
-        rows.append({
-            "uuid": o.derivative_uuid, "unit_uuid": sip.uuid, "sip_uuid": sip.uuid,
-            "original_path": o.rel, "current_path": o.rel, "size": digests[path].size,
-            "checksum": sha, "checksum_type": "sha256",
-            "puid": ident.puid if ident else None,
-            "format_name": ident.format_name if ident else None,
-            "format_version": ident.format_version if ident else None,
-            "mime_type": ident.mime if ident else None,
-            "use": purpose.value, "derived_from": o.original.uuid,
-            "modified_at": utcnow(),
-        })
+        rows.append(
+            {
+                "uuid": o.derivative_uuid,
+                "unit_uuid": sip.uuid,
+                "sip_uuid": sip.uuid,
+                "original_path": o.rel,
+                "current_path": o.rel,
+                "size": digests[path].size,
+                "checksum": sha,
+                "checksum_type": "sha256",
+                "puid": ident.puid if ident else None,
+                "format_name": ident.format_name if ident else None,
+                "format_version": ident.format_version if ident else None,
+                "mime_type": ident.mime if ident else None,
+                "use": purpose.value,
+                "derived_from": o.original.uuid,
+                "modified_at": utcnow(),
+            }
+        )
     Recorder(engine).add_files(rows)
     if purpose is not Purpose.PRESERVATION:
         return
     for o, path in zip(made, paths, strict=True):
         ident = formats.get(path)
-        job.event(file_uuid=o.original.uuid, event_type="normalization", detail=o.detail,
-                  outcome="", outcome_note=o.rel)
+        job.event(
+            file_uuid=o.original.uuid,
+            event_type="normalization",
+            detail=o.detail,
+            outcome="",
+            outcome_note=o.rel,
+        )
         job.event(file_uuid=o.derivative_uuid, event_type="creation")
-        job.event(file_uuid=o.derivative_uuid, event_type="message digest calculation",
-                  detail=digest_event_detail("sha256"),
-                  outcome_note=digests[path].digests["sha256"])
-        job.event(file_uuid=o.derivative_uuid, event_type="format identification",
-                  detail=siegfried, outcome=ident.premis_outcome if ident else "Not identified",
-                  outcome_note=ident.note if ident else "")
+        job.event(
+            file_uuid=o.derivative_uuid,
+            event_type="message digest calculation",
+            detail=digest_event_detail("sha256"),
+            outcome_note=digests[path].digests["sha256"],
+        )
+        job.event(
+            file_uuid=o.derivative_uuid,
+            event_type="format identification",
+            detail=siegfried,
+            outcome=ident.premis_outcome if ident else "Not identified",
+            outcome_note=ident.note if ident else "",
+        )
 
 
-def validate_derivatives(sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy,
-                         engine: Engine | None = None) -> dict[str, str]:
+def validate_derivatives(
+    sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy, engine: Engine | None = None
+) -> dict[str, str]:
     """Validate the purpose's derivatives not validated yet; returns failures by path.
 
     Preservation derivatives get a ``validation`` event (pass/fail); access ones only
@@ -176,9 +218,14 @@ def validate_derivatives(sip: Sip, purpose: Purpose, job: JobHandle, policy: Pol
     engine = engine or get_engine()
     derivatives = sip_files(sip.uuid, uses=(purpose.value,), engine=engine)
     with session_scope(engine) as s:
-        validated = set(s.exec(select(Event.file_uuid).where(
-            col(Event.file_uuid).in_([d.uuid for d in derivatives]),
-            col(Event.event_type) == "validation")).all())
+        validated = set(
+            s.exec(
+                select(Event.file_uuid).where(
+                    col(Event.file_uuid).in_([d.uuid for d in derivatives]),
+                    col(Event.event_type) == "validation",
+                )
+            ).all()
+        )
     failures: dict[str, str] = {}
     for d in derivatives:
         if d.uuid in validated:
@@ -188,15 +235,22 @@ def validate_derivatives(sip: Sip, purpose: Purpose, job: JobHandle, policy: Pol
             continue
         result = validate(validator, sip.path / d.current_path)
         ok = result.ok and not result.stderr.strip()
-        job.task(file_uuid=d.uuid, file_name=d.current_path, exit_code=0 if ok else 1,
-                 arguments=" ".join(result.args), stdout=result.stdout[-4000:],
-                 stderr=result.stderr[-4000:])
+        job.task(
+            file_uuid=d.uuid,
+            file_name=d.current_path,
+            exit_code=0 if ok else 1,
+            arguments=" ".join(result.args),
+            stdout=result.stdout[-4000:],
+            stderr=result.stderr[-4000:],
+        )
         if purpose is Purpose.PRESERVATION:
-            job.event(file_uuid=d.uuid, event_type="validation",
-                      detail=f'program="{validator.tool.name}"; '
-                             f'version="{version_of(validator.tool)}"',
-                      outcome="pass" if ok else "fail",
-                      outcome_note=(result.stdout.strip() if ok else result.stderr.strip())[:500])
+            job.event(
+                file_uuid=d.uuid,
+                event_type="validation",
+                detail=f'program="{validator.tool.name}"; version="{version_of(validator.tool)}"',
+                outcome="pass" if ok else "fail",
+                outcome_note=(result.stdout.strip() if ok else result.stderr.strip())[:500],
+            )
         if not ok:
             failures[d.current_path] = (result.stderr.strip() or "invalid")[:500]
     return failures

@@ -90,10 +90,15 @@ def _command(name: str, raw: Any, tools: dict[str, Tool]) -> Command:
         raise ConfigError(f"normalization rules: command {name!r} must be a mapping")
     tool = tools.get(str(raw.get("tool")))
     if tool is None:
-        raise ConfigError(f"normalization rules: command {name!r} uses unknown tool "
-                          f"{raw.get('tool')!r}")
-    return Command(name, tool, str(raw.get("extension", "")).lstrip("."),
-                   _str_tuple(raw.get("args"), f"{name}.args"))
+        raise ConfigError(
+            f"normalization rules: command {name!r} uses unknown tool {raw.get('tool')!r}"
+        )
+    return Command(
+        name,
+        tool,
+        str(raw.get("extension", "")).lstrip("."),
+        _str_tuple(raw.get("args"), f"{name}.args"),
+    )
 
 
 def parse_policy(data: Any, source: str = "rules") -> Policy:
@@ -101,13 +106,18 @@ def parse_policy(data: Any, source: str = "rules") -> Policy:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the document must be a mapping")
     tools = {
-        name: Tool(name, _str_tuple(raw.get("binaries"), f"tools.{name}.binaries"),
-                   _str_tuple(raw.get("version_args"), f"tools.{name}.version_args"))
+        name: Tool(
+            name,
+            _str_tuple(raw.get("binaries"), f"tools.{name}.binaries"),
+            _str_tuple(raw.get("version_args"), f"tools.{name}.version_args"),
+        )
         for name, raw in (data.get("tools") or {}).items()
     }
     commands = {n: _command(n, raw, tools) for n, raw in (data.get("commands") or {}).items()}
-    validators = {ext: _command(f"validate-{ext}", raw, tools)
-                  for ext, raw in (data.get("validators") or {}).items()}
+    validators = {
+        ext: _command(f"validate-{ext}", raw, tools)
+        for ext, raw in (data.get("validators") or {}).items()
+    }
     rules: list[Rule] = []
     by_puid: dict[str, Rule] = {}
     for raw in data.get("rules") or []:
@@ -115,15 +125,18 @@ def parse_policy(data: Any, source: str = "rules") -> Policy:
         for purpose in Purpose:
             ref = raw.get(purpose.value)
             if ref is not None and ref not in commands:
-                raise ConfigError(f"{source}: rule {raw.get('name')!r} names unknown "
-                                  f"command {ref!r}")
+                raise ConfigError(
+                    f"{source}: rule {raw.get('name')!r} names unknown command {ref!r}"
+                )
             by_purpose[purpose] = commands[ref] if ref is not None else None
-        rule = Rule(str(raw.get("name", "")), _str_tuple(raw.get("puids"), "rules.puids"),
-                    by_purpose)
+        rule = Rule(
+            str(raw.get("name", "")), _str_tuple(raw.get("puids"), "rules.puids"), by_purpose
+        )
         for puid in rule.puids:
             if puid in by_puid:
-                raise ConfigError(f"{source}: PUID {puid} is in rules {by_puid[puid].name!r} "
-                                  f"and {rule.name!r}")
+                raise ConfigError(
+                    f"{source}: PUID {puid} is in rules {by_puid[puid].name!r} and {rule.name!r}"
+                )
             by_puid[puid] = rule
         rules.append(rule)
     on_failure = data.get("on_failure", "fail")

@@ -40,8 +40,9 @@ def resolve_binary(tool: Tool) -> str:
             return name
         if not Path(name).is_absolute() and which(name):
             return name
-    raise ToolFailed(tool.name, 127, f"{tool.name} is not installed "
-                     f"(looked for {', '.join(tool.binaries)})")
+    raise ToolFailed(
+        tool.name, 127, f"{tool.name} is not installed (looked for {', '.join(tool.binaries)})"
+    )
 
 
 def version_of(tool: Tool) -> str | None:
@@ -52,8 +53,12 @@ def version_of(tool: Tool) -> str | None:
 
 
 def _fill(args: tuple[str, ...], **values: str) -> list[str]:
-    return [a.replace("{input}", values["input"]).replace("{output}", values["output"])
-            .replace("{outdir}", values["outdir"]) for a in args]
+    return [
+        a.replace("{input}", values["input"])
+        .replace("{output}", values["output"])
+        .replace("{outdir}", values["outdir"])
+        for a in args
+    ]
 
 
 def _copy(source: Path, output: Path) -> ToolResult:
@@ -70,17 +75,21 @@ def run_command(command: Command, source: Path, output: Path) -> CommandRun:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".partial-{output.name}")
     partial.unlink(missing_ok=True)
-    detail = event_detail(command.tool.name if command.tool.name != "copy" else "python",
-                          version_of(command.tool), command=command.name)
+    detail = event_detail(
+        command.tool.name if command.tool.name != "copy" else "python",
+        version_of(command.tool),
+        command=command.name,
+    )
     with tempfile.TemporaryDirectory(prefix="custos-normalize-") as scratch:
         if command.tool.name == "copy":
             result = _copy(source, partial)
         elif command.tool.name == "libreoffice":
             result = _libreoffice(command, source, partial, Path(scratch))
         else:
-            argv = [resolve_binary(command.tool),
-                    *_fill(command.args, input=str(source), output=str(partial),
-                           outdir=scratch)]
+            argv = [
+                resolve_binary(command.tool),
+                *_fill(command.args, input=str(source), output=str(partial), outdir=scratch),
+            ]
             result = run(argv, timeout=TIMEOUT)
     if not result.ok or not partial.is_file() or partial.stat().st_size == 0:
         partial.unlink(missing_ok=True)
@@ -94,16 +103,23 @@ def _libreoffice(command: Command, source: Path, partial: Path, scratch: Path) -
     outdir = scratch / "out"
     outdir.mkdir()
     profile = (scratch / "profile").as_uri()
-    argv = [resolve_binary(command.tool), f"-env:UserInstallation={profile}",
-            *_fill(command.args, input=str(source), output=str(partial), outdir=str(outdir))]
+    argv = [
+        resolve_binary(command.tool),
+        f"-env:UserInstallation={profile}",
+        *_fill(command.args, input=str(source), output=str(partial), outdir=str(outdir)),
+    ]
     result = run(argv, timeout=TIMEOUT)
     produced = sorted(outdir.iterdir())
     if result.ok and len(produced) == 1:
         shutil.move(produced[0], partial)
     elif result.ok:
-        return ToolResult(result.args, 1, result.stdout,
-                          result.stderr or f"expected one output, got {len(produced)}",
-                          result.duration)
+        return ToolResult(
+            result.args,
+            1,
+            result.stdout,
+            result.stderr or f"expected one output, got {len(produced)}",
+            result.duration,
+        )
     return result
 
 
@@ -111,6 +127,8 @@ def validate(command: Command, path: Path) -> ToolResult:
     """Run a validator; a non-zero exit or any error output means invalid."""
     if command.tool.name == "copy":
         raise ConfigError("copy cannot validate a file")
-    argv = [resolve_binary(command.tool),
-            *_fill(command.args, input=str(path), output="", outdir=str(path.parent))]
+    argv = [
+        resolve_binary(command.tool),
+        *_fill(command.args, input=str(path), output="", outdir=str(path.parent)),
+    ]
     return run(argv, timeout=TIMEOUT)

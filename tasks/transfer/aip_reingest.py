@@ -66,8 +66,9 @@ PARSE_JOB = "Parse the METS into the database"
 #: with a dot, so *Remove hidden files and directories* removes it afterwards.
 METS_COPY = ".reingest-METS.xml"
 #: METS file uses that come back into the transfer (the rest are derivatives).
-KEPT_USES = frozenset({FileUse.ORIGINAL, FileUse.METADATA, FileUse.SUBMISSION_DOCUMENTATION,
-                       FileUse.LICENSE})
+KEPT_USES = frozenset(
+    {FileUse.ORIGINAL, FileUse.METADATA, FileUse.SUBMISSION_DOCUMENTATION, FileUse.LICENSE}
+)
 _BATCH = 500
 
 
@@ -75,8 +76,9 @@ def aip_uuid_of(ctx: TransferContext) -> str:
     """The UUID of the AIP a full-reingest transfer brings back."""
     value = (ctx.unit.variables or {}).get("reingest_aip")
     if not value:
-        raise InvalidInput(f"transfer {ctx.uuid} is of type {AIP_TRANSFER_TYPE!r} but names "
-                           "no AIP to reingest")
+        raise InvalidInput(
+            f"transfer {ctx.uuid} is of type {AIP_TRANSFER_TYPE!r} but names no AIP to reingest"
+        )
     return str(value)
 
 
@@ -100,8 +102,9 @@ def unpack_aip(ctx: TransferContext) -> int:
     aip_uuid = aip_uuid_of(ctx)
     stored, name = _stored_aip(ctx, aip_uuid)
     target = ctx.directory
-    processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING,
-                                       ctx.recorder.engine).path)
+    processing = Path(
+        default_location(LocationPurpose.CURRENTLY_PROCESSING, ctx.recorder.engine).path
+    )
     if name and Path(name).name == name and name not in (".", ".."):
         leftover = processing_directory(str(processing / name), ctx.recorder.engine)
         shutil.rmtree(leftover, ignore_errors=True)
@@ -115,8 +118,9 @@ def unpack_aip(ctx: TransferContext) -> int:
         if not mets_path.is_file():
             raise InvalidInput(f"stored AIP {aip_uuid} has no METS.{aip_uuid}.xml")
         contents = read_mets(mets_path)
-        derivatives = {info["path"] for info in contents.files.values()
-                       if info["use"] not in KEPT_USES}
+        derivatives = {
+            info["path"] for info in contents.files.values() if info["use"] not in KEPT_USES
+        }
         place = shutil.move if extracted else shutil.copy2
         for name_ in ("objects", "metadata", "logs"):
             (target / name_).mkdir(parents=True, exist_ok=True)
@@ -149,12 +153,19 @@ def load_aip_rows(ctx: TransferContext, job: JobHandle) -> int:
     known_events = _existing(ctx, Event, list(events))
     ctx.recorder.write_bulk([], [e for uuid, e in events.items() if uuid not in known_events])
     with session_scope(ctx.recorder.engine) as s:
-        done = set(s.exec(select(Event.file_uuid).where(
-            col(Event.unit_uuid) == ctx.uuid, col(Event.event_type) == "reingestion")).all())
+        done = set(
+            s.exec(
+                select(Event.file_uuid).where(
+                    col(Event.unit_uuid) == ctx.uuid, col(Event.event_type) == "reingestion"
+                )
+            ).all()
+        )
         sip = s.get(Unit, aip_uuid)
         if sip is not None:  # the new METS keeps the first CREATEDATE
-            sip.variables = {**(sip.variables or {}),
-                             "mets_created": mets_datetime(contents.createdate).isoformat()}
+            sip.variables = {
+                **(sip.variables or {}),
+                "mets_created": mets_datetime(contents.createdate).isoformat(),
+            }
     for uuid in kept:
         if uuid not in done:
             job.event(file_uuid=uuid, event_type="reingestion")
@@ -168,17 +179,26 @@ def _file_row(ctx: TransferContext, uuid: str, info: dict[str, Any]) -> dict[str
     if size is None and on_disk.is_file():
         size = on_disk.stat().st_size
     return {
-        "uuid": uuid, "unit_uuid": ctx.uuid, "sip_uuid": None, "original_path": path,
-        "current_path": path, "size": size, "checksum": info.get("checksum") or None,
+        "uuid": uuid,
+        "unit_uuid": ctx.uuid,
+        "sip_uuid": None,
+        "original_path": path,
+        "current_path": path,
+        "size": size,
+        "checksum": info.get("checksum") or None,
         "checksum_type": info.get("checksum_algorithm") or "sha256",
-        "puid": info.get("puid") or None, "format_name": info.get("format_name") or None,
-        "format_version": info.get("format_version") or None, "use": info["use"],
-        "derived_from": None, "removed": False,
+        "puid": info.get("puid") or None,
+        "format_name": info.get("format_name") or None,
+        "format_version": info.get("format_version") or None,
+        "use": info["use"],
+        "derived_from": None,
+        "removed": False,
     }
 
 
-def _event_rows(ctx: TransferContext, contents: METSContents,
-                kept: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _event_rows(
+    ctx: TransferContext, contents: METSContents, kept: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """The kept files' METS events as event rows of the transfer, by event UUID."""
     return mets_event_rows(contents, kept.items(), ctx.uuid)
 
@@ -187,19 +207,22 @@ def _detach_others(ctx: TransferContext, aip_uuid: str, kept: set[str]) -> None:
     """Rows still linked to the AIP's SIP that the transfer does not bring back
     (files the METS does not list) no longer belong to the SIP being rebuilt."""
     with session_scope(ctx.recorder.engine) as s:
-        linked = [u for u in s.exec(select(File.uuid).where(col(File.sip_uuid) == aip_uuid))
-                  if u not in kept]
+        linked = [
+            u
+            for u in s.exec(select(File.uuid).where(col(File.sip_uuid) == aip_uuid))
+            if u not in kept
+        ]
         for i in range(0, len(linked), _BATCH):
-            s.execute(update(File).where(col(File.uuid).in_(linked[i:i + _BATCH]))
-                      .values(sip_uuid=None))
+            s.execute(
+                update(File).where(col(File.uuid).in_(linked[i : i + _BATCH])).values(sip_uuid=None)
+            )
 
 
-def _existing(ctx: TransferContext, model: type[File] | type[Event],
-              uuids: list[str]) -> set[str]:
+def _existing(ctx: TransferContext, model: type[File] | type[Event], uuids: list[str]) -> set[str]:
     found: set[str] = set()
     with session_scope(ctx.recorder.engine) as s:
         for i in range(0, len(uuids), _BATCH):
-            chunk = uuids[i:i + _BATCH]
+            chunk = uuids[i : i + _BATCH]
             found.update(s.exec(select(model.uuid).where(col(model.uuid).in_(chunk))).all())
     return found
 

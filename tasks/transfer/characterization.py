@@ -40,8 +40,7 @@ def store_modification_dates(ctx: TransferContext, rows: list[File] | None = Non
     changes = []
     for row in ctx.files() if rows is None else rows:
         mtime = os.stat(ctx.disk_path(row)).st_mtime
-        changes.append({"uuid": row.uuid,
-                        "modified_at": dt.datetime.fromtimestamp(mtime, dt.UTC)})
+        changes.append({"uuid": row.uuid, "modified_at": dt.datetime.fromtimestamp(mtime, dt.UTC)})
     ctx.recorder.update_files(changes)
     return len(changes)
 
@@ -57,17 +56,24 @@ def _characterize(ctx: TransferContext) -> None:
     if ctx.todo("Characterize and extract metadata"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Characterize and extract metadata") as job:
             rows = [f for f in every if worth_characterizing(f.mime_type)]
-            results = characterize_files([(ctx.disk_path(f), f.mime_type) for f in rows],
-                                         workers=ctx.settings.worker_threads)
+            results = characterize_files(
+                [(ctx.disk_path(f), f.mime_type) for f in rows], workers=ctx.settings.worker_threads
+            )
             changes = []
             for row, found in zip(rows, results, strict=True):
                 for out in found.outputs:
-                    job.task(file_uuid=row.uuid, file_name=row.current_path,
-                             arguments=out.tool, exit_code=0 if out.outcome != "failed" else 1,
-                             stdout=out.outcome, stderr=out.note)
+                    job.task(
+                        file_uuid=row.uuid,
+                        file_name=row.current_path,
+                        arguments=out.tool,
+                        exit_code=0 if out.outcome != "failed" else 1,
+                        stdout=out.outcome,
+                        stderr=out.note,
+                    )
                 if found.xml_documents:
-                    changes.append({"uuid": row.uuid,
-                                    "characterization": "\n".join(found.xml_documents)})
+                    changes.append(
+                        {"uuid": row.uuid, "characterization": "\n".join(found.xml_documents)}
+                    )
             ctx.recorder.update_files(changes)
             job.output = f"{len(changes)} of {len(rows)} files characterized"
     ctx.record(GROUP, "Load labels from metadata/file_labels.csv")
@@ -80,25 +86,42 @@ def _characterize(ctx: TransferContext) -> None:
                 if result is None or result.outcome == "skipped":
                     continue
                 count += 1
-                job.task(file_uuid=row.uuid, file_name=row.current_path,
-                         arguments=result.program, exit_code=0 if result.outcome == "pass" else 1,
-                         stdout=result.note)
-                job.event(file_uuid=row.uuid, event_type="validation",
-                          detail=result.event_detail, outcome=result.outcome,
-                          outcome_note=result.note)
+                job.task(
+                    file_uuid=row.uuid,
+                    file_name=row.current_path,
+                    arguments=result.program,
+                    exit_code=0 if result.outcome == "pass" else 1,
+                    stdout=result.note,
+                )
+                job.event(
+                    file_uuid=row.uuid,
+                    event_type="validation",
+                    detail=result.event_detail,
+                    outcome=result.outcome,
+                    outcome_note=result.note,
+                )
             job.output = f"{count} files validated"
-    ctx.record("Parse external files", "Determine if Dataverse METS XML needs to be parsed",
-               output="No")
-    checks = ctx.decide("policy_checks_originals", "Validation",
-                        "Perform policy checks on originals?", YES_NO)
+    ctx.record(
+        "Parse external files", "Determine if Dataverse METS XML needs to be parsed", output="No"
+    )
+    checks = ctx.decide(
+        "policy_checks_originals", "Validation", "Perform policy checks on originals?", YES_NO
+    )
     if checks:
         ctx.record("Validation", "Policy checks for originals", output="no policies defined")
     ctx.record("Examine contents", "Move to examine contents")
-    examine = ctx.decide("examine_contents", "Examine contents", "Examine contents?",
-                         {True: "Examine contents", False: "Skip examine contents"})
+    examine = ctx.decide(
+        "examine_contents",
+        "Examine contents",
+        "Examine contents?",
+        {True: "Examine contents", False: "Skip examine contents"},
+    )
     if examine and ctx.todo("Examine contents"):
-        ctx.record("Examine contents", "Examine contents",
-                   output="bulk_extractor is not installed: skipped")
+        ctx.record(
+            "Examine contents",
+            "Examine contents",
+            output="bulk_extractor is not installed: skipped",
+        )
     ctx.record("Examine contents", "Check for specialized processing")
 
 

@@ -38,28 +38,46 @@ def _verify(ctx: TransferContext) -> None:
             for check in report.checks:
                 rel = display_path(check.relpath)
                 if check.passed:
-                    job.event(file_uuid=by_path.get(rel), event_type="fixity check",
-                              detail=report.event_detail, outcome="pass")
+                    job.event(
+                        file_uuid=by_path.get(rel),
+                        event_type="fixity check",
+                        detail=report.event_detail,
+                        outcome="pass",
+                    )
                     continue
-                text = (f"file={rel}; algorithm={check.algorithm}; "
-                        f"expected={check.expected}; found={check.found or '(missing)'}")
-                job.task(file_uuid=by_path.get(rel), file_name=rel, exit_code=1,
-                         arguments=report.checksum_file.name, stderr=text)
-                failure = failure or FixityMismatch(rel, check.algorithm, check.expected,
-                                                    check.found or "(missing)")
+                text = (
+                    f"file={rel}; algorithm={check.algorithm}; "
+                    f"expected={check.expected}; found={check.found or '(missing)'}"
+                )
+                job.task(
+                    file_uuid=by_path.get(rel),
+                    file_name=rel,
+                    exit_code=1,
+                    arguments=report.checksum_file.name,
+                    stderr=text,
+                )
+                failure = failure or FixityMismatch(
+                    rel, check.algorithm, check.expected, check.found or "(missing)"
+                )
             problems += report.problems()
         for line in problems:
             if "mismatch" not in line and "listed but missing" not in line:
-                job.task(file_name=line.split(": ")[1] if ": " in line else line,
-                         exit_code=1, stderr=display_path(line))
+                job.task(
+                    file_name=line.split(": ")[1] if ": " in line else line,
+                    exit_code=1,
+                    stderr=display_path(line),
+                )
         if problems:
             job.output = "\n".join(display_path(p) for p in problems)
             if failure is not None:
                 raise failure
-            raise InvalidInput("checksum files do not match the transfer: "
-                               + "; ".join(problems[:10]), details=problems)
-        job.output = ", ".join(f"{r.checksum_file.name}: {len(r.checks)} files verified"
-                               for r in reports)
+            raise InvalidInput(
+                "checksum files do not match the transfer: " + "; ".join(problems[:10]),
+                details=problems,
+            )
+        job.output = ", ".join(
+            f"{r.checksum_file.name}: {len(r.checks)} files verified" for r in reports
+        )
 
 
 verify_checksums = task(name=GROUP, cache_policy=NONE)(microservice(_verify))

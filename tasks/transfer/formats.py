@@ -28,14 +28,29 @@ def identify_rows(ctx: TransferContext, job: JobHandle, rows: list[File]) -> Non
     changes = []
     for item in report.results:
         row = paths[item.path]
-        changes.append({"uuid": row.uuid, "puid": item.puid, "format_name": item.format_name,
-                        "format_version": item.format_version, "mime_type": item.mime})
-        job.task(file_uuid=row.uuid, file_name=row.current_path,
-                 exit_code=0 if item.best else 1, stdout=item.note,
-                 stderr=item.warning or "")
-        job.event(file_uuid=row.uuid, event_type="format identification",
-                  detail=report.event_detail, outcome=item.premis_outcome,
-                  outcome_note=item.note)
+        changes.append(
+            {
+                "uuid": row.uuid,
+                "puid": item.puid,
+                "format_name": item.format_name,
+                "format_version": item.format_version,
+                "mime_type": item.mime,
+            }
+        )
+        job.task(
+            file_uuid=row.uuid,
+            file_name=row.current_path,
+            exit_code=0 if item.best else 1,
+            stdout=item.note,
+            stderr=item.warning or "",
+        )
+        job.event(
+            file_uuid=row.uuid,
+            event_type="format identification",
+            detail=report.event_detail,
+            outcome=item.premis_outcome,
+            outcome_note=item.note,
+        )
     ctx.recorder.update_files(changes)
     job.output = f"{len(changes)} files, Siegfried {report.tool_version}"
 

@@ -39,8 +39,16 @@ def register_files(ctx: TransferContext, paths: list[Path]) -> list[tuple[str, P
         if rel in known:
             continue
         uuid = new_uuid()
-        rows.append({"uuid": uuid, "unit_uuid": ctx.uuid, "original_path": rel,
-                     "current_path": rel, "use": file_use(rel), "created_at": now})
+        rows.append(
+            {
+                "uuid": uuid,
+                "unit_uuid": ctx.uuid,
+                "original_path": rel,
+                "current_path": rel,
+                "use": file_use(rel),
+                "created_at": now,
+            }
+        )
         created.append((uuid, path))
     ctx.recorder.add_files(rows)
     return created
@@ -48,22 +56,25 @@ def register_files(ctx: TransferContext, paths: list[Path]) -> list[tuple[str, P
 
 def _assign_uuids(ctx: TransferContext) -> None:
     root = ctx.directory
-    assign_dirs = ctx.decide("assign_uuids_to_directories", GROUP,
-                             "Assign UUIDs to directories?", YES_NO)
+    assign_dirs = ctx.decide(
+        "assign_uuids_to_directories", GROUP, "Assign UUIDs to directories?", YES_NO
+    )
     if ctx.todo("Assign UUIDs to directories"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Assign UUIDs to directories") as job:
             if assign_dirs:
                 scan = scan_tree(root / "objects")
-                dirs = {display_path(d.relative_to(root)): new_uuid()
-                        for d in scan.directories}
+                dirs = {display_path(d.relative_to(root)): new_uuid() for d in scan.directories}
                 ctx.set_variables(directory_uuids=dirs)
                 job.output = f"{len(dirs)} directories"
             else:
                 job.output = "not assigned (configuration)"
     if ctx.todo("Assign file UUIDs to objects"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Assign file UUIDs to objects") as job:
-            paths = [p for p in scan_tree(root).files
-                     if p.relative_to(root).parts[0] in ("objects", "metadata")]
+            paths = [
+                p
+                for p in scan_tree(root).files
+                if p.relative_to(root).parts[0] in ("objects", "metadata")
+            ]
             created = register_files(ctx, paths)
             bag = (ctx.unit.variables or {}).get("bag_fixity") or {}
             bag_files = set(bag.get("files", []))
@@ -71,15 +82,21 @@ def _assign_uuids(ctx: TransferContext) -> None:
                 rel = display_path(path.relative_to(root))
                 job.event(file_uuid=uuid, event_type="ingestion")
                 if ctx.unit.accession and rel.startswith("objects/"):
-                    job.event(file_uuid=uuid, event_type="registration",
-                              outcome_note=f"accession#{ctx.unit.accession}")
+                    job.event(
+                        file_uuid=uuid,
+                        event_type="registration",
+                        outcome_note=f"accession#{ctx.unit.accession}",
+                    )
                 if rel in bag_files:
-                    job.event(file_uuid=uuid, event_type="fixity check",
-                              detail=bag.get("detail", ""), outcome="pass")
+                    job.event(
+                        file_uuid=uuid,
+                        event_type="fixity check",
+                        detail=bag.get("detail", ""),
+                        outcome="pass",
+                    )
             job.output = f"{len(created)} files"
     if ctx.todo("Assign checksums and file sizes to objects"):
-        with ctx.recorder.job(ctx.uuid, GROUP,
-                              "Assign checksums and file sizes to objects") as job:
+        with ctx.recorder.job(ctx.uuid, GROUP, "Assign checksums and file sizes to objects") as job:
             checksum_files(ctx, job)
 
 
@@ -94,10 +111,13 @@ def checksum_files(ctx: TransferContext, job: JobHandle, rows: list[File] | None
     for path, row in paths.items():
         d = digests[path]
         value = d.digests[algo]
-        changes.append({"uuid": row.uuid, "size": d.size, "checksum": value,
-                        "checksum_type": algo})
-        job.event(file_uuid=row.uuid, event_type="message digest calculation",
-                  detail=detail, outcome_note=value)
+        changes.append({"uuid": row.uuid, "size": d.size, "checksum": value, "checksum_type": algo})
+        job.event(
+            file_uuid=row.uuid,
+            event_type="message digest calculation",
+            detail=detail,
+            outcome_note=value,
+        )
     ctx.recorder.update_files(changes)
     job.output = f"{len(changes)} files, {algo}"
 

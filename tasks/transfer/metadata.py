@@ -56,33 +56,54 @@ def _use(value: str) -> FileUse:
 
 def premis_file(f: File) -> etree._Element:
     """The file's ``premis:object`` as the AIP METS builds it (``custos.mets.premis``)."""
-    fmt = FormatInfo(name=f.format_name or "Unknown", version=f.format_version or "",
-                     puid=f.puid or "") if (f.format_name or f.puid) else None
-    return premis.file_object(AIPFile(
-        uuid=UUID(f.uuid), path=f.current_path, use=_use(f.use), size=f.size or 0,
-        checksum=f.checksum or "", checksum_algorithm=f.checksum_type or "",
-        format=fmt, original_name=f"%transferDirectory%{f.original_path}"))
+    fmt = (
+        FormatInfo(
+            name=f.format_name or "Unknown", version=f.format_version or "", puid=f.puid or ""
+        )
+        if (f.format_name or f.puid)
+        else None
+    )
+    return premis.file_object(
+        AIPFile(
+            uuid=UUID(f.uuid),
+            path=f.current_path,
+            use=_use(f.use),
+            size=f.size or 0,
+            checksum=f.checksum or "",
+            checksum_algorithm=f.checksum_type or "",
+            format=fmt,
+            original_name=f"%transferDirectory%{f.original_path}",
+        )
+    )
 
 
 def premis_event(ev: EventRow) -> etree._Element:
     """The event's ``premis:event`` as the AIP METS builds it."""
-    return premis.event_element(Event(
-        uuid=UUID(ev.uuid), type=ev.event_type, datetime=ev.event_datetime,
-        detail=ev.detail, outcome=ev.outcome, outcome_detail_note=ev.outcome_note))
+    return premis.event_element(
+        Event(
+            uuid=UUID(ev.uuid),
+            type=ev.event_type,
+            datetime=ev.event_datetime,
+            detail=ev.detail,
+            outcome=ev.outcome,
+            outcome_detail_note=ev.outcome_note,
+        )
+    )
 
 
-def _wrapped(parent: etree._Element, section: str, section_id: str, md_type: str,
-             content: etree._Element) -> None:
+def _wrapped(
+    parent: etree._Element, section: str, section_id: str, md_type: str, content: etree._Element
+) -> None:
     """``<mets:techMD|digiprovMD ID=...><mets:mdWrap MDTYPE=...><mets:xmlData>``."""
     wrap = _sub(_sub(parent, section, ID=section_id), "mdWrap", MDTYPE=md_type)
     _sub(wrap, "xmlData").append(content)
 
 
-def transfer_mets(ctx: TransferContext, files: list[File],
-                  events: dict[str, list[EventRow]]) -> bytes:
+def transfer_mets(
+    ctx: TransferContext, files: list[File], events: dict[str, list[EventRow]]
+) -> bytes:
     """Build the transfer METS document (PREMIS elements from ``custos.mets.premis``)."""
-    root = etree.Element(mets("mets"), {XSI_SCHEMA_LOCATION: METS_SCHEMA_LOCATION},
-                         nsmap=NSMAP)
+    root = etree.Element(mets("mets"), {XSI_SCHEMA_LOCATION: METS_SCHEMA_LOCATION}, nsmap=NSMAP)
     _sub(root, "metsHdr", CREATEDATE=mets_timestamp(utcnow()))
     file_sec = etree.Element(mets("fileSec"))
     groups: dict[str, etree._Element] = {}
@@ -93,13 +114,11 @@ def transfer_mets(ctx: TransferContext, files: list[File],
         amd = _sub(root, "amdSec", ID=f"amdSec_{n}")
         _wrapped(amd, "techMD", f"techMD_{n}", "PREMIS:OBJECT", premis_file(f))
         for k, ev in enumerate(events.get(f.uuid, []), start=1):
-            _wrapped(amd, "digiprovMD", f"digiprovMD_{n}_{k}", "PREMIS:EVENT",
-                     premis_event(ev))
+            _wrapped(amd, "digiprovMD", f"digiprovMD_{n}_{k}", "PREMIS:EVENT", premis_event(ev))
         if f.use not in groups:
             groups[f.use] = _sub(file_sec, "fileGrp", USE=f.use)
         mf = _sub(groups[f.use], "file", ID=f"file-{f.uuid}", ADMID=f"amdSec_{n}")
-        _sub(mf, "FLocat", LOCTYPE="OTHER", OTHERLOCTYPE="SYSTEM").set(XLINK_HREF,
-                                                                       f.current_path)
+        _sub(mf, "FLocat", LOCTYPE="OTHER", OTHERLOCTYPE="SYSTEM").set(XLINK_HREF, f.current_path)
         parts = f.current_path.split("/")
         parent = top
         for i in range(1, len(parts)):
@@ -111,8 +130,7 @@ def transfer_mets(ctx: TransferContext, files: list[File],
         _sub(item, "fptr", FILEID=f"file-{f.uuid}")
     root.append(file_sec)
     root.append(struct)
-    data: bytes = etree.tostring(root, pretty_print=True, xml_declaration=True,
-                                 encoding="UTF-8")
+    data: bytes = etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8")
     return data
 
 
@@ -133,12 +151,18 @@ def _events(ctx: TransferContext) -> dict[str, list[EventRow]]:
     out: dict[str, list[EventRow]] = defaultdict(list)
     with session_scope(ctx.recorder.engine) as s:
         rows = s.execute(
-            select(col(EventModel.uuid), col(EventModel.file_uuid),
-                   col(EventModel.event_type), col(EventModel.event_datetime),
-                   col(EventModel.detail), col(EventModel.outcome),
-                   col(EventModel.outcome_note))
+            select(
+                col(EventModel.uuid),
+                col(EventModel.file_uuid),
+                col(EventModel.event_type),
+                col(EventModel.event_datetime),
+                col(EventModel.detail),
+                col(EventModel.outcome),
+                col(EventModel.outcome_note),
+            )
             .where(col(EventModel.unit_uuid) == ctx.uuid)
-            .order_by(col(EventModel.event_datetime))).all()
+            .order_by(col(EventModel.event_datetime))
+        ).all()
     for row in rows:
         ev = EventRow(*row)
         if ev.file_uuid:
@@ -158,12 +182,25 @@ def register_mets(ctx: TransferContext, job: JobHandle) -> str:
     algo = ctx.settings.checksum_algorithm
     digest = hash_files([target], (algo,))[target]
     value = digest.digests[algo]
-    ctx.recorder.update_files([{"uuid": row.uuid, "size": digest.size, "checksum": value,
-                                "checksum_type": algo, "modified_at": utcnow()}])
+    ctx.recorder.update_files(
+        [
+            {
+                "uuid": row.uuid,
+                "size": digest.size,
+                "checksum": value,
+                "checksum_type": algo,
+                "modified_at": utcnow(),
+            }
+        ]
+    )
     if created:
         job.event(file_uuid=row.uuid, event_type="ingestion")
-    job.event(file_uuid=row.uuid, event_type="message digest calculation",
-              detail=digest_event_detail(algo), outcome_note=value)
+    job.event(
+        file_uuid=row.uuid,
+        event_type="message digest calculation",
+        detail=digest_event_detail(algo),
+        outcome_note=value,
+    )
     if ctx.config.identify_transfer is not False:
         identify_rows(ctx, job, ctx.files(paths=[row.current_path]))
     return row.uuid

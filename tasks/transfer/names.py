@@ -36,10 +36,12 @@ def rename_objects(ctx: TransferContext, job: JobHandle, root: Path) -> int:
             continue
         new_path = prefix + r.new
         changes.append({"uuid": row.uuid, "current_path": new_path})
-        job.event(file_uuid=row.uuid, event_type="filename change",
-                  detail='prohibited characters removed: program="change_names"',
-                  outcome_note=f'Original name="{prefix}{display_path(r.old)}"; '
-                               f'new name="{new_path}"')
+        job.event(
+            file_uuid=row.uuid,
+            event_type="filename change",
+            detail='prohibited characters removed: program="change_names"',
+            outcome_note=f'Original name="{prefix}{display_path(r.old)}"; new name="{new_path}"',
+        )
     ctx.recorder.update_files(changes)
     return len(changes)
 

@@ -34,15 +34,19 @@ from .common import CONFIG_FILE, TransferContext, microservice
 
 GROUP = "Create SIP from Transfer"
 log = logging.getLogger(__name__)
-SIP_LABELS = {"single": "Create single SIP and continue processing",
-              "backlog": "Send to backlog", "reject": "Reject transfer"}
+SIP_LABELS = {
+    "single": "Create single SIP and continue processing",
+    "backlog": "Send to backlog",
+    "reject": "Reject transfer",
+}
 
 
 def sip_path(transfer_dir: str, rel: str) -> str:
     """Where a transfer-relative path lands inside the SIP."""
     if rel.startswith("metadata/submissionDocumentation/"):
-        return (f"objects/submissionDocumentation/transfer-{transfer_dir}/"
-                + rel.removeprefix("metadata/submissionDocumentation/"))
+        return f"objects/submissionDocumentation/transfer-{transfer_dir}/" + rel.removeprefix(
+            "metadata/submissionDocumentation/"
+        )
     if rel.startswith("metadata/"):
         return f"objects/metadata/transfers/{transfer_dir}/" + rel.removeprefix("metadata/")
     return rel
@@ -70,14 +74,17 @@ def create_sip(ctx: TransferContext) -> str:
     _move(root / "metadata", sip_dir / "objects" / "metadata" / "transfers" / tname)
     _objects_move(root / "objects", sip_dir / "objects")
     if (root / "logs").is_dir():
-        shutil.copytree(root / "logs", sip_dir / "logs" / "transfers" / tname / "logs",
-                        dirs_exist_ok=True)
+        shutil.copytree(
+            root / "logs", sip_dir / "logs" / "transfers" / tname / "logs", dirs_exist_ok=True
+        )
     (sip_dir / "logs").mkdir(exist_ok=True)
     if (root / CONFIG_FILE).is_file():
         shutil.copyfile(root / CONFIG_FILE, sip_dir / CONFIG_FILE)
-    changes = [{"uuid": f.uuid, "sip_uuid": sip_uuid,
-                "current_path": sip_path(tname, f.current_path)}
-               for f in ctx.files() if f.sip_uuid is None]
+    changes = [
+        {"uuid": f.uuid, "sip_uuid": sip_uuid, "current_path": sip_path(tname, f.current_path)}
+        for f in ctx.files()
+        if f.sip_uuid is None
+    ]
     ctx.recorder.update_files(changes)
     with session_scope(ctx.recorder.engine) as s:
         existing = s.get(Unit, sip_uuid)
@@ -88,12 +95,22 @@ def create_sip(ctx: TransferContext) -> str:
             existing.status = UnitStatus.PROCESSING
         if existing is None:
             u = ctx.unit
-            s.add(Unit(uuid=sip_uuid, unit_type=UnitType.SIP, name=u.name,
-                       transfer_type=u.transfer_type, current_path=str(sip_dir),
-                       source_path=u.current_path, processing_config=u.processing_config,
-                       accession=u.accession, access_system_id=u.access_system_id,
-                       transfer_uuid=u.uuid, auto_approve=u.auto_approve,
-                       created_by=u.created_by))
+            s.add(
+                Unit(
+                    uuid=sip_uuid,
+                    unit_type=UnitType.SIP,
+                    name=u.name,
+                    transfer_type=u.transfer_type,
+                    current_path=str(sip_dir),
+                    source_path=u.current_path,
+                    processing_config=u.processing_config,
+                    accession=u.accession,
+                    access_system_id=u.access_system_id,
+                    transfer_uuid=u.uuid,
+                    auto_approve=u.auto_approve,
+                    created_by=u.created_by,
+                )
+            )
         s.execute(update(Unit).where(col(Unit.uuid) == ctx.uuid).values(sip_uuid=sip_uuid))
     return str(sip_uuid)
 
@@ -119,15 +136,17 @@ def send_to_backlog(ctx: TransferContext) -> None:
     if ctx.directory.exists() and not target.exists():
         shutil.move(str(ctx.directory), str(target))
     with session_scope(ctx.recorder.engine) as s:
-        s.execute(update(Unit).where(col(Unit.uuid) == ctx.uuid)
-                  .values(current_path=str(target), sip_uuid="BACKLOG"))
+        s.execute(
+            update(Unit)
+            .where(col(Unit.uuid) == ctx.uuid)
+            .values(current_path=str(target), sip_uuid="BACKLOG")
+        )
 
 
 def _create(ctx: TransferContext) -> None:
     if ctx.todo("Check transfer directory for objects"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Check transfer directory for objects"):
-            if not any(f.current_path.startswith("objects/")
-                       for f in ctx.files(uses=["original"])):
+            if not any(f.current_path.startswith("objects/") for f in ctx.files(uses=["original"])):
                 raise InvalidInput("transfer has no objects")
     ctx.record(GROUP, "Load options to create SIPs")
     choice = ctx.decide("create_sip", GROUP, "Create SIP(s)", SIP_LABELS)

@@ -24,12 +24,18 @@ def directory_tree(root: Path) -> str:
     """An indented tree of ``root`` (names as stored: escapes for non-UTF-8 bytes)."""
     scan = scan_tree(root)
     lines = [display_path(root.name) + "/"]
-    entries = sorted([(p, True) for p in scan.directories] + [(p, False) for p in scan.files],
-                     key=lambda e: os.fsencode(e[0]))
+    entries = sorted(
+        [(p, True) for p in scan.directories] + [(p, False) for p in scan.files],
+        key=lambda e: os.fsencode(e[0]),
+    )
     for path, is_dir in entries:
         rel = path.relative_to(root)
-        lines.append("    " * (len(rel.parts) - 1) + "├── " + display_path(rel.name)
-                     + ("/" if is_dir else ""))
+        lines.append(
+            "    " * (len(rel.parts) - 1)
+            + "├── "
+            + display_path(rel.name)
+            + ("/" if is_dir else "")
+        )
     return "\n".join(lines) + "\n"
 
 

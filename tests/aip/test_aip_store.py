@@ -70,8 +70,9 @@ def test_store_directory_fsyncs_every_entry_before_the_rename(
     entries = [Path(d) / n for d, dirs, files in os.walk(stored.path) for n in dirs + files]
     (tmp,) = {Path(p) for p in synced if Path(p).parent == store.resolve()}
     assert tmp.name.startswith(".tmp-")
-    before_rename = {Path(p).relative_to(tmp) for p in synced[:renamed[0]]
-                     if Path(p).is_relative_to(tmp)}
+    before_rename = {
+        Path(p).relative_to(tmp) for p in synced[: renamed[0]] if Path(p).is_relative_to(tmp)
+    }
     assert {e.relative_to(stored.path) for e in entries} | {Path(".")} == before_rename
     assert stored.size == sum(e.stat().st_size for e in entries if e.is_file())
 
@@ -105,8 +106,9 @@ def test_interrupted_store_is_cleaned(
     truncated.write_bytes(archive.path.read_bytes()[:100])
     assert not (store / bag.path.name).exists() and not (store / archive.path.name).exists()
     assert leftovers(store) == sorted([partial, truncated])
-    result = clean_leftovers(store, finish=True, grace_seconds=0,
-                             expected_sha256=lambda _name: archive.sha256)
+    result = clean_leftovers(
+        store, finish=True, grace_seconds=0, expected_sha256=lambda _name: archive.sha256
+    )
     assert sorted(result.removed) == sorted([partial, truncated]) and result.finished == []
     assert list(store.iterdir()) == []
 
@@ -118,8 +120,9 @@ def test_complete_leftover_is_finished(
     store.mkdir()
     shutil.copytree(bag.path, store / f".tmp-01234567-{bag.path.name}")
     shutil.copyfile(archive.path, store / f".tmp-89abcdef-{archive.path.name}")
-    result = clean_leftovers(store, finish=True, grace_seconds=0,
-                             expected_sha256=lambda _name: archive.sha256)
+    result = clean_leftovers(
+        store, finish=True, grace_seconds=0, expected_sha256=lambda _name: archive.sha256
+    )
     assert sorted(result.finished) == sorted([store / bag.path.name, store / archive.path.name])
     assert leftovers(store) == []
 

@@ -49,8 +49,9 @@ def archive(bag: BagResult, tmp_path: Path) -> CompressionResult:
     return compress_aip(bag.path, out, method=Compression.TAR_GZ)
 
 
-def _leftover(store: Location, source: Path, final: str, *, age: float = 2 * HOUR,
-              token: str = "0badc0de") -> Path:
+def _leftover(
+    store: Location, source: Path, final: str, *, age: float = 2 * HOUR, token: str = "0badc0de"
+) -> Path:
     """An interrupted copy of ``source`` meant to become ``final``, ``age`` seconds old."""
     tmp = Path(store.path) / f"{TMP_PREFIX}{token}-{final}"
     if source.is_dir():
@@ -65,33 +66,44 @@ def _leftover(store: Location, source: Path, final: str, *, age: float = 2 * HOU
     return tmp
 
 
-def _rows(store: Location, final: str, *, checksum: str | None,
-          unit_status: UnitStatus | None) -> str:
+def _rows(
+    store: Location, final: str, *, checksum: str | None, unit_status: UnitStatus | None
+) -> str:
     """A STORING Package for ``final`` (and its SIP unit when a status is given)."""
     uuid = new_uuid()
     with session_scope() as s:
         if unit_status is not None:
             s.add(Unit(uuid=uuid, unit_type=UnitType.SIP, name="swept", status=unit_status))
-        s.add(Package(uuid=uuid, package_type="AIP", name=final, location_uuid=store.uuid,
-                      path=final, checksum=checksum, compression="tar.gz",
-                      status=PackageStatus.STORING))
+        s.add(
+            Package(
+                uuid=uuid,
+                package_type="AIP",
+                name=final,
+                location_uuid=store.uuid,
+                path=final,
+                checksum=checksum,
+                compression="tar.gz",
+                status=PackageStatus.STORING,
+            )
+        )
     return uuid
 
 
 def test_an_old_verified_copy_of_a_dead_ingest_is_finished(
-        store: Location, archive: CompressionResult) -> None:
+    store: Location, archive: CompressionResult
+) -> None:
     final = "crashed-1.tar.gz"
     _rows(store, final, checksum=archive.sha256, unit_status=UnitStatus.FAILED)
     tmp = _leftover(store, archive.path, final)
     result = sweep_leftovers(store)
     assert result.finished == [Path(store.path) / final] and not result.removed
     assert not tmp.exists() and leftovers(Path(store.path)) == []
-    assert verify_stored_aip(Path(store.path) / final, archive.sha256,
-                             extract=True).problems == ()
+    assert verify_stored_aip(Path(store.path) / final, archive.sha256, extract=True).problems == ()
 
 
 def test_a_copy_of_an_ingest_still_storing_is_kept(
-        store: Location, archive: CompressionResult) -> None:
+    store: Location, archive: CompressionResult
+) -> None:
     final = "running-1.tar.gz"
     _rows(store, final, checksum=archive.sha256, unit_status=UnitStatus.PROCESSING)
     tmp = _leftover(store, archive.path, final)
@@ -101,8 +113,7 @@ def test_a_copy_of_an_ingest_still_storing_is_kept(
     assert not (Path(store.path) / final).exists()
 
 
-def test_a_recent_copy_is_kept_whoever_owns_it(store: Location,
-                                               archive: CompressionResult) -> None:
+def test_a_recent_copy_is_kept_whoever_owns_it(store: Location, archive: CompressionResult) -> None:
     tmp = _leftover(store, archive.path, "fresh-1.tar.gz", age=60)
     result = sweep_leftovers(store)
     assert result.kept == [tmp] and tmp.exists()
@@ -111,8 +122,9 @@ def test_a_recent_copy_is_kept_whoever_owns_it(store: Location,
     assert result.removed == [tmp] and not tmp.exists()
 
 
-def test_damaged_or_unprovable_copies_are_removed(store: Location,
-                                                  archive: CompressionResult) -> None:
+def test_damaged_or_unprovable_copies_are_removed(
+    store: Location, archive: CompressionResult
+) -> None:
     damaged_final, orphan_final = "damaged-1.tar.gz", "orphan-1.tar.gz"
     _rows(store, damaged_final, checksum=archive.sha256, unit_status=None)
     damaged = _leftover(store, archive.path, damaged_final, token="00000001")
@@ -129,8 +141,9 @@ def test_damaged_or_unprovable_copies_are_removed(store: Location,
     assert not (Path(store.path) / orphan_final).exists()
 
 
-def test_a_stored_aip_is_never_replaced_by_a_leftover(store: Location, bag: BagResult,
-                                                      archive: CompressionResult) -> None:
+def test_a_stored_aip_is_never_replaced_by_a_leftover(
+    store: Location, bag: BagResult, archive: CompressionResult
+) -> None:
     final = "stored-1.tar.gz"
     _rows(store, final, checksum=archive.sha256, unit_status=UnitStatus.COMPLETE)
     stored = Path(store.path) / final
@@ -148,7 +161,8 @@ def test_a_stored_aip_is_never_replaced_by_a_leftover(store: Location, bag: BagR
 
 
 def test_a_finished_leftover_is_synced_before_its_rename(
-        store: Location, bag: BagResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: Location, bag: BagResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every file and folder of a copy the sweep finishes is fsync'ed, then renamed."""
     tmp = _leftover(store, bag.path, "synced-1", token="00000004")
     synced: list[Path] = []
@@ -169,15 +183,18 @@ def test_a_finished_leftover_is_synced_before_its_rename(
     assert sweep_leftovers(store).finished == [final]
     ((source, count),) = renames
     assert source == tmp
-    entries = {Path(d, n).relative_to(final) for d, dirs, files in os.walk(final)
-               for n in dirs + files}
-    assert entries | {Path(".")} == {p.relative_to(tmp) for p in synced[:count]
-                                     if p.is_relative_to(tmp)}
+    entries = {
+        Path(d, n).relative_to(final) for d, dirs, files in os.walk(final) for n in dirs + files
+    }
+    assert entries | {Path(".")} == {
+        p.relative_to(tmp) for p in synced[:count] if p.is_relative_to(tmp)
+    }
     assert Path(store.path).resolve() in synced[count:]
 
 
-def test_an_old_version_is_put_back_when_it_is_the_only_one(store: Location,
-                                                            bag: BagResult) -> None:
+def test_an_old_version_is_put_back_when_it_is_the_only_one(
+    store: Location, bag: BagResult
+) -> None:
     """``.old-<name>`` (a replacement interrupted between its two renames): put back at
     once when the final name is empty, removed after the grace period otherwise, and
     left alone while its unit runs."""

@@ -9,8 +9,7 @@ from custos.models import Unit, UnitType
 from custos.recorder import Recorder
 
 
-def make_unit(unit_type: UnitType = UnitType.TRANSFER, name: str = "t1",
-              **fields: Any) -> str:
+def make_unit(unit_type: UnitType = UnitType.TRANSFER, name: str = "t1", **fields: Any) -> str:
     """A unit row without jobs; returns its uuid."""
     with session_scope() as s:
         unit = Unit(unit_type=unit_type, name=name, **fields)

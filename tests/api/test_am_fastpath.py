@@ -39,8 +39,9 @@ def comparable(res: Any) -> tuple[int, bytes, list[tuple[str, str]]]:
     return res.status_code, res.content, sorted(res.headers.items())
 
 
-def test_same_answers_as_the_routes(client: TestClient, plain_client: TestClient,
-                                    auth: dict[str, str]) -> None:
+def test_same_answers_as_the_routes(
+    client: TestClient, plain_client: TestClient, auth: dict[str, str]
+) -> None:
     transfer = make_unit(name="fast é")
     add_jobs(transfer, ("Create SIP from Transfer", "Create SIP from transfer objects"))
     sip = make_unit(UnitType.SIP, name="fast-sip")
@@ -48,10 +49,15 @@ def test_same_answers_as_the_routes(client: TestClient, plain_client: TestClient
     set_unit(transfer, sip_uuid=sip)
     empty = make_unit(name="no-jobs")
     assert client.get(f"/api/transfer/status/{transfer}", headers=auth).status_code == 200
-    for path in (f"/api/transfer/status/{transfer}", f"/api/transfer/status/{transfer}/",
-                 f"/api/ingest/status/{sip}", f"/api/ingest/status/{transfer}",
-                 f"/api/transfer/status/{sip}", f"/api/transfer/status/{empty}",
-                 "/api/transfer/status/00000000-0000-0000-0000-000000000000"):
+    for path in (
+        f"/api/transfer/status/{transfer}",
+        f"/api/transfer/status/{transfer}/",
+        f"/api/ingest/status/{sip}",
+        f"/api/ingest/status/{transfer}",
+        f"/api/transfer/status/{sip}",
+        f"/api/transfer/status/{empty}",
+        "/api/transfer/status/00000000-0000-0000-0000-000000000000",
+    ):
         fast, was_fast = served(client, "GET", path, headers=auth)
         assert was_fast, path
         assert comparable(fast) == comparable(plain_client.get(path, headers=auth)), path
@@ -61,8 +67,9 @@ def test_same_answers_as_the_routes(client: TestClient, plain_client: TestClient
     assert res.status_code == 400 and res.json()["error"] is True
 
 
-def test_everything_else_goes_to_the_routes(client: TestClient, am_user: tuple[str, str],
-                                           auth: dict[str, str]) -> None:
+def test_everything_else_goes_to_the_routes(
+    client: TestClient, am_user: tuple[str, str], auth: dict[str, str]
+) -> None:
     uuid = make_unit(name="slow")
     add_jobs(uuid, ("Verify transfer compliance", "Move to processing directory"))
     path = f"/api/transfer/status/{uuid}"
@@ -84,8 +91,9 @@ def test_everything_else_goes_to_the_routes(client: TestClient, am_user: tuple[s
     assert res.status_code == 200 and was_fast
 
 
-def test_a_revoked_key_stops_at_the_cache_expiry(client: TestClient, am_user: tuple[str, str],
-                                                auth: dict[str, str]) -> None:
+def test_a_revoked_key_stops_at_the_cache_expiry(
+    client: TestClient, am_user: tuple[str, str], auth: dict[str, str]
+) -> None:
     from api.archivematica import auth as am_auth
 
     uuid = make_unit(name="revoked")
@@ -93,15 +101,17 @@ def test_a_revoked_key_stops_at_the_cache_expiry(client: TestClient, am_user: tu
     path = f"/api/transfer/status/{uuid}"
     assert client.get(path, headers=auth).status_code == 200
     with session_scope() as s:
-        s.execute(update(ApiKey).where(col(ApiKey.prefix) == am_user[1][:PREFIX_LEN])
-                  .values(revoked=True))
+        s.execute(
+            update(ApiKey).where(col(ApiKey.prefix) == am_user[1][:PREFIX_LEN]).values(revoked=True)
+        )
     am_auth.clear_cache()  # what CACHE_SECONDS passing does
     res, was_fast = served(client, "GET", path, headers=auth)
     assert (res.status_code, was_fast) == (403, False)
 
 
 def test_withdrawn_credentials_stop_at_the_next_request(
-        client: TestClient, am_user: tuple[str, str], auth: dict[str, str]) -> None:
+    client: TestClient, am_user: tuple[str, str], auth: dict[str, str]
+) -> None:
     """Revoking or deactivating drops every cached entry at once (no 10 s wait)."""
     from custos.accounts import create_api_key, revoke_api_key, set_user_active, user_by_name
 

@@ -45,29 +45,42 @@ def statements() -> Iterator[list[str]]:
 
 def reads(statements: list[str]) -> list[str]:
     """The statements that touch tables (not the driver's BEGIN/COMMIT/pragmas)."""
-    return [s for s in statements if s.lstrip().upper().startswith(("SELECT", "UPDATE",
-                                                                     "INSERT", "DELETE"))]
+    return [
+        s
+        for s in statements
+        if s.lstrip().upper().startswith(("SELECT", "UPDATE", "INSERT", "DELETE"))
+    ]
 
 
 def test_status_jobs_and_completed_are_one_statement_each(
-        client: TestClient, auth: dict[str, str], statements: list[str]) -> None:
+    client: TestClient, auth: dict[str, str], statements: list[str]
+) -> None:
     uuid = make_unit(name="poll")
-    add_jobs(uuid, ("Verify transfer compliance", "Move to processing directory"),
-             ("Scan for viruses", "Scan for viruses in directories"))
+    add_jobs(
+        uuid,
+        ("Verify transfer compliance", "Move to processing directory"),
+        ("Scan for viruses", "Scan for viruses in directories"),
+    )
     assert client.get(f"/api/transfer/status/{uuid}", headers=auth).status_code == 200
     assert accounts.flush_key_use()  # the new key's last_used_at, written in the background
     statements.clear()  # credentials and pipeline id are now cached
-    for path in (f"/api/transfer/status/{uuid}", f"/api/v2beta/jobs/{uuid}",
-                 "/api/transfer/completed"):
+    for path in (
+        f"/api/transfer/status/{uuid}",
+        f"/api/v2beta/jobs/{uuid}",
+        "/api/transfer/completed",
+    ):
         res = client.get(path, headers=auth)
         assert res.status_code == 200, res.text
         assert len(reads(statements)) == 1, (path, statements)
-        assert not any(s.lstrip().upper().startswith(("UPDATE", "INSERT"))
-                       for s in statements), "a poll must not write"
+        assert not any(s.lstrip().upper().startswith(("UPDATE", "INSERT")) for s in statements), (
+            "a poll must not write"
+        )
         statements.clear()
     body = client.get(f"/api/transfer/status/{uuid}", headers=auth).json()
-    assert (body["status"], body["microservice"]) == ("PROCESSING",
-                                                      "Scan for viruses in directories")
+    assert (body["status"], body["microservice"]) == (
+        "PROCESSING",
+        "Scan for viruses in directories",
+    )
 
 
 def test_polling_queries_use_their_indexes() -> None:
@@ -112,11 +125,13 @@ def test_jobs_with_several_tasks_and_none(client: TestClient, auth: dict[str, st
         t2 = job.task(file_name="b.tif", exit_code=1)
     later = datetime.now(UTC) + timedelta(seconds=5)
     with session_scope() as s:  # creation order decides, not insertion order
-        s.execute(update(Task).where(col(Task.uuid) == t1)
-                  .values(created_at=later, started_at=later, ended_at=later + timedelta(2)))
+        s.execute(
+            update(Task)
+            .where(col(Task.uuid) == t1)
+            .values(created_at=later, started_at=later, ended_at=later + timedelta(2))
+        )
     rec.record_job(uuid, "Store AIP", "Store the AIP")
-    body = client.get(f"/api/v2beta/jobs/{uuid}/", headers=auth,
-                      params={"detailed": ""}).json()
+    body = client.get(f"/api/v2beta/jobs/{uuid}/", headers=auth, params={"detailed": ""}).json()
     assert [j["name"] for j in body] == ["Normalize for preservation", "Store the AIP"]
     assert [t["uuid"] for t in body[0]["tasks"]] == [t2, t1]
     assert body[0]["tasks"][1]["duration"] == 2 * 86400
@@ -124,13 +139,15 @@ def test_jobs_with_several_tasks_and_none(client: TestClient, auth: dict[str, st
     assert body[1]["tasks"] == []
     plain = client.get(f"/api/v2beta/jobs/{uuid}", headers=auth).json()
     assert plain[0]["tasks"] == [{"uuid": t2, "exit_code": 1}, {"uuid": t1, "exit_code": 0}]
-    only = client.get(f"/api/v2beta/jobs/{uuid}", headers=auth,
-                      params={"name": "Store the AIP"}).json()
+    only = client.get(
+        f"/api/v2beta/jobs/{uuid}", headers=auth, params={"name": "Store the AIP"}
+    ).json()
     assert [j["name"] for j in only] == ["Store the AIP"]
 
 
-def test_status_of_a_unit_of_the_other_type_is_unknown(client: TestClient,
-                                                       auth: dict[str, str]) -> None:
+def test_status_of_a_unit_of_the_other_type_is_unknown(
+    client: TestClient, auth: dict[str, str]
+) -> None:
     sip = make_unit(UnitType.SIP, name="s")
     add_jobs(sip, ("Store AIP", "Remove the processing directory"))
     res = client.get(f"/api/transfer/status/{sip}", headers=auth)
@@ -138,7 +155,11 @@ def test_status_of_a_unit_of_the_other_type_is_unknown(client: TestClient,
     assert res.json()["message"] == f"Cannot fetch unitTransfer with UUID {sip}"
     body = client.get(f"/api/ingest/status/{sip}", headers=auth).json()
     assert (body["type"], body["status"], body["path"], body["directory"]) == (
-        "SIP", "COMPLETE", "", "s")
+        "SIP",
+        "COMPLETE",
+        "",
+        "s",
+    )
 
 
 # -- credentials ---------------------------------------------------------------
@@ -151,12 +172,16 @@ def _key_row(user: str) -> ApiKey:
     from custos.models import User
 
     with session_scope() as s:
-        return s.exec(select(ApiKey).join(User, col(User.id) == col(ApiKey.user_id))
-                      .where(col(User.username) == user)).one()
+        return s.exec(
+            select(ApiKey)
+            .join(User, col(User.id) == col(ApiKey.user_id))
+            .where(col(User.username) == user)
+        ).one()
 
 
 def test_cache_hit_needs_no_lookup_and_revocation_waits_for_the_cache(
-        client: TestClient, am_user: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient, am_user: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     user, key = am_user
     headers = {"Authorization": f"ApiKey {user}:{key}"}
     assert client.get("/api/transfer/completed", headers=headers).status_code == 200
@@ -181,21 +206,22 @@ def test_cache_hit_needs_no_lookup_and_revocation_waits_for_the_cache(
     assert calls == ["lookup"]
 
 
-def test_cache_entry_expires(client: TestClient, am_user: tuple[str, str],
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_entry_expires(
+    client: TestClient, am_user: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     user, key = am_user
     headers = {"Authorization": f"ApiKey {user}:{key}"}
     monkeypatch.setattr(am_auth, "CACHE_SECONDS", 0.2)
     assert client.get("/api/transfer/completed", headers=headers).status_code == 200
     with session_scope() as s:
-        s.execute(update(ApiKey).where(col(ApiKey.id) == _key_row(user).id)
-                  .values(revoked=True))
+        s.execute(update(ApiKey).where(col(ApiKey.id) == _key_row(user).id).values(revoked=True))
     time.sleep(0.3)
     assert client.get("/api/transfer/completed", headers=headers).status_code == 403
 
 
 def test_key_use_is_written_in_the_background_once_per_interval(
-        am_user: tuple[str, str], statements: list[str]) -> None:
+    am_user: tuple[str, str], statements: list[str]
+) -> None:
     user, key = am_user
     accounts.forget_key_use()
     assert accounts.user_for_key(key, user) is not None
@@ -210,8 +236,7 @@ def test_key_use_is_written_in_the_background_once_per_interval(
     assert _key_row(user).last_used_at == first
 
 
-def test_a_locked_database_neither_slows_nor_fails_key_checks(
-        am_user: tuple[str, str]) -> None:
+def test_a_locked_database_neither_slows_nor_fails_key_checks(am_user: tuple[str, str]) -> None:
     user, key = am_user
     accounts.forget_key_use()
     row = _key_row(user)
@@ -227,8 +252,7 @@ def test_a_locked_database_neither_slows_nor_fails_key_checks(
     assert _key_row(user).last_used_at is not None
 
 
-def test_a_failed_key_use_write_is_logged_and_retried(
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_key_use_write_is_logged_and_retried(caplog: pytest.LogCaptureFixture) -> None:
     broken: Engine = create_engine("sqlite://")  # no tables: the UPDATE fails
     writer = keyuse._LastUseWriter(60.0)
     writer.note(broken, 7, None)
@@ -236,8 +260,9 @@ def test_a_failed_key_use_write_is_logged_and_retried(
         assert writer.flush()
     assert "could not record the use of API key 7" in caplog.text
     statements: list[str] = []
-    event.listen(broken, "before_cursor_execute",
-                 lambda _c, _cu, stmt, *_a: statements.append(stmt))
+    event.listen(
+        broken, "before_cursor_execute", lambda _c, _cu, stmt, *_a: statements.append(stmt)
+    )
     writer.note(broken, 7, None)  # the failed slot was released: tried again
     assert writer.flush()
     assert any(s.startswith("UPDATE") for s in statements)
@@ -251,7 +276,8 @@ def test_unit_row_helpers_keep_archivematica_paths() -> None:
 
 
 def test_status_reads_on_the_event_loop_only_for_sqlite(
-        client: TestClient, auth: dict[str, str]) -> None:
+    client: TestClient, auth: dict[str, str]
+) -> None:
     """The status poll skips the thread pool on SQLite, and keeps it elsewhere."""
     import threading
 

@@ -44,8 +44,9 @@ def _box(key: str) -> dict[str, str]:
 
 
 def _create(tc: TestClient, key: str, **body: Any) -> dict[str, Any]:
-    response = tc.post("/v1/archives", json={"url": "http://example.com/", **body},
-                       headers=_perma(key))
+    response = tc.post(
+        "/v1/archives", json={"url": "http://example.com/", **body}, headers=_perma(key)
+    )
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
@@ -57,7 +58,8 @@ def _row(guid: str) -> Capture:
 
 
 def test_second_user_cannot_touch_private_capture_in_either_dialect(
-        tc: TestClient, recorded_runs: Any, tmp_path: Path) -> None:
+    tc: TestClient, recorded_runs: Any, tmp_path: Path
+) -> None:
     (_, alice), (_, bob) = _user(), _user()
     link = _create(tc, alice, is_private=True, title="Alice's")
     guid = link["guid"]
@@ -71,13 +73,14 @@ def test_second_user_cannot_touch_private_capture_in_either_dialect(
 
     # Perma: see, list, edit, move, download, delete, job
     assert tc.get(f"/v1/archives/{guid}", headers=_perma(bob)).json() == {
-        "detail": "You do not have permission to perform this action."}
-    assert guid not in {o["guid"] for o in tc.get(
-        "/v1/archives", headers=_perma(bob)).json()["objects"]}
+        "detail": "You do not have permission to perform this action."
+    }
+    assert guid not in {
+        o["guid"] for o in tc.get("/v1/archives", headers=_perma(bob)).json()["objects"]
+    }
     assert tc.get(f"/v1/public/archives/{guid}").status_code == 404
     assert guid not in {o["guid"] for o in tc.get("/v1/public/archives").json()["objects"]}
-    patched = tc.patch(f"/v1/archives/{guid}", json={"title": "Bob was here"},
-                       headers=_perma(bob))
+    patched = tc.patch(f"/v1/archives/{guid}", json={"title": "Bob was here"}, headers=_perma(bob))
     assert patched.status_code == 403
     bob_folder = tc.get("/v1/folders", headers=_perma(bob)).json()["objects"][0]["id"]
     moved = tc.put(f"/v1/folders/{bob_folder}/archives/{guid}", headers=_perma(bob))
@@ -92,19 +95,29 @@ def test_second_user_cannot_touch_private_capture_in_either_dialect(
     # ArchiveBox: another capture user's snapshot does not exist for bob
     snap = tc.get(f"/api/v1/core/snapshot/{before.uuid}", headers=_box(bob))
     assert snap.status_code == 404
-    assert tc.patch(f"/api/v1/core/snapshot/{before.uuid}", json={"status": "sealed"},
-                    headers=_box(bob)).status_code == 404
+    assert (
+        tc.patch(
+            f"/api/v1/core/snapshot/{before.uuid}", json={"status": "sealed"}, headers=_box(bob)
+        ).status_code
+        == 404
+    )
     listed = tc.get("/api/v1/core/snapshots", headers=_box(bob))
     assert listed.status_code == 200
     assert before.uuid not in {s["id"] for s in listed.json()["items"]}
-    removed = tc.post("/api/v1/cli/remove", json={"filter_patterns": [before.url],
-                                                  "filter_type": "exact"},
-                      headers=_box(bob))
+    removed = tc.post(
+        "/api/v1/cli/remove",
+        json={"filter_patterns": [before.url], "filter_type": "exact"},
+        headers=_box(bob),
+    )
     assert removed.status_code == 200 and removed.json()["result"]["removed_count"] == 0
 
     after = _row(guid)
     assert (after.title, after.folder_id, after.user_deleted, after.status) == (
-        "Alice's", before.folder_id, False, "succeeded")
+        "Alice's",
+        before.folder_id,
+        False,
+        "succeeded",
+    )
     assert tc.get(f"/v1/archives/{guid}", headers=_perma(alice)).json()["title"] == "Alice's"
     owned = tc.get(f"/v1/archives/{guid}/download", headers=_perma(alice))
     assert owned.status_code == 200 and owned.content.endswith(b"not really")
@@ -123,8 +136,9 @@ def test_unknown_v1_paths_are_plain_text_page_not_found(tc: TestClient) -> None:
 
 def test_perma_cors_on_v1_paths(tc: TestClient) -> None:
     origin = {"Origin": "https://client.example"}
-    preflight = tc.options("/v1/archives/", headers={
-        **origin, "Access-Control-Request-Method": "POST"})
+    preflight = tc.options(
+        "/v1/archives/", headers={**origin, "Access-Control-Request-Method": "POST"}
+    )
     assert preflight.status_code == 200  # would be 401 without credentials
     assert preflight.headers["access-control-allow-origin"] == "https://client.example"
     assert preflight.headers["access-control-allow-headers"] == "Authorization,Content-Type"
@@ -142,30 +156,38 @@ def test_url_filter_matches_surt(tc: TestClient, recorded_runs: Any) -> None:
     _, key = _user()
     one = _create(tc, key, url="http://www.Surt-Test.example/page?b=2&a=1")
     _create(tc, key, url="http://surt-test.example/other")
-    for query in ("https://surt-test.example/page?a=1&b=2", "surt-test.example/page?b=2&a=1",
-                  "http://WWW.surt-test.example/page?a=1&b=2#frag"):
+    for query in (
+        "https://surt-test.example/page?a=1&b=2",
+        "surt-test.example/page?b=2&a=1",
+        "http://WWW.surt-test.example/page?a=1&b=2#frag",
+    ):
         found = tc.get("/v1/archives", params={"url": query}, headers=_perma(key)).json()
         assert [o["guid"] for o in found["objects"]] == [one["guid"]], query
-    public = tc.get("/v1/public/archives",
-                    params={"url": "https://surt-test.example/page?a=1&b=2"}).json()
+    public = tc.get(
+        "/v1/public/archives", params={"url": "https://surt-test.example/page?a=1&b=2"}
+    ).json()
     assert [o["guid"] for o in public["objects"]] == [one["guid"]]
-    none = tc.get("/v1/archives", params={"url": "http://surt-test.example/page"},
-                  headers=_perma(key)).json()
+    none = tc.get(
+        "/v1/archives", params={"url": "http://surt-test.example/page"}, headers=_perma(key)
+    ).json()
     assert none["objects"] == []
 
 
-def test_preserve_and_wacz_options_are_kept_per_capture(tc: TestClient,
-                                                         recorded_runs: Any) -> None:
+def test_preserve_and_wacz_options_are_kept_per_capture(tc: TestClient, recorded_runs: Any) -> None:
     _, key = _user()
     kept = _create(tc, key, preserve=True, wacz=True)
     plain = _create(tc, key)
-    refused = tc.post("/v1/archives", json={"url": "http://example.com", "preserve": "maybe"},
-                      headers=_perma(key))
+    refused = tc.post(
+        "/v1/archives", json={"url": "http://example.com", "preserve": "maybe"}, headers=_perma(key)
+    )
     assert refused.status_code == 400
     assert refused.json() == {"preserve": "Value must be of type bool, not str."}
     admin, admin_key = _user(admin=True)
-    added = tc.post("/api/v1/cli/add", json={"urls": ["http://example.org/"],
-                                             "preserve": False}, headers=_box(admin_key))
+    added = tc.post(
+        "/api/v1/cli/add",
+        json={"urls": ["http://example.org/"], "preserve": False},
+        headers=_box(admin_key),
+    )
     assert added.status_code == 200, added.text
     (snapshot_id,) = added.json()["result"]["snapshot_ids"]
     with session_scope() as s:
@@ -174,10 +196,15 @@ def test_preserve_and_wacz_options_are_kept_per_capture(tc: TestClient,
         assert wants_preservation(s, _row(plain["guid"]).uuid) is False  # setting: off
         assert wants_wacz(s, _row(plain["guid"]).uuid) is False
         assert wants_preservation(s, snapshot_id) is False
-        job = s.exec(select(CaptureJob).where(
-            col(CaptureJob.capture_uuid) == _row(kept["guid"]).uuid)).one()
+        job = s.exec(
+            select(CaptureJob).where(col(CaptureJob.capture_uuid) == _row(kept["guid"]).uuid)
+        ).one()
         assert job.archive_formats == "warc,wacz"
-        invalid = s.exec(select(CaptureJob).where(col(CaptureJob.status) == "invalid")
-                         .order_by(col(CaptureJob.id).desc())).first()
+        invalid = s.exec(
+            select(CaptureJob)
+            .where(col(CaptureJob.status) == "invalid")
+            .order_by(col(CaptureJob.id).desc())
+        ).first()
         assert invalid is not None and json.loads(invalid.message or "{}") == {
-            "preserve": "Value must be of type bool, not str."}
+            "preserve": "Value must be of type bool, not str."
+        }

@@ -18,8 +18,11 @@ from custos.accounts import create_api_key, create_user
 def _ambiguous(body: Any) -> bool:
     """ArchiveBox answers MultipleObjectsReturned (an id prefix matching several
     snapshots) with 503 ``{"succeeded": false, ...}`` (capture.md 3.2): not a crash."""
-    return (isinstance(body, dict) and body.get("succeeded") is False
-            and "returned more than one" in str(body.get("message")))
+    return (
+        isinstance(body, dict)
+        and body.get("succeeded") is False
+        and "returned more than one" in str(body.get("message"))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,12 +32,16 @@ def fuzz_key(custos_home: Any) -> str:
     return create_api_key(user.id)
 
 
-@pytest.mark.parametrize(("pattern", "header", "minimum"), [
-    (r"^/v1/", "Authorization", 20),
-    (r"^/api/v1/", "X-ArchiveBox-API-Key", 15),
-])
-def test_no_server_errors(app: Any, fuzz_key: str, recorded_runs: Any, pattern: str,
-                          header: str, minimum: int) -> None:
+@pytest.mark.parametrize(
+    ("pattern", "header", "minimum"),
+    [
+        (r"^/v1/", "Authorization", 20),
+        (r"^/api/v1/", "X-ArchiveBox-API-Key", 15),
+    ],
+)
+def test_no_server_errors(
+    app: Any, fuzz_key: str, recorded_runs: Any, pattern: str, header: str, minimum: int
+) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=pattern)
     operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]
     assert len(operations) >= minimum
@@ -42,9 +49,11 @@ def test_no_server_errors(app: Any, fuzz_key: str, recorded_runs: Any, pattern: 
     seen: set[int] = set()
 
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=8, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=8, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case: Any) -> None:
             for headers in ({**(case.headers or {}), header: value}, case.headers or {}):
                 response = case.call(headers=headers)

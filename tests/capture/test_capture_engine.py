@@ -24,8 +24,12 @@ from .site import CHUNKS, GZIP_TEXT, SiteServer
 
 
 def warcio_check(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "warcio.cli", "check", "-v", str(path)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "warcio.cli", "check", "-v", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def made(path: Path | None) -> Path:
@@ -40,25 +44,36 @@ def wacz_validate(path: Path) -> subprocess.CompletedProcess[str]:
     Called like its console script does, because ``python -m wacz`` drops the
     exit status.
     """
-    return subprocess.run([sys.executable, "-c",
-                           "import sys; from wacz.main import main; sys.exit(main())",
-                           "validate", "-f", str(path)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from wacz.main import main; sys.exit(main())",
+            "validate",
+            "-f",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     records = []
     with path.open("rb") as stream:
         for record in ArchiveIterator(stream):
-            records.append({
-                "type": record.rec_type,
-                "uri": record.rec_headers.get_header("WARC-Target-URI"),
-                "id": record.rec_headers.get_header("WARC-Record-ID"),
-                "headers": record.rec_headers,
-                "http": record.http_headers,
-                "raw": record.raw_stream.read() if record.rec_type != "warcinfo" else b"",
-                "info": record.raw_stream.read() if record.rec_type == "warcinfo" else b"",
-            })
+            records.append(
+                {
+                    "type": record.rec_type,
+                    "uri": record.rec_headers.get_header("WARC-Target-URI"),
+                    "id": record.rec_headers.get_header("WARC-Record-ID"),
+                    "headers": record.rec_headers,
+                    "http": record.http_headers,
+                    "raw": record.raw_stream.read() if record.rec_type != "warcinfo" else b"",
+                    "info": record.raw_stream.read() if record.rec_type == "warcinfo" else b"",
+                }
+            )
     return records
 
 
@@ -70,12 +85,14 @@ SERVED: dict[str, bytes] = {}
 
 
 @pytest.fixture(scope="module")
-def full_capture(pool: BrowserPool, site: SiteServer,
-                 tmp_path_factory: pytest.TempPathFactory) -> FullCapture:
+def full_capture(
+    pool: BrowserPool, site: SiteServer, tmp_path_factory: pytest.TempPathFactory
+) -> FullCapture:
     before = len(site.hits)
     out = tmp_path_factory.mktemp("full")
-    options = CaptureOptions(allow_loopback=True, network_idle_timeout=5, settle_timeout=1,
-                             wacz=True, pdf=True)
+    options = CaptureOptions(
+        allow_loopback=True, network_idle_timeout=5, settle_timeout=1, wacz=True, pdf=True
+    )
     site.served.clear()
     result = capture(site.base + "/old", out, options, pool=pool)
     SERVED.clear()
@@ -90,19 +107,38 @@ def test_warc_passes_warcio_check(full_capture: FullCapture) -> None:
     assert "digest pass" in checked.stdout
 
 
-def test_every_resource_the_page_loaded_is_recorded(full_capture: FullCapture,
-                                                    site: SiteServer) -> None:
+def test_every_resource_the_page_loaded_is_recorded(
+    full_capture: FullCapture, site: SiteServer
+) -> None:
     result, hits, records = full_capture
-    recorded = {str(r["uri"]).removeprefix(site.base) for r in records
-                if r["type"] in ("response", "revisit")}
-    for path in ("/old", "/index.html", "/style.css", "/bg.png", "/img.png", "/img-copy.png",
-                 "/app.js", "/data.json", "/gzip.txt", "/chunked.txt", "/missing",
-                 "/lazy.png", "/icon.png"):
+    recorded = {
+        str(r["uri"]).removeprefix(site.base)
+        for r in records
+        if r["type"] in ("response", "revisit")
+    }
+    for path in (
+        "/old",
+        "/index.html",
+        "/style.css",
+        "/bg.png",
+        "/img.png",
+        "/img-copy.png",
+        "/app.js",
+        "/data.json",
+        "/gzip.txt",
+        "/chunked.txt",
+        "/missing",
+        "/lazy.png",
+        "/icon.png",
+    ):
         assert path in hits, f"the browser never asked for {path}"
     assert set(hits) <= recorded
     assert result.resources == len(hits)
-    statuses = {str(r["uri"]).removeprefix(site.base): r["http"].get_statuscode()
-                for r in records if r["type"] == "response"}
+    statuses = {
+        str(r["uri"]).removeprefix(site.base): r["http"].get_statuscode()
+        for r in records
+        if r["type"] == "response"
+    }
     assert statuses["/old"] == "302" and statuses["/missing"] == "404"
     assert result.error is None and result.limit_hit is None and result.blocked == []
 
@@ -113,14 +149,17 @@ def test_each_response_has_its_request(full_capture: FullCapture) -> None:
     requests = [r for r in records if r["type"] == "request"]
     assert len(requests) == len(ids)
     assert {r["headers"].get_header("WARC-Concurrent-To") for r in requests} == ids
-    assert all(r["http"].protocol.startswith("GET ") or r["http"].protocol == "GET"
-               or str(r["http"].statusline).startswith("GET") for r in requests)
+    assert all(
+        r["http"].protocol.startswith("GET ")
+        or r["http"].protocol == "GET"
+        or str(r["http"].statusline).startswith("GET")
+        for r in requests
+    )
 
 
 def test_bodies_are_kept_as_sent(full_capture: FullCapture, site: SiteServer) -> None:
     _, _, records = full_capture
-    by_path = {str(r["uri"]).removeprefix(site.base): r for r in records
-               if r["type"] == "response"}
+    by_path = {str(r["uri"]).removeprefix(site.base): r for r in records if r["type"] == "response"}
     gz = by_path["/gzip.txt"]
     assert gz["http"].get_header("Content-Encoding") == "gzip"
     assert gzip.decompress(gz["raw"]) == GZIP_TEXT  # still compressed in the WARC
@@ -134,11 +173,18 @@ def test_duplicate_payload_is_a_revisit(full_capture: FullCapture, site: SiteSer
     _, _, records = full_capture
     revisits = [r for r in records if r["type"] == "revisit"]
     assert [str(r["uri"]).removeprefix(site.base) for r in revisits] in (
-        ["/img-copy.png"], ["/img.png"])
-    original = next(r for r in records if r["type"] == "response"
-                    and r["id"] == revisits[0]["headers"].get_header("WARC-Refers-To"))
-    assert original["headers"].get_header("WARC-Payload-Digest") == \
-        revisits[0]["headers"].get_header("WARC-Payload-Digest")
+        ["/img-copy.png"],
+        ["/img.png"],
+    )
+    original = next(
+        r
+        for r in records
+        if r["type"] == "response"
+        and r["id"] == revisits[0]["headers"].get_header("WARC-Refers-To")
+    )
+    assert original["headers"].get_header("WARC-Payload-Digest") == revisits[0][
+        "headers"
+    ].get_header("WARC-Payload-Digest")
 
 
 def test_warcinfo_names_the_software(full_capture: FullCapture) -> None:
@@ -151,10 +197,14 @@ def test_warcinfo_names_the_software(full_capture: FullCapture) -> None:
 def test_attachments_are_files_and_resource_records(full_capture: FullCapture) -> None:
     result, _, records = full_capture
     resources = {r["uri"]: r for r in records if r["type"] == "resource"}
-    assert set(resources) == {"file:///screenshot.png", "file:///dom-snapshot.html",
-                              "file:///pdf-snapshot.pdf", "file:///favicon.png",
-                              "file:///provenance-summary.html",
-                              "file:///provenance-summary.json"}
+    assert set(resources) == {
+        "file:///screenshot.png",
+        "file:///dom-snapshot.html",
+        "file:///pdf-snapshot.pdf",
+        "file:///favicon.png",
+        "file:///provenance-summary.html",
+        "file:///provenance-summary.json",
+    }
     assert resources["file:///screenshot.png"]["raw"] == made(result.screenshot_path).read_bytes()
     with Image.open(made(result.screenshot_path)) as shot:
         assert shot.height > 6000  # full page, not the viewport
@@ -165,8 +215,9 @@ def test_attachments_are_files_and_resource_records(full_capture: FullCapture) -
         assert icon.size == (32, 32)
 
 
-def test_page_info_and_provenance(full_capture: FullCapture,
-                                  site: SiteServer, pool: BrowserPool) -> None:
+def test_page_info_and_provenance(
+    full_capture: FullCapture, site: SiteServer, pool: BrowserPool
+) -> None:
     result, _, _ = full_capture
     assert result.title == "Custos test page"
     assert result.description == "A page for capture tests"
@@ -187,13 +238,15 @@ def test_wacz_reopens_and_indexes_the_page(full_capture: FullCapture, site: Site
     with zipfile.ZipFile(made(result.wacz_path)) as archive:
         index = archive.read("indexes/index.cdxj").decode()
         assert archive.getinfo("archive/data.warc.gz").compress_type == zipfile.ZIP_STORED
-    assert ')/index.html ' in index and '"status": "200"' in index
+    assert ")/index.html " in index and '"status": "200"' in index
 
 
-def test_size_limit_ends_capture_with_what_was_recorded(pool: BrowserPool, site: SiteServer,
-                                                        tmp_path: Path) -> None:
-    options = CaptureOptions(allow_loopback=True, max_size=50_000, network_idle_timeout=3,
-                             settle_timeout=1)
+def test_size_limit_ends_capture_with_what_was_recorded(
+    pool: BrowserPool, site: SiteServer, tmp_path: Path
+) -> None:
+    options = CaptureOptions(
+        allow_loopback=True, max_size=50_000, network_idle_timeout=3, settle_timeout=1
+    )
     result = capture(site.base + "/big.html", tmp_path, options, pool=pool)
     assert result.limit_hit == "max_size"
     assert result.total_bytes <= 50_000
@@ -204,15 +257,16 @@ def test_size_limit_ends_capture_with_what_was_recorded(pool: BrowserPool, site:
     assert warcio_check(made(result.warc_path)).returncode == 0
     summary = json.loads(made(result.provenance_json_path).read_text())
     assert summary["limit_hit"] == "max_size" and summary["limits"]["max_size"] == 50_000
-    pageinfo = json.loads(next(bytes(r["raw"]) for r in records
-                                if r["type"] == "metadata"))
+    pageinfo = json.loads(next(bytes(r["raw"]) for r in records if r["type"] == "metadata"))
     assert pageinfo["limitHit"] == "max_size"
 
 
 def test_resource_limit_ends_capture_with_what_was_recorded(
-        pool: BrowserPool, site: SiteServer, tmp_path: Path) -> None:
-    options = CaptureOptions(allow_loopback=True, max_resources=2, network_idle_timeout=3,
-                             settle_timeout=1)
+    pool: BrowserPool, site: SiteServer, tmp_path: Path
+) -> None:
+    options = CaptureOptions(
+        allow_loopback=True, max_resources=2, network_idle_timeout=3, settle_timeout=1
+    )
     result = capture(site.base + "/index.html", tmp_path, options, pool=pool)
     assert result.limit_hit == "max_resources"
     records = read_records(made(result.warc_path))
@@ -225,8 +279,7 @@ def test_resource_limit_ends_capture_with_what_was_recorded(
     assert summary["limits"]["max_resources"] == 2
 
 
-def test_load_timeout_is_reported(pool: BrowserPool, site: SiteServer,
-                                                        tmp_path: Path) -> None:
+def test_load_timeout_is_reported(pool: BrowserPool, site: SiteServer, tmp_path: Path) -> None:
     options = CaptureOptions(allow_loopback=True, load_timeout=1.5, network_idle_timeout=1)
     result = capture(site.base + "/hang.html?s=4", tmp_path, options, pool=pool)
     assert result.limit_hit == "load_timeout"
@@ -240,8 +293,7 @@ def test_load_timeout_is_reported(pool: BrowserPool, site: SiteServer,
     assert summary["limit_hit"] == "load_timeout" and summary["limits"]["load_timeout"] == 1.5
 
 
-def test_capture_timeout_is_reported(pool: BrowserPool, site: SiteServer,
-                                                        tmp_path: Path) -> None:
+def test_capture_timeout_is_reported(pool: BrowserPool, site: SiteServer, tmp_path: Path) -> None:
     options = CaptureOptions(allow_loopback=True, capture_timeout=1.5, load_timeout=20)
     result = capture(site.base + "/hang.html?s=4", tmp_path, options, pool=pool)
     assert result.limit_hit == "capture_timeout"
@@ -252,11 +304,12 @@ def test_capture_timeout_is_reported(pool: BrowserPool, site: SiteServer,
 
 def _record_at(warc: bytes, entry: dict[str, str]) -> ArcWarcRecord:
     offset, length = int(entry["offset"]), int(entry["length"])
-    return next(iter(ArchiveIterator(io.BytesIO(warc[offset:offset + length]))))
+    return next(iter(ArchiveIterator(io.BytesIO(warc[offset : offset + length]))))
 
 
-def test_every_served_body_replays_from_the_wacz(full_capture: FullCapture,
-                                                 site: SiteServer) -> None:
+def test_every_served_body_replays_from_the_wacz(
+    full_capture: FullCapture, site: SiteServer
+) -> None:
     """Look each URL up the way a replay tool does (canonical SURT key in the WACZ
     index, then offset/length into the WARC, following revisits) and compare the
     payload with the bytes the server wrote, chunk framing and gzip included."""
@@ -269,9 +322,21 @@ def test_every_served_body_replays_from_the_wacz(full_capture: FullCapture,
         key, _, data = line.split(" ", 2)
         entry = json.loads(data)
         lookup.setdefault((key, entry["url"]), entry)
-    assert {"/old", "/index.html", "/style.css", "/bg.png", "/img.png", "/img-copy.png",
-            "/app.js", "/data.json", "/gzip.txt", "/chunked.txt", "/missing", "/lazy.png",
-            "/icon.png"} <= set(SERVED)
+    assert {
+        "/old",
+        "/index.html",
+        "/style.css",
+        "/bg.png",
+        "/img.png",
+        "/img-copy.png",
+        "/app.js",
+        "/data.json",
+        "/gzip.txt",
+        "/chunked.txt",
+        "/missing",
+        "/lazy.png",
+        "/icon.png",
+    } <= set(SERVED)
     for path, body in SERVED.items():
         url = site.base + path
         entry = lookup.get((surt.surt(url), url))
@@ -305,17 +370,30 @@ def test_wacz_index_matches_cdxj_indexer(full_capture: FullCapture) -> None:
     result, _, _ = full_capture
     with zipfile.ZipFile(made(result.wacz_path)) as archive:
         ours = archive.read("indexes/index.cdxj").decode().splitlines()
-    theirs = subprocess.run([sys.executable, "-m", "cdxj_indexer.main",
-                             str(made(result.warc_path))], capture_output=True, text=True,
-                            check=True).stdout.splitlines()
+    theirs = subprocess.run(
+        [sys.executable, "-m", "cdxj_indexer.main", str(made(result.warc_path))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
 
     def parsed(lines: list[str]) -> set[tuple[str, ...]]:
         rows: set[tuple[str, ...]] = set()
         for line in lines:
             key, stamp, data = line.split(" ", 2)
             entry = json.loads(data)
-            rows.add((key, stamp, entry["url"], entry["mime"], entry.get("status", ""),
-                      entry["digest"], entry["offset"], entry["length"]))
+            rows.add(
+                (
+                    key,
+                    stamp,
+                    entry["url"],
+                    entry["mime"],
+                    entry.get("status", ""),
+                    entry["digest"],
+                    entry["offset"],
+                    entry["length"],
+                )
+            )
         return rows
 
     assert len(ours) == len(theirs) > 15
@@ -329,21 +407,28 @@ def test_pageinfo_metadata_record(full_capture: FullCapture, site: SiteServer) -
     record = metadata[0]
     assert record["uri"] == f"urn:pageinfo:{site.base}/old"
     assert record["headers"].get_header("Content-Type") == "application/json"
-    first_old = next(r for r in records if r["type"] == "response"
-                     and r["uri"] == site.base + "/old")
+    first_old = next(
+        r for r in records if r["type"] == "response" and r["uri"] == site.base + "/old"
+    )
     assert record["headers"].get_header("WARC-Concurrent-To") == first_old["id"]
     info = json.loads(record["raw"])
     assert info["url"] == site.base + "/old" and info["title"] == "Custos test page"
     assert info["finalUrl"] == site.base + "/index.html" and info["status"] == 200
     urls = info["urls"]
     assert urls[site.base + "/old"] == {"status": 302, "mime": "text/plain", "type": "document"}
-    assert urls[site.base + "/index.html"] == {"status": 200, "mime": "text/html",
-                                                "type": "document"}
+    assert urls[site.base + "/index.html"] == {
+        "status": 200,
+        "mime": "text/html",
+        "type": "document",
+    }
     assert urls[site.base + "/app.js"]["type"] == "script"
     assert urls[site.base + "/style.css"]["type"] == "stylesheet"
     assert urls[site.base + "/lazy.png"]["type"] == "image"
-    assert urls[site.base + "/data.json"] == {"status": 200, "mime": "application/json",
-                                               "type": "fetch"}
+    assert urls[site.base + "/data.json"] == {
+        "status": 200,
+        "mime": "application/json",
+        "type": "fetch",
+    }
     assert urls[site.base + "/missing"]["status"] == 404
     # Rendered links, http(s) only, fragments dropped, each once, in page order.
     assert info["outlinks"] == [site.base + "/simple.html", site.base + "/missing"]

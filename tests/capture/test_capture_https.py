@@ -28,16 +28,20 @@ def https_site() -> Iterator[SiteServer]:
     authority.close()
 
 
-def test_https_page_is_recorded_with_its_certificate(pool: BrowserPool, https_site: SiteServer,
-                                                     tmp_path: Path) -> None:
+def test_https_page_is_recorded_with_its_certificate(
+    pool: BrowserPool, https_site: SiteServer, tmp_path: Path
+) -> None:
     base = https_site.base.replace("http://", "https://")
     options = CaptureOptions(allow_loopback=True, network_idle_timeout=3, settle_timeout=1)
     result = capture(base + "/index.html", tmp_path, options, pool=pool)
     assert result.warc_path is not None and result.provenance_json_path is not None
     assert result.status == 200 and result.title == "Custos test page"
     with result.warc_path.open("rb") as stream:
-        uris = {r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(stream)
-                if r.rec_type == "response"}
+        uris = {
+            r.rec_headers.get_header("WARC-Target-URI")
+            for r in ArchiveIterator(stream)
+            if r.rec_type == "response"
+        }
     assert {base + "/index.html", base + "/gzip.txt", base + "/bg.png"} <= uris
     certificates = json.loads(result.provenance_json_path.read_text())["certificates"]
     assert len(certificates) == 1

@@ -47,10 +47,12 @@ def settled_count(expected: int, seconds: float = 10.0) -> int:
     return count
 
 
-def test_twenty_captures_leave_no_extra_process(pool: BrowserPool, site: SiteServer,
-                                                tmp_path: Path) -> None:
-    options = CaptureOptions(allow_loopback=True, network_idle_timeout=1, settle_timeout=0.5,
-                             scroll_timeout=1)
+def test_twenty_captures_leave_no_extra_process(
+    pool: BrowserPool, site: SiteServer, tmp_path: Path
+) -> None:
+    options = CaptureOptions(
+        allow_loopback=True, network_idle_timeout=1, settle_timeout=0.5, scroll_timeout=1
+    )
     capture(site.base + "/simple.html", tmp_path / "warm", options, pool=pool)
     before = settled_count(0, seconds=2)
     assert before > 0
@@ -63,8 +65,12 @@ def test_twenty_captures_leave_no_extra_process(pool: BrowserPool, site: SiteSer
 def test_closing_the_pool_ends_its_browser(site: SiteServer, tmp_path: Path) -> None:
     before = chromium_descendants()
     with BrowserPool(load_settings().chromium_executable()) as own:
-        result = capture(site.base + "/simple.html", tmp_path,
-                         CaptureOptions(allow_loopback=True, network_idle_timeout=1), pool=own)
+        result = capture(
+            site.base + "/simple.html",
+            tmp_path,
+            CaptureOptions(allow_loopback=True, network_idle_timeout=1),
+            pool=own,
+        )
         assert result.status == 200
         assert chromium_descendants() > before
     assert own.closed

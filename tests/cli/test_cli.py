@@ -49,8 +49,7 @@ def test_init_creates_home_database_and_locations(home: Path) -> None:
     assert isinstance(data, dict)
     assert (home / "custos.db").is_file()
     purposes = {loc["purpose"]: Path(loc["path"]) for loc in data["locations"]}
-    assert set(purposes) == {"transfer-source", "processing", "aip-store", "dip-store",
-                             "backlog"}
+    assert set(purposes) == {"transfer-source", "processing", "aip-store", "dip-store", "backlog"}
     assert all(path.is_dir() for path in purposes.values())
     assert _json(["init"])["locations_created"] == 0  # type: ignore[index]
 
@@ -77,8 +76,7 @@ def test_location_add_and_list(home: Path, tmp_path: Path) -> None:
     assert isinstance(added, dict) and added["code"] == "AS"
     listed = _json(["location", "list", "--purpose", "AS"])
     assert isinstance(listed, list)
-    assert {loc["path"] for loc in listed} == {str(home / "locations" / "aip-store"),
-                                               str(folder)}
+    assert {loc["path"] for loc in listed} == {str(home / "locations" / "aip-store"), str(folder)}
     _fails(["location", "add", "nowhere", str(folder)], "unknown purpose")
     _fails(["location", "add", "backlog", str(tmp_path / "missing")], "is not a folder")
 
@@ -105,8 +103,9 @@ def test_bad_input_gives_one_line(home: Path, monkeypatch: pytest.MonkeyPatch) -
     _fails(["serve"], "is not a folder")
 
 
-def test_serve_refuses_bad_input_before_starting(home: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_bad_input_before_starting(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _json(["init"])
     db_before = (home / "custos.db").read_bytes()
     monkeypatch.setenv("CUSTOS_PORT", str(free_port()))
@@ -133,8 +132,10 @@ def test_apikey_list_revoke_and_user_deactivate(home: Path) -> None:
     other = _json(["apikey", "create", "--user", "dave"])
     keys = _json(["apikey", "list", "--user", "carol"])
     assert isinstance(keys, list) and [k["label"] for k in keys] == ["scripts", ""]
-    assert all(k["prefix"] == first["key"][:8] or k["prefix"] == second["key"][:8]  # type: ignore[index]
-               for k in keys)
+    assert all(
+        k["prefix"] == first["key"][:8] or k["prefix"] == second["key"][:8]  # type: ignore[index]
+        for k in keys
+    )
     listing = runner.invoke(app, ["apikey", "list"]).stdout
     assert first["key"] not in listing and first["key"][:8] in listing  # type: ignore[index]
     marker = home / "run" / "credentials-changed"

@@ -28,12 +28,17 @@ def test_job_records_tasks_and_events_in_bulk() -> None:
     with session_scope() as s:
         j = s.exec(select(Job).where(col(Job.unit_uuid) == unit)).one()
         assert j.status == JobStatus.COMPLETE and j.ended_at is not None
-        assert s.exec(select(func.count()).select_from(Task)
-                      .where(col(Task.job_uuid) == j.uuid)).one() == 250
+        assert (
+            s.exec(select(func.count()).select_from(Task).where(col(Task.job_uuid) == j.uuid)).one()
+            == 250
+        )
         events = s.exec(select(Event).where(col(Event.unit_uuid) == unit)).all()
         assert len(events) == 250
-        links = s.exec(select(func.count()).select_from(EventAgent)
-                       .where(col(EventAgent.event_uuid) == events[0].uuid)).one()
+        links = s.exec(
+            select(func.count())
+            .select_from(EventAgent)
+            .where(col(EventAgent.event_uuid) == events[0].uuid)
+        ).one()
         assert links == 2  # Custos and the organization
 
 
@@ -41,8 +46,9 @@ def test_failing_block_marks_job_failed_and_keeps_its_tasks() -> None:
     rec = Recorder()
     unit = make_unit()
     with pytest.raises(RuntimeError):
-        with rec.job(unit, "Verify transfer checksums",
-                     "Verify metadata directory checksums") as job:
+        with rec.job(
+            unit, "Verify transfer checksums", "Verify metadata directory checksums"
+        ) as job:
             job.task(file_name="a.txt", exit_code=1, stderr="mismatch")
             raise RuntimeError("sha256 mismatch for a.txt")
     with session_scope() as s:
@@ -56,8 +62,9 @@ def test_status_rules_follow_archivematica_order() -> None:
     rec = Recorder()
     unit = make_unit()
     assert rec.status_info(unit) is None  # no job yet -> API answers 400
-    rec.record_job(unit, "Approve transfer", "Approve standard transfer",
-                   status=JobStatus.USER_INPUT)
+    rec.record_job(
+        unit, "Approve transfer", "Approve standard transfer", status=JobStatus.USER_INPUT
+    )
     assert rec.status_info(unit).status == UnitStatus.USER_INPUT  # type: ignore[union-attr]
     rec.record_job(unit, "Create SIP from Transfer", "Create SIP from transfer objects")
     info = rec.status_info(unit)
@@ -86,7 +93,6 @@ def test_status_rules_follow_archivematica_order() -> None:
     assert rec.status_info(rejected).status == UnitStatus.REJECTED  # type: ignore[union-attr]
     with session_scope() as s:
         assert s.get(Unit, rejected).status == UnitStatus.REJECTED  # type: ignore[union-attr]
-
 
 
 def test_values_the_database_cannot_hold_are_invalid_input() -> None:

@@ -26,8 +26,13 @@ from .conftest import EICAR, make_sample
 
 def _events(unit_uuid: str, event_type: str) -> list[Event]:
     with session_scope() as s:
-        return list(s.exec(select(Event).where(col(Event.unit_uuid) == unit_uuid,
-                                               col(Event.event_type) == event_type)).all())
+        return list(
+            s.exec(
+                select(Event).where(
+                    col(Event.unit_uuid) == unit_uuid, col(Event.event_type) == event_type
+                )
+            ).all()
+        )
 
 
 @pytest.fixture
@@ -67,8 +72,9 @@ def test_prescan_result_is_collected_at_step_8(tmp_path, dispatched, fresh_scans
     assert fresh_scans == []  # every file was settled by the background scan
     assert virus._prescans == {}
     with session_scope() as s:
-        objects = s.exec(select(File).where(col(File.unit_uuid) == uuid,
-                                            col(File.use) == "original")).all()
+        objects = s.exec(
+            select(File).where(col(File.unit_uuid) == uuid, col(File.use) == "original")
+        ).all()
     checks = _events(uuid, "virus check")
     assert {e.file_uuid for e in checks} >= {f.uuid for f in objects}
     assert all(e.outcome == "Pass" and "ClamAV" in e.detail for e in checks)

@@ -30,8 +30,13 @@ def _files(unit_uuid: str) -> dict[str, File]:
 
 def _events(unit_uuid: str, event_type: str) -> list[Event]:
     with session_scope() as s:
-        return list(s.exec(select(Event).where(col(Event.unit_uuid) == unit_uuid,
-                                               col(Event.event_type) == event_type)).all())
+        return list(
+            s.exec(
+                select(Event).where(
+                    col(Event.unit_uuid) == unit_uuid, col(Event.event_type) == event_type
+                )
+            ).all()
+        )
 
 
 def _unit(uuid: str) -> Unit:
@@ -113,8 +118,12 @@ def test_zipfile_transfer(tmp_path, dispatched, kind):
     else:
         import subprocess
 
-        subprocess.run(["7zz", "a", "-bd", str(archive), "content"], cwd=tmp_path,
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["7zz", "a", "-bd", str(archive), "content"],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
     uuid = start_transfer("zipped", archive, "zipfile", "automated")
     assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
     assert "objects/photo.jpg" in _files(uuid)
@@ -168,9 +177,11 @@ def test_wrong_checksum_file_names_file_algorithm_expected_found(tmp_path, dispa
     with pytest.raises(FixityMismatch):
         run_transfer(uuid, use_prefect=False)
     with session_scope() as s:
-        job = s.exec(select(Job).where(col(Job.unit_uuid) == uuid,
-                                       col(Job.name) == "Verify metadata directory checksums")
-                     ).one()
+        job = s.exec(
+            select(Job).where(
+                col(Job.unit_uuid) == uuid, col(Job.name) == "Verify metadata directory checksums"
+            )
+        ).one()
         assert job.status == JobStatus.FAILED
         task = s.exec(select(Task).where(col(Task.job_uuid) == job.uuid)).one()
     assert task.file_name == "objects/a.txt"
@@ -207,8 +218,7 @@ def test_awkward_names_are_sanitized(tmp_path, dispatched):
     assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
     assert tree_digest(src) == before
     current = sorted(f.current_path for f in _files(uuid).values() if f.use == "original")
-    assert current == ["objects/Ete_cafe.txt", "objects/latine.txt",
-                       "objects/with_space.txt"]
+    assert current == ["objects/Ete_cafe.txt", "objects/latine.txt", "objects/with_space.txt"]
     originals = set(_files(uuid))
     assert "objects/latin\\xe9.txt" in originals and "objects/Été café.txt" in originals
     assert len(_events(uuid, "filename change")) == 3
@@ -273,9 +283,13 @@ def test_transfer_mets_is_registered_as_submission_documentation(tmp_path, dispa
     assert mets.size == len(data)
     assert mets.checksum == hashlib.sha256(data).hexdigest() and mets.checksum_type == "sha256"
     assert mets.puid == "fmt/101"  # XML
-    kinds = {e.event_type for e in _events(uuid, "ingestion") + _events(
-        uuid, "message digest calculation") + _events(uuid, "format identification")
-        if e.file_uuid == mets.uuid}
+    kinds = {
+        e.event_type
+        for e in _events(uuid, "ingestion")
+        + _events(uuid, "message digest calculation")
+        + _events(uuid, "format identification")
+        if e.file_uuid == mets.uuid
+    }
     assert kinds == {"ingestion", "message digest calculation", "format identification"}
     # The METS describes the transfer's other files, not itself.
     assert mets.uuid.encode() not in data
@@ -304,7 +318,11 @@ def test_transfer_mets_is_valid_and_built_like_the_aip_mets(tmp_path, dispatched
     assert {f"%transferDirectory%{f.original_path}" for f in others} == names
     events = tree.findall(".//premis:event", XPATH_NS)
     kinds = {e.findtext("premis:eventType", namespaces=XPATH_NS) for e in events}
-    assert {"ingestion", "message digest calculation", "virus check",
-            "format identification"} <= kinds
+    assert {
+        "ingestion",
+        "message digest calculation",
+        "virus check",
+        "format identification",
+    } <= kinds
     stamps = [e.findtext("premis:eventDateTime", namespaces=XPATH_NS) for e in events]
     assert all(s and (s.endswith("+00:00") or s.endswith("Z")) for s in stamps), stamps[:3]

@@ -18,16 +18,16 @@ from flows.watch import scan_watched
 from .conftest import make_sample
 
 
-def test_watched_item_starts_once_even_with_overlapping_runs(custos_home, dispatched,
-                                                             tmp_path):
+def test_watched_item_starts_once_even_with_overlapping_runs(custos_home, dispatched, tmp_path):
     loc = default_location(LocationPurpose.TRANSFER_SOURCE)
     watched = Path(loc.path) / "watched"
     make_sample(watched / "dropped")
     assert scan_watched(now=time.time()).waiting == ["dropped"]  # still settling
     later = time.time() + 3600
     results = []
-    threads = [threading.Thread(target=lambda: results.append(scan_watched(now=later)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(scan_watched(now=later))) for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -81,8 +81,10 @@ def test_cli_wait_json_runs_inline(custos_home, tmp_path, prefect_server):
 
     src = make_sample(tmp_path / "wait")
     try:
-        res = CliRunner().invoke(app, ["start", str(src), "--config", "automated",
-                                       "--name", "waited", "--wait", "--json"])
+        res = CliRunner().invoke(
+            app,
+            ["start", str(src), "--config", "automated", "--name", "waited", "--wait", "--json"],
+        )
     finally:
         dispatch.set_backend(None)
     assert res.exit_code == 0, res.output

@@ -23,19 +23,28 @@ from .conftest import AUTOMATED, SipFactory, make_png
 
 
 def _stored(make_sip: SipFactory, name: str, compression: str = "tar.gz") -> str:
-    uuid, _ = make_sip({"objects/a.txt": "precious\n"}, name=name,
-                       options=AUTOMATED | {"normalize": "none",
-                                               "compression_algorithm": compression})
+    uuid, _ = make_sip(
+        {"objects/a.txt": "precious\n"},
+        name=name,
+        options=AUTOMATED | {"normalize": "none", "compression_algorithm": compression},
+    )
     assert ingest.fn(uuid) == "complete"
     return uuid
 
 
 def _fixity_events(uuid: str) -> list[Event]:
     with session_scope() as s:
-        return list(s.exec(select(Event).where(col(Event.unit_uuid) == uuid,
-                                               col(Event.file_uuid).is_(None),
-                                               col(Event.event_type) == "fixity check")
-                           .order_by(col(Event.event_datetime))))
+        return list(
+            s.exec(
+                select(Event)
+                .where(
+                    col(Event.unit_uuid) == uuid,
+                    col(Event.file_uuid).is_(None),
+                    col(Event.event_type) == "fixity check",
+                )
+                .order_by(col(Event.event_datetime))
+            )
+        )
 
 
 def test_audit_passes_then_finds_a_corrupted_byte(make_sip: SipFactory, aip_store: Path) -> None:
@@ -73,23 +82,29 @@ def test_audit_detects_archive_corruption(make_sip: SipFactory, aip_store: Path)
 
 
 def test_metadata_reingest_replaces_the_aip_after_verification(
-        make_sip: SipFactory, aip_store: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_sip: SipFactory, aip_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     uuid = _stored(make_sip, "again")
     with session_scope() as s:
         pkg = s.get(Package, uuid)
         assert pkg is not None
         old_checksum, archive = pkg.checksum, aip_store / pkg.path
-    old_mets = read_mets((extract_aip(archive, tmp_path / "old") /
-                          "data" / f"METS.{uuid}.xml").read_bytes())
+    old_mets = read_mets(
+        (extract_aip(archive, tmp_path / "old") / "data" / f"METS.{uuid}.xml").read_bytes()
+    )
     monkeypatch.setattr(dispatch, "submit", lambda *a, **k: "test-run")
     assert start_reingest(uuid, "metadata") == uuid
     assert reingest.fn(uuid) == "wait"  # Approve AIP reingest
     with session_scope() as s:
         unit = s.get(Unit, uuid)
         assert unit is not None and unit.status == UnitStatus.USER_INPUT
-        reingested = list(s.exec(select(Event).where(col(Event.unit_uuid) == uuid,
-                                                     col(Event.event_type) == "reingestion")))
+        reingested = list(
+            s.exec(
+                select(Event).where(
+                    col(Event.unit_uuid) == uuid, col(Event.event_type) == "reingestion"
+                )
+            )
+        )
     assert len(reingested) == 1
     assert archive.is_file()  # the old AIP is still there while waiting
     approve_reingest(uuid)
@@ -127,20 +142,24 @@ def test_cli_aip_list_and_verify(make_sip: SipFactory) -> None:
 
 
 def test_partial_reingest_normalizes_by_the_configuration(
-        make_sip: SipFactory, aip_store: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    make_sip: SipFactory, aip_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # First ingest without normalization; the unit's named config is "automated",
     # which normalizes for preservation: a partial reingest follows it.
-    uuid, _ = make_sip({"objects/p.png": make_png}, name="partial", config="automated",
-                       options=AUTOMATED | {"normalize": "none",
-                                            "compression_algorithm": "tar.gz"})
+    uuid, _ = make_sip(
+        {"objects/p.png": make_png},
+        name="partial",
+        config="automated",
+        options=AUTOMATED | {"normalize": "none", "compression_algorithm": "tar.gz"},
+    )
     assert ingest.fn(uuid) == "complete"
     with session_scope() as s:
         pkg = s.get(Package, uuid)
         assert pkg is not None
     archive = aip_store / pkg.path
-    before = read_mets((extract_aip(archive, tmp_path / "old") / "data" /
-                        f"METS.{uuid}.xml").read_bytes())
+    before = read_mets(
+        (extract_aip(archive, tmp_path / "old") / "data" / f"METS.{uuid}.xml").read_bytes()
+    )
     assert {f["use"] for f in before.files.values()} == {"original"}
     monkeypatch.setattr(dispatch, "submit", lambda *a, **k: "test-run")
     assert start_reingest(uuid, "partial") == uuid
@@ -155,8 +174,9 @@ def test_partial_reingest_normalizes_by_the_configuration(
     assert list((bag / "data" / "objects").glob("p-*.tif"))
 
 
-def test_unknown_reingest_type_is_refused_clearly(make_sip: SipFactory,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_reingest_type_is_refused_clearly(
+    make_sip: SipFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from custos.errors import InvalidInput
 
     uuid = _stored(make_sip, "full")
@@ -173,7 +193,8 @@ def test_unknown_reingest_type_is_refused_clearly(make_sip: SipFactory,
 
 
 def test_reading_the_mets_again_after_a_crash_adds_nothing(
-        make_sip: SipFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_sip: SipFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sqlalchemy import update
 
     from custos.models import File, Job, JobStatus
@@ -185,14 +206,21 @@ def test_reading_the_mets_again_after_a_crash_adds_nothing(
     prepare_reingest.fn(uuid)
     # The process died before the parse job was recorded COMPLETE: it runs again.
     with session_scope() as s:
-        s.execute(update(Job).where(col(Job.unit_uuid) == uuid,
-                                    col(Job.name) == "Parse the METS into the database")
-                  .values(status=JobStatus.FAILED))
+        s.execute(
+            update(Job)
+            .where(col(Job.unit_uuid) == uuid, col(Job.name) == "Parse the METS into the database")
+            .values(status=JobStatus.FAILED)
+        )
     prepare_reingest.fn(uuid)
     with session_scope() as s:
         files = list(s.exec(select(File.uuid).where(col(File.sip_uuid) == uuid)))
-        reingestion = list(s.exec(select(Event.file_uuid).where(
-            col(Event.unit_uuid) == uuid, col(Event.event_type) == "reingestion")))
+        reingestion = list(
+            s.exec(
+                select(Event.file_uuid).where(
+                    col(Event.unit_uuid) == uuid, col(Event.event_type) == "reingestion"
+                )
+            )
+        )
     assert len(files) == 1 and reingestion == files
     assert reingest.fn(uuid) == "wait"
     approve_reingest(uuid)

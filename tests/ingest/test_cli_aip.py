@@ -22,10 +22,15 @@ runner = CliRunner()
 
 
 def _stored(make_sip: SipFactory, name: str, compression: str) -> tuple[str, Package]:
-    uuid, _ = make_sip({"objects/p.png": make_png, "objects/notes/a.txt": "first\n",
-                        "objects/notes/b.txt": "second\n"}, name=name,
-                       options=AUTOMATED | {"normalize": "preservation",
-                                            "compression_algorithm": compression})
+    uuid, _ = make_sip(
+        {
+            "objects/p.png": make_png,
+            "objects/notes/a.txt": "first\n",
+            "objects/notes/b.txt": "second\n",
+        },
+        name=name,
+        options=AUTOMATED | {"normalize": "preservation", "compression_algorithm": compression},
+    )
     assert ingest.fn(uuid) == "complete"
     with session_scope() as s:
         pkg = s.get(Package, uuid)
@@ -41,7 +46,8 @@ def _json(args: list[str]) -> tuple[int, dict[str, object]]:
 
 @pytest.mark.parametrize("compression", ["7z-copy", "tar.gz", "uncompressed"])
 def test_show_reports_the_package_and_counts_the_files_of_its_mets(
-        make_sip: SipFactory, aip_store: Path, compression: str) -> None:
+    make_sip: SipFactory, aip_store: Path, compression: str
+) -> None:
     uuid, pkg = _stored(make_sip, f"show-{compression.replace('.', '')}", compression)
     audit_package(uuid)
     code, info = _json(["show", uuid])
@@ -65,7 +71,8 @@ def test_show_of_an_unknown_aip_fails() -> None:
 
 
 def test_download_copies_the_verified_aip_and_never_overwrites(
-        make_sip: SipFactory, aip_store: Path, tmp_path: Path) -> None:
+    make_sip: SipFactory, aip_store: Path, tmp_path: Path
+) -> None:
     uuid, pkg = _stored(make_sip, "fetch", "7z-copy")
     dest = tmp_path / "downloads"
     dest.mkdir()
@@ -85,7 +92,8 @@ def test_download_copies_the_verified_aip_and_never_overwrites(
 
 
 def test_download_of_an_uncompressed_aip_and_of_a_damaged_one(
-        make_sip: SipFactory, aip_store: Path, tmp_path: Path) -> None:
+    make_sip: SipFactory, aip_store: Path, tmp_path: Path
+) -> None:
     uuid, pkg = _stored(make_sip, "fetchdir", "uncompressed")
     code, _ = _json(["download", uuid, str(tmp_path)])
     assert code == 0 and (tmp_path / pkg.path / "bagit.txt").is_file()

@@ -47,20 +47,27 @@ def _derivatives(uuid: str) -> list[Path]:
     with session_scope() as s:
         unit = s.get(Unit, uuid)
         assert unit is not None
-        rows = s.exec(select(File).where(col(File.sip_uuid) == uuid,
-                                         col(File.use) == "preservation")).all()
+        rows = s.exec(
+            select(File).where(col(File.sip_uuid) == uuid, col(File.use) == "preservation")
+        ).all()
         return [Path(unit.current_path or "") / f.current_path for f in rows]
 
 
 def _normalization_events(uuid: str) -> int:
     with session_scope() as s:
-        return len(s.exec(select(Event).where(col(Event.unit_uuid) == uuid,
-                                              col(Event.event_type) == "normalization")).all())
+        return len(
+            s.exec(
+                select(Event).where(
+                    col(Event.unit_uuid) == uuid, col(Event.event_type) == "normalization"
+                )
+            ).all()
+        )
 
 
 def test_default_config_asks_and_resumes(make_sip: SipFactory, aip_store: Path) -> None:
-    uuid, _ = make_sip({"objects/a.png": make_png}, name="asks",
-                       options={"compression_algorithm": "tar.gz"})
+    uuid, _ = make_sip(
+        {"objects/a.png": make_png}, name="asks", options={"compression_algorithm": "tar.gz"}
+    )
     assert ingest.fn(uuid) == "wait"
     assert _status(uuid) == UnitStatus.USER_INPUT
     _answer(uuid, "Normalize", "612e3609-ce9a-4df6-a9a3-63d634d2d934")  # preservation
@@ -96,21 +103,35 @@ def test_default_config_asks_and_resumes(make_sip: SipFactory, aip_store: Path) 
     assert ingest.fn(uuid) == "complete"
     assert _status(uuid) == UnitStatus.COMPLETE
     with session_scope() as s:
-        names = [j.name for j in s.exec(select(Job).where(col(Job.unit_uuid) == uuid)
-                                        .order_by(col(Job.seq)))]
+        names = [
+            j.name
+            for j in s.exec(select(Job).where(col(Job.unit_uuid) == uuid).order_by(col(Job.seq)))
+        ]
     assert names.count("Normalize for preservation") == 2  # once per round, not per resume
     assert names.count("Remove preservation and access files") == 1
     assert names[-1] == "Remove the processing directory"
     assert (aip_store / f"asks-{uuid}.tar.gz").is_file()
 
 
-@pytest.mark.parametrize("method,suffix", [("7z-copy", ".7z"), ("7z-bzip2", ".7z"),
-                                           ("7z-lzma", ".7z"), ("tar.gz", ".tar.gz"),
-                                           ("tar.bz2", ".tar.bz2"), ("uncompressed", "")])
-def test_compression_variants(make_sip: SipFactory, aip_store: Path, method: str,
-                              suffix: str) -> None:
-    options = AUTOMATED | {"normalize": "none", "compression_algorithm": method,
-                           "compression_level": 1}
+@pytest.mark.parametrize(
+    "method,suffix",
+    [
+        ("7z-copy", ".7z"),
+        ("7z-bzip2", ".7z"),
+        ("7z-lzma", ".7z"),
+        ("tar.gz", ".tar.gz"),
+        ("tar.bz2", ".tar.bz2"),
+        ("uncompressed", ""),
+    ],
+)
+def test_compression_variants(
+    make_sip: SipFactory, aip_store: Path, method: str, suffix: str
+) -> None:
+    options = AUTOMATED | {
+        "normalize": "none",
+        "compression_algorithm": method,
+        "compression_level": 1,
+    }
     uuid, _ = make_sip({"objects/a.txt": "hello\n"}, name=f"c{method}", options=options)
     assert ingest.fn(uuid) == "complete"
     stored = aip_store / f"c{method}-{uuid}{suffix}"
@@ -119,15 +140,17 @@ def test_compression_variants(make_sip: SipFactory, aip_store: Path, method: str
         assert pkg is not None and pkg.status == PackageStatus.STORED
         assert pkg.compression == method.replace("uncompressed", "none")
         assert pkg.path == stored.name
-        events = [e.event_type for e in s.exec(select(Event)
-                                               .where(col(Event.unit_uuid) == uuid))]
+        events = [e.event_type for e in s.exec(select(Event).where(col(Event.unit_uuid) == uuid))]
     assert verify_stored_aip(stored, pkg.checksum, extract=True).problems == ()
     assert ("compression" in events) == (method != "uncompressed")
 
 
 def test_failed_normalization_fails_the_sip(make_sip: SipFactory) -> None:
-    uuid, _ = make_sip({"objects/bad.jpg": "not a JPEG at all"}, name="bad",
-                       options=AUTOMATED | {"normalize": "preservation"})
+    uuid, _ = make_sip(
+        {"objects/bad.jpg": "not a JPEG at all"},
+        name="bad",
+        options=AUTOMATED | {"normalize": "preservation"},
+    )
     with session_scope() as s:  # identified as JPEG by the transfer, but broken
         for f in s.exec(select(File).where(col(File.sip_uuid) == uuid)):
             f.puid = "fmt/43"
@@ -135,8 +158,11 @@ def test_failed_normalization_fails_the_sip(make_sip: SipFactory) -> None:
         ingest.fn(uuid)
     assert _status(uuid) == UnitStatus.FAILED
     with session_scope() as s:
-        job = s.exec(select(Job).where(col(Job.unit_uuid) == uuid,
-                                       col(Job.name) == "Normalize for thumbnails")).one()
+        job = s.exec(
+            select(Job).where(
+                col(Job.unit_uuid) == uuid, col(Job.name) == "Normalize for thumbnails"
+            )
+        ).one()
         tasks = list(s.exec(select(Task).where(col(Task.job_uuid) == job.uuid)))
     assert job.status == "FAILED"
     assert [t.exit_code for t in tasks] == [1] and tasks[0].stderr
@@ -153,9 +179,15 @@ def test_interrupted_store_is_finished_on_rerun(make_sip: SipFactory, aip_store:
     with session_scope() as s:
         unit = s.get(Unit, uuid)
         assert unit is not None
-        s.add(Package(uuid=uuid, name=f"crash-{uuid}", path=final.name,
-                      location_uuid=default_location(LocationPurpose.AIP_STORAGE).uuid,
-                      status=PackageStatus.STORING))
+        s.add(
+            Package(
+                uuid=uuid,
+                name=f"crash-{uuid}",
+                path=final.name,
+                location_uuid=default_location(LocationPurpose.AIP_STORAGE).uuid,
+                status=PackageStatus.STORING,
+            )
+        )
     Recorder().start_job(uuid, "Store AIP", "Store the AIP")
     assert not final.exists()
     assert ingest.fn(uuid) == "complete"

@@ -42,10 +42,12 @@ def test_round_trip_and_unknown_entries_ignored():
 
 
 def test_parser_is_safe_against_entities():
-    evil = ("<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>"
-            "<processingMCP><preconfiguredChoices><preconfiguredChoice>"
-            "<appliesTo>&e;</appliesTo><goToChain>x</goToChain>"
-            "</preconfiguredChoice></preconfiguredChoices></processingMCP>")
+    evil = (
+        "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]>"
+        "<processingMCP><preconfiguredChoices><preconfiguredChoice>"
+        "<appliesTo>&e;</appliesTo><goToChain>x</goToChain>"
+        "</preconfiguredChoice></preconfiguredChoices></processingMCP>"
+    )
     assert p.parse_xml(evil) == p.ProcessingConfig()
     with pytest.raises(InvalidInput):
         p.parse_xml("<notit/>")

@@ -20,13 +20,21 @@ def engine() -> Engine:
     return get_engine()
 
 
-def _unit(engine: Engine, *, age: timedelta, run_id: str | None = "gone-run",
-          attempts: int = 0) -> str:
+def _unit(
+    engine: Engine, *, age: timedelta, run_id: str | None = "gone-run", attempts: int = 0
+) -> str:
     then = utcnow() - age
     with session_scope(engine) as s:
-        unit = Unit(unit_type=UnitType.HEALTHCHECK, name="lost", status=UnitStatus.PROCESSING,
-                    flow_run_id=run_id, created_at=then, updated_at=then, submitted_at=then,
-                    variables={ATTEMPTS_KEY: attempts} if attempts else {})
+        unit = Unit(
+            unit_type=UnitType.HEALTHCHECK,
+            name="lost",
+            status=UnitStatus.PROCESSING,
+            flow_run_id=run_id,
+            created_at=then,
+            updated_at=then,
+            submitted_at=then,
+            variables={ATTEMPTS_KEY: attempts} if attempts else {},
+        )
         s.add(unit)
         s.flush()
         return unit.uuid
@@ -74,8 +82,9 @@ def test_lost_unit_is_resubmitted_and_completes(engine: Engine) -> None:
 def test_recent_activity_is_left_alone(engine: Engine) -> None:
     fresh = _unit(engine, age=timedelta(seconds=1), run_id=None)
     submit = RunFlowNow(fresh)
-    assert fresh not in reconcile(engine, lambda _r: False, submit=submit,
-                                  grace=timedelta(seconds=30))
+    assert fresh not in reconcile(
+        engine, lambda _r: False, submit=submit, grace=timedelta(seconds=30)
+    )
     assert fresh not in [u for _f, u in submit.calls]
 
 
@@ -91,16 +100,19 @@ def test_unit_lost_too_often_is_failed(engine: Engine) -> None:
 def test_running_rule() -> None:
     now = utcnow()
     runner_start = now - timedelta(seconds=10)
-    kwargs: dict[str, Any] = {"served_by_runner": True, "runner_start": runner_start,
-                              "stale_after": timedelta(minutes=9), "now": now}
+    kwargs: dict[str, Any] = {
+        "served_by_runner": True,
+        "runner_start": runner_start,
+        "stale_after": timedelta(minutes=9),
+        "now": now,
+    }
     older = now - timedelta(seconds=60)
     assert not running_is_alive(started=older, last_seen=older, **kwargs)
     assert running_is_alive(started=now, last_seen=now, **kwargs)
     # a work-pool run is judged by its heartbeats only
     kwargs["served_by_runner"] = False
     assert running_is_alive(started=older, last_seen=older, **kwargs)
-    assert not running_is_alive(started=older, last_seen=now - timedelta(minutes=10),
-                                **kwargs)
+    assert not running_is_alive(started=older, last_seen=now - timedelta(minutes=10), **kwargs)
 
 
 def test_unit_without_a_flow_run_is_submitted_and_never_counted(engine: Engine) -> None:
@@ -125,8 +137,13 @@ def test_an_answer_whose_submission_failed_is_resumed_not_lost(engine: Engine) -
     from custos.recorder import Recorder
 
     waiting = _unit(engine, age=timedelta(minutes=5), run_id="finished-run")
-    ask(Recorder(engine), waiting, microservice="Healthcheck", name="Go on?",
-        choices=[Choice("yes", "Yes")])
+    ask(
+        Recorder(engine),
+        waiting,
+        microservice="Healthcheck",
+        name="Go on?",
+        choices=[Choice("yes", "Yes")],
+    )
 
     class Down:
         def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:

@@ -36,8 +36,12 @@ class Serve:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--json"], env=env,
-            stdout=subprocess.PIPE, stderr=open(log, "ab"), start_new_session=True)
+            [sys.executable, "-m", "cli", "serve", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=open(log, "ab"),
+            start_new_session=True,
+        )
 
     def ready(self, timeout: float = 150) -> dict[str, Any]:
         """The JSON document printed once everything is up."""
@@ -87,14 +91,19 @@ def serve_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         env.pop(name, None)
     home = tmp_path / "home"
     home.mkdir()
-    env.update(CUSTOS_HOME=str(home), CUSTOS_PORT=str(free_port()),
-               CUSTOS_PREFECT_PORT=str(free_port()), CUSTOS_PREFECT_UI="false",
-               CUSTOS_RECONCILE_INTERVAL="5")
+    env.update(
+        CUSTOS_HOME=str(home),
+        CUSTOS_PORT=str(free_port()),
+        CUSTOS_PREFECT_PORT=str(free_port()),
+        CUSTOS_PREFECT_UI="false",
+        CUSTOS_RECONCILE_INTERVAL="5",
+    )
     yield env
 
 
-def test_serve_runs_flows_and_recovers_from_a_killed_runner(serve_env: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_serve_runs_flows_and_recovers_from_a_killed_runner(
+    serve_env: dict[str, str], tmp_path: Path
+) -> None:
     home = Path(serve_env["CUSTOS_HOME"])
     log = tmp_path / "serve.log"
     serves = [Serve(serve_env, log)]
@@ -113,28 +122,41 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(serve_env: dict[str,
         unit_uuid, run_id = started.json()["uuid"], started.json()["flow_run_id"]
 
         def unit() -> dict[str, Any]:
-            body: dict[str, Any] = http.get(f"{api}/custos/units/{unit_uuid}",
-                                             headers=auth).json()
+            body: dict[str, Any] = http.get(f"{api}/custos/units/{unit_uuid}", headers=auth).json()
             return body
 
         _poll(lambda: unit()["status"] == "COMPLETE", 60, "the healthcheck to complete")
         check = next(j for j in unit()["jobs"] if j["name"] == "Check the runtime")
         assert json.loads(check["output"])["flow_run_id"] == run_id
-        _poll(lambda: http.get(f"{prefect_api}/flow_runs/{run_id}").json()
-              ["state_type"] == "COMPLETED", 30, "Prefect to show the run completed")
+        _poll(
+            lambda: (
+                http.get(f"{prefect_api}/flow_runs/{run_id}").json()["state_type"] == "COMPLETED"
+            ),
+            30,
+            "Prefect to show the run completed",
+        )
 
         # a second serve on the same home is refused, touching nothing
-        second = subprocess.run([sys.executable, "-m", "cli", "serve"], env=serve_env,
-                                capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "cli", "serve"],
+            env=serve_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 1
         assert "another custos serve" in second.stderr and "Traceback" not in second.stderr
 
         # kill the runner (and its flow-run subprocess) in the middle of a flow
-        held = http.post(f"{api}/custos/healthcheck", headers=auth,
-                          json={"hold_seconds": 120}).json()
+        held = http.post(
+            f"{api}/custos/healthcheck", headers=auth, json={"hold_seconds": 120}
+        ).json()
         unit_uuid, lost_run = held["uuid"], held["flow_run_id"]
-        _poll(lambda: any(j["name"] == "Hold the flow run" for j in unit()["jobs"]), 60,
-              "the flow to start holding")
+        _poll(
+            lambda: any(j["name"] == "Hold the flow run" for j in unit()["jobs"]),
+            60,
+            "the flow to start holding",
+        )
         runner_pid = json.loads((home / "run" / "runner.json").read_text())["pid"]
         os.killpg(runner_pid, signal.SIGKILL)
         assert serves[0].proc.wait(30) == 1
@@ -142,8 +164,10 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(serve_env: dict[str,
         for port in (serve_env["CUSTOS_PORT"], serve_env["CUSTOS_PREFECT_PORT"]):
             check_port_free("127.0.0.1", int(port), "test")
         with sqlite3.connect(home / "custos.db") as db:
-            assert db.execute("select status from unit where uuid=?",
-                              (unit_uuid,)).fetchone()[0] == "PROCESSING"
+            assert (
+                db.execute("select status from unit where uuid=?", (unit_uuid,)).fetchone()[0]
+                == "PROCESSING"
+            )
 
         # start again: the reconciler resubmits the lost unit, which completes
         serves.append(Serve(serve_env, log))
@@ -152,15 +176,22 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(serve_env: dict[str,
         _poll(lambda: unit()["status"] == "COMPLETE", 90, "the lost unit to be finished")
         names = [j["name"] for j in unit()["jobs"]]
         assert names.count("Hold the flow run") == 1 and "Check the runtime" in names
-        assert http.get(f"{prefect_api}/flow_runs/{lost_run}").json()["state_type"] \
-            == "CRASHED"
+        assert http.get(f"{prefect_api}/flow_runs/{lost_run}").json()["state_type"] == "CRASHED"
+
         # Prefect's scheduler fills the interval schedules (reconcile every 5 s here) and
         # the runner runs them: watched folders and fixity audits depend on it.
         def scheduled_reconciles_ran() -> bool:
-            runs = http.post(f"{prefect_api}/flow_runs/filter", json={
-                "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}},
-                              "auto_scheduled": {"eq_": True}}}).json()
+            runs = http.post(
+                f"{prefect_api}/flow_runs/filter",
+                json={
+                    "flow_runs": {
+                        "state": {"type": {"any_": ["COMPLETED"]}},
+                        "auto_scheduled": {"eq_": True},
+                    }
+                },
+            ).json()
             return len(runs) >= 1
+
         _poll(scheduled_reconciles_ran, 60, "a scheduled reconcile run to complete")
 
         # Ctrl-C stops every child; nothing is left listening or running

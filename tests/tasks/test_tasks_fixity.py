@@ -75,8 +75,12 @@ def test_walk_sorted_no_symlinks_no_loops(tmp_path: Path) -> None:
     files = list(walk_files(root, problems))
     assert [f.relative_to(root).as_posix() for f in files] == ["a/1.txt", "b/c/2.txt", "z.txt"]
     kinds = sorted((p.path.name, p.kind) for p in problems)
-    assert kinds == [("dangling", "symlink"), ("fifo", "fifo"), ("loop", "symlink"),
-                     ("out", "symlink")]
+    assert kinds == [
+        ("dangling", "symlink"),
+        ("fifo", "fifo"),
+        ("loop", "symlink"),
+        ("out", "symlink"),
+    ]
 
     scan = scan_tree(root)
     assert scan.empty_directories == [root / "empty"]

@@ -14,8 +14,12 @@ def test_expected_puids(make, tmp_path: Path) -> None:
     with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("readme.txt", "hello\n")
     files = [
-        make.pdf(), make.png(), make.jpeg(), make.tiff(),
-        make.bytes("notes.txt", b"Plain ASCII text\nsecond line\n"), zpath,
+        make.pdf(),
+        make.png(),
+        make.jpeg(),
+        make.tiff(),
+        make.bytes("notes.txt", b"Plain ASCII text\nsecond line\n"),
+        zpath,
     ]
     report = identify_files(files)
     puids = [r.puid for r in report.results]

@@ -18,12 +18,16 @@ def _write(tmp_path: Path, name: str, text: str, bom: bool = False) -> Path:
 
 
 def test_metadata_csv_repeated_columns_and_custom(tmp_path: Path) -> None:
-    path = _write(tmp_path, "metadata.csv",
+    path = _write(
+        tmp_path,
+        "metadata.csv",
         "Filename,dc.title,dc.subject,dc.subject,dc.creator,Accession\r\n"
         "objects,Whole transfer,,,,A-1\r\n"
         'objects/Été photos/a b.jpg,"Beach, 1999",sand,sea,Zoë,\r\n'
         "\r\n"
-        "objects/dir/,A folder,,,,\r\n", bom=True)
+        "objects/dir/,A folder,,,,\r\n",
+        bom=True,
+    )
     rows = load_metadata_csv(path)
     assert [r.filename for r in rows] == ["objects", "objects/Été photos/a b.jpg", "objects/dir/"]
     top, photo, folder = rows
@@ -33,7 +37,9 @@ def test_metadata_csv_repeated_columns_and_custom(tmp_path: Path) -> None:
 
 
 def test_metadata_csv_bad_rows_all_reported(tmp_path: Path) -> None:
-    path = _write(tmp_path, "metadata.csv",
+    path = _write(
+        tmp_path,
+        "metadata.csv",
         "filename,dc.title,dc.colour\n"
         "objects/a.txt,A,red\n"
         "/etc/passwd,B,\n"
@@ -41,12 +47,20 @@ def test_metadata_csv_bad_rows_all_reported(tmp_path: Path) -> None:
         "a.txt,D,\n"
         "objects/a.txt,again,\n"
         ",E,\n"
-        "objects/b.txt,F,x,extra\n")
+        "objects/b.txt,F,x,extra\n",
+    )
     with pytest.raises(InvalidInput) as err:
         load_metadata_csv(path)
     details = err.value.details
     assert [(d["line"], d["column"]) for d in details] == [
-        (1, 3), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1), (8, 4)]
+        (1, 3),
+        (3, 1),
+        (4, 1),
+        (5, 1),
+        (6, 1),
+        (7, 1),
+        (8, 4),
+    ]
     assert "unknown Dublin Core element 'dc.colour'" in details[0]["error"]
     assert "already described on line 2" in details[4]["error"]
 
@@ -61,16 +75,21 @@ def test_metadata_csv_structural_errors(tmp_path: Path) -> None:
         load_metadata_csv(_write(tmp_path, "m3.csv", ""))
 
 
-RIGHTS_HEADER = ("file,basis,status,determination_date,jurisdiction,start_date,end_date,note,"
-                 "grant_act,grant_restriction,grant_start_date,grant_end_date,grant_note,"
-                 "doc_id_type,doc_id_value,doc_id_role\n")
+RIGHTS_HEADER = (
+    "file,basis,status,determination_date,jurisdiction,start_date,end_date,note,"
+    "grant_act,grant_restriction,grant_start_date,grant_end_date,grant_note,"
+    "doc_id_type,doc_id_value,doc_id_role\n"
+)
 
 
 def test_rights_csv(tmp_path: Path) -> None:
-    path = _write(tmp_path, "rights.csv", RIGHTS_HEADER +
-        "objects/a.jpg,Copyright,copyrighted,2011-01-01,ca,2011-01-01,OPEN,note,"
+    path = _write(
+        tmp_path,
+        "rights.csv",
+        RIGHTS_HEADER + "objects/a.jpg,Copyright,copyrighted,2011-01-01,ca,2011-01-01,OPEN,note,"
         "disseminate,Disallow,2011-01-01,2031-12-31,gnote,Copyright ID,ID-1,role\n"
-        "objects/a.jpg,license,,,,,,,,allow,,,,,,\n")
+        "objects/a.jpg,license,,,,,,,,allow,,,,,,\n",
+    )
     first, second = load_rights_csv(path)
     assert first.basis == "copyright" and first.start_date == dt.date(2011, 1, 1)
     assert first.end_date is None and first.end_open
@@ -81,9 +100,12 @@ def test_rights_csv(tmp_path: Path) -> None:
 
 
 def test_rights_csv_errors(tmp_path: Path) -> None:
-    path = _write(tmp_path, "rights.csv", RIGHTS_HEADER +
-        "objects/a.jpg,magic,,2011-13-01,,,,,,,,,,,,\n"
-        "objects/b.jpg,donor,,,,,,,,maybe,,,,,,\n")
+    path = _write(
+        tmp_path,
+        "rights.csv",
+        RIGHTS_HEADER + "objects/a.jpg,magic,,2011-13-01,,,,,,,,,,,,\n"
+        "objects/b.jpg,donor,,,,,,,,maybe,,,,,,\n",
+    )
     with pytest.raises(InvalidInput) as err:
         load_rights_csv(path)
     errors = [(d["line"], d["error"].split(" ")[0]) for d in err.value.details]

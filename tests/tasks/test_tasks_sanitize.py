@@ -64,7 +64,9 @@ def test_sanitize_tree_bottom_up_with_collisions(tmp_path: Path) -> None:
     assert by_old["Été photos"].is_dir
     assert "ok.txt" not in by_old
     assert {by_old["Été photos/a b.txt"].new, by_old["Été photos/a?b.txt"].new} == {
-        "Ete_photos/a_b_1.txt", "Ete_photos/a_b_2.txt"}
+        "Ete_photos/a_b_1.txt",
+        "Ete_photos/a_b_2.txt",
+    }
     assert by_old["empty dir"].event_note == 'Original name="empty dir"; new name="empty_dir"'
     assert sanitize_tree(root) == []  # idempotent
 
