@@ -21,7 +21,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from custos.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -161,7 +160,7 @@ class Settings(BaseSettings):
 
     @property
     def builtin_processing_configs_dir(self) -> Path:
-        return PROJECT_ROOT / "processing_configs"
+        return PACKAGE_DATA / "processing_configs"
 
     @property
     def run_dir(self) -> Path:
