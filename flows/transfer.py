@@ -89,10 +89,10 @@ def approve_transfer(unit_uuid: str) -> Outcome:
 
 
 def transfer_steps(unit: Unit) -> tuple[Any, ...]:
-    """The unit's steps: the approval, its source copied in (a full reingest: its AIP
+    """The unit's steps once approved: its source copied in (a full reingest: its AIP
     restored), then ``STEPS``."""
     first = restore_aip if unit.transfer_type == TransferType.AIP else move_to_processing
-    return (approve_transfer, first, *STEPS)
+    return (first, *STEPS)
 
 
 def _unit(unit_uuid: str) -> Unit:
@@ -123,7 +123,8 @@ def run_transfer(
             start_prescan(unit_uuid)
 
     try:
-        walk(unit_uuid, transfer_steps(unit), prefect=use_prefect, after=after, timings=timings)
+        steps = (approve_transfer, *transfer_steps(unit))
+        walk(unit_uuid, steps, prefect=use_prefect, after=after, timings=timings)
     finally:
         cancel_prescan(unit_uuid)  # a no-op once step 8 has collected it
     info = shared_recorder().status_info(unit_uuid)
