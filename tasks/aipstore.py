@@ -36,10 +36,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from custos.errors import FixityMismatch, InvalidInput, StorageError, ToolFailed
-
-from .bag import verify_aip_bag
-from .compress import extract_aip, seven_zip
-from .toolrun import run
+from tasks.aip_bag import verify_aip_bag
+from tasks.tools.compress import extract_aip, seven_zip
+from tasks.tools.run import run
 
 TMP_PREFIX = ".tmp-"
 _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
@@ -192,7 +191,7 @@ def store_aip(
 ) -> StoredAIP:
     """Copy a packaged AIP (archive file or bag directory) into ``store_dir`` safely.
 
-    ``expected_sha256`` is the archive digest from :func:`tasks.compress.compress_aip`;
+    ``expected_sha256`` is the archive digest from :func:`tasks.tools.compress.compress_aip`;
     when it is None the source is hashed instead. The final name is ``name``, by
     default the source's.
     A directory's copy is validated as a bag, or by ``verify`` (its problems) when

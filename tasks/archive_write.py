@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from custos.errors import InvalidInput, ToolFailed
+from tasks.tools.run import run
 
 from .archive_members import NotExtracted, Plan
 from .safefs import DirTree, UnsafePath
-from .toolrun import run
 
 _COPY_CHUNK = 1024 * 1024
 

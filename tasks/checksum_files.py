@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from custos.errors import FixityMismatch
+from tasks.tools.run import event_detail
 
 from .fixity import hash_files
-from .toolrun import event_detail
 from .walk import walk_files
 
 #: Checksum file name -> hashlib algorithm (Archivematica's HASHFILES_COMMANDS).

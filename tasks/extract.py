@@ -61,6 +61,7 @@ from pathlib import Path
 
 from custos.errors import InvalidInput, StorageError
 from custos.sniff import kind_by_name, kind_of_fd, package_kind
+from tasks.tools.run import event_detail, tool_version
 
 from .archive_members import (
     Budget,
@@ -72,7 +73,6 @@ from .archive_members import (
 )
 from .archive_write import Written, list_7z_text, seven_zip, write_7z, write_tar, write_zip
 from .safefs import READ_FLAGS, DirTree, UnsafePath, rename_noreplace
-from .toolrun import event_detail, tool_version
 
 __all__ = [
     "ExtractLimits",

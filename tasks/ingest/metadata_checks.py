@@ -31,11 +31,11 @@ from custos.models import Event, File, FileUse
 from custos.recorder import JobHandle, Recorder
 from custos.settings import get_settings
 from custos.sip_metadata import METADATA_MOVED_JOB
-from tasks.characterize import characterize_files
 from tasks.fixity import digest_event_detail
-from tasks.identify import identify_files
+from tasks.tools.characterize import characterize_files
+from tasks.tools.clamav import CLEAN, INFECTED, scan_with_settings
+from tasks.tools.siegfried import identify_files
 from tasks.transfer.characterization import worth_characterizing
-from tasks.virus_scan import CLEAN, INFECTED, scan_with_settings
 
 from .sip import Sip
 

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from custos import processing
 from custos.errors import ConfigError, CustosError, NotFound
 from custos.processing import ProcessingConfig
-from tasks.compress import Compression
+from tasks.tools.compress import Compression
 
 NORMALIZE_LINK = processing.link_for("normalize").uuid
 #: Not a ``ProcessingConfig`` field (Archivematica's UI never preconfigures it): asked.

@@ -41,8 +41,8 @@ from custos.models import (
 )
 from custos.storage import default_location, get_location
 from tasks import aipreplace, aipstore, dipstore
-from tasks.bag import build_aip_bag, verify_aip_bag
-from tasks.compress import Compression, CompressionResult, compress_aip
+from tasks.aip_bag import build_aip_bag, verify_aip_bag
+from tasks.tools.compress import Compression, CompressionResult, compress_aip
 
 from .sip import Sip, sip_files
 

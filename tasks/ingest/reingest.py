@@ -32,7 +32,7 @@ from custos.models import Event, File, Location, LocationPurpose, Package, Unit,
 from custos.recorder import AgentSpec, JobHandle, Recorder
 from custos.steps import StepContext, step
 from custos.storage import default_location, processing_directory
-from tasks.compress import extract_aip
+from tasks.tools.compress import extract_aip
 
 GROUP = "Reingest AIP"
 PARSE_JOB = "Parse the METS into the database"

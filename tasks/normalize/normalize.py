@@ -30,7 +30,7 @@ from custos.models import Event, File, new_uuid, utcnow
 from custos.recorder import JobHandle, Recorder
 from custos.settings import get_settings
 from tasks.fixity import digest_event_detail, hash_files
-from tasks.identify import identify_files
+from tasks.tools.siegfried import identify_files
 
 from ..ingest.sip import Sip, is_content, sip_files
 from .rules import Command, Policy, Purpose

@@ -52,8 +52,8 @@ from custos.models import (
 )
 from custos.recorder import JobHandle
 from custos.storage import default_location, processing_directory
-from tasks.compress import extract_aip
 from tasks.ingest.reingest import mets_datetime, mets_event_rows
+from tasks.tools.compress import extract_aip
 
 from .common import TransferContext, display_path, microservice
 

@@ -1,8 +1,8 @@
 """Steps 13-15: characterization, validation, policy checks and content examination.
 
 File modification dates are stored on the File rows. Characterization
-(``tasks.characterize``) keeps tool XML for images, audio, video and PDF;
-validation (``tasks.validate``) records a *validation* event where a validator
+(``tasks.tools.characterize``) keeps tool XML for images, audio, video and PDF;
+validation (``tasks.tools.validate``) records a *validation* event where a validator
 applies, and nothing otherwise, as Archivematica does when no FPR rule applies.
 Policy checks and bulk_extractor (*Examine contents*) are decisions; without
 the tool the job says it skipped.
@@ -17,8 +17,8 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.models import File, FileUse
-from tasks.characterize import characterize_files
-from tasks.validate import validate_file
+from tasks.tools.characterize import characterize_files
+from tasks.tools.validate import validate_file
 
 from .common import YES_NO, TransferContext, microservice
 

@@ -26,7 +26,7 @@ from custos.processing import named_path
 from custos.recorder import JobHandle
 from custos.sniff import is_bag
 from custos.transfers import BAG, STANDARD, ZIPFILE, ZIPPED_BAG
-from tasks.bags import validate_bag
+from tasks.bag_check import validate_bag
 from tasks.extract import ExtractLimits, ExtractResult, extract_package, remove_leftovers
 from tasks.safefs import DirTree, UnsafePath, rename_noreplace
 from tasks.walk import scan_tree

@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 
 from custos.models import File
 from custos.recorder import JobHandle
-from tasks.identify import identify_files
+from tasks.tools.siegfried import identify_files
 
 from .common import YES_NO, TransferContext, microservice
 

@@ -36,8 +36,7 @@ from custos.errors import ConfigError, InvalidInput
 from custos.models import File
 from custos.processing import choice_value, link_for
 from custos.recorder import JobHandle
-from tasks.toolrun import which
-from tasks.virus_scan import (
+from tasks.tools.clamav import (
     CLEAN,
     ERROR,
     INFECTED,
@@ -49,6 +48,7 @@ from tasks.virus_scan import (
     scan_with_settings,
     usable_database,
 )
+from tasks.tools.run import which
 from tasks.walk import walk_files
 
 from .common import YES_NO, TransferContext, load_context, microservice

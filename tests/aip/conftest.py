@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from tasks.bag import BagResult, build_aip_bag
+from tasks.aip_bag import BagResult, build_aip_bag
 
 SIP_UUID = UUID("d31cc44f-ce01-4e67-affe-513868d9cf3d")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from custos.errors import ConfigError, InvalidInput
-from tasks.bag import BagResult, verify_aip_bag
-from tasks.compress import Compression, compress_aip, extract_aip
+from tasks.aip_bag import BagResult, verify_aip_bag
+from tasks.tools.compress import Compression, compress_aip, extract_aip
 
 VARIANTS = [
     pytest.param(Compression.SEVEN_Z_COPY, ".7z"),

@@ -41,11 +41,11 @@ from custos.models import (
 )
 from custos.storage import add_location, default_location
 from tasks import aipreplace
+from tasks.aip_bag import build_aip_bag
 from tasks.aipstore import Outcome, leftovers, stored_size, verify_stored_aip
-from tasks.bag import build_aip_bag
-from tasks.compress import Compression
 from tasks.ingest import package
 from tasks.ingest.sip import Sip, load_sip
+from tasks.tools.compress import Compression
 
 CHILD = Path(__file__).with_name("crash_child.py")
 

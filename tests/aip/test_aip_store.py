@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from custos.errors import FixityMismatch, InvalidInput, StorageError
+from tasks.aip_bag import BagResult
 from tasks.aipstore import (
     Outcome,
     clean_leftovers,
@@ -17,8 +18,7 @@ from tasks.aipstore import (
     store_aip,
     verify_stored_aip,
 )
-from tasks.bag import BagResult
-from tasks.compress import Compression, CompressionResult, compress_aip
+from tasks.tools.compress import Compression, CompressionResult, compress_aip
 
 
 @pytest.fixture

@@ -27,10 +27,10 @@ from custos.models import (
 )
 from custos.storage import add_location
 from tasks import aipreplace
+from tasks.aip_bag import BagResult
 from tasks.aipstore import TMP_PREFIX, leftovers, verify_stored_aip
-from tasks.bag import BagResult
-from tasks.compress import Compression, CompressionResult, compress_aip
 from tasks.ingest.package import sweep_leftovers
+from tasks.tools.compress import Compression, CompressionResult, compress_aip
 
 HOUR = 3600.0
 

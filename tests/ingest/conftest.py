@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from custos.db import session_scope
 from custos.models import File, FileUse, LocationPurpose, Unit, UnitType, new_uuid
 from custos.storage import default_location
-from tasks.identify import identify_files
+from tasks.tools.siegfried import identify_files
 from tests.support.samples import make_odt as make_odt
 from tests.support.samples import make_pdf as make_pdf
 from tests.support.samples import make_png as make_png

@@ -17,7 +17,7 @@ from custos.reingest import approve_reingest, start_reingest
 from flows.audit import audit_package
 from flows.ingest import ingest
 from flows.reingest import reingest
-from tasks.compress import extract_aip
+from tasks.tools.compress import extract_aip
 
 from .conftest import AUTOMATED, SipFactory, make_png
 

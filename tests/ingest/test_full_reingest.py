@@ -18,7 +18,7 @@ from custos.models import Event, Package, PackageStatus, Unit, UnitStatus
 from custos.reingest import start_reingest
 from custos.transfers import start_transfer
 from tasks import aipstore
-from tasks.compress import extract_aip
+from tasks.tools.compress import extract_aip
 from tests.support.recording import RecordingBackend
 
 from .conftest import make_png

@@ -13,7 +13,7 @@ from custos.mets.validate import mets_problems
 from custos.models import Event, File, Package, PackageStatus, Unit, UnitStatus
 from flows.ingest import ingest
 from tasks.aipstore import verify_stored_aip
-from tasks.compress import extract_aip
+from tasks.tools.compress import extract_aip
 
 from .conftest import AUTOMATED, SipFactory, make_odt, make_pdf, make_png, make_wav
 

@@ -21,7 +21,7 @@ from custos.db import session_scope
 from custos.mets.validate import mets_problems
 from custos.models import Event, File, Package, PackageStatus, Unit, UnitStatus
 from custos.reingest import approve_reingest, start_reingest
-from tasks.compress import extract_aip
+from tasks.tools.compress import extract_aip
 from tests.support.samples import make_jpeg, make_odt, make_pdf, make_png, make_wav
 
 NS = {"mets": "http://www.loc.gov/METS/", "premis": "http://www.loc.gov/premis/v3"}

@@ -9,7 +9,7 @@ import bagit
 import pytest
 
 from custos.sniff import is_bag
-from tasks.bags import validate_bag
+from tasks.bag_check import validate_bag
 
 
 @pytest.fixture

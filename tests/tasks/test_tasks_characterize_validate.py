@@ -8,8 +8,8 @@ import pytest
 from lxml import etree
 
 from custos.errors import InvalidInput
-from tasks.characterize import characterize_file, tools_for
-from tasks.validate import validate_file, validator_kind
+from tasks.tools.characterize import characterize_file, tools_for
+from tasks.tools.validate import validate_file, validator_kind
 
 
 def test_characterize_jpeg_and_png(make) -> None:
@@ -37,7 +37,7 @@ def test_characterize_audio_with_all_av_tools(make) -> None:
 
 def test_characterize_missing_tool_and_failure(make, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")  # no tool found at all
-    from tasks import toolrun
+    from tasks.tools import run as toolrun
 
     toolrun.tool_version.cache_clear()
     [out] = characterize_file(make.png(), tools=["exiftool"]).outputs

@@ -6,7 +6,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from tasks.identify import identify_file, identify_files
+from tasks.tools.siegfried import identify_file, identify_files
 
 
 def test_expected_puids(make, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from custos.errors import ConfigError
 from custos.settings import PACKAGE_DATA
-from tasks.virus_scan import Clamd, ClamscanScanner, scan_files
+from tasks.tools.clamav import Clamd, ClamscanScanner, scan_files
 
 DB = PACKAGE_DATA / "clamav"
 

@@ -29,7 +29,7 @@ from custos.virus_signatures import (
     select_database,
     startup_messages,
 )
-from tasks.virus_scan import ScanReport, judge_signatures, usable_database
+from tasks.tools.clamav import ScanReport, judge_signatures, usable_database
 
 BUILT = datetime(2025, 3, 14, 10, 12, tzinfo=UTC)
 

@@ -125,7 +125,7 @@ def test_an_external_clamd_is_judged_by_its_own_reply(
     no_official: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An operator's clamd (here: one on the test set) is refused by what it reports."""
-    from tasks.virus_scan import Clamd
+    from tasks.tools.clamav import Clamd
 
     with Clamd(tmp_path / "run", Path(__file__).parents[2] / "custos/data/clamav") as clamd:
         monkeypatch.setenv("CUSTOS_CLAMD_SOCKET", str(clamd.socket_path))

@@ -1,0 +1,149 @@
+"""Characterization: keep ExifTool, MediaInfo and ffprobe XML for the METS.
+
+Archivematica's *Characterize and extract metadata* runs the FPR's
+characterization commands per file and stores their XML output in the
+PREMIS ``objectCharacteristicsExtension``. We choose tools by MIME family
+(images and documents: ExifTool; audio/video: MediaInfo and ffprobe, plus
+ExifTool), keep each tool's XML only when it is well-formed, and treat a tool
+that is not installed as *skipped with a note*, never as a crash.
+
+Example::
+
+    result = characterize_file(path, mime="image/jpeg")
+    for out in result.outputs:
+        out.tool, out.version, out.outcome, out.xml
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+
+from custos.errors import InvalidInput, ToolFailed
+from tasks.tools.run import event_detail, run, tool_version, which
+
+#: tool -> argv builder (absolute paths, so a name starting with "-" is no option).
+_COMMANDS = {
+    "exiftool": lambda p: ["exiftool", "-X", "-charset", "filename=utf8", str(p)],
+    "mediainfo": lambda p: ["mediainfo", "--Output=XML", str(p)],
+    "ffprobe": lambda p: [
+        "ffprobe",
+        "-v",
+        "error",
+        "-print_format",
+        "xml",
+        "-show_format",
+        "-show_streams",
+        str(p),
+    ],
+}
+_AV_PUIDS = frozenset(
+    [
+        "fmt/5",
+        "fmt/6",
+        "fmt/141",
+        "fmt/142",
+        "fmt/143",
+        "fmt/134",
+        "fmt/199",
+        "x-fmt/384",
+        "fmt/569",
+        "fmt/203",
+        "fmt/279",
+        "fmt/585",
+        "fmt/640",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """One tool's XML for one file; ``outcome`` is ``ok``, ``skipped`` or ``failed``."""
+
+    tool: str
+    version: str | None
+    outcome: str
+    xml: str | None = None
+    note: str = ""
+
+    @property
+    def event_detail(self) -> str:
+        """``program="exiftool"; version="12.57"``."""
+        return event_detail(self.tool, self.version)
+
+
+@dataclass
+class CharacterizationResult:
+    """All tool outputs for one file."""
+
+    path: Path
+    outputs: list[ToolOutput] = field(default_factory=list)
+
+    @property
+    def xml_documents(self) -> list[str]:
+        """The well-formed XML documents, in tool order, for objectCharacteristicsExtension."""
+        return [o.xml for o in self.outputs if o.outcome == "ok" and o.xml]
+
+
+def tools_for(mime: str | None, puid: str | None = None) -> list[str]:
+    """Which characterization tools apply to a file of this MIME type / PUID."""
+    family = (mime or "").split("/", 1)[0]
+    if family in {"audio", "video"} or (not mime and puid in _AV_PUIDS):
+        return ["mediainfo", "ffprobe", "exiftool"]
+    return ["exiftool"]
+
+
+_SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True
+)
+
+
+def _run_tool(tool: str, path: Path, timeout: float) -> ToolOutput:
+    if which(tool) is None:
+        return ToolOutput(tool, None, "skipped", note=f"{tool} is not installed")
+    version = tool_version(tool)
+    try:
+        result = run(_COMMANDS[tool](path.absolute()), timeout=timeout)
+    except ToolFailed as exc:
+        return ToolOutput(tool, version, "failed", note=str(exc))
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip()[-500:]
+        return ToolOutput(tool, version, "failed", note=f"exit {result.returncode}: {tail}")
+    try:
+        etree.fromstring(result.stdout.encode("utf-8"), _SAFE_PARSER)
+    except etree.XMLSyntaxError as exc:
+        return ToolOutput(tool, version, "failed", note=f"output is not well-formed XML: {exc}")
+    return ToolOutput(tool, version, "ok", xml=result.stdout)
+
+
+def characterize_file(
+    path: str | Path,
+    *,
+    mime: str | None = None,
+    puid: str | None = None,
+    tools: Iterable[str] | None = None,
+    timeout: float = 300.0,
+) -> CharacterizationResult:
+    """Run the applicable tools on one file and keep their XML.
+
+    ``tools`` overrides the choice made by :func:`tools_for`.
+    """
+    target = Path(path)
+    chosen = list(tools) if tools is not None else tools_for(mime, puid)
+    unknown = [t for t in chosen if t not in _COMMANDS]
+    if unknown:
+        raise InvalidInput(f"unknown characterization tool(s): {', '.join(unknown)}")
+    return CharacterizationResult(target, [_run_tool(t, target, timeout) for t in chosen])
+
+
+def characterize_files(
+    items: Iterable[tuple[str | Path, str | None]], *, workers: int = 2
+) -> list[CharacterizationResult]:
+    """Characterize many ``(path, mime)`` pairs concurrently (tools are subprocesses)."""
+    pairs = list(items)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="characterize") as pool:
+        return list(pool.map(lambda pm: characterize_file(pm[0], mime=pm[1]), pairs))
