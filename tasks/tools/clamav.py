@@ -23,8 +23,8 @@ Example::
     # or, lower down:
     with Clamd(run_dir, database_dir) as clamd:
         report = ClamdScanner(clamd.socket_path).scan_files(paths)
-    # choosing clamd when reachable and clamscan otherwise:
-    report = scan_files(paths, database_dir=db, socket_path=maybe_socket)
+    # choosing the operator's clamd, else a private one, else clamscan:
+    report = scan_files(paths, database_dir=db, socket_path=maybe_socket, run_dir=run_dir)
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -429,22 +430,39 @@ class Clamd:
         self.stop()
 
 
+@contextmanager
+def clamd_scanner(
+    socket_path: str | Path | None, run_dir: Path, database_dir: Path
+) -> Iterator[ClamdScanner | None]:
+    """The clamd to scan with: the operator's (``socket_path``) when it answers,
+    else a private clamd started in ``run_dir`` for the duration (when clamd is
+    installed), else None. The one place that chooses between them."""
+    if socket_path is not None:
+        client = ClamdScanner(socket_path, database_dir=database_dir)
+        yield client if client.ping() else None
+        return
+    if which("clamd") is None:
+        yield None
+        return
+    with Clamd(run_dir, database_dir) as clamd:
+        yield clamd.scanner()
+
+
 def scan_files(
-    paths: Iterable[str | Path],
+    paths: Sequence[str | Path],
     *,
     database_dir: str | Path,
     socket_path: str | Path | None = None,
-    stream: bool = False,
+    run_dir: Path | None = None,
+    workers: int = 4,
 ) -> ScanReport:
-    """Scan with clamd when ``socket_path`` answers PING, else with clamscan.
-
-    Raises :class:`ToolFailed` when neither is available.
-    """
+    """Scan with clamd (:func:`clamd_scanner`; a private one only when ``run_dir``
+    is given), else with clamscan. Raises :class:`ToolFailed` when neither exists."""
     db = Path(database_dir)
-    if socket_path is not None:
-        client = ClamdScanner(socket_path, stream=stream, database_dir=db)
-        if client.ping():
-            return client.scan_files(paths)
+    if paths and (socket_path is not None or run_dir is not None):
+        with clamd_scanner(socket_path, run_dir or Path(), db) as client:
+            if client is not None:
+                return client.scan_files(paths, workers=workers)
     if which("clamscan") is None:
         raise ToolFailed("clamscan", 127, "neither clamd nor clamscan is available")
     return ClamscanScanner(db).scan_files(paths)
@@ -489,25 +507,22 @@ def judge_signatures(report: ScanReport, settings: Settings, database: Signature
 def scan_with_settings(paths: Sequence[Path], settings: Settings, *, run_name: str) -> ScanReport:
     """Scan ``paths`` as configured, with judged signatures.
 
-    The external clamd when ``CUSTOS_CLAMD_SOCKET`` names one (clamscan if it
-    does not answer), else a private clamd in ``run_dir/run_name`` for the
-    duration of the scan, else clamscan.
+    The external clamd when ``CUSTOS_CLAMD_SOCKET`` names one, else a private clamd
+    in ``run_dir/run_name`` for the duration of the scan, else clamscan (which, for
+    an external clamd that does not answer, uses our own signature folder).
     """
     database = usable_database(settings)
-    socket_path = settings.clamd_socket
-    if socket_path is not None:
-        client = ClamdScanner(socket_path, database_dir=database.directory)
-        if client.ping():
-            report = client.scan_files(paths, workers=settings.worker_threads)
-            judge_signatures(report, settings, database)
-            return report
-        message = refusal(settings, database)  # clamscan falls back on our folder
-        if message:
-            raise ConfigError(message)
-    if paths and socket_path is None and which("clamd"):
-        with Clamd(settings.run_dir / run_name, database.directory) as clamd:
-            report = clamd.scanner().scan_files(paths, workers=settings.worker_threads)
-    else:
-        report = scan_files(paths, database_dir=database.directory)
+    if settings.clamd_socket is not None:
+        message = refusal(settings, database)
+        with clamd_scanner(settings.clamd_socket, settings.run_dir, database.directory) as ext:
+            if ext is None and message:  # clamscan would fall back on our folder
+                raise ConfigError(message)
+    report = scan_files(
+        paths,
+        database_dir=database.directory,
+        socket_path=settings.clamd_socket,
+        run_dir=settings.run_dir / run_name,
+        workers=settings.worker_threads,
+    )
     judge_signatures(report, settings, database)
     return report
