@@ -9,12 +9,11 @@ directory and type.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
 from api.archivematica.units import TRANSFER_TYPE_DIRS, directory_of, waiting_decisions
-from custos import decisions, dispatch, transfers
+from custos import decisions, transfers
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
 from custos.models import Unit, UnitType
@@ -27,15 +26,6 @@ class Started:
 
     uuid: str
     path: str
-
-
-def flow_available(flow_name: str) -> bool:
-    """Whether the named flow's module can be imported in this installation."""
-    module = dispatch.FLOWS[flow_name].split(":")[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def start(
