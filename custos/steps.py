@@ -226,7 +226,9 @@ def retry_on(*exceptions: type[BaseException]) -> RetryCondition:
     """A task's ``retry_condition_fn``: retry only these exceptions.
 
     Prefect calls it with the failed state in a flow run; ``flows.steps`` reads
-    ``exceptions`` to apply the same retries to a step run without Prefect.
+    ``exceptions`` to apply the same retries to a step run without Prefect. It is a
+    plain function on purpose: Prefect consults a ``retry_condition_fn`` only when
+    ``inspect.isfunction`` says it is one (any other callable never retries).
     """
 
     def condition(_task: Any, _task_run: Any, state: Any) -> bool:
