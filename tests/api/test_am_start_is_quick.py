@@ -27,6 +27,7 @@ class FirstStepOnly:
 
     def __init__(self) -> None:
         self.threads: list[threading.Thread] = []
+        self.errors: list[BaseException] = []
 
     def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
         from flows.transfer import transfer_steps
@@ -37,7 +38,14 @@ class FirstStepOnly:
             unit = s.get(Unit, uuid)
             assert unit is not None
         first = transfer_steps(unit)[0]
-        thread = threading.Thread(target=first.fn, args=(uuid,), daemon=True)
+
+        def run() -> None:
+            try:
+                first.fn(uuid)
+            except BaseException as exc:  # reported by the test waiting for the job
+                self.errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
         self.threads.append(thread)
         thread.start()
         return f"first-step-{uuid}"
@@ -87,19 +95,25 @@ def big_source() -> Any:
 
 def _jobs(client: TestClient, auth: dict[str, str], uuid: str) -> list[dict[str, Any]]:
     res = client.get(f"/api/v2beta/jobs/{uuid}", headers=auth)
+    if res.status_code == 400 and "No jobs found" in res.text:  # not started yet
+        return []
     assert res.status_code == 200, res.text
     jobs: list[dict[str, Any]] = res.json()
     return jobs
 
 
-def _wait_for_copy(client: TestClient, auth: dict[str, str], uuid: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 300
+def _wait_for_copy(
+    client: TestClient, auth: dict[str, str], uuid: str, runs: FirstStepOnly
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         copy = [j for j in _jobs(client, auth, uuid) if j["name"] == "Move to processing directory"]
         if copy and copy[0]["status"] != "PROCESSING":
             return copy[0]
+        if not runs.threads[0].is_alive() and not copy:
+            pytest.fail(f"the copy step ended without its job: {runs.errors!r}")
         time.sleep(0.2)
-    pytest.fail("the copy job did not finish")
+    pytest.fail(f"the copy job did not finish: {runs.errors!r}")
 
 
 def _cleanup(uuid: str) -> None:
@@ -122,7 +136,7 @@ def test_v2beta_package_of_a_gib_answers_at_once(
     assert elapsed < 0.5, f"v2beta/package took {elapsed:.3f} s"
     uuid = res.json()["id"]
     try:
-        copy = _wait_for_copy(client, auth, uuid)
+        copy = _wait_for_copy(client, auth, uuid, first_step)
         assert copy["status"] == "COMPLETE" and copy["microservice"] == (
             "Verify transfer compliance"
         )
@@ -156,7 +170,7 @@ def test_start_transfer_of_a_gib_answers_at_once_and_copies_once_approved(
     assert res.status_code == 200, res.text
     uuid = res.json()["uuid"]
     try:
-        assert _wait_for_copy(client, auth, uuid)["status"] == "COMPLETE"
+        assert _wait_for_copy(client, auth, uuid, first_step)["status"] == "COMPLETE"
     finally:
         first_step.threads[0].join(300)
         _cleanup(uuid)

@@ -180,7 +180,8 @@ def test_start_transfer(client: TestClient, auth: dict[str, str], recorded_runs:
     assert res.status_code == 200, res.text
     assert res.json()["message"] == "Copy successful."
     directory = Path(res.json()["path"]).name
-    assert directory.startswith("st1-") and (Path(res.json()["path"]) / "a.txt").is_file()
+    assert directory.startswith("st1-")
+    assert not Path(res.json()["path"]).exists()  # copied by its flow's first job, once approved
     unapproved = client.get("/api/transfer/unapproved", headers=auth).json()["results"]
     entry = next(e for e in unapproved if e["directory"] == directory)
     assert entry["type"] == "standard"
