@@ -9,7 +9,9 @@ Ctrl-C reaches all of them exactly once and nothing outlives the command:
   a deployment named ``custos`` (``python -m custos.runtime.runner``);
 - ``api``: the FastAPI app under uvicorn, dispatching flows through Prefect.
 
-Modules: ``env`` (child environments), ``lock`` (one serve per home),
-``children`` (process groups), ``preflight`` (bad-input checks), ``serve``
-(orchestration), ``runner``, ``liveness`` (is a flow run still alive).
+Modules: ``env`` (Prefect kept offline; child environments), ``lock`` (one serve
+per home, and a probe that does not take the lock), ``children`` (process groups),
+``preflight`` (bad-input checks), ``serve`` (orchestration), ``runner``,
+``liveness`` (is a flow run still alive), ``client`` (the CLI as a client of the
+running serve).
 """
