@@ -33,6 +33,7 @@ from custos.errors import InvalidInput, NotFound
 from custos.mets.read import read_mets
 from custos.models import Event, Location, Package, PackageStatus, utcnow
 from custos.runtime.client import Mode, work_backend
+from custos.stored_aips import copy_out, read_member
 
 POLL_SECONDS = 0.25
 
@@ -103,8 +104,6 @@ def _stored_aip(uuid: str) -> tuple[Package, Location, Path]:
 def aip_details(uuid: str) -> dict[str, Any]:
     """What ``custos aip show`` reports: the package row, its location, and the
     number of files the AIP's METS describes (in all and by use)."""
-    from tasks.aipstore import read_member
-
     pkg, loc, path = _stored_aip(uuid)
     contents = read_mets(read_member(path, f"data/METS.{pkg.uuid}.xml"))
     by_use = Counter(str(f.get("use", "")) for f in contents.files.values())
@@ -162,8 +161,6 @@ def download(
 ) -> None:
     """Copy a stored AIP out of the store (verified; an existing file is never
     overwritten)."""
-    from tasks.aipstore import copy_out
-
     with cli_errors(json_out):
         open_db(settings())
         pkg, _, path = _stored_aip(uuid)

@@ -10,8 +10,8 @@ SIP and the bag share a filesystem. Empty directories are kept.
 
 The resulting bag is standard (BagIt 0.97, sha256 manifest and tag manifest,
 ``External-Identifier``, ``Payload-Oxum``, ``Bagging-Date``, ``Bag-Software-Agent``);
-:func:`verify_aip_bag` re-hashes every file and checks oxum and tag manifest, so a
-wrong precomputed digest is caught before the AIP is stored.
+:func:`custos.stored_aips.verify_aip_bag` re-hashes every file and checks oxum and tag
+manifest, so a wrong precomputed digest is caught before the AIP is stored.
 
 Usage::
 
@@ -33,13 +33,11 @@ from uuid import UUID
 
 from custos import __version__
 from custos.errors import InvalidInput, StorageError
-from tasks.bag_check import BagProblem, BagReport, validate_bag
-
-from .fixity import hash_files
+from custos.fixity import hash_files
+from custos.stored_aips import ALGORITHM
 
 #: SIP entries that go into an AIP's payload (anything else in the SIP dir is work state).
 PAYLOAD_ENTRIES = ("logs", "objects", "README.html", "thumbnails", "metadata")
-ALGORITHM = "sha256"
 BAGIT_TXT = "BagIt-Version: 0.97\nTag-File-Character-Encoding: UTF-8\n"
 
 
@@ -184,29 +182,3 @@ def _write_tag_files(
         (bag / tag_name).write_text(text, encoding="utf-8", newline="\n")
     tag_manifest = "".join(f"{_digest(bag / t)}  {t}\n" for t in sorted(tags))
     (bag / f"tagmanifest-{ALGORITHM}.txt").write_text(tag_manifest, encoding="utf-8", newline="\n")
-
-
-def verify_aip_bag(
-    path: Path, *, sip_uuid: UUID | None = None, workers: int | None = None
-) -> BagReport:
-    """Fully verify an AIP bag: every manifest entry re-hashed, completeness both ways,
-    Payload-Oxum, tag manifest, plus the AIP rules (sha256 manifest, External-Identifier,
-    the METS file when ``sip_uuid`` is given). Never raises for a bad bag: problems are
-    in ``report.problems`` (``report.valid`` False)."""
-    report = validate_bag(path, workers=workers)
-    if report.version is None:
-        return report
-    if ALGORITHM not in report.algorithms:
-        report.problems.append(BagProblem("aip", f"no manifest-{ALGORITHM}.txt"))
-    identifiers = report.info.get("External-Identifier", [])
-    if sip_uuid is not None:
-        if str(sip_uuid) not in identifiers:
-            report.problems.append(
-                BagProblem("aip", f"External-Identifier is {identifiers}, expected {sip_uuid}")
-            )
-        mets = f"data/METS.{sip_uuid}.xml"
-        if not (Path(path) / mets).is_file():
-            report.problems.append(BagProblem("aip", f"METS file {mets} is missing", path=mets))
-    elif not identifiers:
-        report.problems.append(BagProblem("aip", "bag-info.txt has no External-Identifier"))
-    return report

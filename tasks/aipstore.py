@@ -10,7 +10,8 @@ that are old and not being stored by a live unit (stores run concurrently). It a
 puts back an ``.old-<final name>`` left by an interrupted replacement of earlier
 versions when the final name is empty, and removes it otherwise. Replacing a stored
 AIP (reingest) is :mod:`tasks.aipreplace`. :func:`verify_stored_aip` is what the
-fixity audit calls on a schedule.
+fixity audit calls on a schedule. Reading a stored AIP (one file, a verified copy
+out) and the AIP bag rules are the core's (:mod:`custos.stored_aips`).
 
 Usage::
 
@@ -20,13 +21,10 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import secrets
 import shutil
 import stat
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,11 +34,17 @@ from enum import StrEnum
 from pathlib import Path
 
 from custos.errors import FixityMismatch, InvalidInput, StorageError, ToolFailed
-from tasks.aip_bag import verify_aip_bag
-from tasks.tools.compress import extract_aip, seven_zip
-from tasks.tools.run import run
+from custos.stored_aips import (
+    TMP_PREFIX,
+    StoredAIP,
+    copy_file_hashing,
+    file_sha256,
+    remove,
+    verify_aip_bag,
+)
+from custos.stored_aips import token as _token
+from tasks.tools.compress import extract_aip
 
-TMP_PREFIX = ".tmp-"
 _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
 #: Leftovers of replacements: ``.old-<final name>`` (earlier versions) and the
 #: ``.reingest-<unit uuid>/`` staging folders of :mod:`tasks.aipreplace`.
@@ -57,15 +61,6 @@ class Outcome(StrEnum):
 
     PASS = "pass"
     FAIL = "fail"
-
-
-@dataclass(frozen=True)
-class StoredAIP:
-    """Where an AIP landed, its size and (archives) its sha256."""
-
-    path: Path
-    size: int
-    sha256: str | None
 
 
 @dataclass(frozen=True)
@@ -157,29 +152,6 @@ def _batches(paths: list[str], size: int = _FSYNC_BATCH) -> list[list[str]]:
     return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
-def _copy_file_hashing(src: Path, dst: Path) -> str:
-    """Copy ``src`` to ``dst`` and return the sha256 of the bytes written to ``dst``.
-
-    The digest is taken from the destination once written (re-read), not from the
-    source stream, so corruption on the way to the store is caught.
-    """
-    shutil.copyfile(src, dst)
-    with dst.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def remove(path: Path) -> None:
-    """Remove a file, link or tree (missing is fine)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
-def _token() -> str:
-    return secrets.token_hex(4)
-
-
 def store_aip(
     source: Path,
     store_dir: Path,
@@ -225,8 +197,8 @@ def store_aip(
             size = _fsync_tree(tmp)
             digest = None
         else:
-            digest = _copy_file_hashing(source, tmp)
-            expected = expected_sha256 or _copy_digest(source)
+            digest = copy_file_hashing(source, tmp)
+            expected = expected_sha256 or file_sha256(source)
             if digest != expected:
                 raise FixityMismatch(str(final), "sha256", expected, digest)
             fsync_path(tmp)
@@ -239,11 +211,6 @@ def store_aip(
             raise StorageError(f"cannot store {source.name} in {store_dir}: {exc}") from exc
         raise
     return StoredAIP(final, size, digest)
-
-
-def _copy_digest(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def leftovers(store_dir: Path, prefixes: tuple[str, ...] = LEFTOVER_PREFIXES) -> list[Path]:
@@ -386,7 +353,7 @@ def verify_stored_aip(
         report = verify_aip_bag(path)
         problems = tuple(p.message for p in report.problems)
         return Verification(path, Outcome.FAIL if problems else Outcome.PASS, problems)
-    found = _copy_digest(path)
+    found = file_sha256(path)
     issues: list[str] = []
     if expected_sha256 is not None and found != expected_sha256:
         issues.append(f"sha256 mismatch for {path.name}: expected {expected_sha256}, found {found}")
@@ -399,100 +366,3 @@ def verify_stored_aip(
             else:
                 issues.extend(p.message for p in verify_aip_bag(bag).problems)
     return Verification(path, Outcome.FAIL if issues else Outcome.PASS, tuple(issues), found)
-
-
-def copy_out(stored: Path, target: Path, *, expected_sha256: str | None = None) -> StoredAIP:
-    """Copy a stored AIP out of the store to ``target``, a path that must not exist.
-
-    The copy is written under a temporary name next to ``target``, verified (archive:
-    sha256 against ``expected_sha256`` when given; directory: full bag validation),
-    then put in place without ever replacing anything (a file is hard-linked to its
-    final name, which fails if the name was taken meanwhile).
-
-    Raises:
-        StorageError: ``target`` exists, its folder is missing, or the copy fails.
-        FixityMismatch: the copy's sha256 differs from ``expected_sha256``.
-        InvalidInput: the copied bag directory does not validate.
-    """
-    stored, target = Path(stored), Path(target)
-    if not stored.exists():
-        raise StorageError(f"the stored AIP {stored.name} is missing from its store")
-    if target.exists() or target.is_symlink():
-        raise StorageError(f"{target} already exists; not overwritten")
-    if not target.parent.is_dir():
-        raise StorageError(f"{target.parent} is not a directory")
-    tmp = target.parent / f"{TMP_PREFIX}{_token()}-{target.name}"
-    try:
-        if stored.is_dir():
-            shutil.copytree(stored, tmp, symlinks=True)
-            report = verify_aip_bag(tmp)
-            if not report.valid:
-                raise InvalidInput(
-                    f"the copy of {stored.name} is not a valid bag",
-                    [p.message for p in report.problems],
-                )
-            digest = None
-            size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
-            if target.exists():
-                raise StorageError(f"{target} appeared meanwhile; not overwritten")
-            os.rename(tmp, target)
-        else:
-            digest = _copy_file_hashing(stored, tmp)
-            if expected_sha256 is not None and digest != expected_sha256:
-                raise FixityMismatch(str(stored), "sha256", expected_sha256, digest)
-            size = tmp.stat().st_size
-            try:
-                os.link(tmp, target)
-            except FileExistsError as exc:
-                raise StorageError(f"{target} appeared meanwhile; not overwritten") from exc
-            tmp.unlink()
-    except BaseException as exc:
-        remove(tmp)
-        if isinstance(exc, OSError):
-            raise StorageError(f"cannot copy {stored.name} to {target}: {exc}") from exc
-        raise
-    return StoredAIP(target, size, digest)
-
-
-def read_member(stored: Path, member: str, scratch_dir: Path | None = None) -> bytes:
-    """The bytes of one file of a stored AIP, by its path inside the bag directory
-    (``data/METS.<uuid>.xml``), without unpacking the whole archive.
-
-    Raises:
-        InvalidInput: the AIP holds no such file, or cannot be read.
-        ToolFailed: 7-Zip failed.
-    """
-    stored = Path(stored)
-    if stored.is_dir():
-        path = stored / member
-        if not path.is_file():
-            raise InvalidInput(f"{stored.name} holds no {member}")
-        return path.read_bytes()
-    name = stored.name
-    for suffix in (".7z", ".tar.gz", ".tgz", ".tar.bz2", ".tar"):
-        if name.endswith(suffix):
-            inner = f"{name.removesuffix(suffix)}/{member}"
-            break
-    else:
-        raise InvalidInput(f"unknown AIP archive type: {name}")
-    if name.endswith(".7z"):
-        with tempfile.TemporaryDirectory(prefix="custos-member-", dir=scratch_dir) as scratch:
-            run(
-                [seven_zip(), "x", "-bd", "-y", f"-o{scratch}", str(stored), inner],
-                timeout=3600,
-                check=True,
-            )
-            path = Path(scratch) / inner
-            if not path.is_file():
-                raise InvalidInput(f"{name} holds no {inner}")
-            return path.read_bytes()
-    try:
-        with tarfile.open(stored, "r:*") as tar:
-            fh = tar.extractfile(inner)
-            if fh is None:
-                raise InvalidInput(f"{name} holds no file {inner}")
-            return fh.read()
-    except KeyError as exc:
-        raise InvalidInput(f"{name} holds no {inner}") from exc
-    except (tarfile.TarError, OSError) as exc:
-        raise InvalidInput(f"cannot read {name}: {exc}") from exc

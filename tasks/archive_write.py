@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from custos.errors import InvalidInput, ToolFailed
-from tasks.tools.run import run
+from custos.programs import run, seven_zip
 
 from .archive_members import NotExtracted, Plan
 from .safefs import DirTree, UnsafePath
@@ -135,14 +135,6 @@ def write_tar(tf: tarfile.TarFile, plan: Plan, tree: DirTree, label: str, limit:
         return float(ref.mtime)
 
     return _stream(plan, tree, label, limit, opener, mtime)
-
-
-def seven_zip() -> str:
-    """The 7-Zip executable (``7zz``, else ``7z``)."""
-    for name in ("7zz", "7z"):
-        if shutil.which(name):
-            return name
-    raise ToolFailed("7zz", 127, "7zz/7z is not installed: cannot extract 7z packages")
 
 
 def list_7z_text(package_fd: int, label: str) -> str:

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from custos.errors import FixityMismatch
-from tasks.tools.run import event_detail
-
-from .fixity import hash_files
-from .walk import walk_files
+from custos.fixity import hash_files
+from custos.programs import event_detail
+from custos.walk import walk_files
 
 #: Checksum file name -> hashlib algorithm (Archivematica's HASHFILES_COMMANDS).
 CHECKSUM_FILES: dict[str, str] = {

@@ -60,8 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from custos.errors import InvalidInput, StorageError
+from custos.programs import event_detail, tool_version
 from custos.sniff import kind_by_name, kind_of_fd, package_kind
-from tasks.tools.run import event_detail, tool_version
 
 from .archive_members import (
     Budget,

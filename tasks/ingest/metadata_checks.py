@@ -27,11 +27,11 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import InvalidInput
+from custos.fixity import digest_event_detail
 from custos.models import Event, File, FileUse
 from custos.recorder import JobHandle, Recorder
 from custos.settings import get_settings
 from custos.sip_metadata import METADATA_MOVED_JOB
-from tasks.fixity import digest_event_detail
 from tasks.tools.characterize import characterize_files
 from tasks.tools.clamav import CLEAN, INFECTED, scan_with_settings
 from tasks.tools.siegfried import identify_files

@@ -40,8 +40,9 @@ from custos.models import (
     utcnow,
 )
 from custos.storage import default_location, get_location
+from custos.stored_aips import verify_aip_bag
 from tasks import aipreplace, aipstore, dipstore
-from tasks.aip_bag import build_aip_bag, verify_aip_bag
+from tasks.aip_bag import build_aip_bag
 from tasks.tools.compress import Compression, CompressionResult, compress_aip
 
 from .sip import Sip, sip_files

@@ -16,10 +16,10 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import InvalidInput
+from custos.fixity import hash_files
 from custos.models import Event, EventAgent, File, FileUse, Unit, utcnow
 from custos.recorder import JobHandle, Recorder
-from tasks.fixity import hash_files
-from tasks.walk import TreeProblem, walk_files
+from custos.walk import TreeProblem, walk_files
 
 from .sip import Sip, sip_files
 

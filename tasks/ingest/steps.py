@@ -351,7 +351,7 @@ def _package(ctx: IngestContext) -> package.Packaged:
         problems = package.verify_bag(bag, unit_uuid)
         job.event(
             event_type="fixity check",
-            detail='program="Custos"; module="tasks.aip_bag.verify_aip_bag"',
+            detail='program="Custos"; module="custos.stored_aips.verify_aip_bag"',
             outcome="fail" if problems else "pass",
             outcome_note="; ".join(problems)[:2000] or "bag verified",
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custos.errors import ConfigError, ToolFailed
-from tasks.tools.run import ToolResult, event_detail, run, tool_version, which
+from custos.programs import ToolResult, event_detail, run, tool_version, which
 
 from .rules import Command, Tool
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from lxml import etree
 
 from custos.errors import InvalidInput, ToolFailed
-from tasks.tools.run import event_detail, run, tool_version, which
+from custos.programs import event_detail, run, tool_version, which
 
 #: tool -> argv builder (absolute paths, so a name starting with "-" is no option).
 _COMMANDS = {

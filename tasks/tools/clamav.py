@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from custos.errors import ConfigError, StorageError, ToolFailed
+from custos.programs import event_detail, run, which
 from custos.settings import Settings
 from custos.virus_signatures import (
     OFFICIAL,
@@ -50,7 +51,6 @@ from custos.virus_signatures import (
     refusal,
     select_database,
 )
-from tasks.tools.run import event_detail, run, which
 
 CLEAN, INFECTED, ERROR = "clean", "infected", "error"
 _LIMIT_SIG = "Heuristics.Limits.Exceeded"

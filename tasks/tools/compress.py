@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from custos.errors import ConfigError, InvalidInput, StorageError, ToolFailed
-from tasks.tools.run import event_detail, run, tool_version, which
+from custos.programs import event_detail, run, seven_zip, tool_version
 
 #: Generous: compressing a large AIP legitimately takes long, but never forever.
 TIMEOUT = 24 * 3600.0
@@ -74,14 +74,6 @@ class CompressionResult:
 def archive_name(bag_dir: Path, method: Compression) -> str:
     """File name of the packaged AIP: the bag name plus the method's extension."""
     return bag_dir.name + _EXTENSION.get(method, "")
-
-
-def seven_zip() -> str:
-    """The 7-Zip command available (``7zz`` from Debian's 7zip, else ``7z``)."""
-    for name in ("7zz", "7z"):
-        if which(name):
-            return name
-    raise ToolFailed("7zz", 127, "7-Zip is not installed (Debian package 7zip)")
 
 
 def _sha256(path: Path) -> str:

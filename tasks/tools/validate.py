@@ -24,7 +24,7 @@ from pathlib import Path
 from lxml import etree
 
 from custos.errors import ToolFailed
-from tasks.tools.run import ToolResult, event_detail, run, tool_version, which
+from custos.programs import ToolResult, event_detail, run, tool_version, which
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 

@@ -21,15 +21,15 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from custos.bag_check import validate_bag
 from custos.errors import InvalidInput
 from custos.processing import named_path
 from custos.recorder import JobHandle
 from custos.sniff import is_bag
 from custos.transfers import BAG, STANDARD, ZIPFILE, ZIPPED_BAG
-from tasks.bag_check import validate_bag
+from custos.walk import scan_tree
 from tasks.extract import ExtractLimits, ExtractResult, extract_package, remove_leftovers
 from tasks.safefs import DirTree, UnsafePath, rename_noreplace
-from tasks.walk import scan_tree
 
 from .common import CONFIG_FILE, TransferContext, display_path, microservice
 

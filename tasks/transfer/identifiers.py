@@ -4,7 +4,7 @@ Every file under ``objects/`` and ``metadata/`` becomes a File row (created
 once: a resumed run only adds what is missing) with an *ingestion* event, a
 *registration* event when the transfer has an accession number, and a *fixity
 check* event for payload files a bag's manifest covered. Checksums are computed
-in one read per file in a thread pool (``tasks.fixity.hash_files``) with the
+in one read per file in a thread pool (``custos.fixity.hash_files``) with the
 configured algorithm and written with bulk UPDATEs.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from custos.fixity import digest_event_detail, hash_files
 from custos.models import File, new_uuid, utcnow
 from custos.recorder import JobHandle
-from tasks.fixity import digest_event_detail, hash_files
-from tasks.walk import scan_tree
+from custos.walk import scan_tree
 
 from .common import YES_NO, TransferContext, display_path, file_use, microservice
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from custos.db import session_scope
+from custos.fixity import digest_event_detail, hash_files
 from custos.mets import premis
 from custos.mets.mets import mets_timestamp
 from custos.mets.model import AIPFile, Event, FileUse, FormatInfo
@@ -33,7 +34,6 @@ from custos.mets.ns import METS_SCHEMA_LOCATION, NSMAP, XLINK_HREF, XSI_SCHEMA_L
 from custos.models import Event as EventModel
 from custos.models import File, utcnow
 from custos.recorder import JobHandle
-from tasks.fixity import digest_event_detail, hash_files
 
 from .common import TransferContext, display_path, microservice
 from .formats import identify_rows

@@ -19,6 +19,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.models import File
+from custos.walk import walk_files
 from tasks.extract import (
     ExtractLimits,
     ExtractResult,
@@ -26,7 +27,6 @@ from tasks.extract import (
     package_kind,
     remove_leftovers,
 )
-from tasks.walk import walk_files
 
 from .common import YES_NO, TransferContext, display_path, microservice
 from .formats import identify_rows

@@ -13,7 +13,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
-from tasks.walk import scan_tree
+from custos.walk import scan_tree
 
 from .common import YES_NO, TransferContext, display_path, microservice
 

@@ -35,7 +35,9 @@ from prefect.cache_policies import NONE
 from custos.errors import ConfigError, InvalidInput
 from custos.models import File
 from custos.processing import choice_value, link_for
+from custos.programs import which
 from custos.recorder import JobHandle
+from custos.walk import walk_files
 from tasks.tools.clamav import (
     CLEAN,
     ERROR,
@@ -48,8 +50,6 @@ from tasks.tools.clamav import (
     scan_with_settings,
     usable_database,
 )
-from tasks.tools.run import which
-from tasks.walk import walk_files
 
 from .common import YES_NO, TransferContext, load_context, microservice
 

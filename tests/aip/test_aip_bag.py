@@ -12,7 +12,8 @@ import pytest
 
 from custos import __version__
 from custos.errors import InvalidInput, StorageError
-from tasks.aip_bag import BagResult, build_aip_bag, verify_aip_bag
+from custos.stored_aips import verify_aip_bag
+from tasks.aip_bag import BagResult, build_aip_bag
 
 SIP_UUID = UUID("d31cc44f-ce01-4e67-affe-513868d9cf3d")  # the conftest's SIP
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from custos.errors import ConfigError, InvalidInput
-from tasks.aip_bag import BagResult, verify_aip_bag
+from custos.stored_aips import verify_aip_bag
+from tasks.aip_bag import BagResult
 from tasks.tools.compress import Compression, compress_aip, extract_aip
 
 VARIANTS = [

@@ -8,8 +8,8 @@ from pathlib import Path
 import bagit
 import pytest
 
+from custos.bag_check import validate_bag
 from custos.sniff import is_bag
-from tasks.bag_check import validate_bag
 
 
 @pytest.fixture

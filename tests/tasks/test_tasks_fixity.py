@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from custos.errors import InvalidInput, StorageError
-from tasks.fixity import digest_event_detail, hash_file, hash_files, hash_tree
-from tasks.walk import scan_tree, walk_files
+from custos.fixity import digest_event_detail, hash_file, hash_files, hash_tree
+from custos.walk import scan_tree, walk_files
 
 
 def test_hash_file_all_algorithms_one_pass(tmp_path: Path) -> None:

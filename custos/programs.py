@@ -1,14 +1,21 @@
-"""Run external preservation tools with a timeout and report what ran.
+"""Find and run external programs with a timeout, and report what ran.
 
 Every PREMIS event we record names the program and its version, and every failed
-tool call must keep its return code and stderr, so all subprocess calls in
-``tasks`` go through :func:`run` and :func:`tool_version` instead of calling
-:mod:`subprocess` directly.
+tool call must keep its return code and stderr, so the tool adapters
+(``tasks.tools``) and the core's own calls (7-Zip reading a stored AIP) go through
+:func:`run` and :func:`tool_version` instead of calling :mod:`subprocess` directly.
+
+Programs are found by :func:`which`: the ``PATH`` first, then the system folders
+(``/usr/local/sbin``, ``/usr/sbin``, ``/sbin`` ...) that a non-root user's ``PATH``
+usually lacks although Debian installs daemons there (``clamd`` is
+``/usr/sbin/clamd``). :func:`run` starts the program :func:`which` finds, so a
+command written as ``["clamd", ...]`` works for every user.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -61,9 +68,28 @@ class ToolResult:
         return self.returncode == 0
 
 
+#: Searched after the ``PATH``, in this order, for what is not on it.
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def search_path() -> str:
+    """The ``PATH`` followed by those :data:`SYSTEM_DIRS` it does not name."""
+    entries = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d]
+    return os.pathsep.join([*entries, *(d for d in SYSTEM_DIRS if d not in entries)])
+
+
 def which(name: str) -> str | None:
-    """Return the absolute path of an executable, or None when it is not installed."""
-    return shutil.which(name)
+    """The absolute path of a program (see :func:`search_path`), or None when it is
+    not installed. A name with a slash is checked as it is."""
+    return shutil.which(name, path=search_path())
+
+
+def seven_zip() -> str:
+    """The 7-Zip command available (``7zz`` from Debian's 7zip, else ``7z``)."""
+    for name in ("7zz", "7z"):
+        if which(name):
+            return name
+    raise ToolFailed("7zz", 127, "7-Zip is not installed (Debian package 7zip)")
 
 
 def run(
@@ -91,6 +117,7 @@ def run(
     try:
         proc = subprocess.run(
             argv,
+            executable=which(argv[0]) or argv[0],
             cwd=cwd,
             capture_output=True,
             timeout=timeout,

@@ -25,7 +25,7 @@ from pathlib import Path
 import bagit
 
 from custos.errors import FixityMismatch
-from tasks.tools.run import event_detail
+from custos.programs import event_detail
 
 from .fixity import ALGORITHMS, hash_files
 from .walk import TreeProblem, walk_files
