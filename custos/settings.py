@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 import functools
-import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from custos.errors import ConfigError
+from custos.programs import which
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
         """The browser to drive, or None to let Playwright use its own."""
         if self.chromium_path:
             return self.chromium_path
-        return shutil.which("chromium") or shutil.which("chromium-browser")
+        return which("chromium") or which("chromium-browser")
 
 
 def load_settings(**overrides: object) -> Settings:

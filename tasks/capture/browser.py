@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from importlib.metadata import version
@@ -32,6 +31,7 @@ from playwright.async_api import Browser, BrowserContext, Playwright, async_play
 from playwright.async_api import Error as PlaywrightError
 
 from custos.errors import ConfigError, ToolFailed
+from custos.programs import which
 from custos.settings import Settings, get_settings
 
 from .certs import CertificateAuthority
@@ -68,7 +68,7 @@ class BrowserPool:
         if max_contexts < 1:
             raise ConfigError(f"max_contexts must be at least 1, not {max_contexts}")
         if chromium_path is not None and not (
-            os.path.isfile(chromium_path) or shutil.which(chromium_path)
+            os.path.isfile(chromium_path) or which(chromium_path)
         ):
             raise ConfigError(f"Chromium executable not found: {chromium_path}")
         self.chromium_path = chromium_path

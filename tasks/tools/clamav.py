@@ -278,6 +278,7 @@ class ClamscanScanner:
         try:
             proc = subprocess.run(
                 args,
+                executable=which("clamscan") or "clamscan",
                 capture_output=True,
                 timeout=self.timeout,
                 check=False,
@@ -372,13 +373,14 @@ class Clamd:
 
     def start(self) -> None:
         """Start clamd and wait until it answers PING (raises ToolFailed otherwise)."""
-        if which("clamd") is None:
+        program = which("clamd")
+        if program is None:
             raise ToolFailed("clamd", 127, "clamd: command not found")
         self.write_config()
         # stderr goes to a file: a pipe nobody reads could fill and block clamd.
         with open(self.run_dir / "clamd.stderr", "wb") as err:
             self.process = subprocess.Popen(
-                ["clamd", "-c", str(self.config_path)],
+                [program, "-c", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=err,

@@ -8,10 +8,10 @@ the tests that would have run it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
+
+from custos.programs import which
 
 INSTALLER = Path(__file__).resolve().parents[2] / "scripts" / "install-system.sh"
 _ENTRY = re.compile(r'^\s*\[([^\]]+)\]=(?:"([^"]*)"|(\S+))\s*$')
@@ -31,12 +31,13 @@ def required_tools(installer: Path = INSTALLER) -> dict[str, str]:
 
 
 def missing_tools(chromium: str | None, tools: dict[str, str]) -> dict[str, str]:
-    """The tools of ``tools`` (command -> package) that cannot be run from ``PATH``;
-    ``chromium`` is the browser the capture code would drive (None: none found)."""
+    """The tools of ``tools`` (command -> package) that Custos cannot find (the
+    ``PATH``, then the system folders: :func:`custos.programs.which`); ``chromium`` is
+    the browser the capture code would drive (None: none found)."""
     missing = {}
     for command, package in tools.items():
         program = chromium if command == "chromium" else command
-        if program is None or shutil.which(program) is None:
+        if program is None or which(program) is None:
             missing[command] = package
     return missing
 
@@ -46,9 +47,6 @@ def missing_tools_message(missing: dict[str, str]) -> str:
     lines = ["the tests run these system tools, and they are missing:"]
     packages: set[str] = set()
     for command, package in sorted(missing.items()):
-        if os.access(f"/usr/sbin/{command}", os.X_OK):
-            lines.append(f"  {command}: installed in /usr/sbin, which is not on PATH")
-            continue
         note = ", or name a Chromium in CUSTOS_CHROMIUM_PATH" if command == "chromium" else ""
         lines.append(f"  {command} (Debian package {package}){note}")
         packages.update(package.split())

@@ -141,3 +141,16 @@ def test_each_shipped_signature_file_works_alone(tmp_path: Path, samples: dict[s
         (db / name).write_bytes((DB / name).read_bytes())
         [outcome] = ClamscanScanner(db).scan_files([samples["eicar"]]).outcomes
         assert (outcome.state, outcome.signature) == ("infected", expected)
+
+
+def test_clamd_and_clamscan_run_without_sbin_on_path(
+    tmp_path: Path, samples: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-root user's PATH has no /usr/sbin, where Debian puts clamd."""
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    with Clamd(tmp_path / "run", DB) as daemon:
+        assert daemon.process is not None and daemon.process.args[0] == "/usr/sbin/clamd"
+        report = daemon.scanner().scan_files([samples["eicar"]])
+    assert report.engine == "ClamAV (clamd)" and report.outcomes[0].state == "infected"
+    fallback = scan_files([samples["eicar"]], database_dir=DB)
+    assert fallback.engine == "ClamAV (clamscan)" and fallback.outcomes[0].state == "infected"
