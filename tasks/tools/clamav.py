@@ -35,7 +35,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -389,9 +389,12 @@ class Clamd:
         client = ClamdScanner(self.socket_path, database_dir=self.database_dir)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                code, self.process = self.process.returncode, None
-                raise ToolFailed("clamd", code, self._log_tail())
+            process = self.process
+            if process is None:  # stopped by another thread meanwhile
+                raise ToolFailed("clamd", None, "stopped while starting")
+            if process.poll() is not None:
+                self.process = None
+                raise ToolFailed("clamd", process.returncode, self._log_tail())
             if self.socket_path.exists() and client.ping():
                 return
             time.sleep(0.05)
@@ -434,11 +437,20 @@ class Clamd:
 
 @contextmanager
 def clamd_scanner(
-    socket_path: str | Path | None, run_dir: Path, database_dir: Path
+    socket_path: str | Path | None,
+    run_dir: Path,
+    database_dir: Path,
+    *,
+    starting: Callable[[Clamd], None] | None = None,
 ) -> Iterator[ClamdScanner | None]:
     """The clamd to scan with: the operator's (``socket_path``) when it answers,
     else a private clamd started in ``run_dir`` for the duration (when clamd is
-    installed), else None. The one place that chooses between them."""
+    installed), else None. The one place that chooses between them.
+
+    ``starting`` is called with the private clamd just before it starts: a caller
+    scanning in another thread keeps it to stop it early (``Clamd.stop`` from any
+    thread ends the scans in flight, which then come back as errors).
+    """
     if socket_path is not None:
         client = ClamdScanner(socket_path, database_dir=database_dir)
         yield client if client.ping() else None
@@ -446,7 +458,10 @@ def clamd_scanner(
     if which("clamd") is None:
         yield None
         return
-    with Clamd(run_dir, database_dir) as clamd:
+    clamd = Clamd(run_dir, database_dir)
+    if starting is not None:
+        starting(clamd)
+    with clamd:
         yield clamd.scanner()
 
 

@@ -35,7 +35,6 @@ from prefect.cache_policies import NONE
 from custos.errors import ConfigError, InvalidInput
 from custos.models import File
 from custos.processing import choice_value, link_for
-from custos.programs import which
 from custos.recorder import JobHandle
 from custos.walk import walk_files
 from tasks.tools.clamav import (
@@ -46,6 +45,7 @@ from tasks.tools.clamav import (
     ClamdScanner,
     ScanOutcome,
     ScanReport,
+    clamd_scanner,
     judge_signatures,
     scan_with_settings,
     usable_database,
@@ -79,6 +79,10 @@ def file_signature(path: Path) -> Signature | None:
 def scan(ctx: TransferContext, paths: list[Path]) -> ScanReport:
     """Scan files with the best ClamAV available (see the module docstring)."""
     return scan_with_settings(paths, ctx.settings, run_name=f"clamd-{os.getpid()}-{ctx.uuid[:8]}")
+
+
+class _Cancelled(Exception):
+    """The prescan was cancelled before its private clamd started."""
 
 
 @dataclass
@@ -116,31 +120,41 @@ class Prescan:
         self.signatures[path] = sig
         self.outcomes[path] = outcome
 
+    def _keep(self, clamd: Clamd) -> None:
+        """Called by :func:`clamd_scanner` before a private clamd starts."""
+        self._clamd = clamd
+        if self.cancelled.is_set():
+            raise _Cancelled
+
     def _run(self) -> None:
         try:
-            if self.socket_path is not None:
-                scanner = ClamdScanner(self.socket_path, database_dir=self.database_dir)
-                if not scanner.ping():
-                    self.failure = f"clamd at {self.socket_path} does not answer"
+            with clamd_scanner(
+                self.socket_path, self.run_dir, self.database_dir, starting=self._keep
+            ) as scanner:
+                if scanner is None:
+                    self.failure = (
+                        f"clamd at {self.socket_path} does not answer"
+                        if self.socket_path is not None
+                        else "clamd is not installed"
+                    )
                     return
-            else:
-                self._clamd = Clamd(self.run_dir, self.database_dir)
                 if self.cancelled.is_set():
                     return
-                self._clamd.start()
-                scanner = self._clamd.scanner()
-            version, definitions = scanner.version()
-            self.report = ScanReport("ClamAV (clamd)", version, definitions)
-            # Largest first: the long scans start at once, small files fill in.
-            order = sorted(self.paths, key=lambda p: -(file_signature(p) or (0,))[0])
-            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="prescan") as pool:
-                list(pool.map(lambda p: self._scan_one(scanner, p), order))
+                version, definitions = scanner.version()
+                self.report = ScanReport("ClamAV (clamd)", version, definitions)
+                # Largest first: the long scans start at once, small files fill in.
+                order = sorted(self.paths, key=lambda p: -(file_signature(p) or (0,))[0])
+                with ThreadPoolExecutor(
+                    max_workers=self.workers, thread_name_prefix="prescan"
+                ) as pool:
+                    list(pool.map(lambda p: self._scan_one(scanner, p), order))
+        except _Cancelled:
+            return
         except Exception as exc:  # step 8 rescans whatever is missing
+            if self.cancelled.is_set():
+                return  # the clamd stopped under a scan: nobody waits for the result
             self.failure = str(exc)
             log.warning("background virus scan of %s failed: %s", self.unit_uuid, exc)
-        finally:
-            if self._clamd is not None:
-                self._clamd.stop()
 
     def wait(self) -> None:
         """Block until the background scan has finished."""
@@ -148,10 +162,15 @@ class Prescan:
             self._thread.join()
 
     def cancel(self) -> None:
-        """Stop scanning (unscanned files are simply not covered) and wait for the thread."""
+        """Stop scanning (unscanned files are simply not covered) and wait for the thread.
+
+        A private clamd is stopped at once, so the scans in flight end too; the
+        operator's clamd is left alone and only the scans not yet sent are dropped.
+        """
         self.cancelled.set()
-        if self._clamd is not None:
-            self._clamd.stop()
+        clamd = self._clamd
+        if clamd is not None:
+            clamd.stop()
         self.wait()
 
     def result_for(self, path: Path) -> ScanOutcome | None:
@@ -182,15 +201,14 @@ def _wanted(ctx: TransferContext) -> bool | None:
 def start_prescan(unit_uuid: str) -> bool:
     """Start scanning a transfer's objects and metadata in the background.
 
-    Only when step 8 is still to do, the scan is known to be wanted and clamd
-    can be used (clamscan would compete for the CPU without overlapping).
-    Returns True when a prescan was started.
+    Only when step 8 is still to do and the scan is known to be wanted. The clamd
+    is the one :func:`tasks.tools.clamav.clamd_scanner` chooses, as for step 8;
+    without one the prescan ends at once and step 8 scans everything itself
+    (clamscan would compete for the CPU without overlapping). Returns True when a
+    prescan was started.
     """
     ctx = load_context(unit_uuid)
     if not ctx.todo(JOB) or _wanted(ctx) is not True:
-        return False
-    socket_path = ctx.settings.clamd_socket
-    if socket_path is None and not which("clamd"):
         return False
     try:
         database = usable_database(ctx.settings)
@@ -208,7 +226,7 @@ def start_prescan(unit_uuid: str) -> bool:
         paths=paths,
         workers=ctx.settings.worker_threads,
         database_dir=database.directory,
-        socket_path=socket_path,
+        socket_path=ctx.settings.clamd_socket,
         run_dir=ctx.settings.run_dir / f"clamd-pre-{os.getpid()}-{unit_uuid[:8]}",
     )
     with _lock:

@@ -7,6 +7,7 @@ step 8, even when its size and modification time were put back.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from sqlmodel import col, select
 from custos.db import session_scope
 from custos.errors import InvalidInput
 from custos.models import Event, File, Unit, UnitStatus
+from custos.settings import PACKAGE_DATA, get_settings
 from custos.transfers import start_transfer
 from flows.transfer import STEPS, run_transfer
+from tasks.tools.clamav import Clamd
 from tasks.transfer import virus
 from tasks.transfer.compliance import verify_compliance
 from tasks.transfer.move_to_processing import move_to_processing
@@ -144,3 +147,50 @@ def test_abandoned_prescan_is_cancelled(tmp_path, dispatched):
     assert uuid not in virus._prescans
     assert pre._thread is not None and not pre._thread.is_alive()
     assert pre._clamd is None or pre._clamd.process is None
+
+
+@pytest.fixture
+def operators_clamd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clamd]:
+    """A clamd of the operator's, named by CUSTOS_CLAMD_SOCKET."""
+    with Clamd(tmp_path / "operator", PACKAGE_DATA / "clamav") as clamd:
+        monkeypatch.setenv("CUSTOS_CLAMD_SOCKET", str(clamd.socket_path))
+        get_settings.cache_clear()
+        yield clamd
+    monkeypatch.delenv("CUSTOS_CLAMD_SOCKET")
+    get_settings.cache_clear()
+
+
+def test_prescan_scans_with_the_operators_clamd(tmp_path, dispatched, operators_clamd):
+    """The prescan's clamd is the one step 8 would choose: the operator's, no private one."""
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "a.txt").write_text("plain\n")
+    (src / "eicar.com").write_bytes(EICAR)
+    uuid = start_transfer("operator", src, processing_config="automated")
+    pre = _prescanned(uuid)
+    virus.cancel_prescan(uuid)
+    assert pre.failure is None and pre.report is not None
+    assert {p.name: o.state for p, o in pre.outcomes.items()} == {
+        "a.txt": "clean",
+        "eicar.com": "infected",
+    }
+    assert pre._clamd is None  # none of its own started
+    assert not list(get_settings().run_dir.glob(f"clamd-pre-*-{uuid[:8]}"))
+
+
+def test_prescan_cancelled_before_its_clamd_starts_starts_none(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("plain\n")
+    pre = virus.Prescan(
+        unit_uuid="0" * 36,
+        paths=[tmp_path / "a.txt"],
+        workers=1,
+        database_dir=PACKAGE_DATA / "clamav",
+        socket_path=None,
+        run_dir=tmp_path / "run",
+    )
+    pre.cancelled.set()
+    pre.start()
+    pre.wait()
+    assert pre._clamd is not None and pre._clamd.process is None
+    assert not (tmp_path / "run" / "clamd.conf").exists()  # never configured nor started
+    assert pre.report is None and pre.failure is None and pre.outcomes == {}
