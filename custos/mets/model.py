@@ -102,16 +102,31 @@ class RightsGranted:
 
 
 @dataclass(frozen=True)
+class DocumentationIdentifier:
+    """A document backing a rights statement (a deed, a contract): type, value, role."""
+
+    type: str
+    value: str
+    role: str = ""
+
+
+@dataclass(frozen=True)
 class RightsRecord:
     """A PREMIS rights statement (from rights.csv or the UI), applied to originals.
 
     ``basis`` is one of Copyright, Statute, License, Donor, Policy, Other; the fields
-    of the matching basis are used, the others ignored. ``uuid`` None lets the
-    builder draw one from its id generator.
+    of the matching basis are used, the others ignored. ``start_date``/``end_date``
+    (``end_open`` for an open end) are the basis' applicable dates and
+    ``documentation`` its documentation identifiers, whatever the basis. ``uuid``
+    None lets the builder draw one from its id generator.
     """
 
     basis: str
     uuid: UUID | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    end_open: bool = False
+    documentation: tuple[DocumentationIdentifier, ...] = ()
     copyright_status: str = ""
     copyright_jurisdiction: str = ""
     copyright_determination_date: date | None = None

@@ -25,13 +25,13 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from custos.db import get_engine, session_scope
-from custos.errors import InvalidInput
 from custos.mets import model
 from custos.mets.mets import build_mets, write_mets
 from custos.mets.ns import safe_parser
 from custos.mets.validate import assert_valid_mets
 from custos.models import Agent, Event, EventAgent, File, FileUse
-from tasks.metadata_csv import RightsRow, load_metadata_csv, load_rights_csv
+from tasks.metadata_csv import load_metadata_csv
+from tasks.metadata_rights import Original, match_rights
 
 from .sip import Sip, sip_files
 
@@ -168,85 +168,24 @@ def aip_files(sip: Sip, engine: Engine | None = None) -> tuple[model.AIPFile, ..
     return tuple(out)
 
 
-def rights_record(row: RightsRow) -> model.RightsRecord:
-    """One rights.csv row as a PREMIS rights statement with (at most) one act granted.
-
-    The row's ``status``, ``jurisdiction``, ``determination_date`` and ``note`` go to
-    the fields of its basis (a license's note is its licenseNote; a statute's
-    citation is not a rights.csv column and stays empty). The statement's own start
-    and end dates and the documentation identifiers have no place in
-    :class:`~custos.mets.model.RightsRecord` and are not carried.
-    """
-    basis = row.basis.capitalize()
-    fields: dict[str, object] = {}
-    if basis == "Copyright":
-        fields = {
-            "copyright_status": row.status,
-            "copyright_jurisdiction": row.jurisdiction,
-            "copyright_determination_date": row.determination_date,
-            "copyright_note": row.note,
-        }
-    elif basis == "License":
-        fields = {"license_note": row.note}
-    elif basis == "Statute":
-        fields = {
-            "statute_jurisdiction": row.jurisdiction,
-            "statute_note": row.note,
-            "statute_determination_date": row.determination_date,
-        }
-    else:
-        fields = {"other_basis": basis, "other_note": row.note}
-    granted: tuple[model.RightsGranted, ...] = ()
-    if row.grant_act:
-        granted = (
-            model.RightsGranted(
-                act=row.grant_act,
-                restrictions=(row.grant_restriction.capitalize(),) if row.grant_restriction else (),
-                start_date=row.grant_start_date,
-                end_date=row.grant_end_date,
-                end_open=row.grant_end_open,
-                note=row.grant_note,
-            ),
-        )
-    return model.RightsRecord(basis=basis, granted=granted, **fields)  # type: ignore[arg-type]
-
-
 def rights_by_file(sip: Sip, files: list[File]) -> dict[str, list[model.RightsRecord]]:
     """Rights statements of every ``rights.csv`` in the SIP's metadata, by original.
 
-    A row's ``file`` is a path of the transfer (``objects/letter.pdf``): it is matched
-    on the original's transfer path or its current path; a directory applies to every
-    original under it. Rows naming nothing in the SIP fail the METS step, since
-    rights silently dropped are worse than a SIP that stops.
+    Matching and the mapping of each column are ``tasks.metadata_rights``'s; rows
+    naming nothing in the SIP fail the METS step, since rights silently dropped are
+    worse than a SIP that stops.
 
     Raises:
         InvalidInput: a bad rights.csv cell, or a row naming no original of the SIP.
     """
     meta = sip.path / "objects" / "metadata"
-    originals = [f for f in files if f.use == FileUse.ORIGINAL]
-    out: dict[str, list[model.RightsRecord]] = defaultdict(list)
-    unmatched: list[str] = []
-    for csv_path in sorted(meta.rglob("rights.csv")) if meta.is_dir() else []:
-        for row in load_rights_csv(csv_path):
-            target = row.file.strip().rstrip("/")
-            matched = [
-                f
-                for f in originals
-                if target in (f.original_path, f.current_path)
-                or f.original_path.startswith(target + "/")
-                or f.current_path.startswith(target + "/")
-            ]
-            if not matched:
-                unmatched.append(f"line {row.line}: {target}")
-            record = rights_record(row)
-            for f in matched:
-                out[f.uuid].append(record)
-    if unmatched:
-        raise InvalidInput(
-            "rights.csv names files that are not originals of the SIP: " + "; ".join(unmatched),
-            details=unmatched,
-        )
-    return out
+    originals = [
+        Original(f.uuid, f.original_path, f.current_path)
+        for f in files
+        if f.use == FileUse.ORIGINAL
+    ]
+    paths = sorted(meta.rglob("rights.csv")) if meta.is_dir() else []
+    return match_rights(paths, originals).by_file
 
 
 def dublin_core(
