@@ -148,18 +148,23 @@ def load_metadata_csv(path: str | Path) -> list[MetadataRow]:
     ``custom``. Raises :class:`InvalidInput` listing every bad row.
     """
     csv_path = Path(path)
-    rows = _read_rows(csv_path)
+    return metadata_rows(_read_rows(csv_path), csv_path.name)
+
+
+def metadata_rows(rows: list[list[str]], source: str) -> list[MetadataRow]:
+    """:func:`load_metadata_csv` on rows already read (a header, then one row per path);
+    ``source`` names the file in messages. ``metadata.json`` is checked through it too."""
     if not rows:
-        raise InvalidInput(f"{csv_path.name} is empty")
+        raise InvalidInput(f"{source} is empty")
     header = [h.strip() for h in rows[0]]
     lowered = [h.lower() for h in header]
     if "filename" not in lowered:
         raise InvalidInput(
-            f"{csv_path.name}: no 'filename' column",
+            f"{source}: no 'filename' column",
             details=[{"line": 1, "column": None, "error": "missing filename column"}],
         )
     if lowered.count("filename") > 1:
-        raise InvalidInput(f"{csv_path.name}: the 'filename' column appears twice")
+        raise InvalidInput(f"{source}: the 'filename' column appears twice")
     name_col = lowered.index("filename")
     errors: list[dict[str, Any]] = []
     for col, name in enumerate(header):
@@ -211,7 +216,7 @@ def load_metadata_csv(path: str | Path) -> list[MetadataRow]:
                 custom.setdefault(header[col], []).append(value)
         out.append(MetadataRow(filename, line, dc, custom))
     if errors:
-        raise InvalidInput(f"{csv_path.name}: {len(errors)} problem(s)", details=errors)
+        raise InvalidInput(f"{source}: {len(errors)} problem(s)", details=errors)
     return out
 
 

@@ -4,7 +4,7 @@ What goes into the METS is what goes into the AIP: originals, preservation
 derivatives, metadata and submission documentation under ``objects/`` (access
 copies and thumbnails belong to the DIP and are left out). Events come with the
 agents recorded for them; derivatives are linked to their originals through the
-normalization event. Dublin Core comes from every ``metadata.csv`` under
+normalization event. Dublin Core comes from every ``metadata.csv`` and ``metadata.json`` under
 ``objects/metadata/``, PREMIS rights (a rightsMD per statement on each original they
 apply to) from every ``rights.csv`` there. The document is validated offline before
 anything is bagged.
@@ -31,10 +31,12 @@ from custos.mets.ns import safe_parser
 from custos.mets.validate import assert_valid_mets
 from custos.models import Agent, Event, EventAgent, File, FileUse
 from tasks.metadata_csv import load_metadata_csv
+from tasks.metadata_json import load_metadata_json
 from tasks.metadata_rights import Original, match_rights
 
 from .sip import Sip, sip_files
 
+TRANSFER_PREFIX = "%transferDirectory%"
 #: File uses that are part of the AIP (and so of its METS).
 AIP_USES = (
     FileUse.ORIGINAL,
@@ -188,18 +190,45 @@ def rights_by_file(sip: Sip, files: list[File]) -> dict[str, list[model.RightsRe
     return match_rights(paths, originals).by_file
 
 
+def transfer_paths(files: tuple[model.AIPFile, ...]) -> dict[str, str]:
+    """Paths as the user wrote them (the transfer's) -> paths in the AIP, for originals
+    and their directories: metadata files name things before *Change object and
+    directory filenames* renamed them, as Archivematica matches them."""
+    out: dict[str, str] = {}
+    for f in files:
+        if not f.original_name.startswith(TRANSFER_PREFIX):
+            continue
+        before = Path(f.original_name.removeprefix(TRANSFER_PREFIX))
+        after = Path(f.path)
+        if len(before.parts) != len(after.parts):
+            continue
+        out[before.as_posix()] = after.as_posix()
+        for old, new in zip(before.parents, after.parents, strict=True):
+            if old.as_posix() != ".":
+                out.setdefault(old.as_posix(), new.as_posix())
+    return out
+
+
 def dublin_core(
     sip: Sip, files: tuple[model.AIPFile, ...]
 ) -> tuple[list[model.DublinCoreRecord], list[str]]:
-    """DC records from the SIP's metadata.csv files; also the rows skipped and why."""
+    """DC records from the SIP's metadata.csv and metadata.json files (a file's records,
+    then the next file's); also the rows skipped and why."""
     known = {f.path for f in files}
     dirs = {p.as_posix() for f in files for p in Path(f.path).parents if p.as_posix() != "."}
+    renamed = transfer_paths(files)
     records: list[model.DublinCoreRecord] = []
     skipped: list[str] = []
     meta = sip.path / "objects" / "metadata"
-    for csv_path in sorted(meta.rglob("metadata.csv")) if meta.is_dir() else []:
-        for row in load_metadata_csv(csv_path):
+    sources = [
+        (path, load_metadata_csv if path.name == "metadata.csv" else load_metadata_json)
+        for name in ("metadata.csv", "metadata.json")
+        for path in (sorted(meta.rglob(name)) if meta.is_dir() else [])
+    ]
+    for csv_path, load in sources:
+        for row in load(csv_path):
             path = row.filename.strip().rstrip("/")
+            path = renamed.get(path, path)
             if path not in known and path not in dirs and path != "objects":
                 skipped.append(f"{csv_path.name} line {row.line}: {path} is not in the SIP")
                 continue

@@ -22,7 +22,12 @@ Load PREMIS events from metadata/premis.xml      ``metadata/premis.xml`` (events
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
+from custos.errors import InvalidInput
 from custos.models import FileUse
+from tasks.metadata_csv import load_metadata_csv
+from tasks.metadata_json import load_metadata_json
 from tasks.metadata_rights import Original, match_rights
 
 from .common import TransferContext
@@ -52,3 +57,53 @@ def load_rights(ctx: TransferContext) -> None:
             return
         loaded = match_rights([path], _originals(ctx))
         job.output = "rights.csv: " + loaded.summary()
+
+
+def _described_paths(ctx: TransferContext) -> set[str]:
+    """Every path a metadata file may describe: files, their directories, ``objects``."""
+    paths = {f.current_path for f in ctx.files(uses=[FileUse.ORIGINAL])}
+    dirs = {p.as_posix() for f in paths for p in PurePosixPath(f).parents if str(p) != "."}
+    return paths | dirs | {"objects"}
+
+
+def process_json_metadata(ctx: TransferContext) -> None:
+    """*Process transfer JSON metadata*: ``metadata/metadata.json`` checked record by record.
+
+    Archivematica converts the file into ``metadata.csv``; Custos reads it as it is
+    (the file travels into the AIP's metadata unchanged) and checks here that every
+    record names a path of the transfer and that no path is described both there
+    and in ``metadata.csv``, since the two would become one path's two dmdSecs.
+
+    Raises:
+        InvalidInput: a bad record, a path not in the transfer, or one described twice.
+    """
+    group, name = "Reformat metadata files", "Process transfer JSON metadata"
+    if not ctx.todo(name):
+        return
+    with ctx.recorder.job(ctx.uuid, group, name) as job:
+        path = ctx.directory / "metadata" / "metadata.json"
+        if not path.is_file():
+            job.output = "no metadata/metadata.json"
+            return
+        records = load_metadata_json(path)
+        known = _described_paths(ctx)
+        missing = [
+            f"record {r.line}: {r.filename}"
+            for r in records
+            if r.filename.strip().rstrip("/") not in known
+        ]
+        if missing:
+            raise InvalidInput(
+                "metadata.json names paths that are not in the transfer: " + "; ".join(missing),
+                details=missing,
+            )
+        csv_path = ctx.directory / "metadata" / "metadata.csv"
+        if csv_path.is_file():
+            in_csv = {r.filename.strip().rstrip("/") for r in load_metadata_csv(csv_path)}
+            twice = sorted(in_csv & {r.filename.strip().rstrip("/") for r in records})
+            if twice:
+                raise InvalidInput(
+                    "described in both metadata.csv and metadata.json: " + ", ".join(twice),
+                    details=twice,
+                )
+        job.output = f"metadata.json: {len(records)} records"
