@@ -231,7 +231,7 @@ class _Builder:
             if node is None or entry.uuid is None:  # _tree() made every listed directory
                 continue
             element = premis.intellectual_entity(
-                entry.uuid, entry.original_name or f"%SIPDirectory%{path}/"
+                entry.uuid, entry.original_name or f"%SIPDirectory%{path}/", entry.identifiers
             )
             ident = self.md_wrap(
                 self.root, "dmdSec", "PREMIS:OBJECT", [element], dmd=True, created=self.created
@@ -384,7 +384,7 @@ class _Builder:
                 self._divs(_SubElement(parent, _DIV, attrib), sub, normative)
             if name in node.files:
                 f = node.files[name]
-                attrib = {"TYPE": "Item", "LABEL": name}
+                attrib = {"TYPE": "Item", "LABEL": f.label if f.label and not normative else name}
                 dmdids = self.file_dmdids.get(f.uuid)
                 if dmdids:
                     attrib["DMDID"] = " ".join(dmdids)

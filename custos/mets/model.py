@@ -170,11 +170,14 @@ class Directory:
     from its structMap divs. ``original_name`` is the PREMIS ``originalName``
     (Archivematica uses the directory's original location,
     ``%transferDirectory%objects/photos/``); empty means ``%SIPDirectory%<path>/``.
+    ``identifiers`` are more (type, value) ``objectIdentifier``s of its entity after the
+    UUID (identifiers.json).
     """
 
     path: str
     uuid: UUID | None = None
     original_name: str = ""
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,12 @@ class BagInfo:
 
 @dataclass(frozen=True)
 class AIPFile:
-    """One file in the AIP: its identity, fixity, format, provenance and rights."""
+    """One file in the AIP: its identity, fixity, format, provenance and rights.
+
+    ``identifiers`` are (type, value) ``objectIdentifier``s after the UUID (PIDs,
+    identifiers.json); ``label`` replaces the file name as its physical structMap div's
+    LABEL (file_labels.csv).
+    """
 
     uuid: UUID
     path: str
@@ -206,6 +214,8 @@ class AIPFile:
     derivations: tuple[Derivation, ...] = ()
     events: tuple[Event, ...] = ()
     rights: tuple[RightsRecord, ...] = ()
+    identifiers: tuple[tuple[str, str], ...] = ()
+    label: str = ""
 
     @property
     def group(self) -> UUID:

@@ -17,7 +17,7 @@ import uuid as uuid_mod
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from lxml import etree
 from sqlalchemy import Engine
@@ -29,8 +29,9 @@ from custos.mets import model
 from custos.mets.mets import build_mets, write_mets
 from custos.mets.ns import safe_parser
 from custos.mets.validate import assert_valid_mets
-from custos.models import Agent, Event, EventAgent, File, FileUse
+from custos.models import Agent, Event, EventAgent, File, FileUse, Unit
 from tasks.metadata_csv import load_metadata_csv
+from tasks.metadata_identifiers import MatchedIdentifiers, match_identifiers
 from tasks.metadata_json import load_metadata_json
 from tasks.metadata_rights import Original, match_rights
 
@@ -239,6 +240,79 @@ def dublin_core(
     return records, skipped
 
 
+def metadata_files(sip: Sip, name: str) -> list[Path]:
+    """Every ``name`` under the SIP's ``objects/metadata/`` (one per transfer, and the
+    SIP's own), in path order."""
+    meta = sip.path / "objects" / "metadata"
+    return sorted(meta.rglob(name)) if meta.is_dir() else []
+
+
+def _directories(files: tuple[model.AIPFile, ...]) -> set[str]:
+    return {p.as_posix() for f in files for p in Path(f.path).parents if p.as_posix() != "."}
+
+
+def identifiers(sip: Sip, files: tuple[model.AIPFile, ...]) -> MatchedIdentifiers:
+    """The SIP's identifiers.json files matched to its files, directories and itself.
+
+    Raises:
+        InvalidInput: a bad identifiers.json, or one naming a path not in the AIP.
+    """
+    return match_identifiers(
+        metadata_files(sip, "identifiers.json"),
+        {f.path: str(f.uuid) for f in files},
+        _directories(files) - {"objects"},
+        transfer_paths(files),
+    )
+
+
+def load_identifiers(sip: Sip, engine: Engine | None = None) -> MatchedIdentifiers:
+    """:func:`identifiers` from the SIP's File rows alone (no events read): what *Load
+    persistent identifiers from external file* checks before the METS is written."""
+    files = tuple(
+        model.AIPFile(
+            uuid=UUID(f.uuid),
+            path=f.current_path,
+            use=model.FileUse(f.use),
+            size=0,
+            checksum="",
+            original_name=(
+                "" if f.use == FileUse.PRESERVATION else f"{TRANSFER_PREFIX}{f.original_path}"
+            ),
+        )
+        for f in sip_files(sip.uuid, uses=AIP_USES, engine=engine)
+        if f.current_path.startswith("objects/")
+    )
+    return identifiers(sip, files)
+
+
+def directory_entities(
+    sip: Sip,
+    files: tuple[model.AIPFile, ...],
+    extra: dict[str, tuple[tuple[str, str], ...]],
+    engine: Engine | None = None,
+) -> list[model.Directory]:
+    """Directories given identifiers, as PREMIS entities: the UUID the transfer gave
+    them (*Assign UUIDs to directories*), else one derived from the SIP and the path."""
+    if not extra:
+        return []
+    assigned: dict[str, str] = {}
+    if sip.transfer_uuid:
+        with session_scope(engine or get_engine()) as s:
+            transfer = s.get(Unit, sip.transfer_uuid)
+            assigned = (
+                dict((transfer.variables or {}).get("directory_uuids") or {}) if transfer else {}
+            )
+    renamed = transfer_paths(files)
+    by_aip_path = {renamed.get(k, k): (k, v) for k, v in assigned.items()}
+    out = []
+    for path, ids in sorted(extra.items()):
+        original, uuid = by_aip_path.get(path, (path, str(uuid5(UUID(sip.uuid), path))))
+        out.append(
+            model.Directory(path, UUID(uuid), f"%transferDirectory%{original}/", identifiers=ids)
+        )
+    return out
+
+
 def write_aip_mets(
     sip: Sip, *, created: datetime | None = None, engine: Engine | None = None
 ) -> tuple[Path, list[str]]:
@@ -252,7 +326,21 @@ def write_aip_mets(
     """
     files = aip_files(sip, engine)
     dc, skipped = dublin_core(sip, files)
-    aip = model.AIP(uuid=UUID(sip.uuid), name=sip.name, files=files, dublin_core=tuple(dc))
+    ids = identifiers(sip, files)
+    files = tuple(
+        dataclasses.replace(f, identifiers=ids.files[str(f.uuid)])
+        if str(f.uuid) in ids.files
+        else f
+        for f in files
+    )
+    aip = model.AIP(
+        uuid=UUID(sip.uuid),
+        name=sip.name,
+        files=files,
+        dublin_core=tuple(dc),
+        identifiers=ids.aip,
+        directories=tuple(directory_entities(sip, files, ids.directories, engine)),
+    )
     if created is not None:
         aip = dataclasses.replace(aip, created=created)
     tree = build_mets(aip, new_id=uuid_mod.uuid4, normative_structmap=True)
