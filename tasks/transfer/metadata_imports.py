@@ -23,11 +23,15 @@ Load PREMIS events from metadata/premis.xml      ``metadata/premis.xml`` (events
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from uuid import UUID
 
+from custos.db import session_scope
 from custos.errors import InvalidInput
-from custos.models import FileUse
+from custos.models import Event, FileUse
+from custos.recorder import AgentSpec
 from tasks.metadata_csv import load_metadata_csv
 from tasks.metadata_json import load_metadata_json
+from tasks.metadata_premis import load_premis_events
 from tasks.metadata_rights import Original, match_rights
 
 from .common import TransferContext
@@ -107,3 +111,62 @@ def process_json_metadata(ctx: TransferContext) -> None:
                     details=twice,
                 )
         job.output = f"metadata.json: {len(records)} records"
+
+
+def _event_uuid(ctx: TransferContext, key: tuple[str, str], taken: set[str]) -> str | None:
+    """The event's own identifier when it is a UUID nobody has yet, else None (a new one)."""
+    try:
+        value = str(UUID(key[1]))
+    except ValueError:
+        return None
+    if value in taken:
+        return None
+    with session_scope(ctx.recorder.engine) as s:
+        if s.get(Event, value) is not None:
+            return None
+    return value
+
+
+def load_premis_xml(ctx: TransferContext) -> None:
+    """*Load PREMIS events from metadata/premis.xml*: its events (with their agents)
+    recorded on the files they name, as Archivematica imports them.
+
+    An event keeps its identifier when it is a UUID not yet used (its first file; each
+    further file gets the event under a new UUID, as Archivematica's importer does).
+
+    Raises:
+        InvalidInput: premis.xml is invalid or names what the transfer lacks.
+    """
+    name = "Load PREMIS events from metadata/premis.xml"
+    if not ctx.todo(name):
+        return
+    with ctx.recorder.job(ctx.uuid, CHARACTERIZE_GROUP, name) as job:
+        path = ctx.directory / "metadata" / "premis.xml"
+        if not path.is_file():
+            job.output = "no metadata/premis.xml"
+            return
+        by_path = {f.original_path: f.uuid for f in ctx.files(uses=[FileUse.ORIGINAL])}
+        imported = load_premis_events(path, set(by_path))
+        taken: set[str] = set()
+        count = 0
+        for item in imported:
+            event = item.event
+            agents = [
+                AgentSpec(a.identifier[0], a.identifier[1], a.name, a.type) for a in item.agents
+            ]
+            for rel in item.file_paths:
+                uuid = _event_uuid(ctx, event.identifier, taken)
+                if uuid:
+                    taken.add(uuid)
+                job.event(
+                    file_uuid=by_path[rel],
+                    event_type=event.type,
+                    detail=event.detail,
+                    outcome=event.outcome,
+                    outcome_note=event.outcome_note,
+                    event_datetime=event.datetime,
+                    agents=agents,
+                    uuid=uuid,
+                )
+                count += 1
+        job.output = f"premis.xml: {len(imported)} events recorded on {count} files"

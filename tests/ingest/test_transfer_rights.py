@@ -125,7 +125,8 @@ def test_every_rights_csv_column_reaches_the_premis_rights_statement(
     [
         (
             HEADER + "objects/letter.txt,copyright,,2011-13-01,,,,,,,,,,,,,,\n",
-            "rights.csv: line 2, column 4: determination_date '2011-13-01' is not a YYYY-MM-DD date",
+            "rights.csv: line 2, column 4: determination_date '2011-13-01' is not a "
+            "YYYY-MM-DD date",
         ),
         (
             HEADER + "objects/letter.txt,license,,,,,,CC0,,,,,,,,,,\n"
