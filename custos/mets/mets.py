@@ -384,7 +384,10 @@ class _Builder:
                 self._divs(_SubElement(parent, _DIV, attrib), sub, normative)
             if name in node.files:
                 f = node.files[name]
-                attrib = {"TYPE": "Item", "LABEL": f.label if f.label and not normative else name}
+                # A label (file_labels.csv) names the item in both structMaps, as
+                # Archivematica's metsrw round trip writes it: metsrw pairs the
+                # physical and normative divs by LABEL.
+                attrib = {"TYPE": "Item", "LABEL": f.label or name}
                 dmdids = self.file_dmdids.get(f.uuid)
                 if dmdids:
                     attrib["DMDID"] = " ".join(dmdids)

@@ -33,6 +33,7 @@ from custos.models import Agent, Event, EventAgent, File, FileUse, Unit
 from tasks.metadata_csv import load_metadata_csv
 from tasks.metadata_identifiers import MatchedIdentifiers, match_identifiers
 from tasks.metadata_json import load_metadata_json
+from tasks.metadata_labels import load_file_labels
 from tasks.metadata_rights import Original, match_rights
 
 from .sip import Sip, sip_files
@@ -265,6 +266,24 @@ def identifiers(sip: Sip, files: tuple[model.AIPFile, ...]) -> MatchedIdentifier
     )
 
 
+def file_labels(sip: Sip, files: tuple[model.AIPFile, ...]) -> dict[str, str]:
+    """Labels of originals (by file UUID) from the SIP's file_labels.csv files.
+
+    Raises:
+        InvalidInput: a file_labels.csv row naming no original of the SIP.
+    """
+    originals = {
+        f.original_name.removeprefix(TRANSFER_PREFIX): str(f.uuid)
+        for f in files
+        if f.use is model.FileUse.ORIGINAL and f.original_name.startswith(TRANSFER_PREFIX)
+    }
+    out: dict[str, str] = {}
+    for path in metadata_files(sip, "file_labels.csv"):
+        for original, label in load_file_labels(path, originals).items():
+            out[originals[original]] = label
+    return out
+
+
 def load_identifiers(sip: Sip, engine: Engine | None = None) -> MatchedIdentifiers:
     """:func:`identifiers` from the SIP's File rows alone (no events read): what *Load
     persistent identifiers from external file* checks before the METS is written."""
@@ -327,10 +346,13 @@ def write_aip_mets(
     files = aip_files(sip, engine)
     dc, skipped = dublin_core(sip, files)
     ids = identifiers(sip, files)
+    labels = file_labels(sip, files)
     files = tuple(
-        dataclasses.replace(f, identifiers=ids.files[str(f.uuid)])
-        if str(f.uuid) in ids.files
-        else f
+        dataclasses.replace(
+            f,
+            identifiers=ids.files.get(str(f.uuid), ()),
+            label=labels.get(str(f.uuid), ""),
+        )
         for f in files
     )
     aip = model.AIP(

@@ -21,7 +21,7 @@ from tasks.tools.characterize import characterize_files
 from tasks.tools.validate import validate_file
 
 from .common import YES_NO, TransferContext, microservice
-from .metadata_imports import load_premis_xml, load_rights
+from .metadata_imports import load_labels, load_premis_xml, load_rights
 
 GROUP = "Characterize and extract metadata"
 
@@ -77,7 +77,7 @@ def _characterize(ctx: TransferContext) -> None:
                     )
             ctx.recorder.update_files(changes)
             job.output = f"{len(changes)} of {len(rows)} files characterized"
-    ctx.record(GROUP, "Load labels from metadata/file_labels.csv")
+    load_labels(ctx)
     load_premis_xml(ctx)
     if ctx.todo("Validate formats"):
         with ctx.recorder.job(ctx.uuid, "Validation", "Validate formats") as job:

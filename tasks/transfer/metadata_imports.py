@@ -31,6 +31,7 @@ from custos.models import Event, FileUse
 from custos.recorder import AgentSpec
 from tasks.metadata_csv import load_metadata_csv
 from tasks.metadata_json import load_metadata_json
+from tasks.metadata_labels import load_file_labels
 from tasks.metadata_premis import load_premis_events
 from tasks.metadata_rights import Original, match_rights
 
@@ -170,3 +171,21 @@ def load_premis_xml(ctx: TransferContext) -> None:
                 )
                 count += 1
         job.output = f"premis.xml: {len(imported)} events recorded on {count} files"
+
+
+def load_labels(ctx: TransferContext) -> None:
+    """*Load labels from metadata/file_labels.csv*: every row matched to an original.
+
+    Raises:
+        InvalidInput: a row without a label or naming no original file.
+    """
+    name = "Load labels from metadata/file_labels.csv"
+    if not ctx.todo(name):
+        return
+    with ctx.recorder.job(ctx.uuid, CHARACTERIZE_GROUP, name) as job:
+        path = ctx.directory / "metadata" / "file_labels.csv"
+        if not path.is_file():
+            job.output = "no metadata/file_labels.csv"
+            return
+        originals = [f.original_path for f in ctx.files(uses=[FileUse.ORIGINAL])]
+        job.output = f"file_labels.csv: {len(load_file_labels(path, originals))} labels"
