@@ -233,6 +233,10 @@ class AIP:
     ``identifiers`` are extra (type, value) identifiers of the entity (ULID, EXID...).
     ``bag_info`` holds the bag-info.txt of each source transfer that was a bag.
 
+    ``structmaps`` are more ``mets:structMap`` elements (serialized XML whose pointers
+    already name this AIP's ``file-<uuid>`` IDs: a transfer's mets_structmap.xml),
+    appended after the built ones.
+
     ``created`` is set on reingest to the ``CREATEDATE`` of the METS being replaced:
     the new METS keeps it and records the build time as ``LASTMODDATE``.
     """
@@ -245,6 +249,7 @@ class AIP:
     identifiers: tuple[tuple[str, str], ...] = ()
     bag_info: tuple[BagInfo, ...] = ()
     created: datetime | None = None
+    structmaps: tuple[bytes, ...] = ()
 
     @property
     def dirname(self) -> str:

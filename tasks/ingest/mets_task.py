@@ -4,10 +4,12 @@ What goes into the METS is what goes into the AIP: originals, preservation
 derivatives, metadata and submission documentation under ``objects/`` (access
 copies and thumbnails belong to the DIP and are left out). Events come with the
 agents recorded for them; derivatives are linked to their originals through the
-normalization event. Dublin Core comes from every ``metadata.csv`` and ``metadata.json`` under
-``objects/metadata/``, PREMIS rights (a rightsMD per statement on each original they
-apply to) from every ``rights.csv`` there. The document is validated offline before
-anything is bagged.
+normalization event. What users supply under ``objects/metadata/`` is read from
+there: Dublin Core from every ``metadata.csv`` and ``metadata.json``, PREMIS rights
+(a rightsMD per statement on each original they apply to) from every ``rights.csv``,
+extra identifiers from ``identifiers.json``, labels from ``file_labels.csv`` and a
+second structMap from ``mets_structmap.xml``. The document is validated offline
+before anything is bagged.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from tasks.metadata_identifiers import MatchedIdentifiers, match_identifiers
 from tasks.metadata_json import load_metadata_json
 from tasks.metadata_labels import load_file_labels
 from tasks.metadata_rights import Original, match_rights
+from tasks.metadata_structmap import resolve_structmap
 
 from .sip import Sip, sip_files
 
@@ -266,6 +269,20 @@ def identifiers(sip: Sip, files: tuple[model.AIPFile, ...]) -> MatchedIdentifier
     )
 
 
+def custom_structmaps(sip: Sip, files: tuple[model.AIPFile, ...]) -> list[bytes]:
+    """Each mets_structmap.xml of the SIP's metadata, pointers set to the AIP's file IDs.
+
+    Raises:
+        InvalidInput: a structMap pointing at a file the AIP lacks (named).
+    """
+    file_ids = {f.path: f"file-{f.uuid}" for f in files}
+    renamed = transfer_paths(files)
+    return [
+        resolve_structmap(path, file_ids, renamed)
+        for path in metadata_files(sip, "mets_structmap.xml")
+    ]
+
+
 def file_labels(sip: Sip, files: tuple[model.AIPFile, ...]) -> dict[str, str]:
     """Labels of originals (by file UUID) from the SIP's file_labels.csv files.
 
@@ -362,6 +379,7 @@ def write_aip_mets(
         dublin_core=tuple(dc),
         identifiers=ids.aip,
         directories=tuple(directory_entities(sip, files, ids.directories, engine)),
+        structmaps=tuple(custom_structmaps(sip, files)),
     )
     if created is not None:
         aip = dataclasses.replace(aip, created=created)

@@ -34,6 +34,7 @@ from tasks.metadata_json import load_metadata_json
 from tasks.metadata_labels import load_file_labels
 from tasks.metadata_premis import load_premis_events
 from tasks.metadata_rights import Original, match_rights
+from tasks.metadata_structmap import check_structmap
 
 from .common import TransferContext
 
@@ -189,3 +190,22 @@ def load_labels(ctx: TransferContext) -> None:
             return
         originals = [f.original_path for f in ctx.files(uses=[FileUse.ORIGINAL])]
         job.output = f"file_labels.csv: {len(load_file_labels(path, originals))} labels"
+
+
+def verify_structmap(ctx: TransferContext) -> None:
+    """*Verify mets_structmap.xml compliance*: valid METS, every file it names present.
+
+    Raises:
+        InvalidInput: invalid, or naming files the transfer does not have.
+    """
+    name = "Verify mets_structmap.xml compliance"
+    if not ctx.todo(name):
+        return
+    with ctx.recorder.job(ctx.uuid, "Verify transfer compliance", name) as job:
+        path = ctx.directory / "metadata" / "mets_structmap.xml"
+        if not path.is_file():
+            job.output = "no metadata/mets_structmap.xml"
+            return
+        root = ctx.directory
+        count = check_structmap(path, lambda rel: (root / rel).is_file())
+        job.output = f"mets_structmap.xml is valid; it points at {count} files"
