@@ -31,7 +31,7 @@ from pathlib import Path
 from lxml import etree
 
 from custos.errors import InvalidInput
-from custos.mets.ns import PREMIS_NS, XSI_TYPE, premis, safe_parser
+from custos.mets.ns import PREMIS_NS, XSI_TYPE, parse_supplied, premis
 from custos.mets.validate import load_schema
 
 Key = tuple[str, str]
@@ -108,10 +108,7 @@ def load_premis_events(path: Path, transfer_paths: set[str]) -> list[ImportedEve
         InvalidInput: not well-formed, not valid PREMIS 3, or any of the problems above
             (``details`` lists them all).
     """
-    try:
-        tree = etree.parse(str(path), safe_parser())
-    except (etree.XMLSyntaxError, OSError) as exc:
-        raise InvalidInput(f"premis.xml is not well-formed XML: {exc}") from exc
+    tree = parse_supplied(path)
     schema = load_schema("premis.xsd")
     if not schema.validate(tree):
         errors = [f"line {e.line}: {e.message}" for e in schema.error_log]

@@ -31,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from lxml import etree
 
 from custos.errors import InvalidInput
-from custos.mets.ns import mets, safe_parser
+from custos.mets.ns import mets, parse_supplied
 from custos.mets.validate import load_schema
 
 NAME = "mets_structmap.xml"
@@ -45,10 +45,7 @@ def read_structmap(path: Path) -> etree._Element:
         InvalidInput: not well-formed, not valid METS, not exactly one structMap, a
             pointer without CONTENTIDS or a path leaving the package, or a DMDID/ADMID.
     """
-    try:
-        tree = etree.parse(str(path), safe_parser())
-    except (etree.XMLSyntaxError, OSError) as exc:
-        raise InvalidInput(f"{NAME} is not well-formed XML: {exc}") from exc
+    tree = parse_supplied(path)
     schema = load_schema("mets.xsd")
     if not schema.validate(tree):
         errors = [f"line {e.line}: {e.message}" for e in schema.error_log]
