@@ -17,7 +17,9 @@ Load labels from metadata/file_labels.csv        ``metadata/file_labels.csv``
 Load PREMIS events from metadata/premis.xml      ``metadata/premis.xml`` (events recorded)
 ===============================================  ==========================================
 
-``docs/transfer.md`` (*Metadata supplied with a transfer*) describes each layout.
+``identifiers.json`` is matched at ingest (*Load persistent identifiers from external
+file*, ``tasks.ingest.steps``), as in Archivematica. ``docs/transfer-metadata.md``
+describes each layout.
 """
 
 from __future__ import annotations
