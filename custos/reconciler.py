@@ -105,7 +105,7 @@ def lost_units(
                 )
             ).all()
         )
-    lost = []
+    lost: list[tuple[Unit, Verdict | None]] = []
     for unit in candidates:
         if now - last_activity(unit) < grace:
             continue

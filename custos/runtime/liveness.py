@@ -262,7 +262,9 @@ class PrefectLiveness:
         from prefect.states import Cancelled, Crashed
 
         message = RESTARTED_MESSAGE if verdict is Verdict.RESTARTED else LOST_MESSAGE
-        state = Cancelled(message=message) if kind == "CANCELLING" else Crashed(message=message)
+        state: Any = (
+            Cancelled(message=message) if kind == "CANCELLING" else Crashed(message=message)
+        )
         client.set_flow_run_state(run.id, state, force=True)
         log.warning("flow run %s (%s) marked %s: %s", run.id, kind, state.type.value, message)
 
