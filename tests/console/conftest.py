@@ -37,8 +37,6 @@ from sqlalchemy import Engine
 from custos.runtime.preflight import free_port
 from custos.settings import load_settings
 
-pytestmark = [pytest.mark.server]
-
 PASSWORD = "console-test-password"
 ROLES = {"admin": "admin1", "archivist": "archivist", "capture": "capture", "auditor": "auditor"}
 REPO = Path(__file__).resolve().parents[2]
@@ -104,7 +102,7 @@ def console() -> Iterator[Console]:
         [sys.executable, "-m", "cli", "serve", "--json"],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=open(log, "ab"),  # noqa: SIM115 (the child keeps it)
+        stderr=open(log, "ab"),
         start_new_session=True,
         cwd=REPO,
     )
@@ -228,7 +226,10 @@ def visit(console: Console, request: pytest.FixtureRequest) -> Callable[..., Any
         response = page.goto(f"{console.url}{path}")
         assert response is not None and response.status == 200, (path, response and response.status)
         csp = response.headers.get("content-security-policy", "")
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert (
+            "script-src 'self'" in csp
+            and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        )
         check_page(page, request, label or path)
         return response
 
