@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,3 +241,40 @@ def test_roles_reach_only_their_pages_and_actions(app: Any) -> None:
         refused = auditor.post("/transfers/start", data={"csrf_token": token, "source": "x:y"})
         assert refused.status_code == 403
         assert "may not use this page" in refused.text
+
+
+def test_create_sip_from_a_backlogged_transfer(
+    app: Any, archivist: TestClient, custos_home: Any, recorded_runs: Any
+) -> None:
+    from custos.models import LocationPurpose, UnitStatus, UnitType
+    from custos.storage import default_location
+
+    backlog = Path(default_location(LocationPurpose.BACKLOG).path)
+    with session_scope() as s:
+        unit = Unit(
+            unit_type=UnitType.TRANSFER,
+            name="waiting-in-backlog",
+            status=UnitStatus.COMPLETE,
+            sip_uuid="BACKLOG",
+        )
+        unit.current_path = str(backlog / f"waiting-in-backlog-{unit.uuid}")
+        s.add(unit)
+        uuid, folder = unit.uuid, Path(unit.current_path)
+    (folder / "objects").mkdir(parents=True)
+    (folder / "objects" / "a.txt").write_text("a")
+
+    page = archivist.get("/backlog")
+    assert page.status_code == 200 and "waiting-in-backlog" in page.text
+    assert archivist.get("/backlog?q=nothing-like-it").text.count("waiting-in-backlog") == 0
+    with client_for(app, "auditor") as auditor:
+        assert "Create SIP" not in auditor.get("/backlog").text
+    done = archivist.post(
+        f"/backlog/{uuid}/create-sip",
+        data={"csrf_token": token_of(page.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == f"/transfers/{uuid}"
+    assert recorded_runs.submitted[-1] == ("transfer", {"unit_uuid": uuid})
+    assert not folder.exists()
+    again = archivist.post(f"/backlog/{uuid}/create-sip", data={"csrf_token": token_of(page.text)})
+    assert again.status_code == 409 and "not in the backlog" in again.text
