@@ -120,10 +120,15 @@ class JobHandle:
         outcome_note: str = "",
         event_datetime: datetime | None = None,
         agents: Sequence[AgentSpec] | None = None,
+        uuid: str | None = None,
     ) -> str:
-        """Queue one PREMIS event (with the default agents unless given)."""
+        """Queue one PREMIS event (with the default agents unless given).
+
+        ``uuid`` keeps an identifier the event already has (events imported from a
+        transfer's premis.xml); by default the event gets a new one.
+        """
         row = {
-            "uuid": new_uuid(),
+            "uuid": uuid or new_uuid(),
             "unit_uuid": self.unit_uuid,
             "file_uuid": file_uuid,
             "event_type": event_type,

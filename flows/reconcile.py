@@ -10,7 +10,6 @@ are deleted (``custos.housekeeping``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from prefect import flow
@@ -25,7 +24,7 @@ from tasks.ingest.package import sweep_stores
 log = logging.getLogger(__name__)
 
 
-def liveness() -> Callable[[str], bool]:
+def liveness() -> reconciler.Liveness:
     """How to tell a live flow run for the configured dispatch backend."""
     settings = get_settings()
     if settings.dispatch == "inline":

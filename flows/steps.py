@@ -19,6 +19,13 @@ backend: ``custos ... --wait`` without a serve, the tests, the benchmarks) it is
 called as a plain function, with the task's own retries applied here: no Prefect
 engine, no Prefect server, no Prefect output. ``prefect=`` forces either.
 
+**One run per unit.** Inside a flow run the walk starts only when the unit's
+recorded flow run (``Unit.flow_run_id``, written by ``custos.dispatch.submit``) is
+this run (a deployment's run; a flow called directly is not checked): a run
+created by a submission that died before recording it, and then
+superseded by the reconciler's resubmission, ends at once (``Outcome.STOP``)
+instead of working on the unit beside the other (``owns_unit``).
+
 Example::
 
     outcome = walk(unit_uuid, (verify_sip, normalize_sip, store_aip))
@@ -46,6 +53,38 @@ FailureRecorder = Callable[[str, str, BaseException], None]
 def in_flow_run() -> bool:
     """Whether this code runs inside a Prefect flow run."""
     return FlowRunContext.get() is not None
+
+
+#: How long a run waits for its submitter to record it on the unit.
+OWNERSHIP_WAIT = 10.0
+
+
+def submitted_run_id() -> str | None:
+    """The id of the deployment's flow run this code runs in (what ``custos.dispatch``
+    submits), if any; None outside one and in a flow called directly."""
+    context = FlowRunContext.get()
+    run = getattr(context, "flow_run", None) if context is not None else None
+    if run is None or getattr(run, "deployment_id", None) is None:
+        return None
+    return str(run.id)
+
+
+def owns_unit(unit_uuid: str, run_id: str, *, wait: float = OWNERSHIP_WAIT) -> bool:
+    """Whether ``run_id`` is the unit's recorded flow run (waiting up to ``wait``
+    seconds for its submitter to record it)."""
+    from custos.db import session_scope
+    from custos.models import Unit
+
+    deadline = time.monotonic() + wait
+    while True:
+        with session_scope() as s:
+            unit = s.get(Unit, unit_uuid)
+            recorded = unit.flow_run_id if unit is not None else None
+        if recorded == run_id or unit is None:
+            return True  # a missing unit is the first step's error to report
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
 
 
 def step_name(step: Any) -> str:
@@ -107,6 +146,10 @@ def walk(
     re-raised (see the module doc).
     """
     use_prefect = in_flow_run() if prefect is None else prefect
+    run_id = submitted_run_id()
+    if run_id is not None and not owns_unit(unit_uuid, run_id):
+        log.warning("flow run %s: unit %s is driven by another run; stopping", run_id, unit_uuid)
+        return Outcome.STOP
     for step in steps:
         name = step_name(step)
         started = time.perf_counter()

@@ -4,7 +4,9 @@ Archivematica reads per-file and per-directory descriptive metadata from
 ``metadata.csv``: a ``filename`` column (``objects/...`` relative to the
 transfer) and ``dc.*`` columns, a column repeated for repeated values; other
 columns become custom metadata. ``rights.csv`` carries one rights statement per
-row (basis, status, dates, one act grant, document identifier). Both files are
+row, in Archivematica's columns (``RIGHTS_COLUMNS``: basis, status, jurisdiction,
+applicable dates, licence terms, statute citation, note, one act granted with its
+restriction and dates, one documentation identifier). Both files are
 written by people in spreadsheets, so every bad row is reported at once, with
 line and column, in one :class:`InvalidInput` (``details`` is a list of dicts).
 """
@@ -45,6 +47,8 @@ RIGHTS_COLUMNS = (
     "jurisdiction",
     "start_date",
     "end_date",
+    "terms",
+    "citation",
     "note",
     "grant_act",
     "grant_restriction",
@@ -81,12 +85,15 @@ class RightsRow:
     file: str
     line: int
     basis: str
+    file_column: int = 1
     status: str = ""
     determination_date: dt.date | None = None
     jurisdiction: str = ""
     start_date: dt.date | None = None
     end_date: dt.date | None = None  # None with end_open: "OPEN"
     end_open: bool = False
+    terms: str = ""  # licence terms (License basis)
+    citation: str = ""  # statute citation (Statute basis)
     note: str = ""
     grant_act: str = ""
     grant_restriction: str = ""
@@ -141,18 +148,23 @@ def load_metadata_csv(path: str | Path) -> list[MetadataRow]:
     ``custom``. Raises :class:`InvalidInput` listing every bad row.
     """
     csv_path = Path(path)
-    rows = _read_rows(csv_path)
+    return metadata_rows(_read_rows(csv_path), csv_path.name)
+
+
+def metadata_rows(rows: list[list[str]], source: str) -> list[MetadataRow]:
+    """:func:`load_metadata_csv` on rows already read (a header, then one row per path);
+    ``source`` names the file in messages. ``metadata.json`` is checked through it too."""
     if not rows:
-        raise InvalidInput(f"{csv_path.name} is empty")
+        raise InvalidInput(f"{source} is empty")
     header = [h.strip() for h in rows[0]]
     lowered = [h.lower() for h in header]
     if "filename" not in lowered:
         raise InvalidInput(
-            f"{csv_path.name}: no 'filename' column",
+            f"{source}: no 'filename' column",
             details=[{"line": 1, "column": None, "error": "missing filename column"}],
         )
     if lowered.count("filename") > 1:
-        raise InvalidInput(f"{csv_path.name}: the 'filename' column appears twice")
+        raise InvalidInput(f"{source}: the 'filename' column appears twice")
     name_col = lowered.index("filename")
     errors: list[dict[str, Any]] = []
     for col, name in enumerate(header):
@@ -204,8 +216,16 @@ def load_metadata_csv(path: str | Path) -> list[MetadataRow]:
                 custom.setdefault(header[col], []).append(value)
         out.append(MetadataRow(filename, line, dc, custom))
     if errors:
-        raise InvalidInput(f"{csv_path.name}: {len(errors)} problem(s)", details=errors)
+        raise InvalidInput(f"{source}: {len(errors)} problem(s)", details=errors)
     return out
+
+
+def _first(head: str, errors: list[dict[str, Any]]) -> str:
+    """``head: line L, column C: error (and N more)``, the first problem spelled out."""
+    e = errors[0]
+    where = f"line {e['line']}" + (f", column {e['column']}" if e.get("column") else "")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{head}: {where}: {e['error']}{more}"
 
 
 def _date(value: str, *, allow_open: bool) -> tuple[dt.date | None, bool]:
@@ -236,7 +256,7 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
     for h in unknown:
         errors.append({"line": 1, "column": header.index(h) + 1, "error": f"unknown column {h!r}"})
     if errors:
-        raise InvalidInput(f"{csv_path.name}: bad header", details=errors)
+        raise InvalidInput(_first(f"{csv_path.name}: bad header", errors), details=errors)
     out: list[RightsRow] = []
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -299,6 +319,7 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
             RightsRow(
                 file=cells["file"],
                 line=line,
+                file_column=header.index("file") + 1,
                 basis=basis,
                 status=cells.get("status", ""),
                 determination_date=dates["determination_date"][0],
@@ -306,6 +327,8 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
                 start_date=dates["start_date"][0],
                 end_date=dates["end_date"][0],
                 end_open=dates["end_date"][1],
+                terms=cells.get("terms", ""),
+                citation=cells.get("citation", ""),
                 note=cells.get("note", ""),
                 grant_act=cells.get("grant_act", ""),
                 grant_restriction=restriction.capitalize() if restriction else "",
@@ -319,5 +342,5 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
             )
         )
     if errors:
-        raise InvalidInput(f"{csv_path.name}: {len(errors)} problem(s)", details=errors)
+        raise InvalidInput(_first(csv_path.name, errors), details=errors)
     return out

@@ -13,7 +13,8 @@ event then per distinct agent), one more ``amdSec`` holding a ``sourceMD`` per b
 transfer (linked from the ``objects`` div's ``ADMID``, as Archivematica does), the
 ``fileSec`` in Archivematica's group order, the physical structMap
 ("Archivematica default") and optionally the logical "Normative Directory Structure"
-that also lists empty directories. ``now`` and ``new_id`` are the only sources of
+that also lists empty directories, then any supplied structMaps (a transfer's
+``mets_structmap.xml``). ``now`` and ``new_id`` are the only sources of
 time and randomness, so a fixed pair gives byte-identical output.
 
 Reingest (``AIP.created`` set) follows what Archivematica writes through metsrw 0.7:
@@ -59,6 +60,7 @@ from custos.mets.ns import (
     XLINK_HREF,
     XSI_SCHEMA_LOCATION,
     mets,
+    safe_parser,
 )
 
 NORMATIVE_LABEL = "Normative Directory Structure"
@@ -190,7 +192,24 @@ class _Builder:
         self._struct_map(tree, ie_id, "physical", PHYSICAL_LABEL, normative=False)
         if normative:
             self._struct_map(tree, ie_id, "logical", NORMATIVE_LABEL, normative=True)
+        for data in aip.structmaps:
+            self._extra_struct_map(data)
         return etree.ElementTree(self.root)
+
+    def _extra_struct_map(self, data: bytes) -> None:
+        """Append a supplied structMap; an ID it lacks, or one already taken, is replaced
+        by the next ``structMap_<n>``."""
+        try:
+            smap = etree.fromstring(data, safe_parser())
+        except etree.XMLSyntaxError as exc:
+            raise InvalidInput(f"supplied structMap is not well-formed XML: {exc}") from exc
+        if smap.tag != mets("structMap"):
+            raise InvalidInput(f"supplied structMap is a {smap.tag}, not a mets:structMap")
+        taken = {el.get("ID") for el in self.root.iter() if el.get("ID")}
+        ident = smap.get("ID")
+        if not ident or ident in taken:
+            smap.set("ID", self.next_id("structMap"))
+        self.root.append(smap)
 
     def _tree(self) -> _Dir:
         root = _Dir()
@@ -231,7 +250,7 @@ class _Builder:
             if node is None or entry.uuid is None:  # _tree() made every listed directory
                 continue
             element = premis.intellectual_entity(
-                entry.uuid, entry.original_name or f"%SIPDirectory%{path}/"
+                entry.uuid, entry.original_name or f"%SIPDirectory%{path}/", entry.identifiers
             )
             ident = self.md_wrap(
                 self.root, "dmdSec", "PREMIS:OBJECT", [element], dmd=True, created=self.created
@@ -384,7 +403,10 @@ class _Builder:
                 self._divs(_SubElement(parent, _DIV, attrib), sub, normative)
             if name in node.files:
                 f = node.files[name]
-                attrib = {"TYPE": "Item", "LABEL": name}
+                # A label (file_labels.csv) names the item in both structMaps, as
+                # Archivematica's metsrw round trip writes it: metsrw pairs the
+                # physical and normative divs by LABEL.
+                attrib = {"TYPE": "Item", "LABEL": f.label or name}
                 dmdids = self.file_dmdids.get(f.uuid)
                 if dmdids:
                     attrib["DMDID"] = " ".join(dmdids)

@@ -102,16 +102,31 @@ class RightsGranted:
 
 
 @dataclass(frozen=True)
+class DocumentationIdentifier:
+    """A document backing a rights statement (a deed, a contract): type, value, role."""
+
+    type: str
+    value: str
+    role: str = ""
+
+
+@dataclass(frozen=True)
 class RightsRecord:
     """A PREMIS rights statement (from rights.csv or the UI), applied to originals.
 
     ``basis`` is one of Copyright, Statute, License, Donor, Policy, Other; the fields
-    of the matching basis are used, the others ignored. ``uuid`` None lets the
-    builder draw one from its id generator.
+    of the matching basis are used, the others ignored. ``start_date``/``end_date``
+    (``end_open`` for an open end) are the basis' applicable dates and
+    ``documentation`` its documentation identifiers, whatever the basis. ``uuid``
+    None lets the builder draw one from its id generator.
     """
 
     basis: str
     uuid: UUID | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    end_open: bool = False
+    documentation: tuple[DocumentationIdentifier, ...] = ()
     copyright_status: str = ""
     copyright_jurisdiction: str = ""
     copyright_determination_date: date | None = None
@@ -155,11 +170,14 @@ class Directory:
     from its structMap divs. ``original_name`` is the PREMIS ``originalName``
     (Archivematica uses the directory's original location,
     ``%transferDirectory%objects/photos/``); empty means ``%SIPDirectory%<path>/``.
+    ``identifiers`` are more (type, value) ``objectIdentifier``s of its entity after the
+    UUID (identifiers.json).
     """
 
     path: str
     uuid: UUID | None = None
     original_name: str = ""
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,7 +193,12 @@ class BagInfo:
 
 @dataclass(frozen=True)
 class AIPFile:
-    """One file in the AIP: its identity, fixity, format, provenance and rights."""
+    """One file in the AIP: its identity, fixity, format, provenance and rights.
+
+    ``identifiers`` are (type, value) ``objectIdentifier``s after the UUID (PIDs,
+    identifiers.json); ``label`` replaces the file name as its physical structMap div's
+    LABEL (file_labels.csv).
+    """
 
     uuid: UUID
     path: str
@@ -191,6 +214,8 @@ class AIPFile:
     derivations: tuple[Derivation, ...] = ()
     events: tuple[Event, ...] = ()
     rights: tuple[RightsRecord, ...] = ()
+    identifiers: tuple[tuple[str, str], ...] = ()
+    label: str = ""
 
     @property
     def group(self) -> UUID:
@@ -208,6 +233,10 @@ class AIP:
     ``identifiers`` are extra (type, value) identifiers of the entity (ULID, EXID...).
     ``bag_info`` holds the bag-info.txt of each source transfer that was a bag.
 
+    ``structmaps`` are more ``mets:structMap`` elements (serialized XML whose pointers
+    already name this AIP's ``file-<uuid>`` IDs: a transfer's mets_structmap.xml),
+    appended after the built ones.
+
     ``created`` is set on reingest to the ``CREATEDATE`` of the METS being replaced:
     the new METS keeps it and records the build time as ``LASTMODDATE``.
     """
@@ -220,6 +249,7 @@ class AIP:
     identifiers: tuple[tuple[str, str], ...] = ()
     bag_info: tuple[BagInfo, ...] = ()
     created: datetime | None = None
+    structmaps: tuple[bytes, ...] = ()
 
     @property
     def dirname(self) -> str:

@@ -7,7 +7,11 @@ fragment or METS cannot read local files or call out.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lxml import etree
+
+from custos.errors import InvalidInput
 
 METS_NS = "http://www.loc.gov/METS/"
 PREMIS_NS = "http://www.loc.gov/premis/v3"
@@ -65,3 +69,21 @@ def safe_parser(*, huge_tree: bool = True, remove_blank_text: bool = False) -> e
         remove_blank_text=remove_blank_text,
         load_dtd=False,
     )
+
+
+def parse_supplied(path: Path) -> etree._ElementTree:
+    """Parse an XML file a user supplied (premis.xml, mets_structmap.xml) safely.
+
+    Besides :func:`safe_parser`'s guarantees, a document with a DOCTYPE is refused:
+    its entities would stay unresolved references that schema validation cannot judge.
+
+    Raises:
+        InvalidInput: unreadable, not well-formed, or carrying a DOCTYPE.
+    """
+    try:
+        tree = etree.parse(str(path), safe_parser())
+    except (etree.XMLSyntaxError, OSError) as exc:
+        raise InvalidInput(f"{path.name} is not well-formed XML: {exc}") from exc
+    if tree.docinfo.doctype:
+        raise InvalidInput(f"{path.name}: a DOCTYPE (and its entities) is not allowed")
+    return tree

@@ -89,12 +89,15 @@ def _relationship(parent: etree._Element, rel: Derivation) -> None:
 def file_object(f: AIPFile) -> etree._Element:
     """``premis:object xsi:type="premis:file"`` for one file (the techMD content).
 
-    Holds fixity, size, format (``Unknown`` when unidentified), the file's
-    characterization output in ``objectCharacteristicsExtension``, its original name
-    and the derivation relationships between originals and their derivatives.
+    Holds the UUID and any further identifiers, fixity, size, format (``Unknown``
+    when unidentified), the file's characterization output in
+    ``objectCharacteristicsExtension``, its original name and the derivation
+    relationships between originals and their derivatives.
     """
     obj = _root("object", "premis:file")
     _identifier(obj, "object", "UUID", str(f.uuid))
+    for id_type, value in f.identifiers:
+        _identifier(obj, "object", id_type, value)
     chars = _SubElement(obj, premis("objectCharacteristics"))
     _text(chars, "compositionLevel", "0")
     fixity = _SubElement(chars, premis("fixity"))

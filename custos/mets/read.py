@@ -202,6 +202,18 @@ def _bag_info(root: etree._Element) -> list[list[tuple[str, str]]]:
     return out
 
 
+TRANSFER_PREFIX = "%transferDirectory%"
+
+
+def original_path(info: dict[str, Any], path: str) -> str:
+    """The path a file had in its transfer, from its PREMIS ``originalName``
+    (``%transferDirectory%objects/a b.txt``); ``path`` for files made later.
+
+    Reingest keeps it, so metadata files naming files as they arrived still match."""
+    name = str(info.get("original_name") or "")
+    return name.removeprefix(TRANSFER_PREFIX) if name.startswith(TRANSFER_PREFIX) else path
+
+
 def read_mets(source: Path | bytes) -> METSContents:
     """Read files (with their PREMIS object, event and agent keys), events, agents,
     dmdSecs, directory UUIDs and bag-info."""

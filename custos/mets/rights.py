@@ -4,7 +4,9 @@ Archivematica records rights (rights.csv or the UI) on original files only, one
 ``rightsMD`` per statement, linked to the file through ``linkingObjectIdentifier``.
 The statement is wrapped in ``premis:rights`` (not a bare ``rightsStatement``) because
 that is the global PREMIS element metsrw reads back and premis.xsd validates alone.
-Donor and Policy bases are PREMIS "Other" rights, as in Archivematica.
+Donor and Policy bases are PREMIS "Other" rights, as in Archivematica. Each basis'
+information carries its documentation identifiers and applicable dates (start, end or
+``OPEN``), in premis.xsd's order, as Archivematica's ``archivematicaCreateMETSRights``.
 """
 
 from __future__ import annotations
@@ -41,16 +43,34 @@ def _dates(
 
 
 def _granted(parent: etree._Element, grant: RightsGranted) -> None:
+    """``rightsGranted``; its dates are a ``termOfRestriction`` when the act is
+    restricted (Disallow, Conditional), else a ``termOfGrant``, as Archivematica writes."""
     el = _SubElement(parent, premis("rightsGranted"))
     _text(el, "act", grant.act)
     for restriction in grant.restrictions:
         _text(el, "restriction", restriction)
-    _dates(el, "termOfGrant", grant.start_date, grant.end_date, grant.end_open)
+    restricted = any(r.lower() in {"disallow", "conditional"} for r in grant.restrictions)
+    term = "termOfRestriction" if restricted else "termOfGrant"
+    _dates(el, term, grant.start_date, grant.end_date, grant.end_open)
     if grant.note:
         _text(el, "rightsGrantedNote", grant.note)
 
 
+def _documentation(parent: etree._Element, prefix: str, record: RightsRecord) -> None:
+    for doc in record.documentation:
+        el = _SubElement(parent, premis(f"{prefix}DocumentationIdentifier"))
+        _text(el, f"{prefix}DocumentationIdentifierType", doc.type)
+        _text(el, f"{prefix}DocumentationIdentifierValue", doc.value)
+        if doc.role:
+            _text(el, f"{prefix}DocumentationRole", doc.role)
+
+
+def _applicable(parent: etree._Element, prefix: str, record: RightsRecord) -> None:
+    _dates(parent, f"{prefix}ApplicableDates", record.start_date, record.end_date, record.end_open)
+
+
 def _basis_information(statement: etree._Element, record: RightsRecord, basis: str) -> None:
+    """The basis' information element, children in premis.xsd's order."""
     if basis == "Copyright":
         info = _SubElement(statement, premis("copyrightInformation"))
         _text(info, "copyrightStatus", record.copyright_status or "unknown")
@@ -63,11 +83,17 @@ def _basis_information(statement: etree._Element, record: RightsRecord, basis: s
             )
         if record.copyright_note:
             _text(info, "copyrightNote", record.copyright_note)
+        _documentation(info, "copyright", record)
+        _applicable(info, "copyright", record)
     elif basis == "License":
         info = _SubElement(statement, premis("licenseInformation"))
-        _text(info, "licenseTerms", record.license_terms)
+        _documentation(info, "license", record)
+        has_rest = record.license_note or record.start_date or record.end_date or record.end_open
+        if record.license_terms or not (record.documentation or has_rest):
+            _text(info, "licenseTerms", record.license_terms)
         if record.license_note:
             _text(info, "licenseNote", record.license_note)
+        _applicable(info, "license", record)
     elif basis == "Statute":
         info = _SubElement(statement, premis("statuteInformation"))
         _text(info, "statuteJurisdiction", record.statute_jurisdiction)
@@ -80,13 +106,17 @@ def _basis_information(statement: etree._Element, record: RightsRecord, basis: s
             )
         if record.statute_note:
             _text(info, "statuteNote", record.statute_note)
+        _documentation(info, "statute", record)
+        _applicable(info, "statute", record)
     else:
         info = _SubElement(statement, premis("otherRightsInformation"))
+        _documentation(info, "otherRights", record)
         _text(
             info,
             "otherRightsBasis",
             record.other_basis or _OTHER_BASES.get(record.basis.lower(), "Other"),
         )
+        _applicable(info, "otherRights", record)
         if record.other_note:
             _text(info, "otherRightsNote", record.other_note)
 

@@ -1,25 +1,42 @@
 """Is a flow run still alive? The reconciler's question, answered from Prefect.
 
-Prefect marks a run Crashed only when something saw it crash; a runner killed
-with ``kill -9`` (or a machine that lost power) leaves its runs ``Running``
-forever. So a ``Running`` run counts as dead when either:
+Prefect marks a run Crashed only when something saw it crash; a runner, worker
+or Prefect server killed with ``kill -9`` (or a machine that lost power) leaves
+its runs where they were. Every state is resolved here, by who owns the run:
 
-- it was started by the embedded runner (no work pool) before the current
-  runner started (``<home>/run/runner.json``): ``custos serve`` stops a runner's
-  whole process group, so no run of an earlier runner can still be executing;
-- its last sign of life (its Running state or its newest heartbeat event) is
-  older than ``stale_after`` (three heartbeat periods by default), which covers
-  work-pool workers on other machines.
+- ``SCHEDULED`` and ``PAUSED``: alive. A runner (or a worker of the pool) picks
+  up every scheduled run of its deployments, the new runner of a restarted
+  ``custos serve`` included (its deployments keep their ids).
+- ``PENDING`` (a runner or worker took it and is starting its process),
+  ``RUNNING`` and ``CANCELLING`` (only the runner that started the run can
+  stop its process): owned by the process that moved the run into that state.
+  For the embedded runner (no work pool) that is the runner whose identity
+  ``<home>/run/runner.json`` records (pid, boot id, start time): a state entered
+  before the current runner started belongs to a runner that is gone (``custos
+  serve`` stops a runner's whole process group and reaps a killed one's at
+  start, see ``reap_previous_runner``), so the run is dead, and the verdict is
+  ``Verdict.RESTARTED``: the service went down under it, which does not count
+  against the unit. For a work-pool run (a worker, maybe on another machine) the
+  run is dead once its last sign of life (the state's time, its newest
+  ``prefect.flow-run.heartbeat`` event) is older than ``stale_after`` (three
+  heartbeat periods: ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``, alias
+  ``PREFECT_RUNNER_HEARTBEAT_FREQUENCY``, 180 s by default); that verdict is
+  ``Verdict.LOST``.
+- terminal, unknown, or no such run: ``Verdict.LOST`` (``RESTARTED`` for a run
+  this module marked Crashed because its runner was gone: a reconcile pass
+  killed between marking and resubmitting is not held against the unit).
 
-Scheduled, Pending, Paused and Cancelling runs are alive (a runner or worker
-will pick them up); terminal and unknown runs are dead. Dead ``Running`` runs
-are set to Crashed so the dashboard tells the same story as the database.
+A dead ``PENDING`` or ``RUNNING`` run is set to Crashed and a dead
+``CANCELLING`` one to Cancelled, so no runner can start it later and the
+dashboard tells the same story as the database.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,26 +46,125 @@ from typing import Any
 from custos.dispatch import inline_backend
 from custos.errors import ConfigError
 from custos.models import utcnow
+from custos.reconciler import Verdict
+from custos.runtime.runner import RUNNER_INFO
 
 log = logging.getLogger(__name__)
 
-ALIVE_STATES = {"SCHEDULED", "PENDING", "PAUSED", "CANCELLING"}
+ALIVE_STATES = {"SCHEDULED", "PAUSED"}
+OWNED_STATES = {"PENDING", "RUNNING", "CANCELLING"}
 HEARTBEAT_EVENT = "prefect.flow-run.heartbeat"
+#: The message of the Crashed state set for a run whose runner is gone.
+RESTARTED_MESSAGE = "Custos reconciler: its runner stopped (custos serve restarted)"
+LOST_MESSAGE = "Custos reconciler: the process running this flow is gone"
+
+
+@dataclass(frozen=True)
+class RunnerIdentity:
+    """The embedded runner of this home, as ``<home>/run/runner.json`` records it."""
+
+    pid: int
+    boot_id: str
+    started_at: datetime
+
+
+def current_runner(run_dir: Path) -> RunnerIdentity | None:
+    """The identity of the runner that runs (or last ran) from this home."""
+    try:
+        info = json.loads((run_dir / RUNNER_INFO).read_text())
+        return RunnerIdentity(
+            pid=int(info["pid"]),
+            boot_id=str(info.get("boot_id", "")),
+            started_at=_aware(datetime.fromisoformat(info["started_at"])),  # type: ignore[arg-type]
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def runner_started_at(run_dir: Path) -> datetime | None:
     """When the current embedded runner started, if one runs from this home."""
+    runner = current_runner(run_dir)
+    return runner.started_at if runner else None
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            # fields after the command name (which may hold spaces and parentheses)
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid:
+                members.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return members
+
+
+def _belongs_to(pid: int, home: Path) -> bool:
     try:
-        info = json.loads((run_dir / "runner.json").read_text())
-        return datetime.fromisoformat(info["started_at"])
-    except (OSError, ValueError, KeyError):
-        return None
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"CUSTOS_HOME={home}".encode() in environ
+
+
+def reap_previous_runner(run_dir: Path, home: Path) -> list[int]:
+    """Kill what is left of the previous runner of this home (``SIGKILL``); the pids killed.
+
+    A runner dies with its ``custos serve``, but the flow-run processes it started
+    may outlive it when only the serve was killed. Its process group (its pid) is
+    killed, but only the members whose environment names this home (a pid reused
+    by another program is left alone). Called by ``custos serve`` before it starts
+    a new runner, so no run of an earlier runner can still be executing.
+    """
+    runner = current_runner(run_dir)
+    if runner is None or runner.pid == os.getpid() or not Path("/proc").is_dir():
+        return []
+    killed = []
+    for pid in _group_members(runner.pid):
+        if pid != os.getpid() and _belongs_to(pid, home):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+    if killed:
+        log.warning("killed %d process(es) left by the previous runner: %s", len(killed), killed)
+    return killed
 
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def owned_run_verdict(
+    *,
+    entered: datetime | None,
+    last_seen: datetime | None,
+    served_by_runner: bool,
+    runner_start: datetime | None,
+    stale_after: timedelta | None,
+    now: datetime,
+) -> Verdict:
+    """The rule for a ``PENDING``, ``RUNNING`` or ``CANCELLING`` run (pure, testable
+    without Prefect): ``entered`` is when it took that state (a Running run: when it
+    started), ``last_seen`` its newest sign of life."""
+    entered, last_seen = _aware(entered), _aware(last_seen)
+    if (
+        served_by_runner
+        and runner_start is not None
+        and entered is not None
+        and entered < runner_start
+    ):
+        return Verdict.RESTARTED
+    if stale_after is not None and last_seen is not None and now - last_seen > stale_after:
+        return Verdict.LOST
+    return Verdict.ALIVE
 
 
 def running_is_alive(
@@ -60,23 +176,31 @@ def running_is_alive(
     stale_after: timedelta | None,
     now: datetime,
 ) -> bool:
-    """The rule for a ``Running`` run (pure, so it can be tested without Prefect)."""
-    started, last_seen = _aware(started), _aware(last_seen)
-    if (
-        served_by_runner
-        and runner_start is not None
-        and started is not None
-        and started < runner_start
-    ):
-        return False
-    if stale_after is not None and last_seen is not None and now - last_seen > stale_after:
-        return False
-    return True
+    """``owned_run_verdict`` as a yes/no, for a ``Running`` run."""
+    return (
+        owned_run_verdict(
+            entered=started,
+            last_seen=last_seen,
+            served_by_runner=served_by_runner,
+            runner_start=runner_start,
+            stale_after=stale_after,
+            now=now,
+        )
+        is Verdict.ALIVE
+    )
+
+
+def default_stale_after() -> timedelta | None:
+    """Three flow-run heartbeat periods (None when heartbeats are off)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    period = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
+    return timedelta(seconds=3 * period) if period else None
 
 
 @dataclass
 class PrefectLiveness:
-    """``is_alive(run_id)`` against the Prefect API (``PREFECT_API_URL``).
+    """``verdict(run_id)`` (also its call) against the Prefect API (``PREFECT_API_URL``).
 
     Example::
 
@@ -86,20 +210,17 @@ class PrefectLiveness:
 
     runner_start: datetime | None = None
     stale_after: timedelta | None = None
-    mark_crashed: bool = True
+    mark_dead: bool = True
 
     def __post_init__(self) -> None:
         if self.stale_after is None:
-            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+            self.stale_after = default_stale_after()
 
-            period = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
-            self.stale_after = timedelta(seconds=3 * period) if period else None
-
-    def __call__(self, run_id: str) -> bool:
+    def __call__(self, run_id: str) -> Verdict:
         try:
             flow_run_id = uuid.UUID(run_id)
-        except ValueError:
-            return inline_backend().is_alive(run_id)  # not a Prefect run
+        except ValueError:  # not a Prefect run
+            return Verdict.ALIVE if inline_backend().is_alive(run_id) else Verdict.LOST
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
@@ -108,39 +229,44 @@ class PrefectLiveness:
                 try:
                     run = client.read_flow_run(flow_run_id)
                 except ObjectNotFound:
-                    return False
+                    return Verdict.LOST
                 return self._judge(client, run)
         except (PrefectHTTPStatusError, OSError) as exc:
-            # without an answer, resubmitting could run a unit twice: report alive
+            # without an answer, resubmitting could run a unit twice: no verdict
             raise ConfigError(
                 f"Prefect API unreachable while checking run {run_id}: {exc}"
             ) from exc
 
-    def _judge(self, client: Any, run: Any) -> bool:
+    def _judge(self, client: Any, run: Any) -> Verdict:
         state = run.state
         kind = state.type.value if state is not None else "UNKNOWN"
         if kind in ALIVE_STATES:
-            return True
-        if kind != "RUNNING":
-            return False
-        alive = running_is_alive(
-            started=run.start_time or state.timestamp,
+            return Verdict.ALIVE
+        if kind not in OWNED_STATES:
+            message = getattr(state, "message", None) or ""
+            return Verdict.RESTARTED if message == RESTARTED_MESSAGE else Verdict.LOST
+        entered = (run.start_time if kind == "RUNNING" else None) or state.timestamp
+        verdict = owned_run_verdict(
+            entered=entered,
             last_seen=self._last_seen(client, run),
             served_by_runner=run.work_pool_name is None,
             runner_start=self.runner_start,
             stale_after=self.stale_after,
             now=utcnow(),
         )
-        if not alive and self.mark_crashed:
-            from prefect.states import Crashed
+        if verdict is not Verdict.ALIVE and self.mark_dead:
+            self._mark(client, run, kind, verdict)
+        return verdict
 
-            client.set_flow_run_state(
-                run.id,
-                Crashed(message="Custos reconciler: the process running this flow is gone"),
-                force=True,
-            )
-            log.warning("flow run %s marked Crashed", run.id)
-        return alive
+    def _mark(self, client: Any, run: Any, kind: str, verdict: Verdict) -> None:
+        from prefect.states import Cancelled, Crashed
+
+        message = RESTARTED_MESSAGE if verdict is Verdict.RESTARTED else LOST_MESSAGE
+        state: Any = (
+            Cancelled(message=message) if kind == "CANCELLING" else Crashed(message=message)
+        )
+        client.set_flow_run_state(run.id, state, force=True)
+        log.warning("flow run %s (%s) marked %s: %s", run.id, kind, state.type.value, message)
 
     def _last_seen(self, client: Any, run: Any) -> datetime | None:
         from prefect.events.filters import (

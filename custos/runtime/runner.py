@@ -6,9 +6,10 @@ flow of ``custos.dispatch.FLOWS`` becomes the deployment
 from the settings. Runs execute in subprocesses of this process (one process
 group: stopping the group stops them all).
 
-Before serving, the runner writes ``<home>/run/runner.json`` with its pid and
-start time: a flow run still marked Running but started before that time
-belonged to a runner that is gone (see ``custos.runtime.liveness``).
+Before serving, the runner writes ``<home>/run/runner.json`` with its identity:
+its pid (its process group), a new boot id and its start time. A flow run still
+Pending, Running or Cancelling whose state was entered before that time belonged
+to a runner that is gone (see ``custos.runtime.liveness``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -65,12 +67,19 @@ def deployments(settings: Settings) -> list[Any]:
 
 
 def write_runner_info(run_dir: Path, served: list[str]) -> Path:
-    """Record this runner's pid and start time for the reconciler."""
+    """Record this runner's identity (pid, boot id, start time) for the reconciler."""
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / RUNNER_INFO
     tmp = path.with_suffix(".tmp")
     tmp.write_text(
-        json.dumps({"pid": os.getpid(), "started_at": utcnow().isoformat(), "deployments": served})
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "boot_id": str(uuid.uuid4()),
+                "started_at": utcnow().isoformat(),
+                "deployments": served,
+            }
+        )
     )
     tmp.replace(path)
     return path

@@ -246,6 +246,9 @@ class Serve:
         if self._stop.is_set():
             return 0
         self.say("starting the runner ...")
+        from custos.runtime.liveness import reap_previous_runner
+
+        reap_previous_runner(s.run_dir, s.home)  # flow runs a killed serve left running
         from custos.dispatch import FLOWS
 
         names = sorted(FLOWS)

@@ -27,7 +27,7 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
-from custos.mets.read import METSContents, read_mets
+from custos.mets.read import METSContents, original_path, read_mets
 from custos.models import Event, File, Location, LocationPurpose, Package, Unit, utcnow
 from custos.recorder import AgentSpec, JobHandle, Recorder
 from custos.steps import StepContext, step
@@ -117,7 +117,7 @@ def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Reco
                 "uuid": uuid,
                 "unit_uuid": unit_uuid,
                 "sip_uuid": unit_uuid,
-                "original_path": path,
+                "original_path": original_path(info, path),
                 "current_path": path,
                 "size": info.get("size") or (on_disk.stat().st_size if on_disk.exists() else None),
                 "checksum": info.get("checksum") or None,

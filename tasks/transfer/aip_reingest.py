@@ -39,7 +39,7 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
-from custos.mets.read import METSContents, read_mets
+from custos.mets.read import METSContents, original_path, read_mets
 from custos.models import (
     Event,
     File,
@@ -182,7 +182,7 @@ def _file_row(ctx: TransferContext, uuid: str, info: dict[str, Any]) -> dict[str
         "uuid": uuid,
         "unit_uuid": ctx.uuid,
         "sip_uuid": None,
-        "original_path": path,
+        "original_path": original_path(info, path),
         "current_path": path,
         "size": size,
         "checksum": info.get("checksum") or None,

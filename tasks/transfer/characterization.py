@@ -21,6 +21,7 @@ from tasks.tools.characterize import characterize_files
 from tasks.tools.validate import validate_file
 
 from .common import YES_NO, TransferContext, microservice
+from .metadata_imports import load_labels, load_premis_xml, load_rights
 
 GROUP = "Characterize and extract metadata"
 
@@ -52,7 +53,7 @@ def _characterize(ctx: TransferContext) -> None:
     if ctx.todo("Store file modification dates"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Store file modification dates") as job:
             job.output = f"{store_modification_dates(ctx, every)} files"
-    ctx.record(GROUP, "Load rights", output="no metadata/rights.csv")
+    load_rights(ctx)
     if ctx.todo("Characterize and extract metadata"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Characterize and extract metadata") as job:
             rows = [f for f in every if worth_characterizing(f.mime_type)]
@@ -76,8 +77,8 @@ def _characterize(ctx: TransferContext) -> None:
                     )
             ctx.recorder.update_files(changes)
             job.output = f"{len(changes)} of {len(rows)} files characterized"
-    ctx.record(GROUP, "Load labels from metadata/file_labels.csv")
-    ctx.record(GROUP, "Load PREMIS events from metadata/premis.xml")
+    load_labels(ctx)
+    load_premis_xml(ctx)
     if ctx.todo("Validate formats"):
         with ctx.recorder.job(ctx.uuid, "Validation", "Validate formats") as job:
             count = 0

@@ -17,13 +17,14 @@ from custos.errors import FixityMismatch, InvalidInput
 from tasks.checksum_files import verify_transfer_checksums
 
 from .common import TransferContext, display_path, microservice
+from .metadata_imports import process_json_metadata
 
 GROUP = "Verify transfer checksums"
 JOB = "Verify metadata directory checksums"
 
 
 def _verify(ctx: TransferContext) -> None:
-    ctx.record("Reformat metadata files", "Process transfer JSON metadata")
+    process_json_metadata(ctx)
     if not ctx.todo(JOB):
         return
     with ctx.recorder.job(ctx.uuid, GROUP, JOB) as job:

@@ -32,6 +32,7 @@ from tasks.extract import ExtractLimits, ExtractResult, extract_package, remove_
 from tasks.safefs import DirTree, UnsafePath, rename_noreplace
 
 from .common import CONFIG_FILE, TransferContext, display_path, microservice
+from .metadata_imports import verify_structmap
 
 GROUP = "Verify transfer compliance"
 ROOT_ENTRIES = {"objects", "metadata", "logs", CONFIG_FILE}
@@ -279,7 +280,7 @@ def _compliance(ctx: TransferContext) -> None:
     if ctx.todo("Verify transfer compliance"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Verify transfer compliance"):
             verify(root)
-    ctx.record(GROUP, "Verify mets_structmap.xml compliance")
+    verify_structmap(ctx)
     ctx.record("Rename with transfer UUID", "Rename with transfer UUID", output=root.name)
     if ctx.todo("Include default Transfer processingMCP.xml"):
         with ctx.recorder.job(

@@ -11,8 +11,15 @@ from sqlalchemy import Engine
 from custos.db import get_engine, session_scope
 from custos.dispatch import load_flow
 from custos.models import Unit, UnitStatus, UnitType, utcnow
-from custos.reconciler import ATTEMPTS_KEY, MAX_ATTEMPTS, reconcile
-from custos.runtime.liveness import running_is_alive
+from custos.reconciler import (
+    ATTEMPTS_KEY,
+    MAX_ATTEMPTS,
+    MAX_RESTARTS,
+    RESTARTS_KEY,
+    Verdict,
+    reconcile,
+)
+from custos.runtime.liveness import owned_run_verdict, running_is_alive
 
 
 @pytest.fixture
@@ -194,3 +201,119 @@ def test_losses_count_only_in_a_row_without_progress(engine: Engine) -> None:
     now += timedelta(minutes=1)
     assert unit not in reconcile(engine, lambda _r: False, submit=RunFlowNow(), now=now)
     assert _status(engine, unit)[0] == "FAILED"
+
+
+def test_owned_states_are_judged_by_their_runner() -> None:
+    """Pending, Running and Cancelling belong to the runner that put the run there."""
+    now = utcnow()
+    runner_start = now - timedelta(seconds=10)
+    kwargs: dict[str, Any] = {"runner_start": runner_start, "now": now}
+    stale = timedelta(minutes=9)
+    before, after = now - timedelta(seconds=60), now - timedelta(seconds=5)
+    # the embedded runner: a state entered under an earlier runner is a restart
+    assert (
+        owned_run_verdict(
+            entered=before, last_seen=before, served_by_runner=True, stale_after=None, **kwargs
+        )
+        is Verdict.RESTARTED
+    )
+    assert (
+        owned_run_verdict(
+            entered=after, last_seen=after, served_by_runner=True, stale_after=stale, **kwargs
+        )
+        is Verdict.ALIVE
+    )
+    # a worker's run: alive while its heartbeats are fresh, then lost
+    assert (
+        owned_run_verdict(
+            entered=before, last_seen=after, served_by_runner=False, stale_after=stale, **kwargs
+        )
+        is Verdict.ALIVE
+    )
+    assert (
+        owned_run_verdict(
+            entered=before,
+            last_seen=now - timedelta(minutes=10),
+            served_by_runner=False,
+            stale_after=stale,
+            **kwargs,
+        )
+        is Verdict.LOST
+    )
+
+
+def test_whole_service_restarts_do_not_count_as_losses(engine: Engine) -> None:
+    """Power cuts: a unit running when everything stopped is resubmitted every time
+    (up to MAX_RESTARTS in a row without progress), never failed after MAX_ATTEMPTS."""
+    unit = _unit(engine, age=timedelta(minutes=5))
+    now = utcnow()
+    for _ in range(MAX_RESTARTS):
+        now += timedelta(minutes=1)
+        assert unit in reconcile(engine, lambda _r: Verdict.RESTARTED, submit=RunFlowNow(), now=now)
+    with session_scope(engine) as s:
+        row = s.get(Unit, unit)
+        assert row is not None and row.status == UnitStatus.PROCESSING
+        assert row.variables[RESTARTS_KEY] == MAX_RESTARTS
+        assert ATTEMPTS_KEY not in row.variables
+    # a unit that takes the whole service down every time still ends
+    now += timedelta(minutes=1)
+    assert unit not in reconcile(engine, lambda _r: Verdict.RESTARTED, submit=RunFlowNow(), now=now)
+    status, error = _status(engine, unit)
+    assert status == "FAILED" and error is not None and "whole service" in error
+
+
+def test_alive_verdict_is_left_alone(engine: Engine) -> None:
+    unit = _unit(engine, age=timedelta(minutes=5), run_id="scheduled-run")
+    submit = RunFlowNow()
+    assert unit not in reconcile(engine, lambda _r: Verdict.ALIVE, submit=submit)
+    assert submit.calls == [] or unit not in [u for _f, u in submit.calls]
+
+
+@pytest.mark.server
+def test_prefect_states_left_by_a_killed_runner(prefect_server: str) -> None:
+    """Against a real Prefect server: runs a killed runner left Pending, Running or
+    Cancelling are dead (and set Crashed or Cancelled so no runner starts them);
+    Scheduled runs are alive (the new runner picks them up)."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling, Pending, Running, Scheduled
+
+    from custos.runtime.liveness import RESTARTED_MESSAGE, PrefectLiveness
+
+    @flow(name="liveness-probe")
+    def probe() -> None:
+        return None
+
+    with get_client(sync_client=True) as client:
+        runs = {
+            name: client.create_flow_run(probe, state=state)
+            for name, state in {
+                "scheduled": Scheduled(),
+                "pending": Pending(),
+                "running": Running(),
+                "cancelling": Cancelling(),
+            }.items()
+        }
+        later = utcnow() + timedelta(seconds=1)  # the current runner started after them
+        judge = PrefectLiveness(runner_start=later, stale_after=timedelta(minutes=9))
+        verdicts = {name: judge(str(run.id)) for name, run in runs.items()}
+        assert verdicts == {
+            "scheduled": Verdict.ALIVE,
+            "pending": Verdict.RESTARTED,
+            "running": Verdict.RESTARTED,
+            "cancelling": Verdict.RESTARTED,
+        }
+        states = {name: client.read_flow_run(run.id).state for name, run in runs.items()}
+        assert states["pending"].type.value == "CRASHED"
+        assert states["running"].type.value == "CRASHED"
+        assert states["cancelling"].type.value == "CANCELLED"
+        assert states["pending"].message == RESTARTED_MESSAGE
+        # seen again (a reconcile pass killed before resubmitting): still a restart
+        assert judge(str(runs["pending"].id)) is Verdict.RESTARTED
+        # under the runner that runs now, a fresh Pending run is being started: alive
+        fresh = client.create_flow_run(probe, state=Pending())
+        current = PrefectLiveness(
+            runner_start=utcnow() - timedelta(minutes=1), stale_after=timedelta(minutes=9)
+        )
+        assert current(str(fresh.id)) is Verdict.ALIVE
+        assert judge("5f1d0d4e-0000-4000-8000-000000000000") is Verdict.LOST  # never created
