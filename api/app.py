@@ -25,6 +25,7 @@ import api.archivematica
 import api.native
 import api.perma
 from api.assets import install_api_docs
+from api.playback import PlaybackHost
 from custos import __version__
 
 #: Order of inclusion. Requests are matched against routes in this order, so the
@@ -49,4 +50,6 @@ def create_app() -> FastAPI:
         install: Callable[[FastAPI], None] | None = getattr(dialect, "install", None)
         if install is not None:  # app-level hooks of a dialect (Perma: /v1/ 404, CORS)
             install(app)
+    # Requests to the playback origin's host name never reach the console or the API.
+    app.add_middleware(PlaybackHost)
     return app
