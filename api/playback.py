@@ -52,7 +52,8 @@ EMBED_PAGE = """<!doctype html>
 <style>html,body{{margin:0;height:100%}}replay-web-page{{display:block;height:100%}}</style>
 <script src="/replay/ui.js"></script>
 </head><body>
-<replay-web-page source="{source}" url="{url}" replaybase="/replay/" embed="replayonly"></replay-web-page>
+<replay-web-page source="{source}" url="{url}" replaybase="/replay/"
+ embed="replayonly" nocache></replay-web-page>
 </body></html>
 """
 

@@ -13,6 +13,7 @@ capture of ``https://example.org/news/today``::
     with session_scope() as s:
         rows = find_captures(s, user, "harbour")         # the console's list
     query = select(Capture).where(matches("harbour"))    # a filter for any list
+    query = select(Capture).where(text_matches("harbour"))  # the index alone
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ import logging
 import re
 from typing import Any
 
-from sqlalchemy import String, column, false, text
+from sqlalchemy import String, column, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from custos.capture_views import dom_text
 from custos.captures import accessible_folder_ids
-from custos.db import session_scope
+from custos.db import get_engine, session_scope
 from custos.models import Capture, CaptureStatus, User
 
 log = logging.getLogger(__name__)
@@ -114,27 +115,27 @@ def _fts_uuids(dialect: str, terms: list[str]) -> Any:
     return sql.columns(column("capture_uuid", String))
 
 
-def matches(query: str | None, dialect: str = "sqlite") -> ColumnElement[bool] | None:
-    """A filter on ``Capture`` for ``query`` (None: no words, no filter).
+def text_matches(query: str | None, dialect: str | None = None) -> ColumnElement[bool] | None:
+    """A filter on ``Capture``: the index holds every word of ``query`` (None: no words)."""
+    terms = words(query)
+    if not terms:
+        return None
+    return col(Capture.uuid).in_(_fts_uuids(dialect or get_engine().dialect.name, terms))
+
+
+def matches(query: str | None, dialect: str | None = None) -> ColumnElement[bool] | None:
+    """A filter on ``Capture`` for ``query`` (None: an empty query, no filter).
 
     Full-text over the index, or a substring of the GUID, URL or title (so a
     title edited after the capture, or part of a word, still matches).
     """
-    terms = words(query)
-    if not terms:
+    if not (query or "").strip():
         return None
     like = f"%{(query or '').strip()}%"
-    return (
-        col(Capture.uuid).in_(_fts_uuids(dialect, terms))
-        | col(Capture.guid).ilike(like)
-        | col(Capture.url).ilike(like)
-        | col(Capture.title).ilike(like)
-    )
-
-
-def matches_in(session: Session, query: str | None) -> ColumnElement[bool] | None:
-    """``matches`` for the session's database."""
-    return matches(query, _dialect(session))
+    substring = col(Capture.guid).ilike(like) | col(Capture.url).ilike(like)
+    substring = substring | col(Capture.title).ilike(like)
+    full_text = text_matches(query, dialect)
+    return substring if full_text is None else full_text | substring
 
 
 def find_captures(
@@ -153,9 +154,7 @@ def find_captures(
     elif not user.is_admin:
         folders = accessible_folder_ids(session, user)
         statement = statement.where(col(Capture.folder_id).in_(folders or [-1]))
-    condition = matches_in(session, query)
-    if condition is None and (query or "").strip():
-        condition = false()  # punctuation only: nothing to find
+    condition = matches(query, _dialect(session))
     if condition is not None:
         statement = statement.where(condition)
     statement = statement.order_by(col(Capture.created_at).desc()).offset(offset).limit(limit)

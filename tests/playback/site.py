@@ -37,7 +37,7 @@ window.addEventListener('load', () => {{
 </script></body></html>
 """.encode()
 
-HOSTILE = """<!DOCTYPE html>
+HOSTILE = b"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Hostile page</title></head><body>
 <h1>Hostile page</h1><pre id="report">running</pre>
 <script>
@@ -61,7 +61,7 @@ window.addEventListener('load', async () => {
   document.getElementById('report').textContent = JSON.stringify(report);
 });
 </script></body></html>
-""".encode()
+"""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -109,5 +109,3 @@ class PlaybackSite(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
-
-
