@@ -28,6 +28,7 @@ import api.native
 import api.perma
 import web
 from api.assets import install_api_docs
+from api.playback import PlaybackHost
 from custos import __version__
 
 #: Order of inclusion. Requests are matched against routes in this order, so the
@@ -53,4 +54,6 @@ def create_app() -> FastAPI:
         if install is not None:  # app-level hooks of a dialect (Perma: /v1/ 404, CORS)
             install(app)
     web.install(app)
+    # Requests to the playback origin's host name never reach the console or the API.
+    app.add_middleware(PlaybackHost)
     return app

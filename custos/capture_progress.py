@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from custos.capture_search import index_completed
 from custos.captures import TLS_EXTRACTOR, tls_output
 from custos.db import session_scope
 from custos.errors import NotFound
@@ -257,6 +258,8 @@ def record_results(capture: Capture, result: EngineResult, started: datetime) ->
         row.captured_by_browser = result.user_agent or None
         row.capture_end = row.downloaded_at = row.modified_at = now
         row.status = CaptureStatus.SUCCEEDED if ok else CaptureStatus.FAILED
+    if ok:  # searchable by its title, URL and page text from now on
+        index_completed(capture.uuid)
     return ok
 
 

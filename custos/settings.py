@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -128,8 +129,35 @@ class Settings(BaseSettings):
     extract_max_ratio: float = Field(default=200.0, gt=1)
     extract_max_depth: int = Field(default=5, ge=1)
 
+    playback_origin: str | None = Field(
+        default=None,
+        description="Origin (scheme://host[:port]) serving replayed captures, apart from "
+        "the console's; default: the console's other loopback name (localhost <-> "
+        "127.0.0.1) on the same port. See docs/playback.md.",
+    )
+    playback_secret: str | None = Field(
+        default=None,
+        description="Key signing playback tokens; default: a random key kept in "
+        "the home folder (playback.key). Set it when several hosts serve the API.",
+    )
+    playback_token_ttl: int = Field(
+        default=4 * 3600,
+        ge=60,
+        description="Seconds a playback link handed to a viewer stays valid.",
+    )
+
     org_name: str = "Custos"
     org_code: str = "ORG"
+
+    @field_validator("playback_origin")
+    @classmethod
+    def _origin(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+            raise ValueError("must be an origin such as https://play.example.org")
+        return f"{parts.scheme}://{parts.netloc}"
 
     @field_validator("home")
     @classmethod

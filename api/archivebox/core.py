@@ -10,11 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
+from sqlalchemy import false
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 from starlette.exceptions import HTTPException
 
 from api.roles import Access
+from custos.capture_search import text_matches
 from custos.captures import add_urls
 from custos.db import session_scope
 from custos.errors import Conflict, InvalidInput, NotFound
@@ -98,8 +101,15 @@ def filter_snapshots(
             | col(Capture.uuid).startswith(params["search"])
             | col(Capture.timestamp).startswith(params["search"])
             | col(Capture.uuid).in_(tagged)
+            | _page_text(params["search"])
         )
     return query
+
+
+def _page_text(query: str) -> ColumnElement[bool]:
+    """Captures whose page text (the full-text index) holds every word of ``query``."""
+    condition = text_matches(query)
+    return false() if condition is None else condition
 
 
 def _flag(params: dict[str, str], name: str, default: bool) -> bool:

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api.roles import Access
 from custos import __version__, dispatch
 from custos.accounts import authenticate, create_api_key
+from custos.capture_search import text_matches
 from custos.captures import add_urls
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
@@ -168,6 +169,15 @@ def _matching(body: dict[str, Any], user: User) -> list[Capture]:
                 return True
         return False
 
+    if kind == "search":  # ArchiveBox's full-text filter: the words of the captured page
+        with session_scope() as s:
+            found = {
+                uuid
+                for p in patterns
+                if (condition := text_matches(p)) is not None
+                for uuid in s.exec(select(Capture.uuid).where(condition)).all()
+            }
+        return [c for c in rows if c.uuid in found]
     if kind == "tag":
         with session_scope() as s:
             tagged = {c.uuid for c in rows if set(shapes.tags_of(s, c.uuid)) & set(patterns)}

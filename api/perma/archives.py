@@ -23,6 +23,11 @@ from .errors import PermaRouter, PlainForbidden
 router = PermaRouter()
 
 
+def search_param(request: Request) -> str | None:
+    """Perma's search parameter ``q``; ``search`` is accepted as its alias."""
+    return request.query_params.get("q") or request.query_params.get("search")
+
+
 def root_of(request: Request) -> str:
     """Scheme, host and root path the client used (for download and perma links)."""
     return str(request.base_url).rstrip("/")
@@ -116,9 +121,7 @@ def _same_surt(key: str, url: str) -> list[str]:
 def public_archives(request: Request) -> dict[str, Any]:
     """Discoverable links, newest first (at most 10 pages, as Perma since late 2025)."""
     root = root_of(request)
-    query = _date_filters(
-        links.search(links.public_query(), request.query_params.get("q")), request
-    )
+    query = _date_filters(links.search(links.public_query(), search_param(request)), request)
     return page_of(
         request, query, lambda s, c: shapes.public_link(s, c, root), shapes.MAX_PUBLIC_PAGES
     )
@@ -153,7 +156,7 @@ def list_archives(request: Request, user: User = Depends(current_user)) -> dict[
     root = root_of(request)
     with session_scope() as s:
         query = links.visible_query(s, user)
-    query = _date_filters(links.search(query, request.query_params.get("q")), request)
+    query = _date_filters(links.search(query, search_param(request)), request)
     return page_of(request, query, lambda s, c: shapes.authenticated_link(s, c, root))
 
 

@@ -21,7 +21,7 @@ from custos.errors import Forbidden, InvalidInput, NotFound
 from custos.models import Capture, Folder, Organization, User
 
 from . import links, shapes
-from .archives import page_of, root_of
+from .archives import page_of, root_of, search_param
 from .auth import current_user, payload, requires
 from .errors import PermaRouter
 
@@ -273,7 +273,7 @@ def folder_archives(
         select(Capture)
         .where(col(Capture.folder_id) == folder_id, col(Capture.user_deleted).is_(False))
         .order_by(col(Capture.created_at).desc()),
-        request.query_params.get("q"),
+        search_param(request),
     )
     return page_of(request, query, lambda s, c: shapes.authenticated_link(s, c, root))
 

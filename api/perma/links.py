@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from custos.capture_search import text_matches
 from custos.captures import (
     accessible_folder_ids,
     can_access_folder,
@@ -82,16 +83,15 @@ def public_query() -> SelectOfScalar[Capture]:
 
 
 def search(query: SelectOfScalar[Capture], q: str | None) -> SelectOfScalar[Capture]:
-    """Perma's ``?q=``: guid, submitted URL, title, notes."""
+    """Perma's ``?q=`` (guid, submitted URL, title, notes), plus the full-text index
+    of ``custos.capture_search`` (the words of the captured page)."""
     if not q:
         return query
     like = f"%{q}%"
-    return query.where(
-        col(Capture.guid).ilike(like)
-        | col(Capture.url).ilike(like)
-        | col(Capture.title).ilike(like)
-        | col(Capture.notes).ilike(like)
-    )
+    condition = col(Capture.guid).ilike(like) | col(Capture.url).ilike(like)
+    condition = condition | col(Capture.title).ilike(like) | col(Capture.notes).ilike(like)
+    full_text = text_matches(q)
+    return query.where(condition if full_text is None else condition | full_text)
 
 
 def editable(session: Session, user: User, guid: str) -> Capture:
