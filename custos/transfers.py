@@ -29,7 +29,7 @@ from custos import decisions
 from custos.db import get_engine, session_scope
 from custos.errors import Conflict, InvalidInput, NotFound
 from custos.models import Decision, LocationPurpose, TransferType, Unit, UnitType, new_uuid
-from custos.processing import NAME_RE, named_path
+from custos.processing import NAME_RE, load_named, named_path
 from custos.recorder import Recorder
 from custos.storage import default_location, get_location, resolve_inside, source_path
 
@@ -167,8 +167,10 @@ def start_transfer(
 
     Returns the transfer's UUID. With ``auto_approve`` the ``transfer`` flow is
     submitted at once; otherwise the unit waits (USER_INPUT) at the approval
-    decision until ``approve_transfer``. Nothing is copied here: the flow's first
-    job copies the source, which must stay in place until then.
+    decision until ``approve_transfer``, unless the processing configuration answers
+    *Approve standard transfer* (Yes: approved at once; No: rejected). Nothing is
+    copied here: the flow's first job copies the source, which must stay in place
+    until then.
     """
     name = _check_name(name)
     ttype = normalize_type(transfer_type)
@@ -179,6 +181,9 @@ def start_transfer(
         named_path(config)
     except NotFound:
         config = "default"  # Archivematica's rule: unknown names run with "default"
+    # "Approve standard transfer" preconfigured: Yes approves at once, No rejects.
+    preset = None if auto_approve else load_named(config).approve_transfer
+    auto_approve = auto_approve or preset is True
     src = resolve_source(source)
     check_source(src, ttype)
     # the folders above it as they really are: the copy refuses a link swapped in later
@@ -204,7 +209,7 @@ def start_transfer(
         )
     if not auto_approve:
         approval = APPROVALS[ttype]
-        decisions.ask(
+        asked = decisions.ask(
             Recorder(),
             uuid,
             microservice="Approve transfer",
@@ -212,6 +217,10 @@ def start_transfer(
             choices=approval.choices,
             link_uuid=approval.link_uuid,
         )
+        if preset is False:
+            decisions.answer(
+                asked.job_uuid, REJECT_CHAIN, by="processing configuration", resubmit=submit
+            )
     elif submit:
         from custos import dispatch
 

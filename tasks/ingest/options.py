@@ -56,6 +56,9 @@ LABELS: dict[str, dict[Any, str]] = {
         "none": "Do not upload DIP",
     },
     "store_dip": {True: "Store DIP", False: "Reject DIP"},
+    "identify_ingest": {True: "Yes", False: "No, use existing data"},
+    "bind_pids": {True: "Yes", False: "No"},
+    "document_empty_dirs": {True: "Yes", False: "No"},
 }
 
 
