@@ -20,9 +20,9 @@ from custos.models import Job, LocationPurpose, Package, PackageStatus, Unit
 
 from ..normalize.normalize import normalize, validate_derivatives
 from ..normalize.rules import Purpose, load_policy
+from . import manual, package, prepare
 from . import metadata_checks as checks
 from . import options as opt
-from . import package, prepare
 from .context import NORMALIZE_GROUP, IngestContext, ingest_step
 from .mets_task import write_aip_mets
 from .sip import is_content, sip_files
@@ -33,6 +33,7 @@ PURPOSES = {
     "preservation": (Purpose.PRESERVATION,),
     "access": (Purpose.ACCESS,),
     "none": (),
+    "manual": (),  # only the supplied manualNormalization files
 }
 #: Upload DIP targets Custos cannot reach: answered, they fail the SIP with this reason.
 UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace", "contentdm": "CONTENTdm"}
@@ -99,6 +100,7 @@ def normalize_sip(ctx: IngestContext) -> None:
 def _normalize_round(ctx: IngestContext) -> str:
     """One round; returns "redo" when *Approve normalization* asked for another."""
     unit_uuid = ctx.sip.uuid
+    _relate_manual(ctx)
     _identify_at_ingest(ctx)
     choice = ctx.decide(
         "normalize", NORMALIZE, "Normalize", opt.LABELS["normalize"], opt.NORMALIZE_LINK
@@ -145,6 +147,20 @@ def _normalize_round(ctx: IngestContext) -> str:
         _redo(ctx)
         return "redo"
     return "done"
+
+
+MANUAL_GROUP = "Process manually normalized files"
+MANUAL_JOB = "Relate manual normalized preservation files to the original files"
+
+
+def _relate_manual(ctx: IngestContext) -> None:
+    """Files of ``objects/manualNormalization/`` become derivatives of their originals
+    (``tasks.ingest.manual``), before any tool normalizes."""
+    if MANUAL_JOB in ctx.done:
+        return
+    with ctx.recorder.job(ctx.sip.uuid, MANUAL_GROUP, MANUAL_JOB) as job:
+        count = manual.relate_manual_files(ctx.sip, job, ctx.recorder)
+        job.output = f"{count} manually normalized files" if count else "none"
 
 
 def _identify_at_ingest(ctx: IngestContext) -> None:

@@ -6,8 +6,8 @@ video also MediaInfo and ffprobe); validation (``tasks.tools.validate``) records
 *validation* event where a validator applies (``skipped: TOOL not installed`` when
 it is missing), and nothing otherwise, as Archivematica does when no FPR rule applies.
 Policy checks (MediaConch, ``tasks.tools.mediaconch``: *validation* events naming
-the policy) and bulk_extractor (*Examine contents*) are decisions; without
-bulk_extractor the job says it skipped.
+the policy) and bulk_extractor (*Examine contents*) are decisions; Custos has no
+bulk_extractor, so *Examine contents* Yes fails the transfer, naming it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import os
 from prefect import task
 from prefect.cache_policies import NONE
 
+from custos.errors import InvalidInput
 from custos.models import File, FileUse
 from tasks.tools import mediaconch
 from tasks.tools.characterize import characterize_files, tools_for
@@ -109,10 +110,10 @@ def _characterize(ctx: TransferContext) -> None:
         {True: "Examine contents", False: "Skip examine contents"},
     )
     if examine and ctx.todo("Examine contents"):
-        ctx.record(
-            "Examine contents",
-            "Examine contents",
-            output="bulk_extractor is not installed: skipped",
+        raise InvalidInput(
+            "Examine contents: Yes needs bulk_extractor, which Custos does not run "
+            '(it is not packaged for Debian); answer "Skip examine contents" or set '
+            "Examine contents to No in the processing configuration"
         )
     ctx.record("Examine contents", "Check for specialized processing")
 

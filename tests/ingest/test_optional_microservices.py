@@ -311,3 +311,90 @@ def test_approve_transfer_preconfigured(
         from flows.transfer import run_transfer
 
         assert run_transfer(uuid, use_prefect=False) == status
+
+
+def test_examine_contents_yes_is_refused_naming_bulk_extractor(
+    tmp_path: Path, recorded_runs: RecordingBackend
+) -> None:
+    from flows.transfer import run_transfer
+
+    processing.save(
+        "examine",
+        EVERYTHING.model_copy(update={"examine_contents": True, "approve_transfer": None}),
+    )
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    uuid = start_transfer("examine", src, processing_config="examine")
+    with pytest.raises(Exception, match="bulk_extractor"):
+        run_transfer(uuid, use_prefect=False)
+    unit = _unit(uuid)
+    assert unit.status == UnitStatus.FAILED and "Examine contents" in (unit.error or "")
+
+
+@pytest.mark.slow
+def test_manually_normalized_files_become_the_derivatives(
+    tmp_path: Path, aip_store: Path, inline_flows: Any
+) -> None:
+    from tests.support.samples import make_png
+
+    processing.save(
+        "manual",
+        EVERYTHING.model_copy(
+            update={
+                "identify_ingest": False,
+                "transcribe": False,
+                "policy_checks_originals": False,
+                "policy_checks_preservation": False,
+                "policy_checks_access": False,
+                "normalize": "preservation_access",
+            }
+        ),
+    )
+    src = tmp_path / "manual"
+    (src / "maps").mkdir(parents=True)
+    (src / "manualNormalization" / "preservation" / "maps").mkdir(parents=True)
+    (src / "manualNormalization" / "access").mkdir(parents=True)
+    make_png(src / "maps" / "city.png")
+    make_png(src / "plan.png")
+    subprocess.run(
+        ["convert", str(src / "maps" / "city.png"), "-compress", "lzw"]
+        + [str(src / "manualNormalization" / "preservation" / "maps" / "city.tif")],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "convert",
+            str(src / "plan.png"),
+            str(src / "manualNormalization" / "access" / "plan.jpg"),
+        ],
+        check=True,
+    )
+    transfer_uuid = start_transfer("manual", src, processing_config="manual")
+    assert inline_flows.wait_all(900)
+    sip_uuid = _unit(transfer_uuid).sip_uuid or ""
+    assert inline_flows.wait_all(900)
+    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
+    rows = _rows(sip_uuid)
+    city, plan = rows["objects/maps/city.png"], rows["objects/plan.png"]
+
+    # city.png: the supplied TIFF is its preservation copy (no tool made another).
+    (kept,) = [f for f in rows.values() if f.use == "preservation" and f.derived_from == city.uuid]
+    assert kept.current_path == f"objects/maps/city-{kept.uuid}.tif"
+    # plan.png: the supplied JPEG is its access copy; its preservation copy is made.
+    (access,) = [f for f in rows.values() if f.use == "access" and f.derived_from == plan.uuid]
+    assert access.current_path == f"DIP/objects/{plan.uuid}-plan.jpg"
+    assert [f for f in rows.values() if f.use == "preservation" and f.derived_from == plan.uuid]
+
+    mets_path = aip_store / f"manual-{sip_uuid}" / "data" / f"METS.{sip_uuid}.xml"
+    assert mets_problems(mets_path) == []
+    tree = etree.parse(str(mets_path))
+    (manual,) = [e for e in _events(tree, city.uuid) if e[0] == "normalization"]
+    assert manual[1] == "manual normalization" and manual[3] == kept.current_path
+    doc = metsrw.METSDocument.fromfile(str(mets_path))
+    entry = doc.get_file(file_uuid=kept.uuid)
+    assert entry is not None and entry.use == "preservation"
+    assert (mets_path.parent / kept.current_path).is_file()
+    assert not (mets_path.parent / "objects" / "manualNormalization").exists()
+    groups = tree.xpath("//mets:file[@ID=$id]/@GROUPID", namespaces=NS, id=f"file-{kept.uuid}")
+    assert groups == [f"Group-{city.uuid}"]
