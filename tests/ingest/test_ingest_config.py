@@ -57,6 +57,7 @@ def test_sip_processing_mcp_decides_and_rights_csv_reaches_the_mets(
         normalize="none",
         approve_normalization="approve",
         add_metadata_reminder=True,
+        transcribe=False,
         store_aip=True,
         aip_location="/api/v2/location/default/AS/",
         compression_algorithm="uncompressed",
