@@ -35,7 +35,8 @@ from custos.storage import default_location, get_location, resolve_inside, sourc
 
 STANDARD, ZIPFILE, BAG = TransferType.STANDARD, TransferType.ZIPFILE, TransferType.BAG
 ZIPPED_BAG = TransferType.ZIPPED_BAG
-TRANSFER_TYPES = (STANDARD, ZIPFILE, BAG, ZIPPED_BAG)
+DSPACE, DATAVERSE = TransferType.DSPACE, TransferType.DATAVERSE
+TRANSFER_TYPES = (STANDARD, ZIPFILE, BAG, ZIPPED_BAG, DSPACE, DATAVERSE)
 _ALIASES = {
     "zipped": ZIPFILE,
     "zip": ZIPFILE,
@@ -86,6 +87,16 @@ APPROVALS: dict[str, Approval] = {
         "Approve zipped bagit transfer",
         "15402367-2d3f-475e-b251-55532347a3c2",
         "167dc382-4ab1-4051-8e22-e7f1c1bf3e6f",
+    ),
+    DSPACE: Approval(
+        "Approve DSpace transfer",
+        "b963a646-0569-43c4-89a2-e3b814c5c08e",
+        "1cb2ef0e-afe8-45b5-8d8f-a1e120f06605",
+    ),
+    DATAVERSE: Approval(
+        "Approve Dataverse transfer",
+        "246943e4-d203-48e1-ac84-4865520e7c30",
+        "10c00bc8-8fc2-419f-b593-cf5518695186",
     ),
 }
 
@@ -138,7 +149,7 @@ def check_source(path: Path, transfer_type: str) -> None:
 
     if path.is_symlink():
         raise InvalidInput(f"{path.name}: the transfer source must not be a symbolic link")
-    if transfer_type in (STANDARD, BAG):
+    if transfer_type in (STANDARD, BAG, DSPACE, DATAVERSE):
         if not path.is_dir():
             raise InvalidInput(f"a {transfer_type} transfer needs a folder, {path.name} is not")
         if transfer_type == BAG and not is_bag(path):

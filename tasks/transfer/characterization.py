@@ -19,11 +19,12 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.errors import InvalidInput
-from custos.models import File, FileUse
+from custos.models import File, FileUse, TransferType
 from tasks.tools import mediaconch
 from tasks.tools.characterize import characterize_files, tools_for
 from tasks.tools.validate import record_validation, validate_file
 
+from . import dataverse
 from .common import YES_NO, TransferContext, microservice
 
 GROUP = "Characterize and extract metadata"
@@ -89,9 +90,15 @@ def _characterize(ctx: TransferContext) -> None:
                 count += result.outcome != "skipped"
                 record_validation(job, row, result)
             job.output = f"{count} files validated"
+    is_dataverse = ctx.unit.transfer_type == TransferType.DATAVERSE
     ctx.record(
-        "Parse external files", "Determine if Dataverse METS XML needs to be parsed", output="No"
+        "Parse external files",
+        "Determine if Dataverse METS XML needs to be parsed",
+        output="Yes" if is_dataverse else "No",
     )
+    if is_dataverse and ctx.todo("Parse Dataverse METS XML"):
+        with ctx.recorder.job(ctx.uuid, "Parse external files", "Parse Dataverse METS XML") as job:
+            dataverse.verify(ctx, job)
     checks = ctx.decide(
         "policy_checks_originals", "Validation", "Perform policy checks on originals?", YES_NO
     )

@@ -18,7 +18,8 @@ import datetime as dt
 from prefect import task
 from prefect.cache_policies import NONE
 
-from custos.models import File
+from custos.models import File, TransferType
+from custos.steps import CONFIGURED
 from tasks.extract import (
     ExtractLimits,
     ExtractResult,
@@ -76,7 +77,15 @@ def _extract(ctx: TransferContext) -> None:
     )
     if not packages and ctx.todo("Extract packages?"):
         return
-    extract = ctx.decide("extract_packages", GROUP, "Extract packages?", YES_NO)
+    # A DSpace transfer is its item zips: they are always extracted.
+    dspace = ctx.unit.transfer_type == TransferType.DSPACE
+    extract = ctx.decide(
+        "extract_packages",
+        GROUP,
+        "Extract packages?",
+        YES_NO,
+        preset=True if dspace else CONFIGURED,
+    )
     if not extract:
         return
     delete = ctx.decide("delete_packages", GROUP, "Delete package after extraction?", YES_NO)

@@ -56,9 +56,7 @@ def test_depth_one_captures_the_linked_pages_of_the_same_site(
         assert dispatch.inline_backend().wait_all(timeout=300)
         # the children were queued by the first capture's run: wait for them too
         assert dispatch.inline_backend().wait_all(timeout=300)
-        crawl = client.get(
-            f"/api/v1/crawls/crawl/{crawl_id}?with_snapshots=true", headers=h
-        ).json()
+        crawl = client.get(f"/api/v1/crawls/crawl/{crawl_id}?with_snapshots=true", headers=h).json()
         urls = [s["url"] for s in crawl["snapshots"]]
         # index links to /simple.html (twice) and /missing; the limit is 2 pages.
         assert urls == [start, f"{site.base}/simple.html"], urls
