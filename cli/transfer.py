@@ -66,7 +66,11 @@ def _served_note(mode: Mode) -> str:
 def start(
     path: Annotated[Path, typer.Argument(help="Folder, zip/tar/7z file, or bag.")],
     transfer_type: Annotated[
-        str, typer.Option("--type", help="standard, zipfile, 'unzipped bag' or 'zipped bag'.")
+        str,
+        typer.Option(
+            "--type",
+            help="standard, zipfile, 'unzipped bag', 'zipped bag', dspace or dataverse.",
+        ),
     ] = "",
     config: Annotated[str, typer.Option("--config", help="Processing configuration.")] = (
         "default"

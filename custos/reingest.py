@@ -93,6 +93,7 @@ def start_reingest(
                 "normalize": "none",
                 "approve_normalization": "approve",
                 "add_metadata_reminder": True,
+                "transcribe": False,
             }
         variables = {"reingest": reingest_type, "ingest_options": options}
         if unit is None:

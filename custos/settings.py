@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         "an organisation's own CA).",
     )
     capture_timeout: float = Field(default=45.0, gt=0)
+    crawl_max_pages: int = Field(
+        default=20,
+        ge=1,
+        description="Most snapshots one crawl with depth 1 or more makes, its first "
+        "pages included (the same-site links it follows stop there).",
+    )
     capture_load_timeout: float = Field(default=20.0, gt=0)
     capture_max_size: int = Field(default=200 * 1024 * 1024, gt=0)
     capture_max_resources: int = Field(

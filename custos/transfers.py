@@ -29,13 +29,14 @@ from custos import decisions
 from custos.db import get_engine, session_scope
 from custos.errors import Conflict, InvalidInput, NotFound
 from custos.models import Decision, LocationPurpose, TransferType, Unit, UnitType, new_uuid
-from custos.processing import NAME_RE, named_path
+from custos.processing import NAME_RE, load_named, named_path
 from custos.recorder import Recorder
 from custos.storage import default_location, get_location, resolve_inside, source_path
 
 STANDARD, ZIPFILE, BAG = TransferType.STANDARD, TransferType.ZIPFILE, TransferType.BAG
 ZIPPED_BAG = TransferType.ZIPPED_BAG
-TRANSFER_TYPES = (STANDARD, ZIPFILE, BAG, ZIPPED_BAG)
+DSPACE, DATAVERSE = TransferType.DSPACE, TransferType.DATAVERSE
+TRANSFER_TYPES = (STANDARD, ZIPFILE, BAG, ZIPPED_BAG, DSPACE, DATAVERSE)
 _ALIASES = {
     "zipped": ZIPFILE,
     "zip": ZIPFILE,
@@ -86,6 +87,16 @@ APPROVALS: dict[str, Approval] = {
         "Approve zipped bagit transfer",
         "15402367-2d3f-475e-b251-55532347a3c2",
         "167dc382-4ab1-4051-8e22-e7f1c1bf3e6f",
+    ),
+    DSPACE: Approval(
+        "Approve DSpace transfer",
+        "b963a646-0569-43c4-89a2-e3b814c5c08e",
+        "1cb2ef0e-afe8-45b5-8d8f-a1e120f06605",
+    ),
+    DATAVERSE: Approval(
+        "Approve Dataverse transfer",
+        "246943e4-d203-48e1-ac84-4865520e7c30",
+        "10c00bc8-8fc2-419f-b593-cf5518695186",
     ),
 }
 
@@ -138,7 +149,7 @@ def check_source(path: Path, transfer_type: str) -> None:
 
     if path.is_symlink():
         raise InvalidInput(f"{path.name}: the transfer source must not be a symbolic link")
-    if transfer_type in (STANDARD, BAG):
+    if transfer_type in (STANDARD, BAG, DSPACE, DATAVERSE):
         if not path.is_dir():
             raise InvalidInput(f"a {transfer_type} transfer needs a folder, {path.name} is not")
         if transfer_type == BAG and not is_bag(path):
@@ -167,8 +178,10 @@ def start_transfer(
 
     Returns the transfer's UUID. With ``auto_approve`` the ``transfer`` flow is
     submitted at once; otherwise the unit waits (USER_INPUT) at the approval
-    decision until ``approve_transfer``. Nothing is copied here: the flow's first
-    job copies the source, which must stay in place until then.
+    decision until ``approve_transfer``, unless the processing configuration answers
+    *Approve standard transfer* (Yes: approved at once; No: rejected). Nothing is
+    copied here: the flow's first job copies the source, which must stay in place
+    until then.
     """
     name = _check_name(name)
     ttype = normalize_type(transfer_type)
@@ -179,6 +192,9 @@ def start_transfer(
         named_path(config)
     except NotFound:
         config = "default"  # Archivematica's rule: unknown names run with "default"
+    # "Approve standard transfer" preconfigured: Yes approves at once, No rejects.
+    preset = None if auto_approve else load_named(config).approve_transfer
+    auto_approve = auto_approve or preset is True
     src = resolve_source(source)
     check_source(src, ttype)
     # the folders above it as they really are: the copy refuses a link swapped in later
@@ -204,7 +220,7 @@ def start_transfer(
         )
     if not auto_approve:
         approval = APPROVALS[ttype]
-        decisions.ask(
+        asked = decisions.ask(
             Recorder(),
             uuid,
             microservice="Approve transfer",
@@ -212,6 +228,10 @@ def start_transfer(
             choices=approval.choices,
             link_uuid=approval.link_uuid,
         )
+        if preset is False:
+            decisions.answer(
+                asked.job_uuid, REJECT_CHAIN, by="processing configuration", resubmit=submit
+            )
     elif submit:
         from custos import dispatch
 

@@ -9,6 +9,8 @@ A recipe walked by ``flows.steps.walk``, like every flow:
    ``ArchiveResult`` per output and the capture's metadata. A page that could not
    be captured is a recorded outcome (capture and job FAILED, STOP), and keeps
    whatever was recorded: the WARC of a refused or half-loaded page is evidence;
+   When the capture is part of a crawl with depth left, its same-site links become
+   captures of the same crawl (``custos.crawls``);
 3. *Preserve capture*, when asked (per capture, or the ``capture_preserve``
    setting): the capture laid out as a transfer (``tasks.capture.preserve``) runs
    through the transfer steps inside this flow run; its outcome is an
@@ -30,6 +32,7 @@ from prefect import flow
 
 from custos import capture_progress as progress
 from custos.captures import wants_preservation
+from custos.crawls import follow_links
 from custos.db import session_scope
 from custos.models import JobStatus, LocationPurpose, utcnow
 from custos.recorder import REMOVE_PROCESSING_DIR, Recorder
@@ -90,6 +93,9 @@ def capture_web_page(unit_uuid: str) -> Outcome:
         progress.fail_capture(unit_uuid, result.error or progress.FAILED)
         return Outcome.STOP
     progress.finish(unit_uuid)
+    with recorder.job(unit_uuid, progress.MICROSERVICE, "Follow same-site links") as job:
+        followed = follow_links(unit_uuid, result.outlinks)
+        job.output = f"{len(followed)} pages queued" if followed else "none"
     recorder.record_job(
         unit_uuid, "Store capture", REMOVE_PROCESSING_DIR, status=JobStatus.COMPLETE
     )

@@ -17,13 +17,16 @@ from prefect import flow
 
 from custos.steps import Outcome
 from flows.steps import walk
-from tasks.ingest import steps
+from tasks.ingest import policy_checks, steps, transcribe
 
 STEPS = (
     steps.verify_sip,
     steps.normalize_sip,
+    policy_checks.policy_checks,
     steps.add_final_metadata,
+    transcribe.transcribe_sip,
     steps.process_metadata,
+    steps.bind_pids,
     steps.generate_mets,
     steps.prepare_dip,
     steps.prepare_aip,

@@ -39,6 +39,7 @@ from tasks.transfer.characterization import characterize
 from tasks.transfer.checksums_verify import verify_checksums
 from tasks.transfer.common import shared_recorder
 from tasks.transfer.compliance import verify_compliance
+from tasks.transfer.dspace import identify_dspace_files
 from tasks.transfer.formats import identify_file_format
 from tasks.transfer.identifiers import assign_file_uuids
 from tasks.transfer.metadata import generate_mets
@@ -60,6 +61,7 @@ STEPS: tuple[Any, ...] = (
     change_filenames,
     identify_file_format,
     extract_packages,
+    identify_dspace_files,
     characterize,
     generate_mets,
     create_sips,

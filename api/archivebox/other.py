@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
+from sqlalchemy import func
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +24,7 @@ from custos import __version__, dispatch
 from custos.accounts import authenticate, create_api_key
 from custos.capture_search import text_matches
 from custos.captures import add_urls
+from custos.crawls import crawl_status
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
 from custos.models import (
@@ -349,13 +351,27 @@ def workers() -> list[dict[str, Any]]:
 
 @workers_router.get("/orchestrator", dependencies=[requires(Access.ADMIN)])
 def orchestrator() -> dict[str, Any]:
+    """The queue as it is: snapshots running and waiting, crawls not yet sealed."""
+    with session_scope() as s:
+        counts = dict(
+            s.exec(select(Capture.status, func.count()).group_by(col(Capture.status))).all()
+        )
+        crawls = s.exec(select(Crawl.uuid, Capture.status).join(Capture)).all()
+    by_crawl: dict[str, list[str]] = {}
+    for crawl_uuid, status in crawls:
+        by_crawl.setdefault(crawl_uuid, []).append(status)
+    open_crawls = sum(crawl_status(v) != "sealed" for v in by_crawl.values())
+    running, queued = counts.get("started", 0), counts.get("queued", 0)
     return {
-        "is_running": True,
+        "is_running": running > 0,
         "poll_interval": 1,
         "idle_timeout": None,
         "max_crawl_workers": get_settings().worker_threads,
-        "total_worker_count": 1,
+        "total_worker_count": running,
         "workers": ["capture"],
+        "running_snapshots": running,
+        "queued_snapshots": queued,
+        "open_crawls": open_crawls,
         "dispatch": get_settings().dispatch,
     }
 

@@ -17,7 +17,9 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from custos.captures import tls_verdicts_of
+from custos.crawls import crawl_status
 from custos.models import ArchiveResult, Capture, CaptureTag, Crawl, Tag, User
+from custos.settings import get_settings
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 500
@@ -180,11 +182,13 @@ def crawl(session: Session, row: Crawl, with_snapshots: bool = False) -> dict[st
         "created_at": iso(row.created_at),
         "created_by_id": created_by_id,
         "created_by_username": username,
-        "status": row.status,
+        "status": crawl_status(
+            session.exec(select(Capture.status).where(col(Capture.crawl_uuid) == row.uuid)).all()
+        ),
         "retry_at": None,
         "urls": row.urls,
         "max_depth": row.max_depth,
-        "max_urls": 0,
+        "max_urls": get_settings().crawl_max_pages if row.max_depth else 0,
         "max_size": 0,
         "tags_str": row.tags_str,
         "label": row.label,

@@ -26,6 +26,8 @@ class TransferType(StrEnum):
     ZIPFILE = "zipfile"
     BAG = "unzipped bag"
     ZIPPED_BAG = "zipped bag"
+    DSPACE = "dspace"  # a folder of DSpace item exports (zips with their mets.xml)
+    DATAVERSE = "dataverse"  # a Dataverse dataset's files with its dataset.json
     AIP = "Archivematica AIP"  # a full reingest: the stored AIP as a transfer
     CAPTURE = "capture"  # a capture unit (the page's URL is its source)
     HEALTHCHECK = "healthcheck"

@@ -349,13 +349,30 @@ def directory_entities(
     return out
 
 
+def empty_directories(sip: Sip) -> tuple[str, ...]:
+    """Every folder under the SIP's ``objects/`` that holds no file (at any depth),
+    relative to the SIP, sorted: what *Document empty directories* records."""
+    objects = sip.path / "objects"
+    out = []
+    for folder in sorted(p for p in objects.rglob("*") if p.is_dir() and not p.is_symlink()):
+        if not any(c.is_file() for c in folder.rglob("*")):
+            out.append(folder.relative_to(sip.path).as_posix())
+    return tuple(out)
+
+
 def write_aip_mets(
-    sip: Sip, *, created: datetime | None = None, engine: Engine | None = None
+    sip: Sip,
+    *,
+    created: datetime | None = None,
+    engine: Engine | None = None,
+    empty_dirs: bool = True,
 ) -> tuple[Path, list[str]]:
     """Build, validate and write ``METS.<sip uuid>.xml`` in the SIP directory.
 
     ``created`` (reingest) keeps the first METS' CREATEDATE; the builder then records
-    the build time as LASTMODDATE. Returns the path and the DC rows skipped.
+    the build time as LASTMODDATE. ``empty_dirs`` (*Document empty directories*) adds
+    the logical "Normative Directory Structure" structMap, which lists every folder,
+    empty ones included. Returns the path and the DC rows skipped.
 
     Raises:
         InvalidInput: the METS does not validate (``details`` lists every problem).
@@ -383,7 +400,13 @@ def write_aip_mets(
     )
     if created is not None:
         aip = dataclasses.replace(aip, created=created)
-    tree = build_mets(aip, new_id=uuid_mod.uuid4, normative_structmap=True)
+    if empty_dirs:
+        named = {d if isinstance(d, str) else d.path for d in aip.directories}
+        empty = tuple(d for d in empty_directories(sip) if d not in named)
+        aip = dataclasses.replace(aip, directories=aip.directories + empty)
+    tree = build_mets(
+        aip, new_id=uuid_mod.uuid4, normative_structmap=empty_dirs or bool(aip.directories)
+    )
     assert_valid_mets(tree)
     partial = sip.path / f".partial-METS.{sip.uuid}.xml"
     write_mets(tree, partial)

@@ -20,7 +20,11 @@ from custos.models import File, FileUse, LocationPurpose, Unit, UnitType
 from custos.storage import default_location
 
 #: Folders under objects/ that hold no original content of the SIP.
-NON_CONTENT_DIRS = ("objects/metadata/", "objects/submissionDocumentation/")
+NON_CONTENT_DIRS = (
+    "objects/metadata/",
+    "objects/submissionDocumentation/",
+    "objects/manualNormalization/",
+)
 
 
 @dataclass(frozen=True)

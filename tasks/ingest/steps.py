@@ -20,11 +20,12 @@ from custos.models import Job, LocationPurpose, Package, PackageStatus, Unit
 
 from ..normalize.normalize import normalize, validate_derivatives
 from ..normalize.rules import Purpose, load_policy
+from . import manual, package, prepare
 from . import metadata_checks as checks
 from . import options as opt
-from . import package, prepare
 from .context import NORMALIZE_GROUP, IngestContext, ingest_step
 from .mets_task import load_identifiers, metadata_files, write_aip_mets
+from .sip import is_content, sip_files
 
 NORMALIZE = NORMALIZE_GROUP
 PURPOSES = {
@@ -32,6 +33,7 @@ PURPOSES = {
     "preservation": (Purpose.PRESERVATION,),
     "access": (Purpose.ACCESS,),
     "none": (),
+    "manual": (),  # only the supplied manualNormalization files
 }
 #: Upload DIP targets Custos cannot reach: answered, they fail the SIP with this reason.
 UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace", "contentdm": "CONTENTdm"}
@@ -98,6 +100,8 @@ def normalize_sip(ctx: IngestContext) -> None:
 def _normalize_round(ctx: IngestContext) -> str:
     """One round; returns "redo" when *Approve normalization* asked for another."""
     unit_uuid = ctx.sip.uuid
+    _relate_manual(ctx)
+    _identify_at_ingest(ctx)
     choice = ctx.decide(
         "normalize", NORMALIZE, "Normalize", opt.LABELS["normalize"], opt.NORMALIZE_LINK
     )
@@ -143,6 +147,37 @@ def _normalize_round(ctx: IngestContext) -> str:
         _redo(ctx)
         return "redo"
     return "done"
+
+
+MANUAL_GROUP = "Process manually normalized files"
+MANUAL_JOB = "Relate manual normalized preservation files to the original files"
+
+
+def _relate_manual(ctx: IngestContext) -> None:
+    """Files of ``objects/manualNormalization/`` become derivatives of their originals
+    (``tasks.ingest.manual``), before any tool normalizes."""
+    if MANUAL_JOB in ctx.done:
+        return
+    with ctx.recorder.job(ctx.sip.uuid, MANUAL_GROUP, MANUAL_JOB) as job:
+        count = manual.relate_manual_files(ctx.sip, job, ctx.recorder)
+        job.output = f"{count} manually normalized files" if count else "none"
+
+
+def _identify_at_ingest(ctx: IngestContext) -> None:
+    """*Perform file format identification (Ingest)*: Yes identifies the SIP's objects
+    again with Siegfried (a *format identification* event each); No keeps the
+    transfer's identification ("No, use existing data")."""
+    ctx.record(NORMALIZE, "Move to select file ID tool")
+    wanted = ctx.decide(
+        "identify_ingest",
+        NORMALIZE,
+        "Do you want to perform file format identification?",
+        opt.LABELS["identify_ingest"],
+    )
+    if wanted and "Identify file format" not in ctx.done:
+        with ctx.recorder.job(ctx.sip.uuid, NORMALIZE, "Identify file format") as job:
+            rows = [f for f in sip_files(ctx.sip.uuid, engine=ctx.recorder.engine) if is_content(f)]
+            checks.identify_rows(ctx.sip, rows, job, ctx.recorder)
 
 
 def _redo(ctx: IngestContext) -> None:
@@ -281,16 +316,36 @@ def _refuse_unprocessed_metadata(ctx: IngestContext) -> None:
         )
 
 
+@task(cache_policy=NONE, name="Bind PIDs")
+@ingest_step
+def bind_pids(ctx: IngestContext) -> None:
+    """Step 30: *Bind PIDs?* is read; Yes is refused (Custos has no Handle server)."""
+    wanted = ctx.decide("bind_pids", "Bind PIDs", "Bind PIDs?", opt.LABELS["bind_pids"])
+    if wanted:
+        raise InvalidInput(
+            "Bind PIDs: Yes is not supported by Custos (no Handle server is configured); "
+            'set "Bind PIDs" to No in the processing configuration'
+        )
+
+
 @task(cache_policy=NONE, name="Generate AIP METS")
 @ingest_step
 def generate_mets(ctx: IngestContext) -> None:
     """Steps 31-32: the AIP METS (validated offline) and the README."""
     unit_uuid = ctx.unit_uuid
+    empty_dirs = ctx.decide(
+        "document_empty_dirs",
+        "Generate AIP METS",
+        "Document empty directories?",
+        opt.LABELS["document_empty_dirs"],
+    )
     if "Generate METS.xml document" not in ctx.done:
         with ctx.recorder.job(unit_uuid, "Generate AIP METS", "Generate METS.xml document") as job:
             _refuse_unprocessed_metadata(ctx)
             created = _created(ctx)
-            _, skipped = write_aip_mets(ctx.sip, created=created, engine=ctx.recorder.engine)
+            _, skipped = write_aip_mets(
+                ctx.sip, created=created, engine=ctx.recorder.engine, empty_dirs=bool(empty_dirs)
+            )
             job.output = "; ".join(skipped) if skipped else None
     if "Add README file" not in ctx.done:
         with ctx.recorder.job(unit_uuid, "Add README file", "Add README file"):

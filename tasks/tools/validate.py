@@ -6,7 +6,9 @@ Archivematica's *Validate formats* runs JHOVE/MediaConch per file and records
 native checker of each format where installed: ``qpdf --check`` (PDF),
 ``pngcheck`` (PNG), ``jpeginfo -c`` (JPEG), lxml with a safe parser (XML: no
 network, no entity expansion, no DTD loading) and ``ffprobe`` decoding errors
-(audio/video). Files with no applicable validator get no result (no event).
+(audio/video). Files with no applicable validator get no result (no event); a
+validator that is not installed gives a *skipped* result, recorded as a task and an
+event ``skipped: TOOL not installed``.
 
 Example::
 
@@ -20,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
 from custos.errors import ToolFailed
 from custos.programs import ToolResult, event_detail, run, tool_version, which
+from custos.recorder import JobHandle
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 
@@ -78,12 +82,34 @@ class ValidationResult:
 
     @property
     def note(self) -> str:
-        """eventOutcomeDetailNote, Archivematica style."""
+        """eventOutcomeDetailNote, Archivematica style (``skipped: TOOL not installed``
+        when the validator is missing)."""
+        if self.outcome == SKIPPED:
+            return f"skipped: {self.program} not installed"
         result = {PASS: "Well-Formed and valid", FAIL: "Not well-formed or invalid"}.get(
             self.outcome, "Not validated"
         )
         note = f'format="{_FORMAT_NAMES[self.kind]}"; result="{result}"'
         return f'{note}; message="{self.message}"' if self.message else note
+
+
+def record_validation(job: JobHandle, row: Any, result: ValidationResult) -> None:
+    """One validated file's task and *validation* event (also when the validator is
+    missing: the event then says ``skipped: TOOL not installed``)."""
+    job.task(
+        file_uuid=row.uuid,
+        file_name=row.current_path,
+        arguments=result.program,
+        exit_code=0 if result.outcome != FAIL else 1,
+        stdout=result.note,
+    )
+    job.event(
+        file_uuid=row.uuid,
+        event_type="validation",
+        detail=result.event_detail,
+        outcome=result.outcome,
+        outcome_note=result.note,
+    )
 
 
 def validator_kind(

@@ -1,11 +1,13 @@
 """Steps 13-15: characterization, validation, policy checks and content examination.
 
 File modification dates are stored on the File rows. Characterization
-(``tasks.tools.characterize``) keeps tool XML for images, audio, video and PDF;
-validation (``tasks.tools.validate``) records a *validation* event where a validator
-applies, and nothing otherwise, as Archivematica does when no FPR rule applies.
-Policy checks and bulk_extractor (*Examine contents*) are decisions; without
-the tool the job says it skipped.
+(``tasks.tools.characterize``) keeps tool XML for every file (ExifTool; audio and
+video also MediaInfo and ffprobe); validation (``tasks.tools.validate``) records a
+*validation* event where a validator applies (``skipped: TOOL not installed`` when
+it is missing), and nothing otherwise, as Archivematica does when no FPR rule applies.
+Policy checks (MediaConch, ``tasks.tools.mediaconch``: *validation* events naming
+the policy) and bulk_extractor (*Examine contents*) are decisions; Custos has no
+bulk_extractor, so *Examine contents* Yes fails the transfer, naming it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ import os
 from prefect import task
 from prefect.cache_policies import NONE
 
-from custos.models import File, FileUse
-from tasks.tools.characterize import characterize_files
-from tasks.tools.validate import validate_file
+from custos.errors import InvalidInput
+from custos.models import File, FileUse, TransferType
+from tasks.tools import mediaconch
+from tasks.tools.characterize import characterize_files, tools_for
+from tasks.tools.validate import record_validation, validate_file
 
+from . import dataverse
 from .common import YES_NO, TransferContext, microservice
 from .metadata_imports import load_labels, load_premis_xml, load_rights
 
@@ -27,13 +32,10 @@ GROUP = "Characterize and extract metadata"
 
 
 def worth_characterizing(mime: str | None) -> bool:
-    """Images, audio, video and PDF get ExifTool/MediaInfo/ffprobe; plain data does not.
-
-    Running ExifTool (~0.1 s per call) over every text file would dominate a
-    transfer of many small files and add nothing a METS reader needs.
-    """
-    family = (mime or "").split("/", 1)[0]
-    return family in {"image", "audio", "video"} or mime == "application/pdf"
+    """Whether a characterization tool applies: ExifTool reads every file (its type,
+    size, encoding, line count for text), so every file is characterized; audio and
+    video also get MediaInfo and ffprobe (``tasks.tools.characterize.tools_for``)."""
+    return bool(tools_for(mime))
 
 
 def store_modification_dates(ctx: TransferContext, rows: list[File] | None = None) -> int:
@@ -84,32 +86,30 @@ def _characterize(ctx: TransferContext) -> None:
             count = 0
             for row in (f for f in every if f.use == FileUse.ORIGINAL):
                 result = validate_file(ctx.disk_path(row), mime=row.mime_type, puid=row.puid)
-                if result is None or result.outcome == "skipped":
+                if result is None:
                     continue
-                count += 1
-                job.task(
-                    file_uuid=row.uuid,
-                    file_name=row.current_path,
-                    arguments=result.program,
-                    exit_code=0 if result.outcome == "pass" else 1,
-                    stdout=result.note,
-                )
-                job.event(
-                    file_uuid=row.uuid,
-                    event_type="validation",
-                    detail=result.event_detail,
-                    outcome=result.outcome,
-                    outcome_note=result.note,
-                )
+                count += result.outcome != "skipped"
+                record_validation(job, row, result)
             job.output = f"{count} files validated"
+    is_dataverse = ctx.unit.transfer_type == TransferType.DATAVERSE
     ctx.record(
-        "Parse external files", "Determine if Dataverse METS XML needs to be parsed", output="No"
+        "Parse external files",
+        "Determine if Dataverse METS XML needs to be parsed",
+        output="Yes" if is_dataverse else "No",
     )
+    if is_dataverse and ctx.todo("Parse Dataverse METS XML"):
+        with ctx.recorder.job(ctx.uuid, "Parse external files", "Parse Dataverse METS XML") as job:
+            dataverse.verify(ctx, job)
     checks = ctx.decide(
         "policy_checks_originals", "Validation", "Perform policy checks on originals?", YES_NO
     )
-    if checks:
-        ctx.record("Validation", "Policy checks for originals", output="no policies defined")
+    if checks and ctx.todo("Policy checks for originals"):
+        with ctx.recorder.job(ctx.uuid, "Validation", "Policy checks for originals") as job:
+            originals = [f for f in every if f.use == FileUse.ORIGINAL]
+            ran, failed = mediaconch.record_checks(
+                job, "originals", [(f, ctx.disk_path(f)) for f in originals]
+            )
+            job.output = f"{ran} policy checks, {failed} failed"
     ctx.record("Examine contents", "Move to examine contents")
     examine = ctx.decide(
         "examine_contents",
@@ -118,10 +118,10 @@ def _characterize(ctx: TransferContext) -> None:
         {True: "Examine contents", False: "Skip examine contents"},
     )
     if examine and ctx.todo("Examine contents"):
-        ctx.record(
-            "Examine contents",
-            "Examine contents",
-            output="bulk_extractor is not installed: skipped",
+        raise InvalidInput(
+            "Examine contents: Yes needs bulk_extractor, which Custos does not run "
+            '(it is not packaged for Debian); answer "Skip examine contents" or set '
+            "Examine contents to No in the processing configuration"
         )
     ctx.record("Examine contents", "Check for specialized processing")
 

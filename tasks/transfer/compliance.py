@@ -26,18 +26,26 @@ from custos.errors import InvalidInput
 from custos.processing import named_path
 from custos.recorder import JobHandle
 from custos.sniff import is_bag
-from custos.transfers import BAG, STANDARD, ZIPFILE, ZIPPED_BAG
+from custos.transfers import BAG, DATAVERSE, DSPACE, STANDARD, ZIPFILE, ZIPPED_BAG
 from custos.walk import scan_tree
 from tasks.extract import ExtractLimits, ExtractResult, extract_package, remove_leftovers
 from tasks.safefs import DirTree, UnsafePath, rename_noreplace
 
+from . import dataverse
 from .common import CONFIG_FILE, TransferContext, display_path, microservice
 from .metadata_imports import verify_structmap
 
 GROUP = "Verify transfer compliance"
 ROOT_ENTRIES = {"objects", "metadata", "logs", CONFIG_FILE}
 UNNEEDED = {"Thumbs.db", "thumbs.db", ".DS_Store", "desktop.ini", "Icon\r", "._.DS_Store"}
-TYPE_LABELS = {STANDARD: "Standard", ZIPFILE: "Zipped", BAG: "Bag", ZIPPED_BAG: "Zipped bag"}
+TYPE_LABELS = {
+    STANDARD: "Standard",
+    ZIPFILE: "Zipped",
+    BAG: "Bag",
+    ZIPPED_BAG: "Zipped bag",
+    DSPACE: "DSpace",
+    DATAVERSE: "Dataverse",
+}
 STAGING = ".extracted"
 PAYLOAD = ".extracted.payload"
 TAGS = ("metadata", "submissionDocumentation", "bag")
@@ -272,7 +280,15 @@ def _compliance(ctx: TransferContext) -> None:
         with ctx.recorder.job(ctx.uuid, GROUP, "Remove unneeded files") as job:
             for rel in remove_unneeded(root):
                 job.task(file_name=rel, stdout=f"removed {rel}")
-    ctx.record(GROUP, "Determine if Dataverse conversion needs to happen", output="No")
+    dataverse_transfer = ttype == DATAVERSE
+    ctx.record(
+        GROUP,
+        "Determine if Dataverse conversion needs to happen",
+        output="Yes" if dataverse_transfer else "No",
+    )
+    if dataverse_transfer and ctx.todo("Convert Dataverse structure"):
+        with ctx.recorder.job(ctx.uuid, GROUP, "Convert Dataverse structure") as job:
+            dataverse.convert(ctx, job)
     if ctx.todo("Attempt restructure for compliance"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Attempt restructure for compliance") as job:
             moved = restructure(root)

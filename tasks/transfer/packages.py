@@ -18,7 +18,8 @@ import datetime as dt
 from prefect import task
 from prefect.cache_policies import NONE
 
-from custos.models import File
+from custos.models import File, TransferType
+from custos.steps import CONFIGURED
 from custos.walk import walk_files
 from tasks.extract import (
     ExtractLimits,
@@ -76,11 +77,20 @@ def _extract(ctx: TransferContext) -> None:
     )
     if not packages and ctx.todo("Extract packages?"):
         return
-    extract = ctx.decide("extract_packages", GROUP, "Extract packages?", YES_NO)
+    # A DSpace transfer is its item zips: they are always extracted.
+    dspace = ctx.unit.transfer_type == TransferType.DSPACE
+    extract = ctx.decide(
+        "extract_packages",
+        GROUP,
+        "Extract packages?",
+        YES_NO,
+        preset=True if dspace else CONFIGURED,
+    )
     if not extract:
         return
     delete = ctx.decide("delete_packages", GROUP, "Delete package after extraction?", YES_NO)
     new_rows: list[File] = []
+    left_packed: list[str] = []
     if ctx.todo(EXTRACT):
         with ctx.recorder.job(ctx.uuid, GROUP, EXTRACT) as job:
             limits = ExtractLimits.from_settings(ctx.settings)
@@ -115,6 +125,7 @@ def _extract(ctx: TransferContext) -> None:
                     stdout="\n".join([summary, *skipped]),
                 )
                 not_extracted += len(skipped)
+                left_packed += [str(p) for p in result.left_packed]
                 if delete:
                     ctx.recorder.update_files([{"uuid": row.uuid, "removed": True}])
             ids = {uuid for uuid, _ in created}
@@ -137,7 +148,43 @@ def _extract(ctx: TransferContext) -> None:
         with ctx.recorder.job(ctx.uuid, GROUP, "Identify file format of extracted files") as job:
             if ctx.config.identify_transfer is not False:
                 identify_rows(ctx, job, [f for f in ctx.files() if f.puid is None])
-    ctx.record(GROUP, "Determine if transfer still contains packages", output="No")
+    ctx.record(
+        GROUP,
+        "Determine if transfer still contains packages",
+        output=still_packed(ctx, left_packed),
+    )
+
+
+def still_packed(ctx: TransferContext, left_packed: list[str]) -> str:
+    """*Determine if transfer still contains packages*, checked after extraction.
+
+    Nested packages are extracted with their package (``tasks.extract``), so a
+    package still in the transfer unextracted is one deliberately left packed, deeper
+    than the nesting limit (the ``extract_max_depth`` setting). Each is named in the job's
+    output; the transfer goes on with them as files.
+    """
+    remaining = sorted(
+        {display_path(ctx.disk_path(f).relative_to(ctx.directory)) for f in find_packages(ctx)}
+        - extracted_packages(ctx)
+    )
+    if not remaining:
+        return "No"
+    shown = ", ".join(remaining[:_NOTE_ITEMS]) + (" ..." if len(remaining) > _NOTE_ITEMS else "")
+    why = f"; {len(left_packed)} deeper than the nesting limit" if left_packed else ""
+    return f"Yes: {len(remaining)} packages kept as files ({shown}){why}"
+
+
+def extracted_packages(ctx: TransferContext) -> set[str]:
+    """Packages that were extracted: a ``<package name>-<date>`` folder sits beside each."""
+    out = set()
+    for f in find_packages(ctx):
+        path = ctx.disk_path(f)
+        if any(
+            sibling.is_dir() and sibling.name.startswith(path.name + "-")
+            for sibling in path.parent.iterdir()
+        ):
+            out.add(display_path(path.relative_to(ctx.directory)))
+    return out
 
 
 extract_packages = task(name=GROUP, cache_policy=NONE)(microservice(_extract))

@@ -105,6 +105,7 @@ AUTOMATED: dict[str, Any] = {
     "normalize": "preservation_access",
     "approve_normalization": "approve",
     "add_metadata_reminder": True,
+    "transcribe": False,
     "store_aip": True,
     "aip_location": "/api/v2/location/default/AS/",
     "compression_algorithm": "7z-copy",

@@ -95,6 +95,10 @@ def test_default_config_asks_and_resumes(make_sip: SipFactory, aip_store: Path) 
     assert reminder is not None and [c["label"] for c in reminder.choices] == ["Continue"]
     _answer(uuid, "Reminder: add metadata if desired", "5727faac-88af-40e8-8c10-268644b0142d")
     assert ingest.fn(uuid) == "wait"
+    transcribe = decisions.pending(uuid, "Transcribe SIP contents?")
+    assert transcribe is not None and [c["label"] for c in transcribe.choices] == ["Yes", "No"]
+    _answer(uuid, "Transcribe SIP contents?", "0a24787c-00e3-4710-b324-90e792bfb484")  # No
+    assert ingest.fn(uuid) == "wait"
     _answer(uuid, "Store AIP", "9efab23c-31dc-4cbd-a39d-bb1665460cbe")
     assert ingest.fn(uuid) == "wait"
     location = decisions.pending(uuid, "Store AIP location")
