@@ -6,7 +6,8 @@ and ``install(app)`` for app-level behaviour (Perma: the plain-text 404 page and
 CORS of ``/v1/`` paths):
 
 - ``api.archivematica``: Archivematica's ``/api/...``
-- ``api.native``: Custos' own ``/custos/...`` (health, flows, units)
+- ``api.native``: Custos' own ``/custos/...`` (health, flows, units) and
+  ``/metrics`` (Prometheus, ``api/native/metrics.py``)
 - ``api.archivebox``: ArchiveBox's ``/api/v1/...``
 - ``api.perma``: Perma.cc's ``/v1/...``
 
@@ -25,6 +26,7 @@ import api.archivematica
 import api.native
 import api.perma
 from api.assets import install_api_docs
+from api.native.metrics import RequestMetrics
 from custos import __version__
 
 #: Order of inclusion. Requests are matched against routes in this order, so the
@@ -49,4 +51,6 @@ def create_app() -> FastAPI:
         install: Callable[[FastAPI], None] | None = getattr(dialect, "install", None)
         if install is not None:  # app-level hooks of a dialect (Perma: /v1/ 404, CORS)
             install(app)
+    # outermost: counts and times every request, the status fast path's too
+    app.add_middleware(RequestMetrics)
     return app

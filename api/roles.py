@@ -154,6 +154,7 @@ DIALECT_PREFIXES = (
     ("Archivematica", "/api/"),
     ("Perma.cc", "/v1/"),
     ("Custos (native)", "/custos/"),
+    ("Custos (native)", "/metrics"),
 )
 
 

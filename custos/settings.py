@@ -23,6 +23,14 @@ from custos.errors import ConfigError
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
+#: Flow runs of one flow at once (``CUSTOS_FLOW_LIMITS``): the scheduled flows
+#: never overlap themselves; the flows of units are bounded per machine only.
+DEFAULT_FLOW_LIMITS: dict[str, int] = {
+    "fixity-audit": 1,
+    "watch-transfer-sources": 1,
+    "reconcile": 1,
+}
+
 
 class Settings(BaseSettings):
     """All of Custos' settings (environment prefix ``CUSTOS_``)."""
@@ -64,6 +72,28 @@ class Settings(BaseSettings):
 
     checksum_algorithm: Literal["md5", "sha1", "sha256", "sha512"] = "sha256"
     worker_threads: int = Field(default=4, ge=1, le=64)
+
+    flow_run_limit: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Flow runs executed at once by one machine: the runner of "
+        "`custos serve`, or `custos worker` (`prefect worker start --limit`).",
+    )
+    flow_limits: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_FLOW_LIMITS),
+        description="Flow runs of one flow at once across every machine (the "
+        "deployment's concurrency limit), as JSON: "
+        '\'{"transfer": 4, "ingest": 2}\' (merged with the defaults); flows not '
+        "named have no limit of their own.",
+    )
+    virus_scan_limit: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Virus scans (each a clamd) running at once on one machine; "
+        "further scans wait for a slot.",
+    )
 
     clamav_database: Path | None = Field(
         default=None,
@@ -130,6 +160,14 @@ class Settings(BaseSettings):
 
     org_name: str = "Custos"
     org_code: str = "ORG"
+
+    @field_validator("flow_limits")
+    @classmethod
+    def _positive_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = sorted(name for name, limit in value.items() if limit < 1)
+        if bad:
+            raise ValueError(f"limits must be 1 or more ({', '.join(bad)})")
+        return {**DEFAULT_FLOW_LIMITS, **value}
 
     @field_validator("home")
     @classmethod
