@@ -12,12 +12,14 @@ Example::
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from custos.errors import ConfigError
 
@@ -216,6 +218,10 @@ def load_settings(**overrides: object) -> Settings:
     """Build settings, turning validation errors into one message per variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:  # a JSON setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"CUSTOS_{found[1].upper()}" if found else "a setting"
+        raise ConfigError(f"invalid settings: {name}: not valid JSON") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"CUSTOS_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"

@@ -188,6 +188,10 @@ class ClamdScanner:
                     reply += data
         except OSError as exc:
             raise ToolFailed("clamd", None, f"clamd at {self.socket_path}: {exc}") from exc
+        if not reply.endswith(b"\0"):  # closed before its answer ended: clamd went away
+            raise ToolFailed(
+                "clamd", None, f"clamd at {self.socket_path} closed the connection mid-answer"
+            )
         return bytes(reply).rstrip(b"\0").decode("utf-8", "surrogateescape")
 
     def ping(self) -> bool:
