@@ -199,6 +199,50 @@ def serve(
 
 
 @app.command()
+def resume(
+    unit_uuid: Annotated[str, typer.Argument(help="A FAILED transfer or SIP.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Run a failed transfer or SIP again from the step that failed (after its cause,
+    such as a full disk, is fixed)."""
+    from custos.resume import resume_unit
+    from custos.runtime.client import work_backend
+
+    with cli_errors(json_out):
+        conf = _settings()
+        _open_db(conf)
+        with work_backend(conf, wait=False, action="resume the unit"):
+            run_id = resume_unit(unit_uuid)
+        emit(json_out, {"uuid": unit_uuid, "flow_run_id": run_id}, f"resumed {unit_uuid}")
+
+
+@app.command()
+def deploy(
+    file: Annotated[
+        Path | None,
+        typer.Option(help="The deployments (default: deployments/prefect.yaml of the project)."),
+    ] = None,
+) -> None:
+    """Create the custos work pool and its deployments on the Prefect server (scaled out).
+
+    Schedules and flow limits come from the settings. Needs PREFECT_API_URL and
+    CUSTOS_PROJECT_DIR (where Custos is installed on every worker machine).
+    """
+    from custos.runtime.env import external_prefect_url, quiet_prefect
+    from custos.runtime.pool import POOL, default_yaml, deploy_pool, ensure_pool
+
+    with cli_errors(False):
+        settings = _settings()
+        if external_prefect_url() is None:
+            raise ConfigError("custos deploy needs PREFECT_API_URL (the Prefect server)")
+        quiet_prefect()
+        created = ensure_pool()
+        names = deploy_pool(settings, file or default_yaml())
+        pool = f"{POOL} (created)" if created else POOL
+        out.print(f"work pool {pool}; deployments: {', '.join(names)}")
+
+
+@app.command()
 def worker(
     name: Annotated[
         str | None, typer.Option(help="Worker name (default: custos-<host name>).")
