@@ -1,6 +1,7 @@
 """Scaled out on a Prefect work pool, as docs/scale-out.md tells an operator to do it.
 
-On PostgreSQL (``CUSTOS_TEST_DATABASE_URL``; a schema of its own): a Prefect server,
+On PostgreSQL (``CUSTOS_TEST_DATABASE_URL``; a schema of its own, and a database of
+its own for the Prefect server): a Prefect server,
 the ``custos`` work pool with the deployments of ``deployments/prefect.yaml``
 (``custos deploy``), the
 API host (``custos serve --no-runner``) and two ``custos worker`` processes standing
@@ -39,7 +40,7 @@ from custos.db import make_engine, session_scope
 from custos.models import Location, LocationPurpose, Package, PackageStatus, Unit
 from custos.runtime.preflight import free_port
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(2400)]
 ROOT = Path(__file__).resolve().parents[2]
 TRANSFERS = 12
 SUBMITTED = re.compile(r"Worker '([\w-]+)' submitting flow run '([0-9a-f-]{36})'")
@@ -209,9 +210,15 @@ def cluster(custos_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     if not custos_db.startswith("postgresql"):
         pytest.skip("scale-out runs on PostgreSQL: set CUSTOS_TEST_DATABASE_URL")
     schema = f"scale_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(custos_db)
+    admin = sa.create_engine(custos_db, isolation_level="AUTOCOMMIT")
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{schema}_prefect"'))  # Prefect's own
+    prefect_db = (
+        sa.make_url(custos_db)
+        .set(drivername="postgresql+asyncpg", database=f"{schema}_prefect", query={})
+        .render_as_string(hide_password=False)
+    )
     separator = "&" if "?" in custos_db else "?"
     c = Cluster(
         tmp_path_factory.mktemp("scale"), f"{custos_db}{separator}options=-csearch_path%3D{schema}"
@@ -222,6 +229,7 @@ def cluster(custos_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             "prefect-server",
             [py, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
              c.prefect_api.rsplit(":", 1)[1].split("/")[0]],
+            PREFECT_API_DATABASE_CONNECTION_URL=prefect_db,
         )  # fmt: skip
 
         def healthy() -> bool:
@@ -245,6 +253,7 @@ def cluster(custos_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         c.stop()
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{schema}_prefect" WITH (FORCE)'))
         admin.dispose()
 
 
