@@ -159,3 +159,14 @@ def test_full_aip_store_fails_the_sip_and_resume_finishes_it(
                     .where(col(Package.path).contains("full-store"))
                     .values(status=PackageStatus.DELETED)
                 )
+
+
+def test_resume_refuses_what_it_cannot_resume(custos_home: Path) -> None:
+    from custos.errors import Conflict, NotFound
+    from tests.api.am_helpers import make_unit
+
+    with pytest.raises(NotFound, match="does not exist"):
+        resume_unit("00000000-0000-4000-8000-000000000000")
+    running = make_unit(name="still-running")
+    with pytest.raises(Conflict, match="not FAILED: nothing to resume"):
+        resume_unit(running)
