@@ -6,7 +6,8 @@ and ``install(app)`` for app-level behaviour (Perma: the plain-text 404 page and
 CORS of ``/v1/`` paths):
 
 - ``api.archivematica``: Archivematica's ``/api/...``
-- ``api.native``: Custos' own ``/custos/...`` (health, flows, units)
+- ``api.native``: Custos' own ``/custos/...`` (health, flows, units) and
+  ``/metrics`` (Prometheus, ``api/native/metrics.py``)
 - ``api.archivebox``: ArchiveBox's ``/api/v1/...``
 - ``api.perma``: Perma.cc's ``/v1/...``
 
@@ -28,6 +29,7 @@ import api.native
 import api.perma
 import web
 from api.assets import install_api_docs
+from api.native.metrics import RequestMetrics
 from api.playback import PlaybackHost
 from custos import __version__
 
@@ -56,4 +58,6 @@ def create_app() -> FastAPI:
     web.install(app)
     # Requests to the playback origin's host name never reach the console or the API.
     app.add_middleware(PlaybackHost)
+    # outermost: counts and times every request, the status fast path's too
+    app.add_middleware(RequestMetrics)
     return app

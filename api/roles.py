@@ -136,6 +136,7 @@ DIALECT_PREFIXES = (
     ("Archivematica", "/api/"),
     ("Perma.cc", "/v1/"),
     ("Custos (native)", "/custos/"),
+    ("Custos (native)", "/metrics"),
 )
 
 

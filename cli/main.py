@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -45,7 +46,7 @@ from cli.common import (
 )
 from cli.common import open_db as _open_db
 from cli.common import settings as _settings
-from custos.errors import CustosError, InvalidInput, NotFound, StorageError
+from custos.errors import ConfigError, CustosError, InvalidInput, NotFound, StorageError
 from custos.models import Job, Location, LocationPurpose, Package, Unit, UnitType
 from custos.settings import Settings
 
@@ -157,6 +158,13 @@ def init(json_out: JsonOption = False) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="API address (CUSTOS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="API port (CUSTOS_PORT, 8000).")] = None,
+    runner: Annotated[
+        bool,
+        typer.Option(
+            help="Run the flows here; --no-runner: workers of the custos pool run them "
+            "(scaled out, needs PREFECT_API_URL)."
+        ),
+    ] = True,
     json_out: JsonOption = False,
 ) -> None:
     """Run the Prefect server, the flow runner and the API until Ctrl-C."""
@@ -185,9 +193,80 @@ def serve(
 
     with cli_errors(json_out):
         settings = _settings(host=host, port=port)
-        code = run_serve(settings, ready, lambda m: err.print(m, markup=False))
+        code = run_serve(settings, ready, lambda m: err.print(m, markup=False), runner=runner)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def resume(
+    unit_uuid: Annotated[str, typer.Argument(help="A FAILED transfer or SIP.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Run a failed transfer or SIP again from the step that failed (after its cause,
+    such as a full disk, is fixed)."""
+    from custos.resume import resume_unit
+    from custos.runtime.client import work_backend
+
+    with cli_errors(json_out):
+        conf = _settings()
+        _open_db(conf)
+        with work_backend(conf, wait=False, action="resume the unit"):
+            run_id = resume_unit(unit_uuid)
+        emit(json_out, {"uuid": unit_uuid, "flow_run_id": run_id}, f"resumed {unit_uuid}")
+
+
+@app.command()
+def deploy(
+    file: Annotated[
+        Path | None,
+        typer.Option(help="The deployments (default: deployments/prefect.yaml of the project)."),
+    ] = None,
+) -> None:
+    """Create the custos work pool and its deployments on the Prefect server (scaled out).
+
+    Schedules and flow limits come from the settings. Needs PREFECT_API_URL and
+    CUSTOS_PROJECT_DIR (where Custos is installed on every worker machine).
+    """
+    from custos.runtime.env import external_prefect_url, quiet_prefect
+    from custos.runtime.pool import POOL, default_yaml, deploy_pool, ensure_pool
+
+    with cli_errors(False):
+        settings = _settings()
+        if external_prefect_url() is None:
+            raise ConfigError("custos deploy needs PREFECT_API_URL (the Prefect server)")
+        quiet_prefect()
+        created = ensure_pool()
+        names = deploy_pool(settings, file or default_yaml())
+        pool = f"{POOL} (created)" if created else POOL
+        out.print(f"work pool {pool}; deployments: {', '.join(names)}")
+
+
+@app.command()
+def worker(
+    name: Annotated[
+        str | None, typer.Option(help="Worker name (default: custos-<host name>).")
+    ] = None,
+) -> None:
+    """Run a Prefect worker of the custos work pool on this machine (scaled out).
+
+    Applies CUSTOS_FLOW_LIMITS to the pool's deployments, then runs `prefect worker
+    start --limit CUSTOS_FLOW_RUN_LIMIT` until Ctrl-C. Needs PREFECT_API_URL.
+    """
+    from custos.runtime.env import external_prefect_url, quiet_prefect
+    from custos.runtime.pool import apply_flow_limits, worker_argv
+
+    with cli_errors(False):
+        settings = _settings()
+        if external_prefect_url() is None:
+            raise ConfigError("custos worker needs PREFECT_API_URL (the Prefect server)")
+        quiet_prefect()
+        applied = apply_flow_limits(settings)
+        limits = ", ".join(f"{k} {v}" for k, v in applied.items() if v) or "none"
+        err.print(f"flow limits: {limits}; flow runs at once here: {settings.flow_run_limit}")
+        argv = worker_argv(settings, name)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)
 
 
 @location_app.command("list")

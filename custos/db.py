@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, text
 
 import custos.models  # noqa: F401  (registers every table)
@@ -105,6 +105,21 @@ def check_database(engine: Engine) -> None:
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ConfigError(f"database unreachable at {safe_url(str(engine.url))}: {reason}") from exc
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a database error worth
+    retrying: the connection was lost (server restarted, ``pg_terminate_backend``,
+    network cut; the pool then replaces it) or the database was busy or
+    unreachable for a moment (``OperationalError``)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OperationalError):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def alembic_config(engine: Engine) -> Any:

@@ -12,17 +12,27 @@ Example::
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from custos.errors import ConfigError
 from custos.programs import which
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+#: Flow runs of one flow at once (``CUSTOS_FLOW_LIMITS``): the scheduled flows
+#: never overlap themselves; the flows of units are bounded per machine only.
+DEFAULT_FLOW_LIMITS: dict[str, int] = {
+    "fixity-audit": 1,
+    "watch-transfer-sources": 1,
+    "reconcile": 1,
+}
 
 
 class Settings(BaseSettings):
@@ -65,6 +75,28 @@ class Settings(BaseSettings):
 
     checksum_algorithm: Literal["md5", "sha1", "sha256", "sha512"] = "sha256"
     worker_threads: int = Field(default=4, ge=1, le=64)
+
+    flow_run_limit: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Flow runs executed at once by one machine: the runner of "
+        "`custos serve`, or `custos worker` (`prefect worker start --limit`).",
+    )
+    flow_limits: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_FLOW_LIMITS),
+        description="Flow runs of one flow at once across every machine (the "
+        "deployment's concurrency limit), as JSON: "
+        '\'{"transfer": 4, "ingest": 2}\' (merged with the defaults); flows not '
+        "named have no limit of their own.",
+    )
+    virus_scan_limit: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Virus scans (each a clamd) running at once on one machine; "
+        "further scans wait for a slot.",
+    )
 
     clamav_database: Path | None = Field(
         default=None,
@@ -165,6 +197,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an origin such as https://play.example.org")
         return f"{parts.scheme}://{parts.netloc}"
 
+    @field_validator("flow_limits")
+    @classmethod
+    def _positive_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        bad = sorted(name for name, limit in value.items() if limit < 1)
+        if bad:
+            raise ValueError(f"limits must be 1 or more ({', '.join(bad)})")
+        return {**DEFAULT_FLOW_LIMITS, **value}
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -212,6 +252,10 @@ def load_settings(**overrides: object) -> Settings:
     """Build settings, turning validation errors into one message per variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:  # a JSON setting that is not JSON
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = f"CUSTOS_{found[1].upper()}" if found else "a setting"
+        raise ConfigError(f"invalid settings: {name}: not valid JSON") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"CUSTOS_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"

@@ -6,6 +6,11 @@ order, each ``step(unit_uuid) -> Outcome`` (``custos.steps``), walked by ``walk`
 - a step that returns ``Outcome.CONTINUE`` lets the next one run; ``WAIT`` (a
   decision is pending) or ``STOP`` (the unit left the flow) ends the walk with
   that outcome; after the last step the walk returns ``CONTINUE``;
+- **transient database errors** (a lost connection: PostgreSQL restarted, the
+  backend terminated; ``custos.db.is_transient``) do not fail the unit: the step
+  runs again (``DB_RETRIES`` times, after ``DB_RETRY_DELAY`` seconds and more),
+  which is safe because every step skips what it already completed and redoes a
+  half-done job from its start;
 - **failure policy**: a step that raises sends the unit down its failure path
   (``Recorder.fail_unit``: status FAILED, the step's name and the reason kept on
   the unit; a capture also closes its Perma job) and the exception propagates,
@@ -41,10 +46,15 @@ from typing import Any
 from prefect import Task
 from prefect.context import FlowRunContext
 
+from custos.db import is_transient
 from custos.recorder import Recorder
 from custos.steps import Outcome, should_retry
 
 log = logging.getLogger(__name__)
+
+#: Times a step is run again after a transient database error, and the first wait.
+DB_RETRIES = 3
+DB_RETRY_DELAY = 1.0
 
 #: ``fail(unit_uuid, step_name, exc)``: how a failure is recorded on the unit.
 FailureRecorder = Callable[[str, str, BaseException], None]
@@ -154,7 +164,7 @@ def walk(
         name = step_name(step)
         started = time.perf_counter()
         try:
-            outcome = Outcome(call(step, unit_uuid, prefect=use_prefect))
+            outcome = _run_step(step, unit_uuid, use_prefect)
             if timings is not None:
                 timings[name] = time.perf_counter() - started
             if outcome is not Outcome.CONTINUE:
@@ -165,3 +175,22 @@ def walk(
             fail(unit_uuid, name, exc)
             raise
     return Outcome.CONTINUE
+
+
+def _run_step(step: Any, unit_uuid: str, use_prefect: bool) -> Outcome:
+    """One step, run again after a transient database error (see the module doc)."""
+    for attempt in range(DB_RETRIES + 1):
+        try:
+            return Outcome(call(step, unit_uuid, prefect=use_prefect))
+        except Exception as exc:
+            if attempt == DB_RETRIES or not is_transient(exc):
+                raise
+            delay = DB_RETRY_DELAY * 2**attempt
+            log.warning(
+                "%s: database connection lost (%s); running the step again in %.0f s",
+                step_name(step),
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                delay,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises

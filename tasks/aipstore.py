@@ -43,6 +43,7 @@ from custos.stored_aips import (
     verify_aip_bag,
 )
 from custos.stored_aips import token as _token
+from tasks import space
 from tasks.tools.compress import extract_aip
 
 _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
@@ -179,7 +180,10 @@ def store_aip(
     if final.exists():
         raise StorageError(f"an AIP named {final.name} is already stored")
     tmp = store_dir / f"{TMP_PREFIX}{token()}-{final.name}"
+    needed = 0
     try:
+        needed = space.tree_size(source)
+        space.require_space(store_dir, needed, "the AIP store")  # no copy bound to fail
         store_dir.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             shutil.copytree(source, tmp, symlinks=True)
@@ -207,6 +211,9 @@ def store_aip(
         fsync_path(store_dir)
     except BaseException as exc:
         remove(tmp)
+        full = space.no_space(exc, store_dir, needed, "the AIP store")
+        if full is not None:
+            raise full from exc
         if isinstance(exc, OSError):
             raise StorageError(f"cannot store {source.name} in {store_dir}: {exc}") from exc
         raise

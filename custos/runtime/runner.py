@@ -3,8 +3,11 @@
 Run as ``python -m custos.runtime.runner`` with ``PREFECT_API_URL`` set. Each
 flow of ``custos.dispatch.FLOWS`` becomes the deployment
 ``<flow>/custos``; the audit, watch and reconcile flows get interval schedules
-from the settings. Runs execute in subprocesses of this process (one process
-group: stopping the group stops them all).
+from the settings. Concurrency comes from the settings too: at most
+``CUSTOS_FLOW_RUN_LIMIT`` runs at once in this runner, and each flow's
+deployment gets its ``CUSTOS_FLOW_LIMITS`` entry as its concurrency limit.
+Runs execute in subprocesses of this process (one process group: stopping the
+group stops them all).
 
 Before serving, the runner writes ``<home>/run/runner.json`` with its identity:
 its pid (its process group), a new boot id and its start time. A flow run still
@@ -28,8 +31,6 @@ from custos.settings import Settings, get_settings
 
 log = logging.getLogger("custos.runner")
 
-#: Flow runs executed at once by one runner (each is a subprocess).
-RUN_LIMIT = 4
 RUNNER_INFO = "runner.json"
 
 
@@ -49,7 +50,8 @@ def served_flows() -> dict[str, Any]:
 
 
 def deployments(settings: Settings) -> list[Any]:
-    """One ``RunnerDeployment`` named ``custos`` per flow."""
+    """One ``RunnerDeployment`` named ``custos`` per flow, with the flow's concurrency
+    limit (``CUSTOS_FLOW_LIMITS``) when it has one."""
     flows = served_flows()
     every = schedules(settings)
     result = []
@@ -60,6 +62,7 @@ def deployments(settings: Settings) -> list[Any]:
                 name=DEPLOYMENT_NAME,
                 interval=timedelta(seconds=interval) if interval else None,
                 tags=["custos"],
+                concurrency_limit=settings.flow_limits.get(name),
                 paused=False,  # a previous runner paused them when it stopped
             )
         )
@@ -98,7 +101,7 @@ def main() -> None:
     settings = get_settings()
     deps = deployments(settings)
     write_runner_info(settings.run_dir, [f"{d.flow_name}/{d.name}" for d in deps])
-    serve(*deps, limit=RUN_LIMIT, print_starting_message=True)
+    serve(*deps, limit=settings.flow_run_limit, print_starting_message=True)
 
 
 if __name__ == "__main__":

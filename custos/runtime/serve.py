@@ -7,7 +7,8 @@ Order of start-up, each step waiting for the previous one to be ready:
    (``custos.virus_signatures``) and, on first start, an ``admin`` user and API key;
 2. the Prefect server (unless ``PREFECT_API_URL`` is set), ready when
    ``/api/health`` answers;
-3. the runner serving every flow, ready when its deployments exist;
+3. the runner serving every flow, ready when its deployments exist (not with
+   ``--no-runner``: scaled out, workers of the ``custos`` pool run the flows);
 4. the API under uvicorn (``CUSTOS_API_WORKERS`` worker processes, default 2),
    ready when ``/custos/health`` answers;
 5. one reconcile run, for units a previous crash left behind;
@@ -37,6 +38,7 @@ from sqlmodel import col, select
 from custos.accounts import Role, create_api_key, create_user
 from custos.db import get_engine, migrate, session_scope
 from custos.errors import ConfigError, CustosError
+from custos.metrics import metrics_env
 from custos.models import User, utcnow
 from custos.runtime import preflight
 from custos.runtime.children import Child, start_child, stop_all
@@ -180,8 +182,11 @@ class Serve:
         settings: Settings,
         on_ready: Callable[[ServeInfo], None],
         on_message: Callable[[str], None] = lambda _m: None,
+        *,
+        runner: bool = True,
     ) -> None:
         self.settings = settings
+        self.runner = runner
         self.on_ready = on_ready
         self.say = on_message
         self.children: list[Child] = []
@@ -245,33 +250,21 @@ class Serve:
             _wait_http(f"{api_url}/health", server, SERVER_TIMEOUT, self._stop)
         if self._stop.is_set():
             return 0
-        self.say("starting the runner ...")
-        from custos.runtime.liveness import reap_previous_runner
-
-        reap_previous_runner(s.run_dir, s.home)  # flow runs a killed serve left running
         from custos.dispatch import FLOWS
 
         names = sorted(FLOWS)
-        runner = self._start(
-            "runner",
-            [py, "-m", "custos.runtime.runner"],
-            child_env(s, api_url, PREFECT_RUNNER_POLL_FREQUENCY="1"),
-            logs,
-        )
-        _wait_http(
-            f"{api_url}/health",
-            runner,
-            CHILD_TIMEOUT,
-            self._stop,
-            ok=_deployments_ready(api_url, names, runner.pid, s.run_dir),
-        )
+        if self.runner:
+            from custos.runtime.liveness import reap_previous_runner
+
+            reap_previous_runner(s.run_dir, s.home)  # flow runs a killed serve left running
+            self._start_runner(api_url, names, logs)
         if self._stop.is_set():
             return 0
         self.say("starting the API ...")
         api = self._start(
             "api",
             [py, "-m", "custos.runtime.serve", s.host, str(s.port), str(workers)],
-            child_env(s, api_url, CUSTOS_DISPATCH="prefect"),
+            child_env(s, api_url, CUSTOS_DISPATCH="prefect", **metrics_env(s)),
             logs,
         )
         base = f"http://{s.host}:{s.port}"
@@ -298,10 +291,28 @@ class Serve:
                 prefect_api_url=api_url,
                 home=str(s.home),
                 admin_key=admin_key,
-                served=names,
+                served=names if self.runner else [],
             )
         )
         return self._watch()
+
+    def _start_runner(self, api_url: str, names: list[str], logs: Path) -> None:
+        """Start the runner serving every flow and wait for its deployments."""
+        s = self.settings
+        self.say("starting the runner ...")
+        runner = self._start(
+            "runner",
+            [sys.executable, "-m", "custos.runtime.runner"],
+            child_env(s, api_url, PREFECT_RUNNER_POLL_FREQUENCY="1"),
+            logs,
+        )
+        _wait_http(
+            f"{api_url}/health",
+            runner,
+            CHILD_TIMEOUT,
+            self._stop,
+            ok=_deployments_ready(api_url, names, runner.pid, s.run_dir),
+        )
 
     def _start(self, name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
         child = start_child(name, argv, env, logs)
@@ -368,14 +379,23 @@ def serve(
     settings: Settings,
     on_ready: Callable[[ServeInfo], None],
     on_message: Callable[[str], None] = lambda _m: None,
+    *,
+    runner: bool = True,
 ) -> int:
     """Run ``custos serve`` until Ctrl-C; returns the exit code.
 
     Raises a ``CustosError`` with a one-line message for every bad input (missing
     or unwritable home, unreachable database, port in use, a second serve).
+    ``runner=False`` (``--no-runner``, scaled out) starts no runner: the flows are
+    deployments of the ``custos`` work pool, run by ``custos worker`` processes,
+    on the Prefect server ``PREFECT_API_URL`` names.
     """
     try:
-        return Serve(settings, on_ready, on_message).run()
+        if not runner and external_prefect_url() is None:
+            raise ConfigError(
+                "--no-runner needs PREFECT_API_URL: the Prefect server the workers poll"
+            )
+        return Serve(settings, on_ready, on_message, runner=runner).run()
     except CustosError:
         raise
     except OSError as exc:

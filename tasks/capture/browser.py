@@ -115,6 +115,11 @@ class BrowserPool:
         self.close()
 
     @property
+    def connected(self) -> bool:
+        """Whether the browser process still runs (False once it crashed or was killed)."""
+        return self._browser is not None and self._browser.is_connected()
+
+    @property
     def closed(self) -> bool:
         """True once close() ran."""
         return self._closed

@@ -118,6 +118,8 @@ class CaptureResult:
     #: Per https origin: verified or not, the reason, the certificate's SHA-256.
     tls: list[dict[str, Any]] = field(default_factory=list)
     tls_unverified_origins: list[str] = field(default_factory=list)
+    #: Chromium died during the capture (crashed, killed, out of memory)
+    browser_crashed: bool = False
 
 
 def capture(
@@ -135,8 +137,26 @@ def capture(
         options = CaptureOptions.from_settings(get_settings())
     if pool is None:
         with BrowserPool(get_settings().chromium_executable()) as own:
-            return own.run(_capture(url, Path(out_dir), options, own))
-    return pool.run(_capture(url, Path(out_dir), options, pool))
+            return _crash_aware(url, own, _capture(url, Path(out_dir), options, own))
+    return _crash_aware(url, pool, _capture(url, Path(out_dir), options, pool))
+
+
+def _crash_aware(url: str, pool: BrowserPool, work: Any) -> CaptureResult:
+    """Run the capture; a browser that died meanwhile marks the result
+    ``browser_crashed``, with the error Chromium's death caused as the reason."""
+    try:
+        result: CaptureResult = pool.run(work)
+    except PlaywrightError as exc:
+        if pool.connected:
+            raise
+        return CaptureResult(
+            url=url, error=f"browser crashed: {exc.message.splitlines()[0]}", browser_crashed=True
+        )
+    if not pool.connected:
+        result.browser_crashed = True
+        reason = result.error.removeprefix("navigation failed: ") if result.error else None
+        result.error = f"browser crashed: {reason or 'Chromium exited during the capture'}"
+    return result
 
 
 class _Clock:

@@ -7,6 +7,12 @@ try again after ``RETRY_DELAY`` seconds, up to ``MAX_LOAD_ATTEMPTS`` in all. Eac
 attempt shows on the Perma job (``custos.capture_progress.start_page_load``). The
 caller records the last attempt's result whatever it is: the WARC of a refused or
 half-loaded page is still evidence.
+
+Chromium dying during an attempt (crashed, killed, out of memory: the engine marks
+the result ``browser_crashed``) is retried once, with a new browser
+(``BrowserCrashed``, a ``PageLoadFailed``); a second death in the same capture
+raises ``BrowserCrashedAgain``, which is not retried: the capture fails with the
+reason (``browser crashed: ...``).
 """
 
 from __future__ import annotations
@@ -39,6 +45,20 @@ class PageLoadFailed(Exception):
         self.result = result
 
 
+class BrowserCrashed(PageLoadFailed):
+    """Chromium died during the attempt: tried once more with a new browser."""
+
+
+class BrowserCrashedAgain(Exception):
+    """Chromium died in ``MAX_CRASHES`` attempts of one capture: the capture fails."""
+
+
+#: Attempts of one capture in which Chromium may die before the capture fails.
+MAX_CRASHES = 2
+#: Crashes per capture unit in this process (the retries of one step run here).
+_crashes: dict[str, int] = {}
+
+
 def load_failed(result: CaptureResult) -> bool:
     """Whether the page itself did not load (worth another attempt)."""
     return bool(
@@ -65,6 +85,14 @@ def load_page(unit_uuid: str) -> CaptureResult:
     options = CaptureOptions.from_settings(settings, wacz=wacz)
     out_dir = Path(row.directory or settings.home / "captures" / row.guid)
     result = capture(row.url, out_dir, options)
+    if result.browser_crashed:
+        crashes = _crashes[unit_uuid] = _crashes.get(unit_uuid, 0) + 1
+        log.warning("capture %s: %s (attempt %d)", row.guid, result.error, attempt)
+        if crashes >= MAX_CRASHES:
+            _crashes.pop(unit_uuid, None)
+            raise BrowserCrashedAgain(f"{result.error} ({crashes} times; not tried again)")
+        raise BrowserCrashed(result)
+    _crashes.pop(unit_uuid, None)
     if load_failed(result):
         log.info(
             "capture %s: page load failed (%s), attempt %d",

@@ -29,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -44,6 +45,7 @@ from pathlib import Path
 from custos.errors import ConfigError, StorageError, ToolFailed
 from custos.programs import event_detail, run, which
 from custos.settings import Settings
+from custos.slots import machine_slot
 from custos.virus_signatures import (
     OFFICIAL,
     TEST_ONLY,
@@ -52,7 +54,11 @@ from custos.virus_signatures import (
     select_database,
 )
 
+log = logging.getLogger(__name__)
+
 CLEAN, INFECTED, ERROR = "clean", "infected", "error"
+#: Times a private clamd that died during a scan is started again.
+CLAMD_RESTARTS = 2
 _LIMIT_SIG = "Heuristics.Limits.Exceeded"
 _CHUNK = 1024 * 1024
 
@@ -65,6 +71,8 @@ class ScanOutcome:
     state: str
     signature: str | None = None
     message: str | None = None
+    #: the error is clamd going away (connection refused or reset), not the file
+    lost: bool = False
 
     @property
     def premis_outcome(self) -> str:
@@ -89,6 +97,8 @@ class ScanReport:
     outcomes: list[ScanOutcome] = field(default_factory=list)
     #: ``official`` or ``test-only`` once judged (:func:`judge_signatures`).
     signatures: str | None = None
+    #: times clamd died during the scan and was started again
+    restarts: int = 0
 
     @property
     def event_detail(self) -> str:
@@ -178,6 +188,10 @@ class ClamdScanner:
                     reply += data
         except OSError as exc:
             raise ToolFailed("clamd", None, f"clamd at {self.socket_path}: {exc}") from exc
+        if not reply.endswith(b"\0"):  # closed before its answer ended: clamd went away
+            raise ToolFailed(
+                "clamd", None, f"clamd at {self.socket_path} closed the connection mid-answer"
+            )
         return bytes(reply).rstrip(b"\0").decode("utf-8", "surrogateescape")
 
     def ping(self) -> bool:
@@ -202,7 +216,9 @@ class ClamdScanner:
             else:
                 reply = self._command(b"SCAN " + raw)
                 prefix = os.fsdecode(raw) + ": "
-        except (ToolFailed, StorageError) as exc:
+        except ToolFailed as exc:
+            return ScanOutcome(target, ERROR, message=str(exc), lost=True)
+        except StorageError as exc:
             return ScanOutcome(target, ERROR, message=str(exc))
         if reply.startswith(prefix):
             return _outcome(target, reply[len(prefix) :])
@@ -410,6 +426,15 @@ class Clamd:
                 pass
         return text
 
+    def alive(self) -> bool:
+        """Whether the clamd process started here still runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def restart(self) -> None:
+        """Stop what is left of clamd and start it again (after it died)."""
+        self.stop()
+        self.start()
+
     def scanner(self, *, stream: bool = False) -> ClamdScanner:
         """A client bound to this clamd's socket."""
         return ClamdScanner(self.socket_path, stream=stream, database_dir=self.database_dir)
@@ -465,6 +490,54 @@ def clamd_scanner(
         yield clamd.scanner()
 
 
+def scan_private(
+    paths: Sequence[str | Path], run_dir: Path, database_dir: Path, *, workers: int = 4
+) -> ScanReport:
+    """Scan with a private clamd started in ``run_dir``; if clamd dies during the scan
+    (killed, out of memory), it is started again and every file it did not answer
+    for is scanned again, up to ``CLAMD_RESTARTS`` times. Files it did answer for
+    keep their result; a clamd that keeps dying leaves those files as errors."""
+    with Clamd(run_dir, database_dir) as clamd:
+        report: ScanReport | None = None
+        for attempt in range(CLAMD_RESTARTS + 1):
+            todo = (
+                list(range(len(paths)))
+                if report is None
+                else [i for i, o in enumerate(report.outcomes) if o.lost]
+            )
+            if report is not None and (not todo or clamd.alive()):
+                break
+            if attempt:
+                assert report is not None  # set by the first attempt
+                log.warning(
+                    "clamd in %s died during a scan: restarted, %d file(s) scanned again",
+                    run_dir,
+                    len(todo),
+                )
+                clamd.restart()
+                report.restarts = attempt
+            try:
+                part = clamd.scanner().scan_files([paths[i] for i in todo], workers=workers)
+            except ToolFailed:  # clamd gone before it told its version
+                if clamd.alive() or attempt == CLAMD_RESTARTS:
+                    raise
+                if report is None:
+                    report = ScanReport("ClamAV (clamd)", "", None)
+                    report.outcomes = [
+                        ScanOutcome(Path(p), ERROR, message="clamd died", lost=True) for p in paths
+                    ]
+                continue
+            if report is None:
+                report = part
+            else:
+                for index, outcome in zip(todo, part.outcomes, strict=True):
+                    report.outcomes[index] = outcome
+                report.version = part.version
+                report.definitions = part.definitions
+        assert report is not None
+        return report
+
+
 def scan_files(
     paths: Sequence[str | Path],
     *,
@@ -476,6 +549,8 @@ def scan_files(
     """Scan with clamd (:func:`clamd_scanner`; a private one only when ``run_dir``
     is given), else with clamscan. Raises :class:`ToolFailed` when neither exists."""
     db = Path(database_dir)
+    if paths and socket_path is None and run_dir is not None and which("clamd") is not None:
+        return scan_private(paths, run_dir, db, workers=workers)
     if paths and (socket_path is not None or run_dir is not None):
         with clamd_scanner(socket_path, run_dir or Path(), db) as client:
             if client is not None:
@@ -534,12 +609,13 @@ def scan_with_settings(paths: Sequence[Path], settings: Settings, *, run_name: s
         with clamd_scanner(settings.clamd_socket, settings.run_dir, database.directory) as ext:
             if ext is None and message:  # clamscan would fall back on our folder
                 raise ConfigError(message)
-    report = scan_files(
-        paths,
-        database_dir=database.directory,
-        socket_path=settings.clamd_socket,
-        run_dir=settings.run_dir / run_name,
-        workers=settings.worker_threads,
-    )
+    with machine_slot(settings.run_dir, "clamav", settings.virus_scan_limit):
+        report = scan_files(
+            paths,
+            database_dir=database.directory,
+            socket_path=settings.clamd_socket,
+            run_dir=settings.run_dir / run_name,
+            workers=settings.worker_threads,
+        )
     judge_signatures(report, settings, database)
     return report

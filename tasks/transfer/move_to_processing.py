@@ -36,6 +36,7 @@ from prefect.cache_policies import NONE
 from custos.confined import MAX_DEPTH, kind_of, open_entry, opened_below, opened_dir, subdir
 from custos.errors import InvalidInput, NotFound, StorageError
 from custos.transfers import check_source
+from tasks import space
 from tasks.safefs import rename_noreplace
 
 from .common import TransferContext, display_path, microservice
@@ -95,6 +96,10 @@ def copy_in(src: Path, dest: Path) -> Copied:
             os.close(parent)
     except OSError as exc:
         _remove(staging)
+        if space.is_no_space(exc):
+            raise StorageError(
+                space.message("the processing location", dest.parent, space.tree_size(src))
+            ) from exc
         raise StorageError(f"cannot copy {display_path(src)} into processing: {exc}") from exc
     except BaseException:
         _remove(staging)

@@ -1,0 +1,109 @@
+"""Chromium killed in the middle of a capture: tried once more with a new browser, and a
+second death fails the capture with the reason (``tasks.capture.load``).
+
+The kill is real: every Chromium process below this test process gets SIGKILL just
+before the page is loaded (the engine's ``_browse``), on the attempts chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import col, select
+
+from custos.accounts import create_api_key, create_user
+from custos.db import session_scope
+from custos.models import Capture, CaptureJob, Unit, UnitStatus
+from tasks.capture import engine
+from tests.capture.site import SiteServer
+
+
+def _chromium_below(pid: int) -> list[int]:
+    """Chromium processes below ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            names[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def below(child: int) -> bool:
+        while child in parents and child != pid:
+            child = parents[child]
+        return child == pid
+
+    return [p for p, name in names.items() if "chrom" in name.lower() and p != pid and below(p)]
+
+
+def _kill_on(attempts: set[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Kill Chromium right before the page load of each attempt in ``attempts``."""
+    real = engine._browse
+    seen: list[int] = []
+
+    async def browse(*args: Any, **kwargs: Any) -> None:
+        seen.append(len(seen) + 1)
+        if seen[-1] in attempts:
+            victims = _chromium_below(os.getpid())
+            assert victims, "no Chromium process found to kill"
+            for victim in victims:
+                os.kill(victim, signal.SIGKILL)
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_browse", browse)
+    return seen
+
+
+def _capture(site: SiteServer) -> tuple[Capture, CaptureJob, Unit]:
+    from api.app import create_app
+    from custos import dispatch
+
+    user = create_user(f"crash-{os.urandom(3).hex()}", is_admin=True)
+    assert user.id is not None
+    key = create_api_key(user.id)
+    with TestClient(create_app()) as client:
+        created = client.post(
+            "/v1/archives",
+            json={"url": f"{site.base}/simple.html"},
+            headers={"Authorization": f"ApiKey {key}"},
+        )
+        assert created.status_code == 201, created.text
+        guid = created.json()["guid"]
+        assert dispatch.inline_backend().wait_all(timeout=300)
+    with session_scope() as s:
+        capture = s.exec(select(Capture).where(col(Capture.guid) == guid)).one()
+        job = s.exec(select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture.uuid)).one()
+        unit = s.get(Unit, capture.uuid)
+        assert unit is not None
+        return capture, job, unit
+
+
+def test_a_browser_killed_once_is_retried_with_a_new_one(
+    site: SiteServer, live_captures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = _kill_on({1}, monkeypatch)
+    capture, job, unit = _capture(site)
+    assert attempts == [1, 2]
+    assert (capture.status, job.status) == ("succeeded", "completed"), job.message
+    assert unit.status == UnitStatus.COMPLETE
+    assert capture.warc_path and Path(capture.warc_path).is_file()
+
+
+def test_a_browser_killed_twice_fails_the_capture_with_the_reason(
+    site: SiteServer, live_captures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = _kill_on({1, 2, 3}, monkeypatch)
+    capture, job, unit = _capture(site)
+    assert attempts == [1, 2]  # retried once, not a third time
+    assert capture.status == "failed" and job.status == "failed"
+    assert unit.status == UnitStatus.FAILED
+    assert job.message and "browser crashed" in job.message, job.message
+    assert unit.error and "browser crashed" in unit.error and "2 times" in unit.error
