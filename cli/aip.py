@@ -28,6 +28,7 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from cli.common import JsonOption, WaitOption, cli_errors, emit, open_db, settings
+from custos.aip_read import read_member
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
 from custos.mets.read import read_mets
@@ -103,8 +104,6 @@ def _stored_aip(uuid: str) -> tuple[Package, Location, Path]:
 def aip_details(uuid: str) -> dict[str, Any]:
     """What ``custos aip show`` reports: the package row, its location, and the
     number of files the AIP's METS describes (in all and by use)."""
-    from tasks.aipstore import read_member
-
     pkg, loc, path = _stored_aip(uuid)
     contents = read_mets(read_member(path, f"data/METS.{pkg.uuid}.xml"))
     by_use = Counter(str(f.get("use", "")) for f in contents.files.values())

@@ -26,7 +26,6 @@ import re
 import secrets
 import shutil
 import stat
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,10 +34,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from custos.aip_read import read_member as read_member  # the core's, re-exported
 from custos.errors import FixityMismatch, InvalidInput, StorageError, ToolFailed
 from tasks.aip_bag import verify_aip_bag
-from tasks.tools.compress import extract_aip, seven_zip
-from tasks.tools.run import run
+from tasks.tools.compress import extract_aip
 
 TMP_PREFIX = ".tmp-"
 _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
@@ -452,47 +451,3 @@ def copy_out(stored: Path, target: Path, *, expected_sha256: str | None = None) 
             raise StorageError(f"cannot copy {stored.name} to {target}: {exc}") from exc
         raise
     return StoredAIP(target, size, digest)
-
-
-def read_member(stored: Path, member: str, scratch_dir: Path | None = None) -> bytes:
-    """The bytes of one file of a stored AIP, by its path inside the bag directory
-    (``data/METS.<uuid>.xml``), without unpacking the whole archive.
-
-    Raises:
-        InvalidInput: the AIP holds no such file, or cannot be read.
-        ToolFailed: 7-Zip failed.
-    """
-    stored = Path(stored)
-    if stored.is_dir():
-        path = stored / member
-        if not path.is_file():
-            raise InvalidInput(f"{stored.name} holds no {member}")
-        return path.read_bytes()
-    name = stored.name
-    for suffix in (".7z", ".tar.gz", ".tgz", ".tar.bz2", ".tar"):
-        if name.endswith(suffix):
-            inner = f"{name.removesuffix(suffix)}/{member}"
-            break
-    else:
-        raise InvalidInput(f"unknown AIP archive type: {name}")
-    if name.endswith(".7z"):
-        with tempfile.TemporaryDirectory(prefix="custos-member-", dir=scratch_dir) as scratch:
-            run(
-                [seven_zip(), "x", "-bd", "-y", f"-o{scratch}", str(stored), inner],
-                timeout=3600,
-                check=True,
-            )
-            path = Path(scratch) / inner
-            if not path.is_file():
-                raise InvalidInput(f"{name} holds no {inner}")
-            return path.read_bytes()
-    try:
-        with tarfile.open(stored, "r:*") as tar:
-            fh = tar.extractfile(inner)
-            if fh is None:
-                raise InvalidInput(f"{name} holds no file {inner}")
-            return fh.read()
-    except KeyError as exc:
-        raise InvalidInput(f"{name} holds no {inner}") from exc
-    except (tarfile.TarError, OSError) as exc:
-        raise InvalidInput(f"cannot read {name}: {exc}") from exc
