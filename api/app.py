@@ -11,6 +11,8 @@ CORS of ``/v1/`` paths):
 - ``api.perma``: Perma.cc's ``/v1/...``
 
 The dialects are imported plainly: a broken one fails start-up (and the tests).
+The archivist's console (``web``, another driver over the core) is added last:
+its pages live at ``/`` and paths no dialect uses (see docs/console.md).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import api.archivebox
 import api.archivematica
 import api.native
 import api.perma
+import web
 from api.assets import install_api_docs
 from custos import __version__
 
@@ -49,4 +52,5 @@ def create_app() -> FastAPI:
         install: Callable[[FastAPI], None] | None = getattr(dialect, "install", None)
         if install is not None:  # app-level hooks of a dialect (Perma: /v1/ 404, CORS)
             install(app)
+    web.install(app)
     return app

@@ -1,5 +1,8 @@
 """Who may call what: every endpoint states the access it needs, in one dependency.
 
+The rule table itself (``Access``, ``ALLOWED``) lives in ``custos.access``, shared
+with the console (``web``); it is re-exported here.
+
 Each route of every dialect carries exactly one ``requires(Access.X)`` dependency
 (built by the dialect's ``auth.requires``, which knows how that dialect finds the
 caller and answers a refusal). The access levels and the roles they admit:
@@ -27,46 +30,17 @@ the code and against real requests.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from enum import StrEnum
 from typing import Any
 
 from fastapi import Depends, FastAPI, routing
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from custos.access import ALLOWED, Access, allows, refusal
 from custos.models.accounts import Role
 
 ACCESS_ATTRIBUTE = "custos_access"
-
-
-class Access(StrEnum):
-    """What an endpoint does, as far as permissions go."""
-
-    PUBLIC = "public"
-    READ = "read"
-    PROCESS = "process"
-    CAPTURE = "capture"
-    ADMIN = "admin"
-
-
-ALLOWED: dict[Access, frozenset[Role]] = {
-    Access.PUBLIC: frozenset(Role),
-    Access.READ: frozenset({Role.AUDITOR, Role.ARCHIVIST, Role.ADMIN}),
-    Access.PROCESS: frozenset({Role.ARCHIVIST, Role.ADMIN}),
-    Access.CAPTURE: frozenset({Role.CAPTURE, Role.ADMIN}),
-    Access.ADMIN: frozenset({Role.ADMIN}),
-}
-
-
-def allows(access: Access, role: Role | str) -> bool:
-    """Whether a user with ``role`` may call an endpoint needing ``access``."""
-    return role in ALLOWED[access]
-
-
-def refusal(access: Access, role: Role | str) -> str:
-    """The message of a 403: the caller's role and the roles that would do."""
-    needed = " or ".join(r.value for r in Role if r in ALLOWED[access])
-    return f"the role {role} may not do this; it needs {needed}"
+__all__ = ["ALLOWED", "Access", "allows", "refusal", "requires", "public", "access_table"]
 
 
 async def _no_credential() -> None:

@@ -19,7 +19,9 @@ from sqlalchemy import bindparam, select, update
 from sqlmodel import col
 
 from api.archivematica.errors import AMError, error
+from custos import units as core_units
 from custos.db import get_engine, session_scope
+from custos.errors import NotFound
 from custos.models import Decision, Job, Unit, UnitStatus, UnitType
 from custos.recorder import derive_status
 
@@ -45,7 +47,7 @@ UNAPPROVED_JOBS = {
     "Approve bagit transfer": "unzipped bag",
     "Approve zipped bagit transfer": "zipped bag",
 }
-DONE = (UnitStatus.COMPLETE, UnitStatus.FAILED, UnitStatus.REJECTED)
+DONE = core_units.DONE
 
 API_TYPE = {UnitType.TRANSFER: "transfer", UnitType.SIP: "SIP"}
 AM_UNIT_NAME = {UnitType.TRANSFER: "unitTransfer", UnitType.SIP: "unitSIP"}
@@ -163,14 +165,10 @@ def completed(unit_type: UnitType) -> list[str]:
 
 def hide(unit_uuid: str, unit_type: UnitType) -> bool:
     """Hide a finished unit; False when it is still running or already hidden."""
-    with session_scope() as s:
-        unit = s.get(Unit, unit_uuid)
-        if unit is None or unit.unit_type != unit_type:
-            raise AMError(404, {"removed": False})
-        if unit.hidden or unit.status not in DONE:
-            return False
-        unit.hidden = True
-        return True
+    try:
+        return core_units.hide(unit_uuid, unit_type)
+    except NotFound:
+        raise AMError(404, {"removed": False}) from None
 
 
 def hide_all(unit_type: UnitType) -> list[str]:
