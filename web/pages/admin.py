@@ -27,8 +27,8 @@ from custos.errors import CustosError, InvalidInput, NotFound
 from custos.format_policy import Purpose, load_policy
 from custos.models import LocationPurpose, User
 from custos.models.accounts import Role
-from custos.settings import get_settings
 from custos.processing_form import FIELDS_BY_NAME, form_fields, save_form
+from custos.settings import get_settings
 from web.console import NavItem, page_router, render, requires
 
 router = page_router()
@@ -160,9 +160,7 @@ def _users_context() -> dict[str, Any]:
     }
 
 
-async def _users_page(
-    request: Request, status_code: int = 200, **extra: Any
-) -> Response:
+async def _users_page(request: Request, status_code: int = 200, **extra: Any) -> Response:
     context = await run_in_threadpool(_users_context)
     context.update(extra)
     return render(request, "admin/users.html", context, status_code=status_code)
@@ -201,7 +199,9 @@ async def user_role(
     user: User = ADMIN,
 ) -> Response:
     if username == user.username and role != Role.ADMIN:
-        return await _users_page(request, 400, error="You cannot take the admin role from yourself.")
+        return await _users_page(
+            request, 400, error="You cannot take the admin role from yourself."
+        )
     await run_in_threadpool(accounts.set_role, username, role)
     return _see("/admin/users")
 
@@ -241,13 +241,15 @@ async def key_create(
 
 
 @router.post("/admin/keys/{key_id}/revoke")
-async def key_revoke(request: Request, key_id: int, _user: User = ADMIN) -> Response:
+async def key_revoke(key_id: int, _user: User = ADMIN) -> Response:
     await run_in_threadpool(accounts.revoke_api_key, str(key_id))
     return _see("/admin/users")
 
 
 # -- locations ----------------------------------------------------------------------------
-async def _locations_page(request: Request, status_code: int = 200, error: str | None = None) -> Response:
+async def _locations_page(
+    request: Request, status_code: int = 200, error: str | None = None
+) -> Response:
     locations = await run_in_threadpool(storage.list_locations)
     context = {"locations": locations, "purposes": PURPOSES, "error": error}
     return render(request, "admin/locations.html", context, status_code=status_code)

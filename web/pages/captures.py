@@ -56,9 +56,7 @@ async def _list_page(
     status_code: int = 200,
 ) -> Response:
     q = request.query_params.get("q", "")
-    page = await run_in_threadpool(
-        list_captures, user, _int(request.query_params.get("page")), q=q
-    )
+    page = await run_in_threadpool(list_captures, user, _int(request.query_params.get("page")), q=q)
     folders = await run_in_threadpool(folder_choices, user)
     context = {
         "page": page,
@@ -73,7 +71,9 @@ async def _list_page(
 
 
 @router.get("/captures")
-async def captures_page(request: Request, user: User = Depends(requires(Access.CAPTURE))) -> Response:
+async def captures_page(
+    request: Request, user: User = Depends(requires(Access.CAPTURE))
+) -> Response:
     return await _list_page(request, user)
 
 
@@ -88,8 +88,9 @@ async def submit(
         chosen = int(folder) if folder.strip() else None
         done = await run_in_threadpool(submit_urls, user, urls, chosen)
     except ValueError:
-        return await _list_page(request, user, error="Choose a folder from the list.", urls=urls,
-                                status_code=400)
+        return await _list_page(
+            request, user, error="Choose a folder from the list.", urls=urls, status_code=400
+        )
     except InvalidInput as exc:
         return await _list_page(request, user, error=str(exc), urls=urls, status_code=400)
     if done.refused:
@@ -114,7 +115,7 @@ async def capture_page(
 
 @router.get("/captures/{guid}/file/{kind}")
 async def capture_download(
-    request: Request, guid: str, kind: str, user: User = Depends(requires(Access.CAPTURE))
+    guid: str, kind: str, user: User = Depends(requires(Access.CAPTURE))
 ) -> Response:
     path, media_type, name = await run_in_threadpool(capture_file, user, guid, kind)
     inline = kind in ("screenshot", "pdf")

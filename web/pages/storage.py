@@ -54,7 +54,7 @@ def _page_link(params: dict[str, str], page: int) -> str:
 
 @router.get("/archival-storage")
 async def search_page(request: Request, _user: User = Depends(requires(Access.READ))) -> Response:
-    params = {k: v for k, v in request.query_params.items()}
+    params = dict(request.query_params.items())
     error = None
     try:
         query = parse_query(params)
@@ -107,9 +107,7 @@ async def aip_page(
 
 
 @router.get("/archival-storage/{uuid}/download")
-async def download(
-    request: Request, uuid: str, _user: User = Depends(requires(Access.READ))
-) -> Response:
+async def download(uuid: str, _user: User = Depends(requires(Access.READ))) -> Response:
     stored = await run_in_threadpool(stored_aip, uuid)
     chunks = stream_aip(stored.path)
     headers = {"Content-Disposition": f'attachment; filename="{stored.download_name}"'}
@@ -125,16 +123,13 @@ def _verify(uuid: str) -> None:
 
 
 @router.post("/archival-storage/{uuid}/verify")
-async def verify(
-    request: Request, uuid: str, _user: User = Depends(requires(Access.PROCESS))
-) -> Response:
+async def verify(uuid: str, _user: User = Depends(requires(Access.PROCESS))) -> Response:
     await run_in_threadpool(_verify, uuid)
     return RedirectResponse(f"{BASE}/{uuid}?notice=verify", status_code=303)
 
 
 @router.post("/archival-storage/{uuid}/reingest")
 async def reingest(
-    request: Request,
     uuid: str,
     reingest_type: Annotated[str, Form(max_length=16)] = "metadata",
     processing_config: Annotated[str, Form(max_length=100)] = "",
