@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
@@ -280,6 +281,15 @@ class Submitted:
     refused: list[tuple[str, str]]
 
 
+def _looks_like_url(text: str) -> bool:
+    """A web address the console will try: no blanks, http(s) (assumed when no scheme
+    is given, as Perma does) and a host name."""
+    if any(c.isspace() for c in text):
+        return False
+    parts = urlsplit(text if "://" in text else f"http://{text}")
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def submit_urls(user: User, text: str, folder: int | None = None) -> Submitted:
     """Start a capture of every URL in ``text`` (one a line) into ``folder`` (default:
     the user's personal folder), as one Perma batch when there are several.
@@ -292,9 +302,13 @@ def submit_urls(user: User, text: str, folder: int | None = None) -> Submitted:
         raise InvalidInput("give at least one URL")
     if len(urls) > MAX_URLS:
         raise InvalidInput(f"at most {MAX_URLS} URLs at once, not {len(urls)}")
-    batch = create_batch(user, folder).id if len(urls) > 1 else None
+    good = [u for u in urls if _looks_like_url(u)]
+    batch = create_batch(user, folder).id if len(good) > 1 else None
     made, refused = [], []
     for url in urls:
+        if not _looks_like_url(url):
+            refused.append((url, "not a web address (http:// or https://, then a host name)"))
+            continue
         try:
             made.append(create_capture(url, user, folder, batch=batch, human=True))
         except InvalidInput as exc:
