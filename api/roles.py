@@ -40,6 +40,8 @@ from custos.access import ALLOWED, Access, allows, refusal
 from custos.models.accounts import Role
 
 ACCESS_ATTRIBUTE = "custos_access"
+#: Set (true) on the console's routes (``web.console.ConsoleRoute``): not API routes.
+CONSOLE_ATTRIBUTE = "custos_console"
 __all__ = ["ALLOWED", "Access", "allows", "refusal", "requires", "public", "access_table"]
 
 
@@ -94,18 +96,24 @@ def route_access(route: Any) -> list[Access]:
 
 
 def api_routes(app: FastAPI) -> Iterator[Any]:
-    """The app's API routes (or their contexts), the included routers' too.
+    """The app's API routes (or their contexts), the included routers' too; the
+    console's pages are not API routes.
 
     FastAPI (0.15x) keeps included routers as lazy branches of ``app.routes``;
     ``iter_route_contexts`` walks them with their full paths and dependencies.
     """
     contexts = getattr(routing, "iter_route_contexts", None)
     if contexts is None:  # older FastAPI: included routes are copied into app.routes
-        yield from (r for r in app.routes if isinstance(r, APIRoute))
+        yield from (r for r in app.routes if _is_api_route(r))
         return
     for context in contexts(app.routes):
-        if isinstance(context.original_route, APIRoute):
+        if _is_api_route(context.original_route):
             yield context
+
+
+def _is_api_route(route: Any) -> bool:
+    """An API route: not a page of the console (``web``, which marks its routes)."""
+    return isinstance(route, APIRoute) and not getattr(route, CONSOLE_ATTRIBUTE, False)
 
 
 def access_table(

@@ -141,7 +141,13 @@ def error_page(request: Request, status: int, message: str) -> Response:
 
 
 class ConsoleRoute(APIRoute):
-    """A console route: CSRF check, sign-in redirect, error pages, security headers."""
+    """A console route: CSRF check, sign-in redirect, error pages, security headers.
+
+    ``custos_console`` tells ``api.roles`` (which lists the API's routes and their
+    access) that this is a page, not an endpoint.
+    """
+
+    custos_console = True
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

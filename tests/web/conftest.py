@@ -20,9 +20,11 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -78,12 +80,13 @@ def _ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> di
 
 
 @pytest.fixture(scope="session")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def console() -> Iterator[Console]:
     """``custos serve`` on a fresh home, with one user per role."""
     from custos.accounts import create_user
     from custos.db import make_engine
 
-    base = tmp_path_factory.mktemp("console")
+    # a short path: clamd's socket lives in the home (Unix socket paths: 107 bytes)
+    base = Path(tempfile.mkdtemp(prefix="con-"))
     home = base / "home"
     home.mkdir()
     env = dict(os.environ)
@@ -123,6 +126,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

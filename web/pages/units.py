@@ -26,9 +26,11 @@ from custos import units as core_units
 from custos.access import Access
 from custos.errors import NotFound
 from custos.models import UnitType, User
+from custos.transfers import APPROVALS
 from web.console import render, requires
 
-UUID = r"^[0-9a-fA-F-]{36}$"
+#: The approval decisions of transfers: answered with Approve / Reject buttons.
+APPROVAL_NAMES = frozenset(a.name for a in APPROVALS.values())
 
 
 def redirect(request: Request, target: str) -> Response:
@@ -66,7 +68,13 @@ def unit_routes(router: APIRouter, kind: UnitType, base: str) -> None:
         request: Request, uuid: str, _user: User = Depends(requires(Access.READ))
     ) -> Response:
         detail = await run_in_threadpool(_detail, uuid, kind)
-        context = {"d": detail, "base": base, "label": label, "version": version(detail)}
+        context = {
+            "d": detail,
+            "base": base,
+            "label": label,
+            "version": version(detail),
+            "approval_names": APPROVAL_NAMES,
+        }
         return render(request, "units/page.html", context)
 
     @router.get(f"{base}/{{uuid}}/live", name=f"{label}-live")
@@ -77,7 +85,13 @@ def unit_routes(router: APIRouter, kind: UnitType, base: str) -> None:
         current = version(detail)
         if v == current:
             return Response(status_code=204)
-        context = {"d": detail, "base": base, "label": label, "version": current}
+        context = {
+            "d": detail,
+            "base": base,
+            "label": label,
+            "version": current,
+            "approval_names": APPROVAL_NAMES,
+        }
         return render(request, "units/live.html", context)
 
     @router.post(f"{base}/{{uuid}}/decisions/{{job}}", name=f"{label}-decide")
