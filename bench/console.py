@@ -79,7 +79,10 @@ def fill(units: int, aips: int, captures: int) -> dict[str, str]:
     ensure_default_locations()
     admin = create_user("bench-admin", role="admin", password=PASSWORD)
     base = datetime.now(UTC) - timedelta(days=400)
-    unit_rows, job_rows, task_rows = [], [], []
+    Rows = list[dict[str, Any]]
+    unit_rows: Rows = []
+    job_rows: Rows = []
+    task_rows: Rows = []
     first: dict[str, str] = {}
     for i in range(units):
         uuid = new_uuid()
@@ -137,7 +140,9 @@ def fill(units: int, aips: int, captures: int) -> dict[str, str]:
             )
         ).one()
         store_uuid, store_path = store.uuid, Path(store.path)
-    aip_units, packages, files = [], [], []
+    aip_units: Rows = []
+    packages: Rows = []
+    files: Rows = []
     for i in range(aips):
         uuid = new_uuid()
         stored = base + timedelta(minutes=i)
@@ -206,20 +211,23 @@ def fill(units: int, aips: int, captures: int) -> dict[str, str]:
             conn.execute(insert(File), chunk)
     # the newest AIP gets a real bag directory: the AIP page reads its METS
     newest = packages[-1]
-    bag = store_path / f"aip-{newest['uuid']}"
+    newest_uuid: str = newest["uuid"]
+    bag = store_path / f"aip-{newest_uuid}"
     (bag / "data").mkdir(parents=True)
-    aip = dataclasses.replace(sample_aip(), uuid=UUID(newest["uuid"]))
+    aip = dataclasses.replace(sample_aip(), uuid=UUID(newest_uuid))
     mets = mets_bytes(build_mets(aip, now=lambda: WHEN))
-    (bag / "data" / f"METS.{newest['uuid']}.xml").write_bytes(mets)
+    (bag / "data" / f"METS.{newest_uuid}.xml").write_bytes(mets)
     with session_scope() as s:
-        row = s.get(Package, newest["uuid"])
+        row = s.get(Package, newest_uuid)
         assert row is not None
         row.path = bag.name
         folder = Folder(name="Personal Links", owned_by=admin.id, is_root_folder=True)
         s.add(folder)
         s.flush()
         folder_id = folder.id
-    capture_rows, capture_units, capture_jobs = [], [], []
+    capture_rows: Rows = []
+    capture_units: Rows = []
+    capture_jobs: Rows = []
     for i in range(captures):
         uuid = new_uuid()
         at = base + timedelta(minutes=i)
@@ -276,7 +284,7 @@ def fill(units: int, aips: int, captures: int) -> dict[str, str]:
             conn.execute(insert(Capture), chunk)
         for chunk in _chunks(capture_jobs):
             conn.execute(insert(CaptureJob), chunk)
-    first["aip"] = newest["uuid"]
+    first["aip"] = newest_uuid
     return first
 
 
