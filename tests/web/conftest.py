@@ -231,7 +231,10 @@ def visit(console: Console, request: pytest.FixtureRequest) -> Callable[..., Any
         response = page.goto(f"{console.url}{path}")
         assert response is not None and response.status == 200, (path, response and response.status)
         csp = response.headers.get("content-security-policy", "")
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert (
+            "script-src 'self'" in csp
+            and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        )
         check_page(page, request, label or path)
         return response
 

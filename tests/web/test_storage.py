@@ -107,7 +107,7 @@ def test_find_by_puid_download_verify(
     visit(page, "/archival-storage", "storage-search")
     page.get_by_label("Format PUID").fill(PUID)
     page.get_by_role("button", name="Search").click()
-    page.wait_for_url(f"**/archival-storage?*puid=fmt%2F353*")
+    page.wait_for_url("**/archival-storage?*puid=fmt%2F353*")
     results = page.locator("#aip-results")
     results.get_by_role("link", name=name).click()
     page.wait_for_url(f"{console.url}/archival-storage/{uuid}")
@@ -183,4 +183,3 @@ def test_bad_search_input_is_a_one_line_error(
     assert page.get_by_role("alert").inner_text() == (
         "stored_from must be a date (YYYY-MM-DD), not 'yesterday'"
     )
-
