@@ -6,7 +6,9 @@ assorted formats: 50,000 file rows), one real AIP bag whose METS the AIP page re
 and ``--captures`` captures; then signs in as an admin and requests each page
 ``--requests`` times in this process (FastAPI's test client: the time measured is the
 application's, with no network), after two warm-up requests. Prints one JSON line:
-p50 and p95 in ms per page, and whether every p95 is under the 150 ms target.
+p50 and p95 in ms per page (wall time, and the CPU time of this process, which a
+machine busy with other work inflates less), and whether every wall-time p95 is under
+the 150 ms target.
 
 Usage: ``python bench/console.py [--units 10000] [--aips 10000] [--captures 1000]
 [--requests 40]``
@@ -323,6 +325,11 @@ def pages(first: dict[str, str]) -> dict[str, str]:
     return out
 
 
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return round(ordered[max(0, round(0.95 * len(ordered)) - 1)], 1)
+
+
 def measure(paths: dict[str, str], requests: int) -> dict[str, dict[str, float]]:
     from fastapi.testclient import TestClient
 
@@ -340,19 +347,22 @@ def measure(paths: dict[str, str], requests: int) -> dict[str, dict[str, float]]
     assert signed.status_code == 303, signed.text[:300]
     results: dict[str, dict[str, float]] = {}
     for label, path in paths.items():
-        times = []
+        times, cpu = [], []
         for i in range(requests + 2):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             response = client.get(path)
             elapsed = (time.perf_counter() - start) * 1000
+            used = (time.process_time() - start_cpu) * 1000
             if response.status_code != 200:
                 raise SystemExit(f"{path}: {response.status_code} {response.text[:300]}")
             if i >= 2:
                 times.append(elapsed)
-        times.sort()
+                cpu.append(used)
         results[label] = {
             "p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(times[max(0, round(0.95 * len(times)) - 1)], 1),
+            "p95_ms": _p95(times),
+            "cpu_p50_ms": round(statistics.median(cpu), 1),
+            "cpu_p95_ms": _p95(cpu),
         }
     return results
 
@@ -376,6 +386,7 @@ def main() -> None:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     worst = max(r["p95_ms"] for r in results.values())
+    worst_cpu = max(r["cpu_p95_ms"] for r in results.values())
     print(
         json.dumps(
             {
@@ -390,6 +401,7 @@ def main() -> None:
                 "fill_s": round(fill_s, 1),
                 "pages": results,
                 "worst_p95_ms": worst,
+                "worst_cpu_p95_ms": worst_cpu,
                 "target_p95_ms": TARGET_P95_MS,
                 "target_met": worst < TARGET_P95_MS,
             }
