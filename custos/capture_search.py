@@ -1,6 +1,6 @@
 """Full-text search over captures: title, URL and the visible text of the saved DOM.
 
-One table, ``capture_fts``, made by migration 0003 in the shape each database
+One table, ``capture_fts``, made by migration 0004 in the shape each database
 searches best: an FTS5 virtual table on SQLite, a table with a ``tsvector``
 column and a GIN index on PostgreSQL (the ``simple`` configuration: captured
 pages come in every language, so words are not stemmed). A capture is indexed
@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from custos.capture_views import dom_text
+from custos.capture_contents import dom_text
 from custos.captures import accessible_folder_ids
 from custos.db import get_engine, session_scope
 from custos.models import Capture, CaptureStatus, User

@@ -1,149 +1,316 @@
-"""Views of a capture other than replay: its recorded resources, its saved DOM as text,
-and the files of its outputs (screenshot, PDF, DOM, provenance), as ArchiveBox offers them.
+"""Captures as the console shows them: a user's list with thumbnails, one capture's
+record (provenance, outputs, job) and its files, and submitting many URLs at once.
 
-::
+Who sees what follows Perma: a user sees the captures in folders they can reach
+(their own and their organisations'), admins see all; deleted captures are hidden.
+Output files are served only from inside the capture's own directory.
 
-    resources(capture)          # every response/resource record of the WARC
-    visible_text(html)          # the text a reader sees in a page (no scripts, styles)
-    output_file(s, capture, "screenshot")   # Path of a succeeded output, or None
+Example::
+
+    page = list_captures(user, page=1)
+    record = capture_record(user, "ABCD-1234")
+    path, media_type = capture_file(user, "ABCD-1234", "screenshot")
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
 from dataclasses import dataclass
-from html.parser import HTMLParser
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+from sqlalchemy import func, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
-from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
-from custos.errors import NotFound, StorageError
-from custos.models import ArchiveResult, Capture, ResultStatus
+from custos.captures import (
+    accessible_folder_ids,
+    can_edit,
+    create_batch,
+    create_capture,
+    get_capture,
+    tls_record,
+)
+from custos.db import session_scope
+from custos.errors import InvalidInput, NotFound
+from custos.models import ArchiveResult, Capture, CaptureJob, Folder, ResultStatus, User
 
-#: View name -> (extractor of the output, media type it is served as).
-OUTPUT_VIEWS: dict[str, tuple[str, str]] = {
+PER_PAGE = 24
+MAX_URLS = 100
+#: Download kinds: the extractor whose output is served and its media type.
+FILES: dict[str, tuple[str, str]] = {
+    "warc": ("warc", "application/warc"),
+    "wacz": ("wacz", "application/wacz"),
     "screenshot": ("screenshot", "image/png"),
     "pdf": ("pdf", "application/pdf"),
-    "dom": ("dom", "text/html; charset=utf-8"),
-    "provenance": ("headers", "text/html; charset=utf-8"),
 }
-_INVISIBLE = frozenset({"script", "style", "noscript", "template", "head", "svg", "iframe"})
-_BLOCK = frozenset(
-    {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article"}
-)
-CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Resource:
-    """One recorded resource: what a reader of the WARC would list."""
+class CaptureRow:
+    """One capture of the list."""
 
+    uuid: str
+    guid: str
     url: str
-    status: int | None
-    mime: str
-    size: int
-    record_type: str
-    date: str
+    title: str | None
+    status: str
+    created_at: datetime
+    has_screenshot: bool
+    folder: str | None
 
 
-def resources(capture: Capture) -> list[Resource]:
-    """Every ``response``, ``resource`` and ``revisit`` record of the capture's WARC."""
-    if not capture.warc_path or not Path(capture.warc_path).is_file():
-        raise NotFound("This capture has no WARC.")
-    return list(_records(Path(capture.warc_path)))
+@dataclass(frozen=True)
+class CapturePage:
+    rows: list[CaptureRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
 
 
-def _records(path: Path) -> Iterator[Resource]:
-    try:
-        with path.open("rb") as handle:
-            for record in ArchiveIterator(handle):
-                if record.rec_type not in ("response", "resource", "revisit"):
-                    continue
-                status: int | None = None
-                mime = record.rec_headers.get_header("Content-Type") or ""
-                if record.http_headers is not None:
-                    code = record.http_headers.get_statuscode()
-                    status = int(code) if code and code.isdigit() else None
-                    mime = record.http_headers.get_header("Content-Type") or ""
-                size = 0
-                while chunk := record.raw_stream.read(CHUNK):
-                    size += len(chunk)
-                yield Resource(
-                    url=record.rec_headers.get_header("WARC-Target-URI") or "",
-                    status=status,
-                    mime=mime.split(";")[0].strip().lower(),
-                    size=size,
-                    record_type=record.rec_type,
-                    date=record.rec_headers.get_header("WARC-Date") or "",
+@dataclass(frozen=True)
+class ResultRow:
+    """One output of a capture (ArchiveBox's archive result)."""
+
+    extractor: str
+    status: str
+    output: str | None
+    size: int | None
+    cmd: str
+    cmd_version: str | None
+    started: datetime | None
+    ended: datetime | None
+
+
+@dataclass(frozen=True)
+class CaptureRecord:
+    """A capture's page: the capture, its folder, its job, its outputs, its TLS record,
+    and which downloads exist."""
+
+    capture: Capture
+    folder: str | None
+    job_status: str | None
+    job_message: str | None
+    job_step: str | None
+    results: list[ResultRow]
+    tls: dict[str, Any]
+    downloads: list[str]
+
+
+def _visible(session: Session, user: User) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [col(Capture.user_deleted).is_(False)]
+    if not user.is_admin:
+        folders = accessible_folder_ids(session, user) or [-1]
+        where.append(or_(col(Capture.folder_id).in_(folders), col(Capture.created_by) == user.id))
+    return where
+
+
+def list_captures(user: User, page: int = 1, per_page: int = PER_PAGE, q: str = "") -> CapturePage:
+    """The captures ``user`` may see, newest first; ``q`` matches URL or title."""
+    with session_scope() as s:
+        where = _visible(s, user)
+        if q.strip():
+            pattern = "%" + q.strip().lower().replace("%", "").replace("_", "") + "%"
+            where.append(
+                or_(
+                    func.lower(col(Capture.url)).like(pattern),
+                    func.lower(func.coalesce(col(Capture.title), "")).like(pattern),
                 )
-    except (ArchiveLoadFailed, OSError, ValueError) as exc:
-        raise StorageError(f"cannot read the WARC of this capture: {exc}") from exc
-
-
-class _TextParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self._hidden = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in _INVISIBLE:
-            self._hidden += 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in _INVISIBLE and self._hidden:
-            self._hidden -= 1
-        elif tag in _BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
-        elif not self._hidden:
-            self.parts.append(data)
-
-
-def visible_text(html: str) -> str:
-    """The page's text as a reader sees it: no scripts, styles or head; one line per block."""
-    parser = _TextParser()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    return "\n".join(line for line in lines if line)
-
-
-def output_file(session: Session, capture: Capture, view: str) -> Path | None:
-    """The file of a succeeded output (``OUTPUT_VIEWS`` names), inside the capture's folder."""
-    extractor = OUTPUT_VIEWS[view][0]
-    row = session.exec(
-        select(ArchiveResult).where(
-            col(ArchiveResult.capture_uuid) == capture.uuid,
-            col(ArchiveResult.extractor) == extractor,
-            col(ArchiveResult.status) == ResultStatus.SUCCEEDED,
+            )
+        total = s.exec(select(func.count()).select_from(Capture).where(*where)).one()
+        page = min(max(1, page), max(1, math.ceil(total / per_page)))
+        rows = s.execute(
+            sa_select(
+                col(Capture.uuid),
+                col(Capture.guid),
+                col(Capture.url),
+                col(Capture.title),
+                col(Capture.status),
+                col(Capture.created_at),
+                col(Folder.name),
+            )
+            .outerjoin(Folder, col(Folder.id) == col(Capture.folder_id))
+            .where(*where)
+            .order_by(col(Capture.created_at).desc(), col(Capture.uuid))
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).all()
+        shots = set(
+            s.exec(
+                select(col(ArchiveResult.capture_uuid)).where(
+                    col(ArchiveResult.capture_uuid).in_([r[0] for r in rows] or [""]),
+                    col(ArchiveResult.extractor) == "screenshot",
+                    col(ArchiveResult.status) == ResultStatus.SUCCEEDED,
+                )
+            ).all()
         )
-    ).first()
-    if row is None or not row.output or not capture.directory:
-        return None
-    folder = Path(capture.directory).resolve()
-    path = (folder / row.output).resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
-        return None
-    return path
+    return CapturePage(
+        [
+            CaptureRow(uuid, guid, url, title, str(status), created, uuid in shots, folder)
+            for uuid, guid, url, title, status, created, folder in rows
+        ],
+        total,
+        page,
+        per_page,
+    )
 
 
-def dom_text(session: Session, capture: Capture) -> str:
-    """The saved DOM of a capture as visible text ('' when there is none)."""
-    path = output_file(session, capture, "dom")
-    if path is None:
-        return ""
-    return visible_text(path.read_text(encoding="utf-8", errors="replace"))
+def _get_visible(s: Session, user: User, guid: str) -> Capture:
+    capture = get_capture(s, guid)
+    if capture.user_deleted or not can_edit(s, user, capture):
+        raise NotFound(f"no capture {guid}")
+    return capture
+
+
+def _inside(directory: str | None, output: str | None) -> Path | None:
+    """The output's file, only when it is inside the capture's directory."""
+    if not directory or not output:
+        return None
+    root = Path(directory).resolve()
+    path = (root / output).resolve()
+    return path if path.is_relative_to(root) and path.is_file() else None
+
+
+def capture_record(user: User, guid: str) -> CaptureRecord:
+    """The capture ``guid`` (Perma GUID or uuid) as its page shows it.
+
+    Raises:
+        NotFound: no such capture, or not one ``user`` may see.
+    """
+    with session_scope() as s:
+        capture = _get_visible(s, user, guid)
+        folder = s.get(Folder, capture.folder_id) if capture.folder_id else None
+        job = s.exec(select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture.uuid)).first()
+        results = list(
+            s.exec(
+                select(ArchiveResult)
+                .where(col(ArchiveResult.capture_uuid) == capture.uuid)
+                .order_by(col(ArchiveResult.created_at), col(ArchiveResult.extractor))
+            ).all()
+        )
+        outputs = {r.extractor: r for r in results if r.status == ResultStatus.SUCCEEDED}
+        downloads = [
+            kind
+            for kind, (extractor, _) in FILES.items()
+            if extractor in outputs and _inside(capture.directory, outputs[extractor].output)
+        ]
+        tls = tls_record(s, capture.uuid)
+        s.expunge(capture)
+        return CaptureRecord(
+            capture=capture,
+            folder=folder.name if folder else None,
+            job_status=str(job.status) if job else None,
+            job_message=job.message if job else None,
+            job_step=job.step_description if job else None,
+            results=[
+                ResultRow(
+                    r.extractor,
+                    str(r.status),
+                    r.output,
+                    r.output_size,
+                    r.cmd,
+                    r.cmd_version,
+                    r.start_ts,
+                    r.end_ts,
+                )
+                for r in results
+            ],
+            tls=tls,
+            downloads=downloads,
+        )
+
+
+def capture_file(user: User, guid: str, kind: str) -> tuple[Path, str, str]:
+    """The file of one download of a capture: its path, media type and a file name.
+
+    Raises:
+        NotFound: no such capture or output, or not one ``user`` may see.
+    """
+    if kind not in FILES:
+        raise NotFound(f"no download {kind!r}; use one of {', '.join(FILES)}")
+    extractor, media_type = FILES[kind]
+    with session_scope() as s:
+        capture = _get_visible(s, user, guid)
+        result = s.exec(
+            select(ArchiveResult).where(
+                col(ArchiveResult.capture_uuid) == capture.uuid,
+                col(ArchiveResult.extractor) == extractor,
+                col(ArchiveResult.status) == ResultStatus.SUCCEEDED,
+            )
+        ).first()
+        path = _inside(capture.directory, result.output if result is not None else None)
+        if path is None:
+            raise NotFound(f"capture {capture.guid} has no {kind}")
+        return path, media_type, f"{capture.guid}{''.join(path.suffixes) or '.' + kind}"
+
+
+def folder_choices(user: User) -> list[tuple[int, str]]:
+    """The folders ``user`` may capture into, as ``(id, path label)``, by label."""
+    with session_scope() as s:
+        ids = set(accessible_folder_ids(s, user))
+        folders = {f.id: f for f in s.exec(select(Folder)).all() if f.id in ids}
+
+    def label(f: Folder) -> str:
+        parts, node, seen = [f.name], f, {f.id}
+        while (
+            node.parent_id is not None and node.parent_id in folders and node.parent_id not in seen
+        ):
+            node = folders[node.parent_id]
+            seen.add(node.id)
+            parts.append(node.name)
+        return " / ".join(reversed(parts))
+
+    return sorted(
+        ((fid, label(f)) for fid, f in folders.items() if fid is not None and not f.read_only),
+        key=lambda x: x[1].lower(),
+    )
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a submission made: the new captures and the refused lines with why."""
+
+    captures: list[Capture]
+    refused: list[tuple[str, str]]
+
+
+def _looks_like_url(text: str) -> bool:
+    """A web address the console will try: no blanks, http(s) (assumed when no scheme
+    is given, as Perma does) and a host name."""
+    if any(c.isspace() for c in text):
+        return False
+    parts = urlsplit(text if "://" in text else f"http://{text}")
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def submit_urls(user: User, text: str, folder: int | None = None) -> Submitted:
+    """Start a capture of every URL in ``text`` (one a line) into ``folder`` (default:
+    the user's personal folder), as one Perma batch when there are several.
+
+    Raises:
+        InvalidInput: no URL, too many, or a folder the user cannot capture into.
+    """
+    urls = [line.strip() for line in text.splitlines() if line.strip()]
+    if not urls:
+        raise InvalidInput("give at least one URL")
+    if len(urls) > MAX_URLS:
+        raise InvalidInput(f"at most {MAX_URLS} URLs at once, not {len(urls)}")
+    good = [u for u in urls if _looks_like_url(u)]
+    batch = create_batch(user, folder).id if len(good) > 1 else None
+    made, refused = [], []
+    for url in urls:
+        if not _looks_like_url(url):
+            refused.append((url, "not a web address (http:// or https://, then a host name)"))
+            continue
+        try:
+            made.append(create_capture(url, user, folder, batch=batch, human=True))
+        except InvalidInput as exc:
+            refused.append((url, str(exc)))
+    return Submitted(made, refused)

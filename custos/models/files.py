@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from custos.models.base import new_uuid, utcnow
@@ -21,7 +22,16 @@ class FileUse:
 
 
 class File(SQLModel, table=True):
-    """A file in custody: where it came from, where it is, what it is."""
+    """A file in custody: where it came from, where it is, what it is.
+
+    ``ix_file_puid_sip`` and ``ix_file_format_sip`` find the AIPs holding a format
+    (Archival storage search) without reading the table.
+    """
+
+    __table_args__ = (
+        Index("ix_file_puid_sip", "puid", "sip_uuid"),
+        Index("ix_file_format_sip", "format_name", "sip_uuid"),
+    )
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)
     unit_uuid: str = Field(foreign_key="unit.uuid", index=True, max_length=36)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from custos.models.base import new_uuid, utcnow
@@ -47,7 +47,12 @@ class PackageStatus(StrEnum):
 
 
 class Package(SQLModel, table=True):
-    """A stored AIP or DIP (``package_type``) in a location."""
+    """A stored AIP or DIP (``package_type``) in a location.
+
+    ``ix_package_type_stored`` serves Archival storage's list (newest stored first).
+    """
+
+    __table_args__ = (Index("ix_package_type_stored", "package_type", "stored_at"),)
 
     uuid: str = Field(primary_key=True, max_length=36, description="The SIP uuid.")
     package_type: str = Field(default="AIP", index=True)

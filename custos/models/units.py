@@ -58,7 +58,10 @@ class Unit(SQLModel, table=True):
     creation order) with one index range scan.
     """
 
-    __table_args__ = (Index("ix_unit_status_type_created", "status", "unit_type", "created_at"),)
+    __table_args__ = (
+        Index("ix_unit_status_type_created", "status", "unit_type", "created_at"),
+        Index("ix_unit_accession", "accession"),
+    )
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)
     unit_type: UnitType = Field(index=True, sa_type=String(16))

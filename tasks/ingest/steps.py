@@ -16,10 +16,10 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import ConfigError, InvalidInput, ToolFailed
+from custos.format_policy import Purpose, load_policy
 from custos.models import Job, LocationPurpose, Package, PackageStatus, Unit
 
 from ..normalize.normalize import normalize, validate_derivatives
-from ..normalize.rules import Purpose, load_policy
 from . import manual, package, prepare
 from . import metadata_checks as checks
 from . import options as opt

@@ -1,1 +1,2 @@
-"""Normalization by format policy: rules (data), per-tool command runner, the ingest step."""
+"""Normalization by format policy (``custos.format_policy``): the per-tool command runner
+and the ingest step."""

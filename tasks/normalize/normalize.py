@@ -27,13 +27,13 @@ from sqlmodel import col, select
 from custos.db import get_engine, session_scope
 from custos.errors import ToolFailed
 from custos.fixity import digest_event_detail, hash_files
+from custos.format_policy import Command, Policy, Purpose
 from custos.models import Event, File, new_uuid, utcnow
 from custos.recorder import JobHandle, Recorder
 from custos.settings import get_settings
 from tasks.tools.siegfried import identify_files
 
 from ..ingest.sip import Sip, is_content, sip_files
-from .rules import Command, Policy, Purpose
 from .runner import run_command, validate, version_of
 
 

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custos.errors import ConfigError, ToolFailed
+from custos.format_policy import Command, Tool
 from custos.programs import ToolResult, event_detail, run, tool_version, which
-
-from .rules import Command, Tool
 
 #: A normalization may legitimately take long (video), but never forever.
 TIMEOUT = 3600.0

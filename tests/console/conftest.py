@@ -96,6 +96,9 @@ def console() -> Iterator[Console]:
         CUSTOS_PREFECT_PORT=str(free_port()),
         CUSTOS_PREFECT_UI="false",
         CUSTOS_API_WORKERS="1",
+        # the capture tests capture the local test site (tests/capture/site.py)
+        CUSTOS_CAPTURE_ALLOW_LOOPBACK="true",
+        CUSTOS_CAPTURE_TIMEOUT="90",
     )
     log = base / "serve.log"
     proc = subprocess.Popen(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from custos.capture_views import resources, visible_text
+from custos.capture_contents import resources, visible_text
 from custos.db import session_scope
 from custos.errors import ConfigError, NotFound
 from custos.models import Capture

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from web.pages import auth, dashboard, ingest, transfers
+from web.pages import admin, auth, captures, dashboard, ingest, storage, transfers
 
 PAGES: list[ModuleType] = [
     auth,
     dashboard,
     transfers,
     ingest,
+    storage,
+    captures,
+    admin,
 ]

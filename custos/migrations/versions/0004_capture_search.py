@@ -5,8 +5,8 @@ SQLite; on PostgreSQL a table with a ``tsvector`` column and a GIN index. The
 title and URL of existing captures are indexed here; the text of their pages by
 ``custos.capture_search.reindex()``.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_aip_search
 Create Date: 2026-12-07 14:30:00
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003_aip_search"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
