@@ -404,9 +404,7 @@ def write_aip_mets(
         named = {d if isinstance(d, str) else d.path for d in aip.directories}
         empty = tuple(d for d in empty_directories(sip) if d not in named)
         aip = dataclasses.replace(aip, directories=aip.directories + empty)
-    tree = build_mets(
-        aip, new_id=uuid_mod.uuid4, normative_structmap=empty_dirs or bool(aip.directories)
-    )
+    tree = build_mets(aip, new_id=uuid_mod.uuid4, normative_structmap=True)
     assert_valid_mets(tree)
     partial = sip.path / f".partial-METS.{sip.uuid}.xml"
     write_mets(tree, partial)
