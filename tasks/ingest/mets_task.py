@@ -27,6 +27,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from custos.db import get_engine, session_scope
+from custos.errors import InvalidInput
 from custos.mets import model
 from custos.mets.mets import build_mets, write_mets
 from custos.mets.ns import safe_parser
@@ -301,10 +302,9 @@ def file_labels(sip: Sip, files: tuple[model.AIPFile, ...]) -> dict[str, str]:
     return out
 
 
-def load_identifiers(sip: Sip, engine: Engine | None = None) -> MatchedIdentifiers:
-    """:func:`identifiers` from the SIP's File rows alone (no events read): what *Load
-    persistent identifiers from external file* checks before the METS is written."""
-    files = tuple(
+def _light_files(sip: Sip, engine: Engine | None) -> tuple[model.AIPFile, ...]:
+    """The SIP's AIP files from their File rows alone (paths, use, original name)."""
+    return tuple(
         model.AIPFile(
             uuid=UUID(f.uuid),
             path=f.current_path,
@@ -318,7 +318,39 @@ def load_identifiers(sip: Sip, engine: Engine | None = None) -> MatchedIdentifie
         for f in sip_files(sip.uuid, uses=AIP_USES, engine=engine)
         if f.current_path.startswith("objects/")
     )
-    return identifiers(sip, files)
+
+
+def load_identifiers(sip: Sip, engine: Engine | None = None) -> MatchedIdentifiers:
+    """:func:`identifiers` from the SIP's File rows alone (no events read): what *Load
+    persistent identifiers from external file* checks before the METS is written."""
+    return identifiers(sip, _light_files(sip, engine))
+
+
+def check_json_metadata(sip: Sip, engine: Engine | None = None) -> str:
+    """*Process JSON metadata*: every metadata.json of the SIP (the transfer's, one added
+    during ingest) parsed, each record naming a path of the AIP; a summary line.
+
+    Raises:
+        InvalidInput: a bad record, or records naming paths the AIP lacks (listed).
+    """
+    paths = metadata_files(sip, "metadata.json")
+    if not paths:
+        return "no metadata.json"
+    files = _light_files(sip, engine)
+    known = {f.path for f in files} | _directories(files)
+    renamed = transfer_paths(files)
+    count, missing = 0, []
+    for path in paths:
+        for row in load_metadata_json(path):
+            count += 1
+            target = row.filename.strip().rstrip("/")
+            if renamed.get(target, target) not in known:
+                missing.append(f"{path.name} record {row.line}: {target}")
+    if missing:
+        raise InvalidInput(
+            "metadata.json names paths that are not in the AIP: " + "; ".join(missing), missing
+        )
+    return f"{count} records in {len(paths)} metadata.json"
 
 
 def directory_entities(
