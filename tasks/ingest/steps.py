@@ -24,7 +24,8 @@ from . import metadata_checks as checks
 from . import options as opt
 from . import package, prepare
 from .context import NORMALIZE_GROUP, IngestContext, ingest_step
-from .mets_task import check_json_metadata, load_identifiers, metadata_files, write_aip_mets
+from .mets_task import write_aip_mets
+from .supplied import check_json_metadata, load_identifiers, metadata_files
 
 NORMALIZE = NORMALIZE_GROUP
 PURPOSES = {
