@@ -19,6 +19,15 @@ from custos.errors import InvalidInput, NotFound
 from custos.models import File, FileUse, LocationPurpose, Unit, UnitType
 from custos.storage import default_location
 
+#: File uses that are part of the AIP (and so of its METS).
+AIP_USES = (
+    FileUse.ORIGINAL,
+    FileUse.PRESERVATION,
+    FileUse.METADATA,
+    FileUse.SUBMISSION_DOCUMENTATION,
+    FileUse.LICENSE,
+    FileUse.OCR,
+)
 #: Folders under objects/ that hold no original content of the SIP.
 NON_CONTENT_DIRS = (
     "objects/metadata/",

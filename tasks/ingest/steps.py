@@ -24,8 +24,9 @@ from . import manual, package, prepare
 from . import metadata_checks as checks
 from . import options as opt
 from .context import NORMALIZE_GROUP, IngestContext, ingest_step
-from .mets_task import load_identifiers, metadata_files, write_aip_mets
+from .mets_task import write_aip_mets
 from .sip import is_content, sip_files
+from .supplied import check_json_metadata, load_identifiers, metadata_files
 
 NORMALIZE = NORMALIZE_GROUP
 PURPOSES = {
@@ -228,10 +229,14 @@ def process_metadata(ctx: IngestContext) -> None:
     """Steps 28-29: submission documentation and metadata into ``objects/``; files the
     transfer did not register get UUIDs and checksums, and every file not yet checked
     is virus-scanned, identified and characterized before the METS is written; then
-    every identifiers.json is matched (*Load persistent identifiers from external
+    every metadata.json is checked (*Process JSON metadata*) and every identifiers.json
+    is matched (*Load persistent identifiers from external
     file*), failing the SIP here if it names a path the AIP does not have."""
     for folder in (checks.SUBMISSION_DOCUMENTATION, checks.METADATA):
         _process_folder(ctx, folder)
+    if "Process JSON metadata" not in ctx.done:
+        with ctx.recorder.job(ctx.unit_uuid, checks.METADATA.group, "Process JSON metadata") as job:
+            job.output = check_json_metadata(ctx.sip, ctx.recorder.engine)
     name = "Load persistent identifiers from external file"
     if name not in ctx.done:
         with ctx.recorder.job(ctx.unit_uuid, checks.METADATA.group, name) as job:

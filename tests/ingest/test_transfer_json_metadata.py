@@ -5,6 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from custos.errors import InvalidInput
+from flows.ingest import ingest
+
+from .conftest import AUTOMATED, SipFactory, make_png
 from .transfer_metadata_support import (
     NS,
     failed_at,
@@ -54,6 +60,7 @@ def test_metadata_json_becomes_dublin_core_and_custom_dmdsecs(
     assert job(aip.transfer_uuid, "Process transfer JSON metadata").output == (
         "metadata.json: 3 records"
     )
+    assert job(aip.sip_uuid, "Process JSON metadata").output == "3 records in 1 metadata.json"
     physical = aip.tree.find(".//mets:structMap[@TYPE='physical']", NS)
     objects = physical.find("mets:div/mets:div[@LABEL='objects']", NS)
     assert _dmd_titles(aip, objects.get("DMDID")) == ["The whole deposit"]
@@ -112,3 +119,25 @@ def test_metadata_json_that_is_not_an_array_of_objects_fails(
     uuid = run_transfer_inline(src, "jsonshape")
     failed = failed_at(uuid, "Process transfer JSON metadata")
     assert "must be a JSON array of objects" in (failed.output or "")
+
+
+def test_metadata_json_added_during_ingest_is_checked_by_process_json_metadata(
+    make_sip: SipFactory,
+) -> None:
+    """A metadata.json reaching the SIP's metadata during ingest (copy_metadata_files)
+    is checked at *Process JSON metadata*, before the METS: a path the AIP lacks fails
+    the SIP there, named."""
+    uuid, _ = make_sip(
+        {
+            "objects/a.png": make_png,
+            "objects/metadata/metadata.json": json.dumps(
+                [{"filename": "objects/a.png", "dc.title": "A"}, {"filename": "objects/gone.png"}]
+            ),
+        },
+        name="jsoningest",
+        options=AUTOMATED | {"normalize": "none", "compression_algorithm": "uncompressed"},
+    )
+    with pytest.raises(InvalidInput, match="record 2: objects/gone.png"):
+        ingest.fn(uuid)
+    failed = failed_at(uuid, "Process JSON metadata")
+    assert "metadata.json names paths that are not in the AIP" in (failed.output or "")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from lxml import etree
 
-from custos import dispatch
 from custos.db import session_scope
 from custos.mets.validate import mets_problems
 from custos.models import LocationPurpose, Package, UnitStatus
@@ -20,7 +19,7 @@ from .test_transfer_custom_structmap import STRUCTMAP
 from .test_transfer_identifiers import IDENTIFIERS
 from .test_transfer_premis_events import PREMIS
 from .test_transfer_rights import HEADER
-from .transfer_metadata_support import NS, make_source, run_to_aip, unit
+from .transfer_metadata_support import NS, make_source, run_inline, run_to_aip, unit
 
 IDS = [dict(IDENTIFIERS[0], file="objects/letters/a.txt"), IDENTIFIERS[2]]
 
@@ -95,20 +94,17 @@ def test_supplied_metadata_survives_metadata_and_full_reingest(
     }
     assert _facts(aip.mets_path) == expected
 
-    dispatch.set_backend(dispatch.inline_backend())
-    try:
-        assert start_reingest(aip.sip_uuid, "metadata") == aip.sip_uuid
-        assert dispatch.inline_backend().wait_all(600)
-        approve_reingest(aip.sip_uuid, by="archivist")
-        assert dispatch.inline_backend().wait_all(600)
-        assert unit(aip.sip_uuid).status == UnitStatus.COMPLETE, unit(aip.sip_uuid).error
-        assert _facts(_stored_mets(aip.sip_uuid, tmp_path / "metadata")) == expected
+    assert run_inline(lambda: start_reingest(aip.sip_uuid, "metadata")) == aip.sip_uuid
 
-        transfer = start_reingest(aip.sip_uuid, "full")
-        assert dispatch.inline_backend().wait_all(600)
-        assert unit(transfer).status == UnitStatus.COMPLETE, unit(transfer).error
-        assert dispatch.inline_backend().wait_all(600)
-        assert unit(aip.sip_uuid).status == UnitStatus.COMPLETE, unit(aip.sip_uuid).error
-        assert _facts(_stored_mets(aip.sip_uuid, tmp_path / "full")) == expected
-    finally:
-        dispatch.set_backend(None)
+    def approve() -> str:
+        approve_reingest(aip.sip_uuid, by="archivist")
+        return aip.sip_uuid
+
+    run_inline(approve)
+    assert unit(aip.sip_uuid).status == UnitStatus.COMPLETE, unit(aip.sip_uuid).error
+    assert _facts(_stored_mets(aip.sip_uuid, tmp_path / "metadata")) == expected
+
+    transfer = run_inline(lambda: start_reingest(aip.sip_uuid, "full"))
+    assert unit(transfer).status == UnitStatus.COMPLETE, unit(transfer).error
+    assert unit(aip.sip_uuid).status == UnitStatus.COMPLETE, unit(aip.sip_uuid).error
+    assert _facts(_stored_mets(aip.sip_uuid, tmp_path / "full")) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 from .transfer_metadata_support import (
     NS,
@@ -111,12 +112,13 @@ def _events(aip, path: str) -> dict[str, object]:  # type: ignore[no-untyped-def
 
 
 def test_premis_xml_events_and_agents_reach_the_aip_mets(custos_home: Path, tmp_path: Path) -> None:
+    event_uuid = str(uuid4())  # not used yet, so kept (the session's database is shared)
     src = make_source(
         tmp_path / "premisxml",
         {
             "objects/scan.txt": "scan\n",
             "objects/notes.txt": "notes\n",
-            "metadata/premis.xml": PREMIS,
+            "metadata/premis.xml": PREMIS.replace(EVENT_UUID, event_uuid),
         },
     )
     aip = run_to_aip(src, tmp_path, "premisxml")
@@ -147,7 +149,7 @@ def test_premis_xml_events_and_agents_reach_the_aip_mets(custos_home: Path, tmp_
         notes["capture"].findtext(".//premis:eventIdentifierValue", namespaces=NS),
     }
     # One event row per file: the first (notes.txt) keeps the document's UUID.
-    assert notes["capture"].findtext(".//premis:eventIdentifierValue", namespaces=NS) == EVENT_UUID
+    assert notes["capture"].findtext(".//premis:eventIdentifierValue", namespaces=NS) == event_uuid
     assert len(ids) == 2
 
     entry = aip.mets.get_file(file_uuid=aip.file_uuid("objects/scan.txt"))
