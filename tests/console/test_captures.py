@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.capture.site import SiteServer
-from tests.web.conftest import Console
+from tests.console.conftest import Console
 
 
 @pytest.fixture(scope="module")

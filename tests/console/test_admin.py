@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from custos.processing import parse_xml
-from tests.web.conftest import Console
+from tests.console.conftest import Console
 
 
 def test_admin_edits_a_processing_config_and_an_invalid_one_is_refused(

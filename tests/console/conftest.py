@@ -37,8 +37,6 @@ from sqlalchemy import Engine
 from custos.runtime.preflight import free_port
 from custos.settings import load_settings
 
-pytestmark = [pytest.mark.server]
-
 PASSWORD = "console-test-password"
 ROLES = {"admin": "admin1", "archivist": "archivist", "capture": "capture", "auditor": "auditor"}
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +105,7 @@ def console() -> Iterator[Console]:
         [sys.executable, "-m", "cli", "serve", "--json"],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=open(log, "ab"),  # noqa: SIM115 (the child keeps it)
+        stderr=open(log, "ab"),
         start_new_session=True,
         cwd=REPO,
     )

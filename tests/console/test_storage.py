@@ -29,8 +29,8 @@ from custos.models import (
     UnitType,
 )
 from tasks.aip_bag import build_aip_bag
+from tests.console.conftest import Console
 from tests.mets.conftest import WHEN, sample_aip
-from tests.web.conftest import Console
 
 PUID = "fmt/353"  # TIFF: the one file of this format in the test AIP
 
