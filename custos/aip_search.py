@@ -1,6 +1,7 @@
 """Search stored AIPs the way Archivematica's Archival storage tab does, in SQL.
 
-Criteria (every one optional, all combined with AND):
+Criteria (every one optional, all combined with AND; the file criteria must hold for
+one and the same file):
 
 - ``text``: part of the AIP's name, or the start of its UUID;
 - ``accession``: the SIP's accession number, exactly;
@@ -11,10 +12,13 @@ Criteria (every one optional, all combined with AND):
 - ``fixity``: the last fixity check's outcome (``pass``, ``fail``) or ``never``;
 - ``status``: the package status (default: only ``STORED``).
 
-Results are one page of AIPs, newest stored first, with the total count. The list
-uses ``ix_package_type_stored``, an accession ``ix_unit_accession``, a PUID
-``ix_file_puid_sip`` and a format name ``ix_file_format_sip`` (an index-only scan of
-the distinct names); file names and AIP names are substring searches (a scan of their
+Results are one page of AIPs, newest stored first, with the total count (counted up
+to 10,000: beyond, the page says "more than"). The list uses
+``ix_package_type_stored``, an accession ``ix_unit_accession``, a PUID
+``ix_file_puid_sip`` and a format name ``ix_file_format_sip`` (the recorded names that
+match are read first from that index). A file criterion matching few files collects
+their AIPs first; one matching many probes the newest AIPs one by one and stops with
+the page. File names and parts of AIP names are substring searches (a scan of their
 column).
 
 Example::
@@ -30,9 +34,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from custos.db import session_scope
 from custos.errors import InvalidInput
@@ -40,6 +44,10 @@ from custos.models import File, Package, PackageStatus, Unit
 
 PER_PAGE = 25
 MAX_PER_PAGE = 200
+#: Totals are counted up to this many AIPs ("more than 10,000"), pages as far.
+COUNT_CAP = 10_000
+#: Up to this many matching files, their AIPs are collected first; beyond, probed.
+FEW_FILES = 5_000
 Fixity = Literal["", "pass", "fail", "never"]
 FIXITY_STATES: tuple[str, ...] = ("pass", "fail", "never")
 
@@ -106,6 +114,7 @@ class AipPage:
     page: int
     per_page: int
     query: AipQuery = field(default_factory=AipQuery)
+    capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -119,11 +128,22 @@ def _like(value: str) -> str:
     return f"%{escaped}%"
 
 
+def _contains(s: Session, column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` holds ``text``, ignoring case: SQLite's LIKE ignores (ASCII) case by
+    itself, and ``lower()`` on every row would double the cost of the scan;
+    PostgreSQL's ILIKE."""
+    pattern = _like(text)
+    if s.get_bind().dialect.name == "sqlite":
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _conditions(q: AipQuery) -> list[ColumnElement[bool]]:
+def _package_conditions(s: Session, q: AipQuery) -> list[ColumnElement[bool]]:
+    """Conditions on the package row (and its SIP's accession)."""
     pkg_uuid = col(Package.uuid)
     where: list[ColumnElement[bool]] = [col(Package.package_type) == "AIP"]
     if q.status:
@@ -131,7 +151,7 @@ def _conditions(q: AipQuery) -> list[ColumnElement[bool]]:
     if q.text:
         where.append(
             or_(
-                func.lower(col(Package.name)).like(_like(q.text), escape="\\"),
+                _contains(s, col(Package.name), q.text),
                 pkg_uuid.like(q.text.lower().replace("%", "").replace("_", "") + "%"),
             )
         )
@@ -145,37 +165,46 @@ def _conditions(q: AipQuery) -> list[ColumnElement[bool]]:
         where.append(col(Package.last_fixity_outcome).is_(None))
     elif q.fixity:
         where.append(col(Package.last_fixity_outcome) == q.fixity)
-    if q.puid:
-        where.append(
-            pkg_uuid.in_(
-                select(col(File.sip_uuid)).where(
-                    col(File.puid) == q.puid, col(File.sip_uuid).is_not(None)
-                )
-            )
-        )
-    if q.format_name:
-        names = (
-            select(col(File.format_name))
-            .where(func.lower(col(File.format_name)).like(_like(q.format_name), escape="\\"))
-            .distinct()
-        )
-        where.append(
-            pkg_uuid.in_(
-                select(col(File.sip_uuid)).where(
-                    col(File.format_name).in_(names), col(File.sip_uuid).is_not(None)
-                )
-            )
-        )
-    if q.file_name:
-        where.append(
-            pkg_uuid.in_(
-                select(col(File.sip_uuid)).where(
-                    func.lower(col(File.current_path)).like(_like(q.file_name), escape="\\"),
-                    col(File.sip_uuid).is_not(None),
-                )
-            )
-        )
     return where
+
+
+def _file_conditions(s: Session, q: AipQuery) -> list[ColumnElement[bool]] | None:
+    """Conditions one file of the AIP must meet; None when no file criterion is given.
+
+    A format name is first resolved to the exact names recorded (the distinct names,
+    read from ``ix_file_format_sip`` and matched here, ignoring case), so the files
+    are then found by index.
+    """
+    conds: list[ColumnElement[bool]] = []
+    if q.puid:
+        conds.append(col(File.puid) == q.puid)
+    if q.format_name:
+        wanted = q.format_name.casefold()
+        recorded = s.execute(select(col(File.format_name)).distinct()).scalars()
+        names = [n for n in recorded if n and wanted in n.casefold()]
+        conds.append(col(File.format_name).in_(names or [""]))
+    if q.file_name:
+        conds.append(_contains(s, col(File.current_path), q.file_name))
+    return conds or None
+
+
+def _file_match(s: Session, conds: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """ "The AIP holds a file meeting ``conds``", in the form that is fast for how many
+    files match: few (up to ``FEW_FILES``) as ``uuid IN (their SIPs)``, read here once;
+    many as a per-AIP ``EXISTS`` probe of the index, so that a page of the newest AIPs
+    stops after its rows instead of collecting every matching file first."""
+    sips = (
+        s.execute(
+            select(col(File.sip_uuid))
+            .where(*conds, col(File.sip_uuid).is_not(None))
+            .limit(FEW_FILES + 1)
+        )
+        .scalars()
+        .all()
+    )
+    if len(sips) <= FEW_FILES:  # every matching file was read: their AIPs are known
+        return col(Package.uuid).in_(sorted(set(sips)) or [""])
+    return exists().where(col(File.sip_uuid) == col(Package.uuid), *conds)
 
 
 def search_aips(
@@ -187,18 +216,26 @@ def search_aips(
 ) -> AipPage:
     """One page of the AIPs matching ``query``, newest stored first.
 
+    The total is counted up to ``COUNT_CAP`` (``AipPage.capped`` says there are more),
+    which bounds both the count and the deepest page.
+
     Raises:
         InvalidInput: a bad criterion (see :meth:`AipQuery.cleaned`) or page size.
     """
     q = (query or AipQuery()).cleaned()
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise InvalidInput(f"per_page must be 1-{MAX_PER_PAGE}")
-    page = max(1, page)
-    where = and_(*_conditions(q))
     with session_scope(engine) as s:
-        total = int(s.execute(select(func.count()).select_from(Package).where(where)).scalar_one())
-        last = max(1, math.ceil(total / per_page))
-        page = min(page, last)
+        conds = _package_conditions(s, q)
+        file_conds = _file_conditions(s, q)
+        if file_conds is not None:
+            conds.append(_file_match(s, file_conds))
+        where = and_(*conds)
+        matching = select(col(Package.uuid)).where(where).limit(COUNT_CAP + 1).subquery()
+        total = int(s.execute(select(func.count()).select_from(matching)).scalar_one())
+        capped = total > COUNT_CAP
+        total = min(total, COUNT_CAP)
+        page = min(max(1, page), max(1, math.ceil(total / per_page)))
         rows = s.execute(
             select(
                 col(Package.uuid),
@@ -209,14 +246,17 @@ def search_aips(
                 col(Package.last_fixity_at),
                 col(Package.last_fixity_outcome),
                 col(Package.location_uuid),
-                col(Unit.accession),
             )
-            .outerjoin(Unit, col(Unit.uuid) == col(Package.uuid))
             .where(where)
             .order_by(col(Package.stored_at).desc(), col(Package.uuid).desc())
             .limit(per_page)
             .offset((page - 1) * per_page)
         ).all()
+        uuids = [r.uuid for r in rows]
+        found = s.execute(
+            select(col(Unit.uuid), col(Unit.accession)).where(col(Unit.uuid).in_(uuids))
+        ).all()
+        accessions: dict[str, str | None] = {row[0]: row[1] for row in found}
     return AipPage(
         [
             AipRow(
@@ -225,7 +265,7 @@ def search_aips(
                 status=str(r.status),
                 size=r.size,
                 stored_at=r.stored_at,
-                accession=r.accession,
+                accession=accessions.get(r.uuid),
                 last_fixity_at=r.last_fixity_at,
                 last_fixity_outcome=r.last_fixity_outcome,
                 location_uuid=r.location_uuid,
@@ -236,6 +276,7 @@ def search_aips(
         page,
         per_page,
         q,
+        capped,
     )
 
 

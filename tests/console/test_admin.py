@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.web.conftest import Console
-
 from custos.processing import parse_xml
+from tests.console.conftest import Console
 
 
 def test_admin_edits_a_processing_config_and_an_invalid_one_is_refused(

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tests.web.conftest import Console
 
 from tests.capture.site import SiteServer
+from tests.console.conftest import Console
 
 
 @pytest.fixture(scope="module")

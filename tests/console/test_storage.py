@@ -15,7 +15,6 @@ from uuid import UUID, uuid4
 import bagit
 import pytest
 from sqlmodel import col, select
-from tests.web.conftest import Console
 
 from custos.db import session_scope
 from custos.mets.mets import build_mets, mets_bytes
@@ -30,6 +29,7 @@ from custos.models import (
     UnitType,
 )
 from tasks.aip_bag import build_aip_bag
+from tests.console.conftest import Console
 from tests.mets.conftest import WHEN, sample_aip
 
 PUID = "fmt/353"  # TIFF: the one file of this format in the test AIP

@@ -194,11 +194,13 @@ def test_by_fixity_state(aips: Aips) -> None:
     assert aips.names(AipQuery(accession=acc, fixity="never")) == ["minutes_100%"]
 
 
-def test_criteria_combine(aips: Aips) -> None:
+def test_criteria_combine_and_file_criteria_apply_to_one_file(aips: Aips) -> None:
     q = AipQuery(text=aips.tag, puid="fmt/18", fixity="fail")
     assert aips.names(q) == []
-    q = AipQuery(text=aips.tag, puid="fmt/18", fixity="pass", file_name="scan")
+    q = AipQuery(text=aips.tag, puid="fmt/353", fixity="pass", file_name="scan")
     assert aips.names(q) == ["letters"]
+    # the PDF is not the file named "scan": no AIP holds a PDF named scan
+    assert aips.names(AipQuery(text=aips.tag, puid="fmt/18", file_name="scan")) == []
 
 
 def test_pages_on_the_server(aips: Aips) -> None:
@@ -269,3 +271,51 @@ def test_format_searches_use_their_indexes() -> None:
                 "ix_package_type_stored",
                 "ix_unit_accession",
             } <= names
+
+
+def test_many_matching_files_are_probed_per_aip_with_the_same_results(
+    aips: Aips, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import custos.aip_search as search
+
+    acc = aips.accession
+    queries = [
+        AipQuery(accession=acc, puid="fmt/43"),
+        AipQuery(accession=acc, format_name="tagged image"),
+        AipQuery(accession=acc, file_name="photos/"),
+        AipQuery(text=aips.tag, puid="fmt/353", fixity="pass", file_name="scan"),
+    ]
+    collected = [aips.names(q) for q in queries]
+    monkeypatch.setattr(search, "FEW_FILES", 0)  # every file criterion is "many" now
+    assert (
+        [aips.names(q) for q in queries]
+        == collected
+        == [
+            ["photos"],
+            ["letters"],
+            ["photos"],
+            ["letters"],
+        ]
+    )
+
+
+def test_totals_are_capped(aips: Aips, monkeypatch: pytest.MonkeyPatch) -> None:
+    import custos.aip_search as search
+
+    monkeypatch.setattr(search, "COUNT_CAP", 2)
+    page = search_aips(AipQuery(accession=aips.accession), per_page=1, page=9)
+    assert (page.total, page.capped, page.pages, page.page) == (2, True, 2, 2)
+    assert [r.name for r in page.rows] == [f"{aips.tag}-photos"]
+    exact = search_aips(AipQuery(accession=aips.accession, fixity="pass"))
+    assert (exact.total, exact.capped) == (1, False)
+
+
+def test_a_truncated_file_probe_never_drops_aips(
+    aips: Aips, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two matching files in two AIPs, read at most one at a time: both AIPs found."""
+    import custos.aip_search as search
+
+    monkeypatch.setattr(search, "FEW_FILES", 1)
+    q = AipQuery(accession=aips.accession, puid="fmt/43", status="")
+    assert aips.names(q) == ["deleted", "photos"]

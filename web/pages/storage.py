@@ -17,6 +17,7 @@ Reading needs ``read`` (auditors too); verifying and reingesting need ``process`
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -43,6 +44,8 @@ REINGEST_TYPES = {
     "partial": "Partial (metadata and objects' derivatives)",
     "full": "Full (everything, as a new transfer)",
 }
+#: Rows of the file tree an AIP page lists (an AIP of 100,000 files stays a usable page).
+MAX_TREE_ROWS = 2000
 FIXITY_LABELS = {"": "Any", "pass": "Passed", "fail": "Failed", "never": "Never checked"}
 assert set(FIXITY_LABELS) == {"", *FIXITY_STATES}
 
@@ -83,10 +86,13 @@ def _aip_context(uuid: str) -> dict[str, Any]:
     with session_scope() as s:
         sip = s.get(Unit, uuid)
         accession = sip.accession if sip else None
+    rows = list(islice(mets.root.walk(), MAX_TREE_ROWS + 1)) if mets else []
     return {
         "aip": stored,
         "accession": accession,
         "mets": mets,
+        "tree_rows": rows[:MAX_TREE_ROWS],
+        "tree_truncated": len(rows) > MAX_TREE_ROWS,
         "mets_error": mets_error,
         "fixity": fixity_history(uuid),
         "reingest_types": REINGEST_TYPES,
