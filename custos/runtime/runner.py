@@ -64,6 +64,7 @@ def deployments(settings: Settings) -> list[Any]:
                 tags=["custos"],
                 concurrency_limit=settings.flow_limits.get(name),
                 paused=False,  # a previous runner paused them when it stopped
+                _sync=True,  # never a coroutine, even when called inside an event loop
             )
         )
     return result

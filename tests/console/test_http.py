@@ -203,7 +203,13 @@ def test_every_console_response_sets_the_csp(app: Any, archivist: TestClient) ->
 
     transfer = next(iter(core_units.list_units(UnitType.TRANSFER)), None)
     none = "00000000-0000-0000-0000-000000000000"
-    values = {"uuid": transfer.uuid if transfer else none, "job": none}
+    values = {
+        "uuid": transfer.uuid if transfer else none,
+        "job": none,
+        "guid": "ABCD-1234",
+        "kind": "screenshot",
+        "name": "default",
+    }
     paths = _console_get_paths()
     assert {"/", "/signin", "/transfers", "/ingest", "/backlog"} <= set(paths)
     checked = 0
