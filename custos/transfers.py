@@ -151,6 +151,20 @@ def check_source(path: Path, transfer_type: str) -> None:
         raise InvalidInput(f"{path.name} is not a supported package for a {transfer_type} transfer")
 
 
+def check_start(
+    name: str, source: str | tuple[str, str] | Path, transfer_type: str = STANDARD
+) -> tuple[str, TransferType, Path]:
+    """What :func:`start_transfer` refuses, checked without creating anything (a
+    caller refuses bad input before it asks for somewhere to run the work): the
+    name, the type, and a source that exists and fits the type. Returns the
+    cleaned name, the type and the source on disk."""
+    name = _check_name(name)
+    ttype = normalize_type(transfer_type)
+    src = resolve_source(source)
+    check_source(src, ttype)
+    return name, ttype, src
+
+
 def start_transfer(
     name: str,
     source: str | tuple[str, str] | Path,
@@ -170,8 +184,7 @@ def start_transfer(
     decision until ``approve_transfer``. Nothing is copied here: the flow's first
     job copies the source, which must stay in place until then.
     """
-    name = _check_name(name)
-    ttype = normalize_type(transfer_type)
+    name, ttype, src = check_start(name, source, transfer_type)
     config = processing_config or "default"
     if not NAME_RE.match(config):
         raise InvalidInput(f"processing configuration name {config!r} is invalid")
@@ -179,8 +192,6 @@ def start_transfer(
         named_path(config)
     except NotFound:
         config = "default"  # Archivematica's rule: unknown names run with "default"
-    src = resolve_source(source)
-    check_source(src, ttype)
     # the folders above it as they really are: the copy refuses a link swapped in later
     src = src.parent.resolve() / src.name
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)
