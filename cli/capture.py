@@ -103,10 +103,14 @@ def _load(uuid: str) -> dict[str, Any]:
 def _find(ref: str) -> Any:
     from custos.captures import get_capture
     from custos.db import session_scope
+    from custos.errors import NotFound
     from custos.models import Capture
 
     with session_scope() as s:
-        capture: Capture = get_capture(s, ref)  # NotFound when there is none
+        try:
+            capture: Capture = get_capture(s, ref)
+        except NotFound:  # Perma's "Not found." is the API's wording, not a sentence here
+            raise NotFound(f"no capture {ref}") from None
         s.expunge(capture)
         return capture
 

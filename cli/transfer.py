@@ -82,13 +82,14 @@ def start(
 ) -> None:
     """Start a transfer of PATH (its copy is processed; PATH is never modified)."""
     from custos import processing
-    from custos.transfers import start_transfer
+    from custos.transfers import check_start, start_transfer
 
     with cli_errors(json_out):
         conf = settings()
         open_db(conf)
         processing.named_path(config)  # a typo must not silently fall back
         ttype = transfer_type or _guess_type(path)
+        check_start(name or path.name, path, ttype)  # bad input first, then "no serve"
         with work_backend(conf, wait=wait, action="run the transfer") as mode:
             uuid = start_transfer(name or path.name, path, ttype, config, accession)
             if wait:

@@ -354,8 +354,17 @@ def set_user_active(
 def list_api_keys(
     username: str | None = None, engine: Engine | None = None
 ) -> list[tuple[ApiKey, str]]:
-    """Keys with their owner's name (only ``username``'s when given), oldest first."""
+    """Keys with their owner's name (only ``username``'s when given), oldest first.
+
+    Raises:
+        NotFound: there is no user named ``username``.
+    """
     with session_scope(engine or get_engine()) as s:
+        if (
+            username is not None
+            and s.exec(select(User.id).where(col(User.username) == username)).first() is None
+        ):
+            raise NotFound(f"no user named {username!r}")
         query = (
             select(ApiKey, User.username)
             .join(User, col(User.id) == col(ApiKey.user_id))

@@ -162,6 +162,20 @@ def check_source(path: Path, transfer_type: str) -> None:
         raise InvalidInput(f"{path.name} is not a supported package for a {transfer_type} transfer")
 
 
+def check_start(
+    name: str, source: str | tuple[str, str] | Path, transfer_type: str = STANDARD
+) -> tuple[str, TransferType, Path]:
+    """What :func:`start_transfer` refuses, checked without creating anything (a
+    caller refuses bad input before it asks for somewhere to run the work): the
+    name, the type, and a source that exists and fits the type. Returns the
+    cleaned name, the type and the source on disk."""
+    name = _check_name(name)
+    ttype = normalize_type(transfer_type)
+    src = resolve_source(source)
+    check_source(src, ttype)
+    return name, ttype, src
+
+
 def start_transfer(
     name: str,
     source: str | tuple[str, str] | Path,
@@ -183,8 +197,7 @@ def start_transfer(
     copied here: the flow's first job copies the source, which must stay in place
     until then.
     """
-    name = _check_name(name)
-    ttype = normalize_type(transfer_type)
+    name, ttype, src = check_start(name, source, transfer_type)
     config = processing_config or "default"
     if not NAME_RE.match(config):
         raise InvalidInput(f"processing configuration name {config!r} is invalid")
@@ -195,8 +208,6 @@ def start_transfer(
     # "Approve standard transfer" preconfigured: Yes approves at once, No rejects.
     preset = None if auto_approve else load_named(config).approve_transfer
     auto_approve = auto_approve or preset is True
-    src = resolve_source(source)
-    check_source(src, ttype)
     # the folders above it as they really are: the copy refuses a link swapped in later
     src = src.parent.resolve() / src.name
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)

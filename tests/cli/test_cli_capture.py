@@ -100,7 +100,7 @@ def test_show_download_and_list(page: str, loopback: None, tmp_path: Path) -> No
     bad = runner.invoke(app, ["capture", "download", guid, str(tmp_path), "--format", "zip"])
     assert bad.exit_code == 1 and "--format must be one of warc, wacz" in bad.stderr
     missing = runner.invoke(app, ["capture", "show", "ZZZZ-2222"])
-    assert missing.exit_code == 1 and "Not found" in missing.stderr
+    assert missing.exit_code == 1 and missing.stderr.strip() == "error: no capture ZZZZ-2222"
 
     listed = runner.invoke(app, ["capture", "list", "--json"])
     assert listed.exit_code == 0

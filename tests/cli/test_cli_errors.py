@@ -133,3 +133,41 @@ def test_help_and_no_arguments_are_not_errors(capsys: pytest.CaptureFixture[str]
     assert code == 0 and "transfer" in out
     code, out, err = run(["transfer"], capsys)  # a group alone shows its help
     assert code == 2 and "start" in out + err and "Traceback" not in out + err
+
+
+BAD_VALUES = [
+    (["transfer", "start", "{src}", "--type", "nope"], "error: unknown transfer type 'nope'"),
+    (["transfer", "start", "{src}", "--name", "a/b"], "error: transfer name 'a/b' is not usable"),
+    (["transfer", "start", "{src}/a.txt"], "error: a standard transfer needs a folder, a.txt"),
+    (["transfer", "start", "{src}", "--type", "zipfile"], "error: a zipfile transfer needs a file"),
+    (["apikey", "list", "--user", "nobody"], "error: no user named 'nobody'"),
+    (["capture", "show", "ZZZZ-2222"], "error: no capture ZZZZ-2222"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_VALUES, ids=[" ".join(a) for a, _ in BAD_VALUES])
+def test_a_bad_value_is_named_before_asking_for_a_serve(
+    argv: list[str],
+    message: str,
+    custos_home: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without a serve and without --wait, bad input is still what the line names
+    (not "no custos serve is running"), and nothing is recorded."""
+    from sqlmodel import select
+
+    from custos.db import session_scope
+    from custos.models import Unit
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    argv = [a.format(src=src) for a in argv]
+    with session_scope() as s:
+        before = len(s.exec(select(Unit)).all())
+    code, out, err = run(argv, capsys)
+    assert_one_line(code, err, argv)
+    assert err.startswith(message) and out == ""
+    with session_scope() as s:
+        assert len(s.exec(select(Unit)).all()) == before

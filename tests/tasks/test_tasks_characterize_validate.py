@@ -36,10 +36,11 @@ def test_characterize_audio_with_all_av_tools(make) -> None:
 
 
 def test_characterize_missing_tool_and_failure(make, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")  # no tool found at all
-    from tasks.tools import run as toolrun
+    from custos import programs
 
-    toolrun.tool_version.cache_clear()
+    monkeypatch.setenv("PATH", "/nonexistent")  # no tool found at all:
+    monkeypatch.setattr(programs, "SYSTEM_DIRS", ())  # nor in the system folders
+    programs.tool_version.cache_clear()
     [out] = characterize_file(make.png(), tools=["exiftool"]).outputs
     assert out.outcome == "skipped" and "not installed" in out.note
     monkeypatch.undo()
