@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from web.pages import auth, dashboard, ingest, transfers
+from web.pages import auth, captures, dashboard, ingest, transfers
 
 PAGES: list[ModuleType] = [
     auth,
     dashboard,
     transfers,
     ingest,
+    captures,  # last: its /<GUID> pattern never shadows a named page
 ]
