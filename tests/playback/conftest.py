@@ -20,7 +20,7 @@ import pytest
 from custos.runtime.preflight import free_port
 from custos.settings import load_settings
 from tests.playback.site import PlaybackSite
-from tests.web.conftest import PASSWORD, REPO, WIDE, _ready
+from tests.web.conftest import AXE, PASSWORD, REPO, WIDE, _ready
 
 #: A browser profile that, like a normal (not private) window, lets a frame of another
 #: site keep storage: ReplayWeb.page's service worker runs in the playback frame.
@@ -81,6 +81,7 @@ def profile(tmp_path: Path) -> Iterator[Callable[[], Any]]:
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
                 viewport=WIDE,
             )
+            context.add_init_script(path=str(AXE))  # for the console's page checks
             contexts.append(context)
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(30_000)

@@ -19,14 +19,14 @@ import pytest
 
 from tests.playback.conftest import Served
 from tests.playback.site import FETCHED_WORD, PAGE_WORD
-from tests.web.conftest import sign_in
+from tests.web.conftest import check_page, sign_in
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]
 
 DOC_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "playback.png"
 
 
-def replay_frame(page: Any, needle: str, timeout: float = 60) -> Any:
+def replay_frame(page: Any, needle: str, timeout: float = 120) -> Any:
     """The frame of the archived page once its body shows ``needle``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -55,7 +55,7 @@ def wait_until(check: Callable[[], Any], timeout: float = 30) -> Any:
 
 
 def test_capture_replays_with_fetched_text_and_late_image(
-    served: Served, profile: Callable[[], Any]
+    served: Served, profile: Callable[[], Any], request: pytest.FixtureRequest
 ) -> None:
     guid = served.capture("alice", "/dynamic.html", wacz=True)
     record = served.wait("alice", guid)
@@ -86,6 +86,16 @@ def test_capture_replays_with_fetched_text_and_late_image(
     assert width == 64, "the image inserted after load did not replay"
     DOC_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOC_SCREENSHOT))
+
+    # every console page passes the console's checks (axe-core, 390 px wide)
+    check_page(page, request, "record")
+    for view in ("dom", "resources"):
+        response = page.goto(f"{served.url}/{guid}/{view}")
+        assert response is not None and response.status == 200
+        check_page(page, request, view)
+    assert "late.png" in page.inner_text("table")  # the resources: the late image too
+    page.goto(f"{served.url}/{guid}/dom")
+    assert f"fetched: {FETCHED_WORD}" in page.inner_text(".page-text")  # the DOM as text
 
 
 def test_captured_script_cannot_reach_the_console(
