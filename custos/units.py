@@ -4,7 +4,8 @@ a finished unit. The console (``web``) shows these; ``api.archivematica`` hides
 units through ``hide`` too.
 
 Every read is bounded: a list holds at most ``limit`` units (newest first), one
-unit's page holds its own jobs, tasks and events.
+unit's page holds its own jobs (with their task counts) and events, a job's tasks
+are read a page at a time (``job_tasks``).
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class JobView:
     started_at: datetime | None
     ended_at: datetime | None
     output: str | None
-    tasks: list[TaskView] = field(default_factory=list)
+    task_count: int = 0
     decision: dict[str, Any] | None = None
 
 
@@ -196,7 +197,8 @@ class UnitDetail:
 
 def unit_detail(uuid: str, engine: Engine | None = None, event_limit: int = 2000) -> UnitDetail:
     """The unit ``uuid`` with its jobs grouped by microservice (oldest group first),
-    each job's tasks, its events (up to ``event_limit``) and its open decisions."""
+    how many tasks each job ran (``job_tasks`` reads them), its events (up to
+    ``event_limit``) and its open decisions."""
     engine = engine or get_engine()
     with session_scope(engine) as s:
         unit = s.get(Unit, uuid)
@@ -205,17 +207,13 @@ def unit_detail(uuid: str, engine: Engine | None = None, event_limit: int = 2000
         jobs = list(
             s.exec(select(Job).where(col(Job.unit_uuid) == uuid).order_by(col(Job.seq))).all()
         )
-        job_ids = [j.uuid for j in jobs]
-        tasks = (
-            list(
-                s.exec(
-                    select(Task)
-                    .where(col(Task.job_uuid).in_(job_ids))
-                    .order_by(col(Task.created_at), col(Task.file_name))
-                ).all()
-            )
-            if job_ids
-            else []
+        counts = dict(
+            s.exec(
+                select(col(Task.job_uuid), func.count())
+                .join(Job, col(Job.uuid) == col(Task.job_uuid))
+                .where(col(Job.unit_uuid) == uuid)
+                .group_by(col(Task.job_uuid))
+            ).all()
         )
         open_decisions = list(
             s.exec(
@@ -239,20 +237,6 @@ def unit_detail(uuid: str, engine: Engine | None = None, event_limit: int = 2000
             if unit.unit_type == UnitType.SIP
             else []
         )
-    by_job: dict[str, list[TaskView]] = {}
-    for t in tasks:
-        by_job.setdefault(t.job_uuid, []).append(
-            TaskView(
-                t.uuid,
-                t.file_name,
-                t.exit_code,
-                t.arguments,
-                t.stdout,
-                t.stderr,
-                t.started_at,
-                t.ended_at,
-            )
-        )
     decided = {
         d.job_uuid: {
             "job_uuid": d.job_uuid,
@@ -273,7 +257,7 @@ def unit_detail(uuid: str, engine: Engine | None = None, event_limit: int = 2000
             j.started_at,
             j.ended_at,
             j.output,
-            by_job.get(j.uuid, []),
+            counts.get(j.uuid, 0),
             decided.get(j.uuid),
         )
         group = index.get(j.microservice)
@@ -294,6 +278,39 @@ def unit_detail(uuid: str, engine: Engine | None = None, event_limit: int = 2000
         sip=sip,
         transfers=transfers,
     )
+
+
+def job_tasks(
+    unit_uuid: str, job_uuid: str, offset: int = 0, limit: int = 200, engine: Engine | None = None
+) -> tuple[Job, list[TaskView], int]:
+    """One job of the unit, ``limit`` of its tasks from ``offset`` (by file), and how
+    many it has."""
+    with session_scope(engine or get_engine()) as s:
+        job = s.get(Job, job_uuid)
+        if job is None or job.unit_uuid != unit_uuid:
+            raise NotFound(f"no job {job_uuid} in unit {unit_uuid}")
+        total = s.exec(select(func.count()).where(col(Task.job_uuid) == job_uuid)).one()
+        rows = s.exec(
+            select(Task)
+            .where(col(Task.job_uuid) == job_uuid)
+            .order_by(col(Task.file_name), col(Task.created_at))
+            .offset(max(0, offset))
+            .limit(limit)
+        ).all()
+        tasks = [
+            TaskView(
+                t.uuid,
+                t.file_name,
+                t.exit_code,
+                t.arguments,
+                t.stdout,
+                t.stderr,
+                t.started_at,
+                t.ended_at,
+            )
+            for t in rows
+        ]
+        return job, tasks, int(total)
 
 
 def hide(uuid: str, unit_type: UnitType | str | None = None, engine: Engine | None = None) -> bool:

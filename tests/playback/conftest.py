@@ -20,7 +20,7 @@ import pytest
 from custos.runtime.preflight import free_port
 from custos.settings import load_settings
 from tests.playback.site import PlaybackSite
-from tests.web.conftest import AXE, PASSWORD, REPO, WIDE, _ready
+from tests.console.conftest import AXE, PASSWORD, REPO, WIDE, _ready
 
 #: A browser profile that, like a normal (not private) window, lets a frame of another
 #: site keep storage: ReplayWeb.page's service worker runs in the playback frame.

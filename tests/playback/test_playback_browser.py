@@ -19,7 +19,7 @@ import pytest
 
 from tests.playback.conftest import Served
 from tests.playback.site import FETCHED_WORD, PAGE_WORD
-from tests.web.conftest import check_page, sign_in
+from tests.console.conftest import check_page, sign_in
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]
 

@@ -85,6 +85,7 @@ def _start_all(
     name: str,
     accession: str,
     config: str,
+    approve: bool,
     user: User,
 ) -> list[str]:
     if not selected:
@@ -101,6 +102,7 @@ def _start_all(
                 transfer_type=ttype,
                 processing_config=config,
                 accession=accession.strip() or None,
+                auto_approve=approve,
                 created_by=user.id,
             )
         )
@@ -115,11 +117,19 @@ async def start(
     name: Annotated[str, Form(max_length=200)] = "",
     accession: Annotated[str, Form(max_length=200)] = "",
     processing_config: Annotated[str, Form(max_length=100)] = "default",
+    approve_at_once: Annotated[bool, Form()] = False,
     user: User = Depends(requires(Access.PROCESS)),
 ) -> Response:
     try:
         started = await run_in_threadpool(
-            _start_all, source, transfer_type, name, accession, processing_config, user
+            _start_all,
+            source,
+            transfer_type,
+            name,
+            accession,
+            processing_config,
+            approve_at_once,
+            user,
         )
     except InvalidInput as exc:
         from custos import units as core_units
@@ -137,6 +147,7 @@ async def start(
                 "accession": accession,
                 "transfer_type": transfer_type,
                 "processing_config": processing_config,
+                "approve_at_once": approve_at_once,
             },
         )
         return render(request, "transfers/index.html", context, status_code=400)

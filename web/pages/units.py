@@ -8,6 +8,8 @@ under ``base`` (``/transfers`` or ``/ingest``):
   PREMIS events, open decisions with their choices);
 - ``GET {base}/{uuid}/live``: the page's changing part (polled every 2 s while
   the unit runs);
+- ``GET {base}/{uuid}/jobs/{job}/tasks?offset=``: a job's tasks, ``TASK_PAGE`` at a
+  time (fetched when the job's tasks are opened);
 - ``POST {base}/{uuid}/decisions/{job}``: answer a decision (``process``);
 - ``POST {base}/{uuid}/remove``: hide a finished unit from the list (``process``).
 """
@@ -26,9 +28,13 @@ from custos import units as core_units
 from custos.access import Access
 from custos.errors import NotFound
 from custos.models import UnitType, User
+from custos.transfers import APPROVALS
 from web.console import render, requires
 
-UUID = r"^[0-9a-fA-F-]{36}$"
+#: Tasks shown at a time on a job (the next ones follow a "more" link).
+TASK_PAGE = 200
+#: The approval decisions of transfers: answered with Approve / Reject buttons.
+APPROVAL_NAMES = frozenset(a.name for a in APPROVALS.values())
 
 
 def redirect(request: Request, target: str) -> Response:
@@ -48,7 +54,7 @@ def _detail(uuid: str, kind: UnitType) -> core_units.UnitDetail:
 def version(detail: core_units.UnitDetail) -> str:
     """A digest of what the live part shows: unchanged, the poll answers 204 (no swap)."""
     parts = [str(detail.unit.status), str(len(detail.events)), str(len(detail.decisions))]
-    parts += [f"{j.uuid}{j.status}{len(j.tasks)}" for g in detail.groups for j in g.jobs]
+    parts += [f"{j.uuid}{j.status}{j.task_count}" for g in detail.groups for j in g.jobs]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -66,7 +72,13 @@ def unit_routes(router: APIRouter, kind: UnitType, base: str) -> None:
         request: Request, uuid: str, _user: User = Depends(requires(Access.READ))
     ) -> Response:
         detail = await run_in_threadpool(_detail, uuid, kind)
-        context = {"d": detail, "base": base, "label": label, "version": version(detail)}
+        context = {
+            "d": detail,
+            "base": base,
+            "label": label,
+            "version": version(detail),
+            "approval_names": APPROVAL_NAMES,
+        }
         return render(request, "units/page.html", context)
 
     @router.get(f"{base}/{{uuid}}/live", name=f"{label}-live")
@@ -77,8 +89,36 @@ def unit_routes(router: APIRouter, kind: UnitType, base: str) -> None:
         current = version(detail)
         if v == current:
             return Response(status_code=204)
-        context = {"d": detail, "base": base, "label": label, "version": current}
+        context = {
+            "d": detail,
+            "base": base,
+            "label": label,
+            "version": current,
+            "approval_names": APPROVAL_NAMES,
+        }
         return render(request, "units/live.html", context)
+
+    @router.get(f"{base}/{{uuid}}/jobs/{{job}}/tasks", name=f"{label}-tasks")
+    async def tasks(
+        request: Request,
+        uuid: str,
+        job: str,
+        offset: int = 0,
+        _user: User = Depends(requires(Access.READ)),
+    ) -> Response:
+        found, rows, total = await run_in_threadpool(
+            core_units.job_tasks, uuid, job, offset, TASK_PAGE
+        )
+        context = {
+            "job": found,
+            "tasks": rows,
+            "total": total,
+            "offset": offset,
+            "page": TASK_PAGE,
+            "base": base,
+            "uuid": uuid,
+        }
+        return render(request, "units/tasks.html", context)
 
     @router.post(f"{base}/{{uuid}}/decisions/{{job}}", name=f"{label}-decide")
     async def decide(

@@ -20,9 +20,11 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,8 +36,6 @@ from sqlalchemy import Engine
 
 from custos.runtime.preflight import free_port
 from custos.settings import load_settings
-
-pytestmark = [pytest.mark.server]
 
 PASSWORD = "console-test-password"
 ROLES = {"admin": "admin1", "archivist": "archivist", "capture": "capture", "auditor": "auditor"}
@@ -78,12 +78,13 @@ def _ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> di
 
 
 @pytest.fixture(scope="session")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def console() -> Iterator[Console]:
     """``custos serve`` on a fresh home, with one user per role."""
     from custos.accounts import create_user
     from custos.db import make_engine
 
-    base = tmp_path_factory.mktemp("console")
+    # a short path: clamd's socket lives in the home (Unix socket paths: 107 bytes)
+    base = Path(tempfile.mkdtemp(prefix="con-"))
     home = base / "home"
     home.mkdir()
     env = dict(os.environ)
@@ -101,7 +102,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         [sys.executable, "-m", "cli", "serve", "--json"],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=open(log, "ab"),  # noqa: SIM115 (the child keeps it)
+        stderr=open(log, "ab"),
         start_new_session=True,
         cwd=REPO,
     )
@@ -120,6 +121,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -224,7 +226,10 @@ def visit(console: Console, request: pytest.FixtureRequest) -> Callable[..., Any
         response = page.goto(f"{console.url}{path}")
         assert response is not None and response.status == 200, (path, response and response.status)
         csp = response.headers.get("content-security-policy", "")
-        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert (
+            "script-src 'self'" in csp
+            and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        )
         check_page(page, request, label or path)
         return response
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.web.conftest import PASSWORD, Console, check_page, new_page
-
 import pytest
+
+from tests.console.conftest import PASSWORD, Console, check_page, new_page
+
+pytestmark = [pytest.mark.server]
 
 
 def test_sign_in_shows_the_dashboard_and_sign_out_ends_the_session(

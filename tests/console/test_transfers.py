@@ -1,0 +1,115 @@
+"""A transfer from the source browser to a stored AIP, all in the browser.
+
+Started from the folder tree with the ``default`` configuration and an approval
+step; every decision answered in the transfer's and then the SIP's page (the
+pages update themselves while the units run); the AIP counted on the dashboard.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import Console, check_page
+
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(1500)]
+
+#: The choice taken at each decision (by label), else the first that rejects nothing.
+PREFER = (
+    "Do not upload DIP",
+    "Do not normalize",
+    "Skip examine contents",
+    "Create single SIP and continue processing",
+    "Store AIP",
+    "Yes",
+    "Continue",
+)
+DONE = "#unit-status .status-COMPLETE, #unit-status .status-FAILED, #unit-status .status-REJECTED"
+
+
+def pick(labels: list[str]) -> str:
+    for wanted in PREFER:
+        if wanted in labels:
+            return wanted
+    return next(label for label in labels if "reject" not in label.lower())
+
+
+def answer_until_done(page: Any, request: pytest.FixtureRequest, what: str) -> list[str]:
+    """Answer each decision the unit's page shows until the unit ends; the questions."""
+    asked: list[str] = []
+    while True:
+        page.wait_for_selector(f"{DONE}, section.decision", timeout=600_000)
+        decision = page.locator("section.decision")
+        if decision.count() == 0:
+            break
+        question = decision.first.get_by_role("heading").inner_text()
+        if not asked:
+            check_page(page, request, f"{what}-decision")
+        asked.append(question)
+        approve = decision.first.get_by_role("button", name="Approve transfer")
+        if approve.count():
+            approve.click()
+        else:
+            select = decision.first.get_by_label("Choice")
+            labels = [t.strip() for t in select.locator("option").all_inner_texts()]
+            select.select_option(label=pick(labels))
+            decision.first.get_by_role("button", name="Answer").click()
+        page.wait_for_load_state("load")
+        assert len(asked) < 40, asked
+    status = page.locator("#unit-status").inner_text()
+    assert status == "Completed", f"{what} ended {status}: {page.inner_text('main')[:3000]}"
+    return asked
+
+
+def test_transfer_from_the_source_browser_to_a_stored_aip(
+    console: Console,
+    signed_in: Callable[[str], Any],
+    visit: Callable[..., Any],
+    request: pytest.FixtureRequest,
+) -> None:
+    letters = console.home / "locations" / "transfer-source" / "incoming" / "letters"
+    letters.mkdir(parents=True)
+    (letters / "letter.txt").write_text("Dear reader,\nthe console works.\n")
+    (letters / "notes.csv").write_text("a,b\n1,2\n")
+
+    page = signed_in("archivist")
+    visit(page, "/transfers", "transfers-start")
+    page.locator('details[data-path="incoming"] > summary').click()  # opens incoming/
+    checkbox = page.get_by_role("checkbox", name="letters/")
+    checkbox.check()
+    page.get_by_label("Transfer type").select_option(label="Standard (a folder)")
+    page.get_by_label("Name", exact=True).fill("console-letters")
+    page.get_by_label("Accession number").fill("ACC-CONSOLE-1")
+    page.get_by_label("Processing configuration").select_option("default")
+    check_page(page, request, "transfers-selected")
+    page.get_by_role("button", name="Start transfer").click()
+    page.wait_for_url(re.compile(r".*/transfers/[0-9a-f-]{36}$"))
+    assert page.get_by_role("heading", level=1).inner_text() == "Transfer console-letters"
+
+    asked = answer_until_done(page, request, "transfer")
+    assert asked[0] == "Decision: Approve standard transfer"
+    check_page(page, request, "transfer-done")
+    page.get_by_role("link", name="console-letters").first.click()  # its SIP
+    page.wait_for_url(re.compile(r".*/ingest/[0-9a-f-]{36}$"))
+    answer_until_done(page, request, "sip")
+    check_page(page, request, "sip-done")
+
+    # the microservice groups, a job's tasks (fetched when opened), the events
+    groups = page.locator("details.group:not([open]):not(#events) > summary")
+    for index in range(groups.count() - 1, -1, -1):  # open every group
+        groups.nth(index).click()
+    tasks = page.locator("details.group td details").first
+    tasks.locator("summary").click()
+    tasks.get_by_role("columnheader", name="Exit code").wait_for()
+    assert tasks.locator("tbody tr").count() >= 1
+    page.locator("#events > summary").click()
+    assert page.locator("#events tbody tr").count() >= 1
+    check_page(page, request, "sip-details")
+
+    visit(page, "/", "dashboard-after")
+    assert page.locator("#aip-count").inner_text() == "1"
+    visit(page, "/ingest", "ingest-list")
+    assert page.locator("#unit-rows tr", has_text="console-letters").count() == 1
