@@ -19,8 +19,8 @@ import pytest
 
 from custos.runtime.preflight import free_port
 from custos.settings import load_settings
-from tests.playback.site import PlaybackSite
 from tests.console.conftest import AXE, PASSWORD, REPO, WIDE, _ready
+from tests.playback.site import PlaybackSite
 
 #: A browser profile that, like a normal (not private) window, lets a frame of another
 #: site keep storage: ReplayWeb.page's service worker runs in the playback frame.
