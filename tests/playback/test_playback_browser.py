@@ -101,7 +101,7 @@ def test_capture_replays_with_fetched_text_and_late_image(
 def test_captured_script_cannot_reach_the_console(
     served: Served, profile: Callable[[], Any]
 ) -> None:
-    guid = served.capture("alice", f"/hostile.html?console={served.url}")
+    guid = served.capture("alice", f"/hostile.html?console={served.url}", wacz=True)
     assert served.wait("alice", guid)["status"] == "completed"
 
     page = profile()
@@ -157,7 +157,7 @@ def test_captured_script_cannot_reach_the_console(
 def test_private_capture_plays_for_its_owner_only(
     served: Served, profile: Callable[[], Any]
 ) -> None:
-    guid = served.capture("alice", "/dynamic.html", is_private=True)
+    guid = served.capture("alice", "/dynamic.html", is_private=True, wacz=True)
     assert served.wait("alice", guid)["status"] == "completed"
     assert httpx.get(f"{served.url}/{guid}").status_code == 404  # anonymous
 
