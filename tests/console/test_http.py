@@ -203,12 +203,17 @@ def test_every_console_response_sets_the_csp(app: Any, archivist: TestClient) ->
 
     transfer = next(iter(core_units.list_units(UnitType.TRANSFER)), None)
     none = "00000000-0000-0000-0000-000000000000"
-    values = {"uuid": transfer.uuid if transfer else none, "job": none}
+    values = {
+        "uuid": transfer.uuid if transfer else none,
+        "job": none,
+        "guid": "ABCD-2345",  # the capture pages (no such capture: their 404 page)
+        "timestamp": "1.0",
+    }
     paths = _console_get_paths()
     assert {"/", "/signin", "/transfers", "/ingest", "/backlog"} <= set(paths)
     checked = 0
     for path in paths:
-        url = path.format(**values)
+        url = re.sub(r"\{(\w+):\w+\}", r"{\1}", path).format(**values)  # {guid:guid}
         response = archivist.get(url, follow_redirects=False)
         csp = response.headers.get("content-security-policy", "")
         script = re.search(r"script-src ([^;]*)", csp)
