@@ -9,7 +9,8 @@ honour (it reads none: a token in the path says which capture may be played).
 Routes (all others are 404):
 
 - ``/replay/ui.js`` and ``/replay/sw.js``: ReplayWeb.page from ``web/node_modules``
-  (the service worker's scope is ``/replay/``);
+  (the service worker's scope is ``/replay/``); ``/replay/`` itself, asked for before
+  the worker controls the frame, is a page that waits for it and loads again;
 - ``/embed/<token>``: the page the console frames: ``<replay-web-page>`` replaying
   the capture the token names;
 - ``/archive/<token>/<GUID>.wacz`` (or ``.warc.gz``): the capture's WACZ, else its
@@ -58,6 +59,18 @@ EMBED_PAGE = """<!doctype html>
 """
 
 
+#: ``/replay/`` before ReplayWeb.page's service worker controls the frame: wait for the
+#: worker, then load again (the worker answers from then on).
+WAITING_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Loading the replay</title>
+<script>
+if ("serviceWorker" in navigator && !navigator.serviceWorker.controller) {
+  navigator.serviceWorker.ready.then(() => setTimeout(() => location.reload(), 200));
+}
+</script></head><body><p>Loading the replay ...</p></body></html>
+"""
+
+
 def archive_name(capture: Capture, path: Path) -> str:
     """``ABCD-1234.wacz`` or ``ABCD-1234.warc.gz``: ReplayWeb.page reads the suffix."""
     return f"{capture.guid}.wacz" if path.suffix == ".wacz" else f"{capture.guid}.warc.gz"
@@ -80,6 +93,12 @@ def create_playback_app() -> FastAPI:
     @app.exception_handler(NotFound)
     async def not_found(_request: object, _exc: NotFound) -> Response:
         return PlainTextResponse("Not found.", status_code=404, headers=COMMON_HEADERS)
+
+    @app.get("/replay/")
+    @app.get("/replay/index.html")
+    def replay_waiting() -> Response:
+        headers = {**COMMON_HEADERS, "Content-Security-Policy": EMBED_CSP}
+        return HTMLResponse(WAITING_PAGE, headers={**headers, "Cache-Control": "no-store"})
 
     @app.get("/replay/{name}")
     def replay_asset(name: str) -> Response:

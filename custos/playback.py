@@ -20,17 +20,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from custos.captures import can_edit, canonical_guid
+from custos.capture_contents import OUTPUT_VIEWS, output_file
+from custos.captures import can_edit, canonical_guid, get_capture
 from custos.errors import ConfigError, NotFound
-from custos.models import Capture, User
+from custos.models import Capture, CaptureJob, CaptureStatus, Organization, User
 from custos.settings import Settings, get_settings
 
 KEY_FILE = "playback.key"
@@ -135,3 +138,72 @@ def check_token(token: str, now: float | None = None) -> str:
     if int(expires) < (now if now is not None else time.time()):
         raise NotFound("Not found.")
     return guid
+
+
+# -- the record page ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Record:
+    """What the console's record page (``/<GUID>``) shows of a capture."""
+
+    capture: Capture
+    organization: str | None
+    creator: str | None
+    job_status: str | None
+    step: str | None
+    error: str | None
+    outputs: frozenset[str]
+    playable: bool
+
+    @property
+    def in_progress(self) -> bool:
+        return self.capture.status in (CaptureStatus.QUEUED, CaptureStatus.STARTED)
+
+    @property
+    def failed(self) -> bool:
+        return self.capture.status == CaptureStatus.FAILED
+
+
+def _error_of(message: str | None) -> str | None:
+    if not message:
+        return None
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return message
+    if isinstance(data, dict):
+        parts = [
+            str(v)
+            for value in data.values()
+            for v in (value if isinstance(value, list) else [value])
+        ]
+        return "; ".join(parts) or message
+    return str(data)
+
+
+def record(session: Session, user: User | None, ref: str) -> Record:
+    """The record of capture ``ref`` (GUID) for ``user`` (None: anonymous).
+
+    ``NotFound`` for a capture that does not exist, was deleted, or is private
+    and not ``user``'s to see: a private capture is not revealed to others.
+    """
+    capture = get_capture(session, ref)
+    if not may_play(session, user, capture):
+        raise NotFound("Not found.")
+    org = session.get(Organization, capture.organization_id) if capture.organization_id else None
+    creator = session.get(User, capture.created_by) if capture.created_by else None
+    job = session.exec(
+        select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture.uuid)
+    ).first()
+    outputs = frozenset(
+        view for view in OUTPUT_VIEWS if output_file(session, capture, view) is not None
+    )
+    return Record(
+        capture=capture,
+        organization=org.name if org else None,
+        creator=creator.username if creator else None,
+        job_status=str(job.status) if job else None,
+        step=job.step_description if job else None,
+        error=_error_of(job.message) if job and capture.status == CaptureStatus.FAILED else None,
+        outputs=outputs,
+        playable=capture.status == CaptureStatus.SUCCEEDED and replay_file(capture) is not None,
+    )

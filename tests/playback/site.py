@@ -3,8 +3,9 @@
 - ``/dynamic.html``: after load its script fetches ``/data.json`` and writes its
   word into ``#data``; 300 ms later it inserts ``/late.png``.
 - ``/hostile.html?console=<origin>``: its script tries to read ``document.cookie``,
-  call the console's API with the viewer's credentials and navigate the top
-  window, and writes what it got into ``#report`` (JSON).
+  call the console's API with the viewer's credentials, writes what it got into
+  ``#report`` and the console log (``HOSTILE-REPORT <json>``), then tries to navigate
+  the top window.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ window.addEventListener('load', async () => {
     report.calls[path] = await call(path);
     report.calls[consoleOrigin + path] = await call(consoleOrigin + path);
   }
-  try { window.top.location = consoleOrigin + '/hijacked'; report.top = 'assigned'; }
-  catch (e) { report.top = 'refused ' + e.name; }
   report.cookie = document.cookie;
   document.getElementById('report').textContent = JSON.stringify(report);
+  console.log('HOSTILE-REPORT ' + JSON.stringify(report));
+  try { window.top.location = consoleOrigin + '/hijacked'; console.log('HOSTILE-TOP assigned'); }
+  catch (e) { console.log('HOSTILE-TOP refused ' + e.name); }
 });
 </script></body></html>
 """

@@ -80,6 +80,8 @@ def test_playback_host_serves_replay_assets_and_nothing_of_the_console(
     assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/replay/"
     assert "javascript" in sw.headers["content-type"] and len(sw.content) > 100_000
     assert play.get("/replay/ui.js").status_code == 200
+    waiting = play.get("/replay/?source=x")  # before the service worker controls the frame
+    assert waiting.status_code == 200 and "serviceWorker.ready" in waiting.text
     assert play.get("/replay/../../package.json").status_code == 404
     _, key = user("admin")
     auth = {"Authorization": f"Bearer {key}", "Cookie": "custos_session=anything"}
@@ -97,7 +99,12 @@ def test_playback_host_serves_replay_assets_and_nothing_of_the_console(
     assert play.post("/v1/archives", json={"url": "http://x.test"}, headers=auth).status_code == 404
     # ... and the console's host serves none of the playback routes
     assert console.get("/custos/health").status_code == 200
-    for path in ("/replay/sw.js", "/replay/ui.js", f"/embed/{issue_token('ABCD-2345')}"):
+    for path in (
+        "/replay/",
+        "/replay/sw.js",
+        "/replay/ui.js",
+        f"/embed/{issue_token('ABCD-2345')}",
+    ):
         assert console.get(path).status_code == 404, path
 
 

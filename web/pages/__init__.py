@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from web.pages import admin, auth, captures, dashboard, ingest, storage, transfers
+from web.pages import admin, auth, captures, dashboard, ingest, playback, storage, transfers
 
 PAGES: list[ModuleType] = [
     auth,
@@ -19,4 +19,5 @@ PAGES: list[ModuleType] = [
     storage,
     captures,
     admin,
+    playback,  # last: its /<GUID> pattern never shadows a named page
 ]
