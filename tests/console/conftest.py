@@ -59,6 +59,12 @@ class Console:
     def username(self, role: str) -> str:
         return ROLES[role]
 
+    def api_log(self, lines: int = 40) -> str:
+        """The end of the API's log (for a failure's message)."""
+        path = self.home / "logs" / "api.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
 
 def _ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> dict[str, Any]:
     assert proc.stdout is not None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.console.conftest import Console, check_page
 
@@ -37,11 +38,22 @@ def pick(labels: list[str]) -> str:
     return next(label for label in labels if "reject" not in label.lower())
 
 
-def answer_until_done(page: Any, request: pytest.FixtureRequest, what: str) -> list[str]:
-    """Answer each decision the unit's page shows until the unit ends; the questions."""
+def answer_until_done(
+    page: Any, request: pytest.FixtureRequest, what: str, problems: list[str], console: Console
+) -> list[str]:
+    """Answer each decision the unit's page shows until the unit ends; the questions.
+
+    ``problems`` collects the page's failed requests (shown if an update is missed).
+    """
     asked: list[str] = []
+    missed: list[str] = []
     while True:
-        page.wait_for_selector(f"{DONE}, section.decision", timeout=600_000)
+        try:  # the page updates itself: no reload while the unit runs
+            page.wait_for_selector(f"{DONE}, section.decision", timeout=300_000)
+        except PlaywrightTimeout:
+            missed.append(f"after {asked[-1:]}: {page.inner_text('#live')[:300]}")
+            page.reload()
+            continue
         decision = page.locator("section.decision")
         if decision.count() == 0:
             break
@@ -61,6 +73,9 @@ def answer_until_done(page: Any, request: pytest.FixtureRequest, what: str) -> l
         assert len(asked) < 40, asked
     status = page.locator("#unit-status").inner_text()
     assert status == "Completed", f"{what} ended {status}: {page.inner_text('main')[:3000]}"
+    assert not missed, (
+        f"the page did not update itself: {missed}; {problems}; API log: {console.api_log()}"
+    )
     return asked
 
 
@@ -89,12 +104,18 @@ def test_transfer_from_the_source_browser_to_a_stored_aip(
     page.wait_for_url(re.compile(r".*/transfers/[0-9a-f-]{36}$"))
     assert page.get_by_role("heading", level=1).inner_text() == "Transfer console-letters"
 
-    asked = answer_until_done(page, request, "transfer")
+    problems: list[str] = []
+    page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.url}: {r.status}") if r.status >= 400 else None,
+    )
+    asked = answer_until_done(page, request, "transfer", problems, console)
     assert asked[0] == "Decision: Approve standard transfer"
     check_page(page, request, "transfer-done")
     page.get_by_role("link", name="console-letters").first.click()  # its SIP
     page.wait_for_url(re.compile(r".*/ingest/[0-9a-f-]{36}$"))
-    answer_until_done(page, request, "sip")
+    answer_until_done(page, request, "sip", problems, console)
     check_page(page, request, "sip-done")
 
     # the microservice groups, a job's tasks (fetched when opened), the events
