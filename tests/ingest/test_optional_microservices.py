@@ -143,6 +143,20 @@ def _events(tree: etree._ElementTree, file_uuid: str) -> list[tuple[str, str, st
     ]
 
 
+def _directory_uuid(tree: etree._ElementTree, label: str) -> str:
+    """The PREMIS entity UUID of the normative structMap's folder ``label``."""
+    (div,) = tree.xpath(
+        "//mets:structMap[@LABEL='Normative Directory Structure']//mets:div[@LABEL=$l]",
+        namespaces=NS,
+        l=label,
+    )
+    dmdid = div.get("DMDID", "").split()[0]
+    values = tree.xpath(
+        f"//mets:dmdSec[@ID='{dmdid}']//premis:objectIdentifierValue/text()", namespaces=NS
+    )
+    return str(values[0]) if values else ""
+
+
 def _rows(sip_uuid: str) -> dict[str, File]:
     with session_scope() as s:
         return {
@@ -263,6 +277,9 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
     }
     assert ("empty", "inner") in dirs, dirs
     assert (mets_path.parent / "objects" / "empty" / "inner").is_dir()
+    # Assign UUIDs to directories: the folder's UUID is its PREMIS entity in the METS.
+    given = (transfer.variables or {})["directory_uuids"]["objects/empty/inner"]
+    assert _directory_uuid(tree, "inner") == given
 
     # ... and survive a metadata reingest.
     assert start_reingest(sip_uuid, "metadata") == sip_uuid
@@ -277,6 +294,7 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
         "//mets:div[@LABEL='empty']/mets:div[@LABEL='inner']",
         namespaces=NS,
     ), "the empty folder did not survive the reingest"
+    assert _directory_uuid(again, "inner") == given
     assert (mets_path.parent / "objects" / "empty" / "inner").is_dir()
 
 
