@@ -18,6 +18,7 @@ class FileUse:
     SUBMISSION_DOCUMENTATION = "submissionDocumentation"
     LICENSE = "license"
     OCR = "text/ocr"
+    SERVICE = "service"
 
 
 class File(SQLModel, table=True):

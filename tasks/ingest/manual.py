@@ -114,6 +114,56 @@ def relate_manual_files(sip: Sip, job: JobHandle, recorder: Recorder) -> int:
     return len(moves)
 
 
+SERVICE_DIR = "objects/service"
+
+
+def relate_service_files(sip: Sip, job: JobHandle, recorder: Recorder) -> int:
+    """*Check for Service directory*: each file of ``objects/service/`` becomes the
+    *service* file of the original with its relative path and name without extension
+    (it stays where it is; access copies are then made from it). Returns how many."""
+    files = sip_files(sip.uuid, engine=recorder.engine)
+    pending = [
+        f
+        for f in files
+        if f.use == FileUse.ORIGINAL and f.current_path.startswith(f"{SERVICE_DIR}/")
+    ]
+    if not pending:
+        return 0
+    originals: dict[str, list[File]] = {}
+    for f in files:
+        if is_content(f):
+            originals.setdefault(_key(f.current_path.removeprefix("objects/")), []).append(f)
+    problems, changes = [], []
+    for service in pending:
+        matches = originals.get(_key(service.current_path.removeprefix(f"{SERVICE_DIR}/")), [])
+        if len(matches) != 1:
+            why = "No matching file for" if not matches else "Too many possible files for"
+            problems.append(f"{why}: {service.current_path}")
+            continue
+        original = matches[0]
+        changes.append(
+            {"uuid": service.uuid, "use": FileUse.SERVICE, "derived_from": original.uuid}
+        )
+        job.task(
+            file_uuid=original.uuid,
+            file_name=original.current_path,
+            stdout=f"service file {service.current_path}",
+        )
+    if problems:
+        raise InvalidInput("service files: " + "; ".join(problems), details=problems)
+    recorder.update_files(changes)
+    return len(changes)
+
+
+def service_sources(sip: Sip, recorder: Recorder) -> dict[str, File]:
+    """Original uuid -> its service file (what access copies are made from)."""
+    return {
+        f.derived_from: f
+        for f in sip_files(sip.uuid, uses=(FileUse.SERVICE,), engine=recorder.engine)
+        if f.derived_from
+    }
+
+
 def _remove_empty(sip: Sip) -> None:
     """*Remove empty manual normalization directories* (only when nothing is left)."""
     root = sip.path / MANUAL_DIR

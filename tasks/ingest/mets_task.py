@@ -43,6 +43,7 @@ AIP_USES = (
     FileUse.SUBMISSION_DOCUMENTATION,
     FileUse.LICENSE,
     FileUse.OCR,
+    FileUse.SERVICE,
 )
 
 

@@ -24,6 +24,7 @@ NON_CONTENT_DIRS = (
     "objects/metadata/",
     "objects/submissionDocumentation/",
     "objects/manualNormalization/",
+    "objects/service/",
 )
 
 

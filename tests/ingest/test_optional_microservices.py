@@ -416,3 +416,59 @@ def test_manually_normalized_files_become_the_derivatives(
     assert not (mets_path.parent / "objects" / "manualNormalization").exists()
     groups = tree.xpath("//mets:file[@ID=$id]/@GROUPID", namespaces=NS, id=f"file-{kept.uuid}")
     assert groups == [f"Group-{city.uuid}"]
+
+
+@pytest.mark.slow
+def test_service_files_are_kept_and_make_the_access_copies(
+    tmp_path: Path, aip_store: Path, inline_flows: Any
+) -> None:
+    processing.save(
+        "service",
+        EVERYTHING.model_copy(
+            update={
+                "identify_ingest": False,
+                "transcribe": False,
+                "policy_checks_originals": False,
+                "policy_checks_preservation": False,
+                "policy_checks_access": False,
+                "document_empty_dirs": False,
+                "normalize": "service_access",
+                "store_dip": True,
+                "dip_location": "/api/v2/location/default/DS/",
+            }
+        ),
+    )
+    src = tmp_path / "serviced"
+    (src / "service").mkdir(parents=True)
+
+    def image(path: Path, size: str) -> None:
+        subprocess.run(["convert", "-size", size, "xc:navy", str(path)], check=True)
+
+    image(src / "poster.png", "40x30")
+    image(src / "service" / "poster.tif", "80x60")  # a different size: the source is visible
+    transfer_uuid = start_transfer("serviced", src, processing_config="service")
+    assert inline_flows.wait_all(900)
+    sip_uuid = _unit(transfer_uuid).sip_uuid or ""
+    assert inline_flows.wait_all(900)
+    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
+    rows = _rows(sip_uuid)
+    poster = rows["objects/poster.png"]
+    service = rows["objects/service/poster.tif"]
+    assert service.use == "service" and service.derived_from == poster.uuid
+    (access,) = [f for f in rows.values() if f.use == "access"]
+    assert access.derived_from == poster.uuid
+    # the access copy was made from the service file (its size), stored in the DIP
+    dip = next(p for p in Path(aip_store.parent).rglob(Path(access.current_path).name))
+    size = subprocess.run(
+        ["identify", "-format", "%wx%h", str(dip)], capture_output=True, text=True, check=True
+    ).stdout
+    assert size == "80x60"
+    mets_path = aip_store / f"serviced-{sip_uuid}" / "data" / f"METS.{sip_uuid}.xml"
+    assert mets_problems(mets_path) == []
+    doc = metsrw.METSDocument.fromfile(str(mets_path))
+    entry = doc.get_file(file_uuid=service.uuid)
+    assert entry is not None and entry.use == "service"
+    tree = etree.parse(str(mets_path))
+    assert tree.xpath("//mets:fileGrp[@USE='service']/mets:file/@GROUPID", namespaces=NS) == [
+        f"Group-{poster.uuid}"
+    ]
