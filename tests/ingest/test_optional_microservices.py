@@ -472,3 +472,34 @@ def test_service_files_are_kept_and_make_the_access_copies(
     assert tree.xpath("//mets:fileGrp[@USE='service']/mets:file/@GROUPID", namespaces=NS) == [
         f"Group-{poster.uuid}"
     ]
+
+
+def test_redo_normalization_keeps_the_manually_normalized_files(make_sip: SipFactory) -> None:
+    from flows.ingest import ingest
+    from tests.support.samples import make_png
+
+    def tiff(path: Path) -> None:
+        make_png(path.with_suffix(".png"))
+        subprocess.run(["convert", str(path.with_suffix(".png")), str(path)], check=True)
+        path.with_suffix(".png").unlink()
+
+    uuid, _ = make_sip(
+        {"objects/a.png": make_png, "objects/manualNormalization/preservation/a.tif": tiff},
+        options=AUTOMATED
+        | {"normalize": "preservation", "approve_normalization": None, "transcribe": False},
+    )
+    assert ingest.fn(uuid) == "wait"
+    rows = _rows(uuid)
+    (manual,) = [f for f in rows.values() if f.use == "preservation"]
+    assert manual.current_path == f"objects/a-{manual.uuid}.tif"
+    from tasks.ingest.sip import load_sip
+
+    root = load_sip(uuid).path  # renamed with the SIP's UUID
+    assert (root / manual.current_path).is_file()
+    pending = decisions.pending(uuid, "Approve normalization")
+    assert pending is not None
+    redo = next(c["id"] for c in pending.choices if c["label"] == "Redo")
+    decisions.answer(pending.job_uuid, redo, resubmit=False)
+    assert ingest.fn(uuid) == "wait"
+    assert (root / manual.current_path).is_file(), "Redo deleted the depositor's file"
+    assert manual.uuid in {f.uuid for f in _rows(uuid).values()}
