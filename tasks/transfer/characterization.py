@@ -106,7 +106,10 @@ def _characterize(ctx: TransferContext) -> None:
         with ctx.recorder.job(ctx.uuid, "Validation", "Policy checks for originals") as job:
             originals = [f for f in every if f.use == FileUse.ORIGINAL]
             ran, failed = mediaconch.record_checks(
-                job, "originals", [(f, ctx.disk_path(f)) for f in originals]
+                job,
+                "originals",
+                [(f, ctx.disk_path(f)) for f in originals],
+                keep_policies=ctx.directory / "metadata" / "submissionDocumentation" / "policies",
             )
             job.output = f"{ran} policy checks, {failed} failed"
     ctx.record("Examine contents", "Move to examine contents")

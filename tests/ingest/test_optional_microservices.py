@@ -27,6 +27,7 @@ from custos.models import Event, File, Job, Unit, UnitStatus
 from custos.reingest import approve_reingest, start_reingest
 from custos.settings import get_settings
 from custos.transfers import start_transfer
+from tasks.tools import mediaconch
 from tests.support.recording import RecordingBackend
 
 from .conftest import AUTOMATED, SipFactory
@@ -250,6 +251,15 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
             )
         ).all()
     assert len(notes_) == 2 and all("access-mp4-mp3.xml" in n for n in notes_), notes_
+    # The policies used are kept in the AIP, as submission documentation.
+    kept = {
+        e.label for e in doc.all_files() if e.type == "Item" and e.use == "submissionDocumentation"
+    }
+    assert {"ffv1-matroska-preservation.xml", "access-mp4-mp3.xml"} <= kept, kept
+    policies = mets_path.parent / "objects" / "submissionDocumentation" / "policies"
+    assert (policies / "access-mp4-mp3.xml").read_bytes() == (
+        mediaconch.POLICY_DIR / "access-mp4-mp3.xml"
+    ).read_bytes()
 
     # OCR: a text file per image in the text/ocr fileGrp, a transcription event.
     (text,) = [f for f in rows.values() if f.use == "text/ocr"]
