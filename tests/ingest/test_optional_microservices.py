@@ -513,3 +513,36 @@ def test_redo_normalization_keeps_the_manually_normalized_files(make_sip: SipFac
     assert ingest.fn(uuid) == "wait"
     assert (root / manual.current_path).is_file(), "Redo deleted the depositor's file"
     assert manual.uuid in {f.uuid for f in _rows(uuid).values()}
+
+
+@pytest.mark.parametrize("with_csv", [True, False])
+def test_normalization_csv_pairs_what_names_cannot(make_sip: SipFactory, with_csv: bool) -> None:
+    from flows.ingest import ingest
+    from tests.support.samples import make_jpeg, make_png
+
+    def tiff(path: Path) -> None:
+        make_png(path.with_suffix(".png"))
+        subprocess.run(["convert", str(path.with_suffix(".png")), str(path)], check=True)
+        path.with_suffix(".png").unlink()
+
+    files: dict[str, Any] = {
+        "objects/a.png": make_png,
+        "objects/a.jpg": make_jpeg,  # two originals named "a": the name alone is ambiguous
+        "objects/manualNormalization/preservation/a.tif": tiff,
+    }
+    if with_csv:
+        files["objects/manualNormalization/normalization.csv"] = (
+            "# original, access, preservation\na.jpg,,manualNormalization/preservation/a.tif\n"
+        )
+    uuid, _ = make_sip(
+        files, options=AUTOMATED | {"normalize": "preservation", "transcribe": False}
+    )
+    if not with_csv:
+        with pytest.raises(Exception, match="Too many possible files for"):
+            ingest.fn(uuid)
+        return
+    assert ingest.fn(uuid) == "complete", _unit(uuid).error
+    rows = _rows(uuid)
+    jpg = rows["objects/a.jpg"]
+    (kept,) = [f for f in rows.values() if f.use == "preservation" and f.derived_from == jpg.uuid]
+    assert kept.current_path == f"objects/a-{kept.uuid}.tif"
