@@ -58,7 +58,7 @@ LABELS: dict[str, dict[Any, str]] = {
     },
     "store_dip": {True: "Store DIP", False: "Reject DIP"},
     "identify_ingest": {True: "Yes", False: "No, use existing data"},
-    "bind_pids": {True: "Yes", False: "No"},
+    "bind_pids": {False: "No"},  # Yes (a Handle server) is not offered: it is refused
     "document_empty_dirs": {True: "Yes", False: "No"},
 }
 

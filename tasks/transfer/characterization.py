@@ -117,7 +117,8 @@ def _characterize(ctx: TransferContext) -> None:
         "examine_contents",
         "Examine contents",
         "Examine contents?",
-        {True: "Examine contents", False: "Skip examine contents"},
+        # Yes needs bulk_extractor: not offered; preconfigured, it is refused below
+        {False: "Skip examine contents"},
     )
     if examine and ctx.todo("Examine contents"):
         raise InvalidInput(
