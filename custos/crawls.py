@@ -52,6 +52,17 @@ def same_site_links(page_url: str, links: Sequence[str]) -> list[str]:
     return out
 
 
+def has_depth_left(capture_uuid: str) -> bool:
+    """Whether the capture belongs to a crawl that goes deeper than the capture."""
+    with session_scope() as s:
+        capture = s.get(Capture, capture_uuid)
+        crawl = s.get(Crawl, capture.crawl_uuid) if capture and capture.crawl_uuid else None
+        unit = s.get(Unit, capture_uuid)
+        if crawl is None or unit is None:
+            return False
+        return int((unit.variables or {}).get(DEPTH_VAR) or 0) < crawl.max_depth
+
+
 def follow_links(capture_uuid: str, outlinks: Sequence[str]) -> list[str]:
     """Queue the same-site links of a finished capture as captures of its crawl.
 

@@ -32,7 +32,7 @@ from prefect import flow
 
 from custos import capture_progress as progress
 from custos.captures import wants_preservation
-from custos.crawls import follow_links
+from custos.crawls import follow_links, has_depth_left
 from custos.db import session_scope
 from custos.models import JobStatus, LocationPurpose, utcnow
 from custos.recorder import REMOVE_PROCESSING_DIR, Recorder
@@ -93,9 +93,10 @@ def capture_web_page(unit_uuid: str) -> Outcome:
         progress.fail_capture(unit_uuid, result.error or progress.FAILED)
         return Outcome.STOP
     progress.finish(unit_uuid)
-    with recorder.job(unit_uuid, progress.MICROSERVICE, "Follow same-site links") as job:
-        followed = follow_links(unit_uuid, result.outlinks)
-        job.output = f"{len(followed)} pages queued" if followed else "none"
+    if has_depth_left(unit_uuid):
+        with recorder.job(unit_uuid, progress.MICROSERVICE, "Follow same-site links") as job:
+            followed = follow_links(unit_uuid, result.outlinks)
+            job.output = f"{len(followed)} pages queued" if followed else "none"
     recorder.record_job(
         unit_uuid, "Store capture", REMOVE_PROCESSING_DIR, status=JobStatus.COMPLETE
     )

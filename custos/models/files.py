@@ -19,6 +19,7 @@ class FileUse:
     SUBMISSION_DOCUMENTATION = "submissionDocumentation"
     LICENSE = "license"
     OCR = "text/ocr"
+    SERVICE = "service"
 
 
 class File(SQLModel, table=True):

@@ -17,12 +17,16 @@ Archivematica's ``manual_normalization_move.py`` does:
 Automatic normalization then skips the originals that already have a derivative of
 that purpose. A file that matches no original, or more than one, fails the SIP
 naming it (Archivematica: "No matching file for" / "Too many possible files for").
-The emptied ``manualNormalization`` folders are removed (*Remove empty manual
-normalization directories*).
+Where names do not pair a file (no original, or several with that name),
+``manualNormalization/normalization.csv`` may (rows ``original, access,
+preservation``, paths under ``objects/``). The emptied ``manualNormalization``
+folders are removed (*Remove empty manual normalization directories*).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 from pathlib import PurePosixPath
 
@@ -64,9 +68,19 @@ def relate_manual_files(sip: Sip, job: JobHandle, recorder: Recorder) -> int:
             originals.setdefault(_key(f.current_path.removeprefix("objects/")), []).append(f)
     problems = []
     moves: list[tuple[File, File, str]] = []
+    pairs = normalization_csv(sip)
     for manual in pending:
         kind, rel = manual.current_path.removeprefix(f"{MANUAL_DIR}/").split("/", 1)
         matches = originals.get(_key(rel), [])
+        named = pairs.get((kind, manual.current_path.removeprefix("objects/")))
+        if len(matches) != 1 and named:
+            matches = [
+                f
+                for group in originals.values()
+                for f in group
+                if f.current_path.removeprefix("objects/") == named
+                or f.original_path.removeprefix("objects/") == named
+            ]
         if len(matches) != 1:
             why = "No matching file for" if not matches else "Too many possible files for"
             problems.append(f"{why}: {manual.current_path}")
@@ -112,6 +126,83 @@ def relate_manual_files(sip: Sip, job: JobHandle, recorder: Recorder) -> int:
     recorder.update_files(changes)
     _remove_empty(sip)
     return len(moves)
+
+
+SERVICE_DIR = "objects/service"
+
+
+def relate_service_files(sip: Sip, job: JobHandle, recorder: Recorder) -> int:
+    """*Check for Service directory*: each file of ``objects/service/`` becomes the
+    *service* file of the original with its relative path and name without extension
+    (it stays where it is; access copies are then made from it). Returns how many."""
+    files = sip_files(sip.uuid, engine=recorder.engine)
+    pending = [
+        f
+        for f in files
+        if f.use == FileUse.ORIGINAL and f.current_path.startswith(f"{SERVICE_DIR}/")
+    ]
+    if not pending:
+        return 0
+    originals: dict[str, list[File]] = {}
+    for f in files:
+        if is_content(f):
+            originals.setdefault(_key(f.current_path.removeprefix("objects/")), []).append(f)
+    problems, changes = [], []
+    for service in pending:
+        matches = originals.get(_key(service.current_path.removeprefix(f"{SERVICE_DIR}/")), [])
+        if len(matches) != 1:
+            why = "No matching file for" if not matches else "Too many possible files for"
+            problems.append(f"{why}: {service.current_path}")
+            continue
+        original = matches[0]
+        changes.append(
+            {"uuid": service.uuid, "use": FileUse.SERVICE, "derived_from": original.uuid}
+        )
+        job.task(
+            file_uuid=original.uuid,
+            file_name=original.current_path,
+            stdout=f"service file {service.current_path}",
+        )
+    if problems:
+        raise InvalidInput("service files: " + "; ".join(problems), details=problems)
+    recorder.update_files(changes)
+    return len(changes)
+
+
+def service_sources(sip: Sip, recorder: Recorder) -> dict[str, File]:
+    """Original uuid -> its service file (what access copies are made from)."""
+    return {
+        f.derived_from: f
+        for f in sip_files(sip.uuid, uses=(FileUse.SERVICE,), engine=recorder.engine)
+        if f.derived_from
+    }
+
+
+def normalization_csv(sip: Sip) -> dict[tuple[str, str], str]:
+    """``objects/manualNormalization/normalization.csv``, Archivematica's explicit pairs:
+    rows ``original, access, preservation`` (paths under ``objects/``; ``#`` starts a
+    comment). Returns (kind, manual file path) -> original path; consulted when a
+    manual file's name matches no original or several."""
+    path = sip.path / MANUAL_DIR / "normalization.csv"
+    if not path.is_file() or path.is_symlink():
+        return {}
+    pairs: dict[tuple[str, str], str] = {}
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InvalidInput(f"normalization.csv cannot be read: {exc}") from exc
+    for number, row in enumerate(rows, start=1):
+        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) != 3:
+            raise InvalidInput(
+                f"normalization.csv line {number}: expected original, access, preservation"
+            )
+        original, access, preservation = (cell.strip() for cell in row)
+        for kind, manual in (("access", access), ("preservation", preservation)):
+            if manual:
+                pairs[(kind, manual.removeprefix("objects/"))] = original.removeprefix("objects/")
+    return pairs
 
 
 def _remove_empty(sip: Sip) -> None:

@@ -31,7 +31,7 @@ from custos.mets import model
 from custos.mets.mets import build_mets, write_mets
 from custos.mets.ns import safe_parser
 from custos.mets.validate import assert_valid_mets
-from custos.models import Agent, Event, EventAgent, File, FileUse
+from custos.models import Agent, Event, EventAgent, File, FileUse, Unit
 
 from .sip import AIP_USES, Sip, sip_files
 from .supplied import (
@@ -177,6 +177,35 @@ def empty_directories(sip: Sip) -> tuple[str, ...]:
     return tuple(out)
 
 
+def directory_uuids(sip: Sip, engine: Engine | None = None) -> dict[str, str]:
+    """Directory path -> UUID given by *Assign UUIDs to directories* (the transfer's
+    unit variables; on reingest, the SIP's, read back from the old METS)."""
+    out: dict[str, str] = {}
+    with session_scope(engine or get_engine()) as s:
+        for uuid in (sip.transfer_uuid, sip.uuid):
+            unit = s.get(Unit, uuid) if uuid else None
+            found = (unit.variables or {}).get("directory_uuids") if unit else None
+            if isinstance(found, dict):
+                out |= {str(k): str(v) for k, v in found.items()}
+    return out
+
+
+def aip_directories(
+    sip: Sip, empty_dirs: bool, engine: Engine | None = None
+) -> tuple[model.Directory, ...]:
+    """The directories the METS names beyond those holding files: every one with a
+    UUID from the transfer (its PREMIS intellectual entity), and the empty ones when
+    *Document empty directories* says Yes."""
+    out: dict[str, model.Directory] = {}
+    for path, uuid in directory_uuids(sip, engine).items():
+        if path.startswith("objects/") and (sip.path / path).is_dir():
+            out[path] = model.Directory(path, UUID(uuid), f"%transferDirectory%{path}/")
+    if empty_dirs:
+        for path in empty_directories(sip):
+            out.setdefault(path, model.Directory(path))
+    return tuple(out[p] for p in sorted(out))
+
+
 def write_aip_mets(
     sip: Sip,
     *,
@@ -217,10 +246,9 @@ def write_aip_mets(
     )
     if created is not None:
         aip = dataclasses.replace(aip, created=created)
-    if empty_dirs:
-        named = {d if isinstance(d, str) else d.path for d in aip.directories}
-        empty = tuple(d for d in empty_directories(sip) if d not in named)
-        aip = dataclasses.replace(aip, directories=aip.directories + empty)
+    named = {d if isinstance(d, str) else d.path for d in aip.directories}
+    more = tuple(d for d in aip_directories(sip, empty_dirs, engine) if d.path not in named)
+    aip = dataclasses.replace(aip, directories=aip.directories + more)
     tree = build_mets(aip, new_id=uuid_mod.uuid4, normative_structmap=True)
     assert_valid_mets(tree)
     partial = sip.path / f".partial-METS.{sip.uuid}.xml"

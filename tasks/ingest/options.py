@@ -36,13 +36,13 @@ APPROVE_REINGEST_CHOICES = {
 APPROVE_REINGEST_LABELS = {"yes": "Approve AIP reingest", "reject": "Reject SIP"}
 
 #: What the user reads for each value of a decision field (Archivematica's wording).
-#: Only the values labelled here are offered: Normalize's *service files* chain needs
-#: a folder Custos does not support, so it is not a choice.
+#: Only the values labelled here are offered.
 LABELS: dict[str, dict[Any, str]] = {
     "normalize": {
         "preservation_access": "Normalize for preservation and access",
         "preservation": "Normalize for preservation",
         "access": "Normalize for access",
+        "service_access": "Normalize service files for access",
         "manual": "Normalize manually",
         "none": "Do not normalize",
         "reject": "Reject SIP",
@@ -58,7 +58,7 @@ LABELS: dict[str, dict[Any, str]] = {
     },
     "store_dip": {True: "Store DIP", False: "Reject DIP"},
     "identify_ingest": {True: "Yes", False: "No, use existing data"},
-    "bind_pids": {True: "Yes", False: "No"},
+    "bind_pids": {False: "No"},  # Yes (a Handle server) is not offered: it is refused
     "document_empty_dirs": {True: "Yes", False: "No"},
 }
 

@@ -5,7 +5,8 @@ Two decisions read the processing configuration (``policy_checks_preservation``,
 every preservation (resp. access) derivative a policy of
 ``custos/data/policies/policies.yaml`` covers, recording a *validation* event
 naming the policy on each (``tasks.tools.mediaconch``). A failed policy is recorded,
-not fatal, as in Archivematica.
+not fatal, as in Archivematica; each policy used is kept in the AIP's
+``objects/submissionDocumentation/policies/``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from .context import IngestContext, ingest_step
 from .sip import sip_files
 
 GROUP = "Policy checks for derivatives"
+#: Where the policies used go (*Process submission documentation* then takes them in).
+POLICIES = "metadata/submissionDocumentation/policies"
 YES_NO = {True: "Yes", False: "No"}
 CHECKS = (
     (
@@ -50,6 +53,9 @@ def policy_checks(ctx: IngestContext) -> None:
         with ctx.recorder.job(ctx.sip.uuid, GROUP, job_name) as job:
             rows = sip_files(ctx.sip.uuid, uses=(use,), engine=ctx.recorder.engine)
             ran, failed = mediaconch.record_checks(
-                job, kind, [(f, ctx.sip.path / f.current_path) for f in rows]
+                job,
+                kind,
+                [(f, ctx.sip.path / f.current_path) for f in rows],
+                keep_policies=ctx.sip.path / POLICIES,
             )
             job.output = f"{ran} policy checks, {failed} failed"

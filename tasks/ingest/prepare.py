@@ -204,9 +204,15 @@ def discard_derivatives(sip: Sip, recorder: Recorder) -> int:
     Derivative files go from disk and their rows go from the database, with their
     events and the ``normalization`` events of the originals that name them: the
     METS then describes only the round that was approved, not copies that no longer
-    exist. Returns the number of derivatives discarded.
+    exist. Manually normalized files (they came from ``manualNormalization/``) are the
+    depositor's, not the round's: they are kept. Returns the number of derivatives
+    discarded.
     """
-    derivatives = sip_files(sip.uuid, uses=DERIVATIVE_USES, engine=recorder.engine)
+    derivatives = [
+        d
+        for d in sip_files(sip.uuid, uses=DERIVATIVE_USES, engine=recorder.engine)
+        if not d.original_path.startswith("objects/manualNormalization/")
+    ]
     for d in derivatives:
         (sip.path / d.current_path).unlink(missing_ok=True)
     uuids = [d.uuid for d in derivatives]

@@ -145,6 +145,8 @@ def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Reco
         unit.variables = {
             **(unit.variables or {}),
             "mets_created": mets_datetime(contents.createdate).isoformat(),
+            # the directories' UUIDs, kept by the METS the reingest writes
+            "directory_uuids": dict(contents.directories),
         }
     mets_path.unlink()
     return len(rows)

@@ -27,12 +27,14 @@ AIP_USES = (
     FileUse.SUBMISSION_DOCUMENTATION,
     FileUse.LICENSE,
     FileUse.OCR,
+    FileUse.SERVICE,
 )
 #: Folders under objects/ that hold no original content of the SIP.
 NON_CONTENT_DIRS = (
     "objects/metadata/",
     "objects/submissionDocumentation/",
     "objects/manualNormalization/",
+    "objects/service/",
 )
 
 

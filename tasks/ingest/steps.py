@@ -35,6 +35,7 @@ PURPOSES = {
     "access": (Purpose.ACCESS,),
     "none": (),
     "manual": (),  # only the supplied manualNormalization files
+    "service_access": (Purpose.ACCESS,),  # access copies made from the service files
 }
 #: Upload DIP targets Custos cannot reach: answered, they fail the SIP with this reason.
 UPLOAD_NOT_SUPPORTED = {"atom": "AtoM", "archivesspace": "ArchivesSpace", "contentdm": "CONTENTdm"}
@@ -70,12 +71,15 @@ def verify_sip(ctx: IngestContext) -> None:
     ctx.record("Change SIP filenames", "Load Dublin Core metadata from disk")
 
 
-def _normalize_purpose(ctx: IngestContext, purpose: Purpose, name: str) -> None:
+def _normalize_purpose(
+    ctx: IngestContext, purpose: Purpose, name: str, service: bool = False
+) -> None:
     if name in ctx.done:
         return
     policy = load_policy()
+    sources = manual.service_sources(ctx.sip, ctx.recorder) if service else None
     with ctx.recorder.job(ctx.sip.uuid, NORMALIZE, name) as job:
-        report = normalize(ctx.sip, purpose, job, policy, ctx.recorder.engine)
+        report = normalize(ctx.sip, purpose, job, policy, ctx.recorder.engine, sources)
         job.output = (
             f"{report.made} made, {report.skipped} already done, "
             f"{report.not_covered} not covered, {len(report.failed)} failed"
@@ -122,7 +126,8 @@ def _normalize_round(ctx: IngestContext) -> str:
         (ctx.sip.path / "thumbnails").mkdir(exist_ok=True)
         _normalize_purpose(ctx, Purpose.THUMBNAIL, "Normalize for thumbnails")
     if Purpose.ACCESS in purposes:
-        _normalize_purpose(ctx, Purpose.ACCESS, "Normalize for access")
+        service = choice == "service_access"
+        _normalize_purpose(ctx, Purpose.ACCESS, "Normalize for access", service=service)
         _validate_step(ctx, Purpose.ACCESS, "Validate access derivatives")
     if Purpose.PRESERVATION in purposes:
         _normalize_purpose(ctx, Purpose.PRESERVATION, "Normalize for preservation")
@@ -157,6 +162,10 @@ MANUAL_JOB = "Relate manual normalized preservation files to the original files"
 def _relate_manual(ctx: IngestContext) -> None:
     """Files of ``objects/manualNormalization/`` become derivatives of their originals
     (``tasks.ingest.manual``), before any tool normalizes."""
+    if "Check for Service directory" not in ctx.done:
+        with ctx.recorder.job(ctx.sip.uuid, NORMALIZE, "Check for Service directory") as job:
+            count = manual.relate_service_files(ctx.sip, job, ctx.recorder)
+            job.output = f"{count} service files" if count else "none"
     if MANUAL_JOB in ctx.done:
         return
     with ctx.recorder.job(ctx.sip.uuid, MANUAL_GROUP, MANUAL_JOB) as job:

@@ -83,11 +83,14 @@ class _Outcome:
     args: str = ""
 
 
-def _run_one(sip: Sip, original: File, purpose: Purpose, command: Command) -> _Outcome:
+def _run_one(
+    sip: Sip, original: File, purpose: Purpose, command: Command, source: File | None = None
+) -> _Outcome:
     derivative_uuid = new_uuid()
     rel = derivative_path(original, purpose, command, derivative_uuid)
+    read = source or original
     try:
-        done = run_command(command, sip.path / original.current_path, sip.path / rel)
+        done = run_command(command, sip.path / read.current_path, sip.path / rel)
     except ToolFailed as exc:
         return _Outcome(
             original, derivative_uuid, rel, command, error=exc.stderr or str(exc), args=command.name
@@ -104,20 +107,29 @@ def _run_one(sip: Sip, original: File, purpose: Purpose, command: Command) -> _O
 
 
 def normalize(
-    sip: Sip, purpose: Purpose, job: JobHandle, policy: Policy, engine: Engine | None = None
+    sip: Sip,
+    purpose: Purpose,
+    job: JobHandle,
+    policy: Policy,
+    engine: Engine | None = None,
+    sources: dict[str, File] | None = None,
 ) -> NormalizeReport:
     """Make the ``purpose`` derivatives of every original the policy covers.
 
-    Failures become failed Task rows; raising on them is the caller's decision
-    (``policy.on_failure``), so the job's tasks are always recorded first.
+    ``sources`` maps an original's uuid to the file its derivative is made from
+    instead (its service file: *Normalize service files for access*); the command is
+    then the one for that file's format. Failures become failed Task rows; raising on
+    them is the caller's decision (``policy.on_failure``), so the job's tasks are
+    always recorded first.
     """
+    sources = sources or {}
     engine = engine or get_engine()
     report = NormalizeReport()
     originals = [f for f in sip_files(sip.uuid, engine=engine) if is_content(f)]
     done = _existing([f.uuid for f in originals], purpose, engine)
     todo: list[tuple[File, Command]] = []
     for f in originals:
-        command = policy.command_for(f.puid, purpose)
+        command = policy.command_for((sources.get(f.uuid) or f).puid, purpose)
         if f.uuid in done:
             report.skipped += 1
         elif command is None:
@@ -126,7 +138,9 @@ def normalize(
             todo.append((f, command))
     workers = max(1, min(get_settings().worker_threads, 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda fc: _run_one(sip, fc[0], purpose, fc[1]), todo))
+        outcomes = list(
+            pool.map(lambda fc: _run_one(sip, fc[0], purpose, fc[1], sources.get(fc[0].uuid)), todo)
+        )
     made = [o for o in outcomes if not o.error]
     for o in outcomes:
         job.task(

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -132,6 +133,13 @@ def check(path: Path, policy: Policy, *, timeout: float = 300.0) -> PolicyResult
     return PolicyResult(policy, outcome, version, failed, result.stdout)
 
 
+def _keep(policy: Policy, folder: Path) -> None:
+    target = folder / policy.file.name
+    if not target.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(policy.file, target)
+
+
 def _counts(rule: etree._Element) -> bool:
     """A failed rule counts unless an ``or`` policy above it passed anyway."""
     parent = rule.getparent()
@@ -142,11 +150,15 @@ def _counts(rule: etree._Element) -> bool:
     return True
 
 
-def record_checks(job: JobHandle, kind: str, items: list[tuple[Any, Path]]) -> tuple[int, int]:
+def record_checks(
+    job: JobHandle, kind: str, items: list[tuple[Any, Path]], keep_policies: Path | None = None
+) -> tuple[int, int]:
     """Check ``(File row, path on disk)`` pairs against the ``kind``'s policies.
 
     Each check is a task and a *validation* event on the file; returns (checks run,
-    checks failed). A policy that fails is a result, recorded, not an error.
+    checks failed). A policy that fails is a result, recorded, not an error. Each
+    policy used is copied into ``keep_policies`` (Archivematica keeps them in the
+    submission documentation's ``policies/``), unless one of that name is there.
 
     Raises:
         ToolFailed: MediaConch is not installed while a policy applies.
@@ -157,6 +169,8 @@ def record_checks(job: JobHandle, kind: str, items: list[tuple[Any, Path]]) -> t
             if not installed():
                 raise ToolFailed("mediaconch", 127, "policy checks need MediaConch (mediaconch)")
             result = check(path, policy)
+            if keep_policies is not None:
+                _keep(policy, keep_policies)
             ran += 1
             failed += result.outcome != "pass"
             job.task(

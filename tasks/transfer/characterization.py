@@ -107,7 +107,10 @@ def _characterize(ctx: TransferContext) -> None:
         with ctx.recorder.job(ctx.uuid, "Validation", "Policy checks for originals") as job:
             originals = [f for f in every if f.use == FileUse.ORIGINAL]
             ran, failed = mediaconch.record_checks(
-                job, "originals", [(f, ctx.disk_path(f)) for f in originals]
+                job,
+                "originals",
+                [(f, ctx.disk_path(f)) for f in originals],
+                keep_policies=ctx.directory / "metadata" / "submissionDocumentation" / "policies",
             )
             job.output = f"{ran} policy checks, {failed} failed"
     ctx.record("Examine contents", "Move to examine contents")
@@ -115,7 +118,8 @@ def _characterize(ctx: TransferContext) -> None:
         "examine_contents",
         "Examine contents",
         "Examine contents?",
-        {True: "Examine contents", False: "Skip examine contents"},
+        # Yes needs bulk_extractor: not offered; preconfigured, it is refused below
+        {False: "Skip examine contents"},
     )
     if examine and ctx.todo("Examine contents"):
         raise InvalidInput(

@@ -203,7 +203,7 @@ def test_start_transfer(client: TestClient, auth: dict[str, str], recorded_runs:
     res = client.post(
         "/api/transfer/start_transfer/",
         headers=auth,
-        data={"name": "x", "type": "dspace", "paths[]": [encoded]},
+        data={"name": "x", "type": "maildir", "paths[]": [encoded]},  # not supported
     )
     assert res.status_code == 400 and res.json()["error"] is True
 

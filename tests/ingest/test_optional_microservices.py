@@ -27,6 +27,7 @@ from custos.models import Event, File, Job, Unit, UnitStatus
 from custos.reingest import approve_reingest, start_reingest
 from custos.settings import get_settings
 from custos.transfers import start_transfer
+from tasks.tools import mediaconch
 from tests.support.recording import RecordingBackend
 
 from .conftest import AUTOMATED, SipFactory
@@ -143,6 +144,20 @@ def _events(tree: etree._ElementTree, file_uuid: str) -> list[tuple[str, str, st
     ]
 
 
+def _directory_uuid(tree: etree._ElementTree, label: str) -> str:
+    """The PREMIS entity UUID of the normative structMap's folder ``label``."""
+    (div,) = tree.xpath(
+        "//mets:structMap[@LABEL='Normative Directory Structure']//mets:div[@LABEL=$l]",
+        namespaces=NS,
+        l=label,
+    )
+    dmdid = div.get("DMDID", "").split()[0]
+    values = tree.xpath(
+        f"//mets:dmdSec[@ID='{dmdid}']//premis:objectIdentifierValue/text()", namespaces=NS
+    )
+    return str(values[0]) if values else ""
+
+
 def _rows(sip_uuid: str) -> dict[str, File]:
     with session_scope() as s:
         return {
@@ -236,6 +251,15 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
             )
         ).all()
     assert len(notes_) == 2 and all("access-mp4-mp3.xml" in n for n in notes_), notes_
+    # The policies used are kept in the AIP, as submission documentation.
+    kept = {
+        e.label for e in doc.all_files() if e.type == "Item" and e.use == "submissionDocumentation"
+    }
+    assert {"ffv1-matroska-preservation.xml", "access-mp4-mp3.xml"} <= kept, kept
+    policies = mets_path.parent / "objects" / "submissionDocumentation" / "policies"
+    assert (policies / "access-mp4-mp3.xml").read_bytes() == (
+        mediaconch.POLICY_DIR / "access-mp4-mp3.xml"
+    ).read_bytes()
 
     # OCR: a text file per image in the text/ocr fileGrp, a transcription event.
     (text,) = [f for f in rows.values() if f.use == "text/ocr"]
@@ -263,6 +287,9 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
     }
     assert ("empty", "inner") in dirs, dirs
     assert (mets_path.parent / "objects" / "empty" / "inner").is_dir()
+    # Assign UUIDs to directories: the folder's UUID is its PREMIS entity in the METS.
+    given = (transfer.variables or {})["directory_uuids"]["objects/empty/inner"]
+    assert _directory_uuid(tree, "inner") == given
 
     # ... and survive a metadata reingest.
     assert start_reingest(sip_uuid, "metadata") == sip_uuid
@@ -277,6 +304,7 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
         "//mets:div[@LABEL='empty']/mets:div[@LABEL='inner']",
         namespaces=NS,
     ), "the empty folder did not survive the reingest"
+    assert _directory_uuid(again, "inner") == given
     assert (mets_path.parent / "objects" / "empty" / "inner").is_dir()
 
 
@@ -398,3 +426,123 @@ def test_manually_normalized_files_become_the_derivatives(
     assert not (mets_path.parent / "objects" / "manualNormalization").exists()
     groups = tree.xpath("//mets:file[@ID=$id]/@GROUPID", namespaces=NS, id=f"file-{kept.uuid}")
     assert groups == [f"Group-{city.uuid}"]
+
+
+@pytest.mark.slow
+def test_service_files_are_kept_and_make_the_access_copies(
+    tmp_path: Path, aip_store: Path, inline_flows: Any
+) -> None:
+    processing.save(
+        "service",
+        EVERYTHING.model_copy(
+            update={
+                "identify_ingest": False,
+                "transcribe": False,
+                "policy_checks_originals": False,
+                "policy_checks_preservation": False,
+                "policy_checks_access": False,
+                "document_empty_dirs": False,
+                "normalize": "service_access",
+                "store_dip": True,
+                "dip_location": "/api/v2/location/default/DS/",
+            }
+        ),
+    )
+    src = tmp_path / "serviced"
+    (src / "service").mkdir(parents=True)
+
+    def image(path: Path, size: str) -> None:
+        subprocess.run(["convert", "-size", size, "xc:navy", str(path)], check=True)
+
+    image(src / "poster.png", "40x30")
+    image(src / "service" / "poster.tif", "80x60")  # a different size: the source is visible
+    transfer_uuid = start_transfer("serviced", src, processing_config="service")
+    assert inline_flows.wait_all(900)
+    sip_uuid = _unit(transfer_uuid).sip_uuid or ""
+    assert inline_flows.wait_all(900)
+    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
+    rows = _rows(sip_uuid)
+    poster = rows["objects/poster.png"]
+    service = rows["objects/service/poster.tif"]
+    assert service.use == "service" and service.derived_from == poster.uuid
+    (access,) = [f for f in rows.values() if f.use == "access"]
+    assert access.derived_from == poster.uuid
+    # the access copy was made from the service file (its size), stored in the DIP
+    dip = next(p for p in Path(aip_store.parent).rglob(Path(access.current_path).name))
+    size = subprocess.run(
+        ["identify", "-format", "%wx%h", str(dip)], capture_output=True, text=True, check=True
+    ).stdout
+    assert size == "80x60"
+    mets_path = aip_store / f"serviced-{sip_uuid}" / "data" / f"METS.{sip_uuid}.xml"
+    assert mets_problems(mets_path) == []
+    doc = metsrw.METSDocument.fromfile(str(mets_path))
+    entry = doc.get_file(file_uuid=service.uuid)
+    assert entry is not None and entry.use == "service"
+    tree = etree.parse(str(mets_path))
+    assert tree.xpath("//mets:fileGrp[@USE='service']/mets:file/@GROUPID", namespaces=NS) == [
+        f"Group-{poster.uuid}"
+    ]
+
+
+def test_redo_normalization_keeps_the_manually_normalized_files(make_sip: SipFactory) -> None:
+    from flows.ingest import ingest
+    from tests.support.samples import make_png
+
+    def tiff(path: Path) -> None:
+        make_png(path.with_suffix(".png"))
+        subprocess.run(["convert", str(path.with_suffix(".png")), str(path)], check=True)
+        path.with_suffix(".png").unlink()
+
+    uuid, _ = make_sip(
+        {"objects/a.png": make_png, "objects/manualNormalization/preservation/a.tif": tiff},
+        options=AUTOMATED
+        | {"normalize": "preservation", "approve_normalization": None, "transcribe": False},
+    )
+    assert ingest.fn(uuid) == "wait"
+    rows = _rows(uuid)
+    (manual,) = [f for f in rows.values() if f.use == "preservation"]
+    assert manual.current_path == f"objects/a-{manual.uuid}.tif"
+    from tasks.ingest.sip import load_sip
+
+    root = load_sip(uuid).path  # renamed with the SIP's UUID
+    assert (root / manual.current_path).is_file()
+    pending = decisions.pending(uuid, "Approve normalization")
+    assert pending is not None
+    redo = next(c["id"] for c in pending.choices if c["label"] == "Redo")
+    decisions.answer(pending.job_uuid, redo, resubmit=False)
+    assert ingest.fn(uuid) == "wait"
+    assert (root / manual.current_path).is_file(), "Redo deleted the depositor's file"
+    assert manual.uuid in {f.uuid for f in _rows(uuid).values()}
+
+
+@pytest.mark.parametrize("with_csv", [True, False])
+def test_normalization_csv_pairs_what_names_cannot(make_sip: SipFactory, with_csv: bool) -> None:
+    from flows.ingest import ingest
+    from tests.support.samples import make_jpeg, make_png
+
+    def tiff(path: Path) -> None:
+        make_png(path.with_suffix(".png"))
+        subprocess.run(["convert", str(path.with_suffix(".png")), str(path)], check=True)
+        path.with_suffix(".png").unlink()
+
+    files: dict[str, Any] = {
+        "objects/a.png": make_png,
+        "objects/a.jpg": make_jpeg,  # two originals named "a": the name alone is ambiguous
+        "objects/manualNormalization/preservation/a.tif": tiff,
+    }
+    if with_csv:
+        files["objects/manualNormalization/normalization.csv"] = (
+            "# original, access, preservation\na.jpg,,manualNormalization/preservation/a.tif\n"
+        )
+    uuid, _ = make_sip(
+        files, options=AUTOMATED | {"normalize": "preservation", "transcribe": False}
+    )
+    if not with_csv:
+        with pytest.raises(Exception, match="Too many possible files for"):
+            ingest.fn(uuid)
+        return
+    assert ingest.fn(uuid) == "complete", _unit(uuid).error
+    rows = _rows(uuid)
+    jpg = rows["objects/a.jpg"]
+    (kept,) = [f for f in rows.values() if f.use == "preservation" and f.derived_from == jpg.uuid]
+    assert kept.current_path == f"objects/a-{kept.uuid}.tif"
