@@ -17,6 +17,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.models import File, FileUse
+from custos.recorder import JobHandle
 from tasks.tools.characterize import characterize_files
 from tasks.tools.validate import validate_file
 
@@ -35,13 +36,16 @@ def worth_characterizing(mime: str | None) -> bool:
     return family in {"image", "audio", "video"} or mime == "application/pdf"
 
 
-def store_modification_dates(ctx: TransferContext, rows: list[File] | None = None) -> int:
-    """Copy each file's mtime onto its row (bulk); ``rows`` defaults to every file."""
+def store_modification_dates(
+    ctx: TransferContext, job: JobHandle, rows: list[File] | None = None
+) -> int:
+    """Copy each file's mtime onto its row (with the job); ``rows`` defaults to every
+    file."""
     changes = []
     for row in ctx.files() if rows is None else rows:
         mtime = os.stat(ctx.disk_path(row)).st_mtime
         changes.append({"uuid": row.uuid, "modified_at": dt.datetime.fromtimestamp(mtime, dt.UTC)})
-    ctx.recorder.update_files(changes)
+    job.update_files(changes)
     return len(changes)
 
 
@@ -51,7 +55,7 @@ def _characterize(ctx: TransferContext) -> None:
     every = ctx.files()
     if ctx.todo("Store file modification dates"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Store file modification dates") as job:
-            job.output = f"{store_modification_dates(ctx, every)} files"
+            job.output = f"{store_modification_dates(ctx, job, every)} files"
     ctx.record(GROUP, "Load rights", output="no metadata/rights.csv")
     if ctx.todo("Characterize and extract metadata"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Characterize and extract metadata") as job:
@@ -74,7 +78,7 @@ def _characterize(ctx: TransferContext) -> None:
                     changes.append(
                         {"uuid": row.uuid, "characterization": "\n".join(found.xml_documents)}
                     )
-            ctx.recorder.update_files(changes)
+            job.update_files(changes)
             job.output = f"{len(changes)} of {len(rows)} files characterized"
     ctx.record(GROUP, "Load labels from metadata/file_labels.csv")
     ctx.record(GROUP, "Load PREMIS events from metadata/premis.xml")
