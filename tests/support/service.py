@@ -64,7 +64,7 @@ class ServeProcess:
             [sys.executable, "-m", "cli", "serve", "--json"],
             env=env,
             stdout=subprocess.PIPE,
-            stderr=open(log, "ab"),  # noqa: SIM115 - kept open for the child
+            stderr=open(log, "ab"),
             start_new_session=True,
         )
 
