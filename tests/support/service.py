@@ -68,7 +68,7 @@ class ServeProcess:
             start_new_session=True,
         )
 
-    def ready(self, timeout: float = 180) -> dict[str, Any]:
+    def ready(self, timeout: float = 600) -> dict[str, Any]:
         """The JSON document printed once everything is up (AssertionError otherwise)."""
         assert self.proc.stdout is not None
         text = ""
