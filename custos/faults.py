@@ -41,6 +41,7 @@ POINTS: dict[str, str] = {
     "structure-report:written": "directory_tree.txt written, its job not yet complete",
     "extract-packages:extracted": "a package extracted, its files not yet registered",
     "extract-packages:registered": "the extracted files registered, the job not complete",
+    "create-sip:moving": "some objects moved into the SIP folder, others not yet",
     "normalize:made": "derivatives written to the SIP, their rows not yet recorded",
     "job:events-written": "a job's tasks and events written, the job not yet complete",
 }

@@ -59,6 +59,7 @@ CASES: list[tuple[str, str]] = [
     ("structure-report:written", "bag"),
     ("extract-packages:extracted", "standard"),
     ("extract-packages:registered", "bag"),
+    ("create-sip:moving", "bag"),
     ("job:events-written@4", "standard"),
     ("job:events-written@12", "zipfile"),
 ]
