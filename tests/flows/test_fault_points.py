@@ -1,6 +1,6 @@
 """A transfer killed with SIGKILL at any fault point ends as if nothing had happened.
 
-For each point of ``custos.faults.POINTS`` a forked child runs a transfer (a folder,
+For each point of ``custos.faults.POINTS`` a child process runs a transfer (a folder,
 a zipped transfer or a bag, each with a nested zip, hidden and clutter files and
 names that need sanitizing) with ``CUSTOS_FAULT`` naming the point, and dies there.
 This process then resumes the transfer (the steps inline, as the reconciler's
@@ -17,6 +17,8 @@ import io
 import os
 import re
 import signal
+import subprocess
+import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -27,13 +29,14 @@ import pytest
 from sqlmodel import col, select
 
 from custos import faults
-from custos.db import get_engine, session_scope
+from custos.db import session_scope
 from custos.mets.validate import mets_problems
 from custos.models import Event, File, LocationPurpose, Unit, UnitStatus
 from custos.storage import default_location
 from custos.transfers import start_transfer
 from flows.transfer import run_transfer
 
+CHILD = Path(__file__).with_name("fault_child.py")
 KINDS = ("standard", "zipfile", "bag")
 DATE = re.compile(r"-\d{4}-\d\d-\d\dT\d{6}")
 #: (point, transfer kind that reaches it): every point at least once.
@@ -106,21 +109,17 @@ def _start(kind: str, where: Path) -> str:
     return start_transfer(f"fault-{kind}", _source(kind, where), kind, "automated")
 
 
-def _crash_at(point: str, uuid: str) -> None:
-    """Run the transfer in a forked child that dies at ``point`` (asserted)."""
-    pid = os.fork()
-    if pid == 0:  # the child: no pytest clean-up, whatever happens
-        code = 3
-        try:
-            get_engine().dispose(close=False)  # never share the parent's connections
-            os.environ[faults.ENV] = point
-            run_transfer(uuid, use_prefect=False)
-            code = 0  # the point was never reached
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
-        f"the transfer did not die at {point} (exit status {status})"
+def crash_at(point: str, what: str, uuid: str) -> None:
+    """Run the transfer (or ingest) in a child process that dies at ``point`` (asserted)."""
+    done = subprocess.run(
+        [sys.executable, str(CHILD), what, uuid],
+        env={**os.environ, faults.ENV: point},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == -signal.SIGKILL, (
+        f"the {what} did not die at {point} (exit {done.returncode}): {done.stderr[-3000:]}"
     )
 
 
@@ -213,7 +212,7 @@ def test_killed_at_a_fault_point_resumes_to_the_same_sip(
     point: str, kind: str, tmp_path: Path, uninterrupted: dict[str, Any], dispatched: Any
 ) -> None:
     uuid = _start(kind, tmp_path)
-    _crash_at(point, uuid)
+    crash_at(point, "transfer", uuid)
     assert run_transfer(uuid, use_prefect=False) == UnitStatus.COMPLETE
     got, want = _result(uuid), uninterrupted[kind]
     assert got["files"] == want["files"]

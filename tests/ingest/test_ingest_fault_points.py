@@ -6,9 +6,7 @@ store or the SIP."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,33 +14,18 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from custos import faults
-from custos.db import get_engine, session_scope
+from custos.db import session_scope
 from custos.mets.validate import mets_problems
 from custos.models import Event, File, Package, PackageStatus
 from flows.ingest import ingest
 from tasks.aipstore import verify_stored_aip
 from tasks.tools.compress import extract_aip
+from tests.flows.test_fault_points import crash_at
 
 from .conftest import AUTOMATED, SipFactory, make_png
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 FILES: dict[str, Any] = {"objects/photo.png": make_png, "objects/notes.txt": "hello\n"}
-
-
-def _crash_at(point: str, uuid: str) -> None:
-    pid = os.fork()
-    if pid == 0:
-        code = 3
-        try:
-            get_engine().dispose(close=False)
-            os.environ[faults.ENV] = point
-            ingest.fn(uuid)
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
 
 
 def _aip(uuid: str, store: Path, scratch: Path) -> dict[str, Any]:
@@ -81,7 +64,7 @@ def test_ingest_killed_at_a_fault_point_resumes_to_the_same_aip(
     assert ingest.fn(reference) == "complete"
     want = _aip(reference, aip_store, tmp_path / "ref")
     uuid, _ = make_sip(FILES, name="ref", options=AUTOMATED)
-    _crash_at(point, uuid)
+    crash_at(point, "ingest", uuid)
     assert ingest.fn(uuid) == "complete"
     got = _aip(uuid, aip_store, tmp_path / "got")
     assert got == want
