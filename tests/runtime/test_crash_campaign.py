@@ -105,7 +105,7 @@ def test_power_cuts_cost_time_never_a_transfer(tmp_path: Path) -> None:
             assert res.status_code == 202, res.text
             uuids.append(res.json()["id"])
         for cut in range(POWER_CUTS):
-            delay = rnd.uniform(1.0, 10.0)
+            delay = rnd.uniform(3.0, 40.0)
             time.sleep(delay)
             states = [_status(api, auth, u)[0] for u in uuids]
             killed = serve.power_cut()
@@ -113,7 +113,7 @@ def test_power_cuts_cost_time_never_a_transfer(tmp_path: Path) -> None:
             serve = ServeProcess(env, log)
             serve.ready()
             print(cuts[-1], f"ready again at {time.monotonic() - began:.0f} s")
-        deadline = time.monotonic() + 900  # 2 cores shared: ingest is slow
+        deadline = time.monotonic() + 1800  # 2 cores shared by many: ingest is slow
         while True:
             states = {u: _status(api, auth, u) for u in uuids}
             if all(s == "COMPLETE" for s, _ in states.values()):
