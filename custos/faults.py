@@ -38,7 +38,6 @@ POINTS: dict[str, str] = {
     "compliance:config": "processingMCP.xml is being written",
     "sanitize:renaming": "some files have their new names, others their old ones",
     "sanitize:renamed": "every file renamed, the rows and events not yet written",
-    "structure-report:written": "directory_tree.txt written, its job not yet complete",
     "extract-packages:extracted": "a package extracted, its files not yet registered",
     "extract-packages:registered": "the extracted files registered, the job not complete",
     "create-sip:moving": "some objects moved into the SIP folder, others not yet",

@@ -75,7 +75,7 @@ def _delete_packages(ctx: TransferContext, progress: dict[str, object]) -> None:
     """Delete the extracted packages the completed job marked removed (again after a
     crash between its completion and the deletion)."""
     listed = progress.get("delete")
-    if ctx.todo(EXTRACT) or not isinstance(listed, list):
+    if not isinstance(listed, list):
         return
     for rel in listed:
         path = ctx.directory / from_display(str(rel)).decode("utf-8", "surrogateescape")
@@ -99,6 +99,7 @@ def _extract(ctx: TransferContext) -> None:
     delete = ctx.decide("delete_packages", GROUP, "Delete package after extraction?", YES_NO)
     new_rows: list[File] = []
     progress = dict((ctx.unit.variables or {}).get(PROGRESS_KEY) or {})
+    extracted = False
     if ctx.todo(EXTRACT):
         # one date for every attempt, so a resumed run finds what a killed one left
         date = progress.get("date") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
@@ -157,7 +158,9 @@ def _extract(ctx: TransferContext) -> None:
             job.output = f"{len(created)} files from {len(packages)} packages" + (
                 f"; {not_extracted} links or special files not extracted" if not_extracted else ""
             )
-    _delete_packages(ctx, progress)
+        extracted = True
+    if not ctx.todo(EXTRACT) or extracted:  # recorded: the packages may go
+        _delete_packages(ctx, progress)
     scan = ctx.decide(
         "virus_scanning",
         GROUP,

@@ -13,7 +13,6 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
-from custos.faults import fault
 from tasks.walk import scan_tree
 
 from .common import YES_NO, TransferContext, display_path, microservice
@@ -48,7 +47,6 @@ def _report(ctx: TransferContext) -> None:
         with ctx.recorder.job(ctx.uuid, GROUP, "Save directory tree") as job:
             target = ctx.directory / "metadata" / "directory_tree.txt"
             target.write_text(directory_tree(ctx.directory / "objects"), encoding="utf-8")
-            fault("structure-report:written")  # redone whole by a resumed run
             job.output = "metadata/directory_tree.txt"
 
 

@@ -59,7 +59,6 @@ CASES: list[tuple[str, str]] = [
     ("sanitize:renaming", "standard"),
     ("sanitize:renaming", "bag"),
     ("sanitize:renamed", "zipfile"),
-    ("structure-report:written", "bag"),
     ("extract-packages:extracted", "standard"),
     ("extract-packages:registered", "bag"),
     ("create-sip:moving", "bag"),
