@@ -85,7 +85,7 @@ def test_power_cuts_cost_time_never_a_transfer(tmp_path: Path) -> None:
         CUSTOS_PORT=str(free_port()),
         CUSTOS_PREFECT_PORT=str(free_port()),
         CUSTOS_PREFECT_UI="false",
-        CUSTOS_RECONCILE_INTERVAL="5",
+        CUSTOS_RECONCILE_INTERVAL="30",  # a run every few seconds would starve 2 cores
         CUSTOS_API_WORKERS="1",
     )
     log = tmp_path / "serve.log"
