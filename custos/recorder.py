@@ -27,6 +27,7 @@ from sqlalchemy import Engine, func, insert, select, update
 from sqlmodel import col
 
 from custos.db import get_engine, session_scope
+from custos.faults import fault
 from custos.models import (
     Agent,
     Event,
@@ -77,6 +78,8 @@ class JobHandle:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     output: str | None = None
+    new_files: list[dict[str, Any]] = field(default_factory=list)
+    file_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def task(
         self,
@@ -142,6 +145,23 @@ class JobHandle:
         if len(self.events) >= BATCH_SIZE:
             self.flush()
         return str(row["uuid"])
+
+    def add_files(self, rows: Iterable[dict[str, Any]]) -> list[str]:
+        """Queue File rows to insert when the job completes, in the transaction that
+        completes it (a crash before leaves none); returns their uuids."""
+        queued = []
+        for f in rows:
+            row = dict(f)
+            row.setdefault("uuid", new_uuid())
+            row.setdefault("created_at", utcnow())
+            queued.append(row)
+        self.new_files += queued
+        return [r["uuid"] for r in queued]
+
+    def update_files(self, changes: Iterable[dict[str, Any]]) -> None:
+        """Queue File row changes (``uuid`` and new values) for the completing
+        transaction, after the queued inserts."""
+        self.file_changes += list(changes)
 
     def flush(self) -> None:
         """Write queued tasks and events in one transaction."""
@@ -225,8 +245,18 @@ class Recorder:
             handle.flush()
             self.finish_job(handle.uuid, JobStatus.FAILED, output=f"{type(exc).__name__}: {exc}")
             raise
-        handle.flush()
-        self.finish_job(handle.uuid, JobStatus.COMPLETE, output=handle.output)
+        fault("job:events-written")
+        # the last tasks and events and the COMPLETE status in one transaction: a crash
+        # leaves either all of them or the job still PROCESSING, redone without doubles
+        self.write_bulk(
+            handle.tasks,
+            handle.events,
+            finish=(handle.uuid, handle.output),
+            new_files=handle.new_files,
+            file_changes=handle.file_changes,
+        )
+        handle.tasks, handle.events, handle.new_files, handle.file_changes = [], [], [], []
+        self.refresh_status(unit_uuid)
 
     def record_job(
         self,
@@ -255,13 +285,24 @@ class Recorder:
             return set(rows)
 
     # -- bulk rows ----------------------------------------------------------
-    def write_bulk(self, tasks: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    def write_bulk(
+        self,
+        tasks: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+        *,
+        finish: tuple[str, str | None] | None = None,
+        new_files: list[dict[str, Any]] | None = None,
+        file_changes: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Insert task and event rows in one transaction (executemany).
 
         Each row carries every column of its table, as ``JobHandle.task`` and
         ``JobHandle.event`` build them (an event's ``_agents`` is optional).
+        ``finish=(job_uuid, output)`` also marks that job COMPLETE in the same
+        transaction, after inserting ``new_files`` and applying ``file_changes``
+        (``JobHandle.add_files``, ``JobHandle.update_files``).
         """
-        if not tasks and not events:
+        if not tasks and not events and finish is None:
             return
         links: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
@@ -281,6 +322,20 @@ class Recorder:
                 conn.execute(insert(Event.__table__), event_rows)  # type: ignore[attr-defined]
             if links:
                 conn.execute(insert(EventAgent.__table__), links)  # type: ignore[attr-defined]
+            for i in range(0, len(new_files or []), BATCH_SIZE):
+                s.execute(insert(File), (new_files or [])[i : i + BATCH_SIZE])
+            by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for change in file_changes or []:  # one executemany per set of columns
+                by_keys.setdefault(tuple(sorted(change)), []).append(change)
+            for group in by_keys.values():
+                for i in range(0, len(group), BATCH_SIZE):
+                    s.execute(update(File), group[i : i + BATCH_SIZE])
+            if finish is not None:
+                job_uuid, output = finish
+                values: dict[str, Any] = {"status": JobStatus.COMPLETE, "ended_at": utcnow()}
+                if output is not None:
+                    values["output"] = output[-20000:]
+                conn.execute(update(Job).where(col(Job.uuid) == job_uuid).values(**values))
 
     def add_files(self, files: Iterable[dict[str, Any]]) -> list[str]:
         """Insert File rows in bulk; returns their uuids."""

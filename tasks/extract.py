@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from custos.errors import InvalidInput, StorageError
+from custos.faults import fault
 from custos.programs import event_detail, tool_version
 from custos.sniff import kind_by_name, kind_of_fd, package_kind
 
@@ -270,13 +271,16 @@ def extract_package(
     date: str | None = None,
     delete: bool = False,
     recursive: bool = True,
+    keep_package: bool = False,
 ) -> ExtractResult:
     """Extract one package (and, if ``recursive``, the packages inside it).
 
     ``destination`` defaults to ``<package name>-<date>`` next to the package.
     With ``delete``, the package (and nested packages) are removed after a
-    successful extraction. Raises :class:`InvalidInput` for unsafe, ambiguous or
-    oversized packages (the message names the package and member) and
+    successful extraction; ``keep_package`` keeps the package itself (its caller
+    deletes it once the extraction is recorded, so a crash never loses both).
+    Raises :class:`InvalidInput` for unsafe, ambiguous or oversized packages (the
+    message names the package and member) and
     :class:`ToolFailed` when 7-Zip fails; in both cases nothing is left behind and
     the package is not modified.
     """
@@ -309,6 +313,7 @@ def extract_package(
         try:
             with scratch.subtree((staging,)) as tree:
                 written = _unpack(run, pkg_fd, kind, src.name, src, tree)
+                fault("extract:writing")
                 top = _take(run, written, (), None)
                 if recursive:
                     _extract_nested(run, tree, top, 1)
@@ -320,7 +325,7 @@ def extract_package(
         except BaseException:
             shutil.rmtree(staging, dir_fd=scratch.fd, ignore_errors=True)
             raise
-        if delete:
+        if delete and not keep_package:
             _unlink_same(src, os.fstat(pkg_fd))
     finally:
         os.close(pkg_fd)

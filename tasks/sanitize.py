@@ -18,12 +18,15 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import string
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+
+from custos.faults import fault
 
 VALID_CHARS = frozenset(string.ascii_letters + string.digits + "-_.()")
 REPLACEMENT = "_"
@@ -130,17 +133,58 @@ def _plan(root: str | Path) -> list[tuple[Rename, tuple[bytes, bytes]]]:
     return out
 
 
-def sanitize_tree(root: str | Path) -> list[Rename]:
+def sanitize_tree(root: str | Path, journal: Path | None = None) -> list[Rename]:
     """Rename every file and directory under ``root`` (not ``root`` itself) to safe names.
 
     Symlinks are renamed like files and never followed. Returns every entry
     whose relative path changed, parents before children.
+
+    With ``journal`` the plan is first written there (whole, by one rename) and a
+    crash part-way is finished by calling again: the journal's plan is replayed,
+    skipping the entries already renamed, so the same renames come back (the
+    caller deletes the journal once it recorded them).
     """
-    planned = _plan(root)
+    planned = _load_journal(journal) if journal is not None else None
+    if planned is None:
+        planned = _plan(root)
+        if journal is not None:
+            _write_journal(journal, planned)
     # Deepest first: a child is renamed while its parent still has its old name.
     for rename, (old_abs, new_name) in sorted(
         planned, key=lambda item: item[1][0].count(b"/"), reverse=True
     ):
-        if rename.own_name_changed:
+        if rename.own_name_changed and os.path.lexists(old_abs):
             os.rename(old_abs, os.path.join(os.path.dirname(old_abs), new_name))
+            fault("sanitize:renaming")
     return [r for r, _ in planned]
+
+
+def _write_journal(path: Path, planned: list[tuple[Rename, tuple[bytes, bytes]]]) -> None:
+    entries = [
+        {
+            "old": r.old,
+            "new": r.new,
+            "is_dir": r.is_dir,
+            "own": r.own_name_changed,
+            "abs": os.fsdecode(old_abs),
+            "name": os.fsdecode(new_name),
+        }
+        for r, (old_abs, new_name) in planned
+    ]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(entries))  # lone surrogates (non-UTF-8 bytes) escaped
+    os.replace(tmp, path)
+
+
+def _load_journal(path: Path) -> list[tuple[Rename, tuple[bytes, bytes]]] | None:
+    try:
+        entries = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    return [
+        (
+            Rename(e["old"], e["new"], e["is_dir"], e["own"]),
+            (os.fsencode(e["abs"]), os.fsencode(e["name"])),
+        )
+        for e in entries
+    ]

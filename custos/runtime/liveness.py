@@ -136,6 +136,40 @@ def reap_previous_runner(run_dir: Path, home: Path) -> list[int]:
     return killed
 
 
+def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
+    """Delete the interval-scheduled runs (reconcile, fixity audit, watched folders)
+    whose time passed while the service was down; returns how many.
+
+    Without this a restarted runner would first start one process per missed run
+    (a reconcile every few seconds of the outage) before any unit's run. Only
+    ``auto_scheduled`` runs are touched: a unit's run is never dropped, and the
+    start-up reconcile plus the schedule's next runs do what the missed ones would.
+    """
+    import httpx
+
+    query = {
+        "flow_runs": {
+            "state": {"type": {"any_": ["SCHEDULED"]}},
+            "auto_scheduled": {"eq_": True},
+            "expected_start_time": {"before_": utcnow().isoformat()},
+        },
+        "limit": 200,
+    }
+    dropped = 0
+    for _ in range(pages):
+        runs = httpx.post(f"{api_url}/flow_runs/filter", json=query, timeout=30)
+        runs.raise_for_status()
+        found = runs.json()
+        for run in found:
+            if httpx.delete(f"{api_url}/flow_runs/{run['id']}", timeout=30).status_code < 300:
+                dropped += 1
+        if len(found) < 200:
+            break
+    if dropped:
+        log.warning("dropped %d scheduled run(s) missed while the service was down", dropped)
+    return dropped
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)

@@ -254,9 +254,13 @@ class Serve:
 
         names = sorted(FLOWS)
         if self.runner:
-            from custos.runtime.liveness import reap_previous_runner
+            from custos.runtime.liveness import drop_late_schedules, reap_previous_runner
 
             reap_previous_runner(s.run_dir, s.home)  # flow runs a killed serve left running
+            try:
+                drop_late_schedules(api_url)  # the units' runs first, not a backlog of chores
+            except httpx.HTTPError as exc:
+                self.say(f"warning: missed scheduled runs not dropped: {exc!r}")
             self._start_runner(api_url, names, logs)
         if self._stop.is_set():
             return 0

@@ -17,6 +17,7 @@ interrupted half-way finishes on re-run instead of duplicating work.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +27,11 @@ from sqlmodel import col, select
 
 from custos.db import get_engine, session_scope
 from custos.errors import ToolFailed
+from custos.faults import fault
 from custos.fixity import digest_event_detail, hash_files
 from custos.format_policy import Command, Policy, Purpose
 from custos.models import Event, File, new_uuid, utcnow
-from custos.recorder import JobHandle, Recorder
+from custos.recorder import JobHandle
 from custos.settings import get_settings
 from tasks.tools.siegfried import identify_files
 
@@ -57,6 +59,26 @@ def derivative_path(
     if purpose is Purpose.ACCESS:
         return f"DIP/objects/{original.uuid}-{rel.stem}.{command.extension}"
     return f"thumbnails/{original.uuid}.{command.extension}"
+
+
+def _remove_orphans(sip: Sip, todo: list[tuple[File, Command]], known: set[str]) -> None:
+    """Delete the preservation derivatives a killed attempt made but never recorded
+    (``<stem>-<uuid>.<ext>`` beside an original still to normalize, without a row);
+    access copies and thumbnails have fixed names and are simply written again."""
+    for original, command in todo:
+        rel = Path(original.current_path)
+        folder = sip.path / rel.parent
+        made = re.compile(
+            re.escape(rel.stem)
+            + r"-[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\."
+            + re.escape(command.extension)
+        )
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if made.fullmatch(path.name) and (rel.parent / path.name).as_posix() not in known:
+                if path.is_file() and not path.is_symlink():
+                    path.unlink()
 
 
 def _existing(originals: list[str], purpose: Purpose, engine: Engine) -> set[str]:
@@ -136,11 +158,14 @@ def normalize(
             report.not_covered += 1
         else:
             todo.append((f, command))
+    if purpose is Purpose.PRESERVATION:
+        _remove_orphans(sip, todo, {f.current_path for f in sip_files(sip.uuid, engine=engine)})
     workers = max(1, min(get_settings().worker_threads, 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(
             pool.map(lambda fc: _run_one(sip, fc[0], purpose, fc[1], sources.get(fc[0].uuid)), todo)
         )
+    fault("normalize:made")
     made = [o for o in outcomes if not o.error]
     for o in outcomes:
         job.task(
@@ -155,14 +180,12 @@ def normalize(
             report.failed[o.original.current_path] = (
                 o.error.strip().splitlines()[-1:][0] if o.error.strip() else "failed"
             )
-    _record_derivatives(sip, purpose, made, job, engine)
+    _record_derivatives(sip, purpose, made, job)
     report.made = len(made)
     return report
 
 
-def _record_derivatives(
-    sip: Sip, purpose: Purpose, made: list[_Outcome], job: JobHandle, engine: Engine
-) -> None:
+def _record_derivatives(sip: Sip, purpose: Purpose, made: list[_Outcome], job: JobHandle) -> None:
     if not made:
         return
     paths = [sip.path / o.rel for o in made]
@@ -193,7 +216,7 @@ def _record_derivatives(
                 "modified_at": utcnow(),
             }
         )
-    Recorder(engine).add_files(rows)
+    job.add_files(rows)  # with the job's completion: a crash before leaves no row
     if purpose is not Purpose.PRESERVATION:
         return
     for o, path in zip(made, paths, strict=True):

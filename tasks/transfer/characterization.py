@@ -20,6 +20,7 @@ from prefect.cache_policies import NONE
 
 from custos.errors import InvalidInput
 from custos.models import File, FileUse, TransferType
+from custos.recorder import JobHandle
 from tasks.tools import mediaconch
 from tasks.tools.characterize import characterize_files, tools_for
 from tasks.tools.validate import record_validation, validate_file
@@ -38,13 +39,16 @@ def worth_characterizing(mime: str | None) -> bool:
     return bool(tools_for(mime))
 
 
-def store_modification_dates(ctx: TransferContext, rows: list[File] | None = None) -> int:
-    """Copy each file's mtime onto its row (bulk); ``rows`` defaults to every file."""
+def store_modification_dates(
+    ctx: TransferContext, job: JobHandle, rows: list[File] | None = None
+) -> int:
+    """Copy each file's mtime onto its row (with the job); ``rows`` defaults to every
+    file."""
     changes = []
     for row in ctx.files() if rows is None else rows:
         mtime = os.stat(ctx.disk_path(row)).st_mtime
         changes.append({"uuid": row.uuid, "modified_at": dt.datetime.fromtimestamp(mtime, dt.UTC)})
-    ctx.recorder.update_files(changes)
+    job.update_files(changes)
     return len(changes)
 
 
@@ -54,7 +58,7 @@ def _characterize(ctx: TransferContext) -> None:
     every = ctx.files()
     if ctx.todo("Store file modification dates"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Store file modification dates") as job:
-            job.output = f"{store_modification_dates(ctx, every)} files"
+            job.output = f"{store_modification_dates(ctx, job, every)} files"
     load_rights(ctx)
     if ctx.todo("Characterize and extract metadata"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Characterize and extract metadata") as job:
@@ -77,7 +81,7 @@ def _characterize(ctx: TransferContext) -> None:
                     changes.append(
                         {"uuid": row.uuid, "characterization": "\n".join(found.xml_documents)}
                     )
-            ctx.recorder.update_files(changes)
+            job.update_files(changes)
             job.output = f"{len(changes)} of {len(rows)} files characterized"
     load_labels(ctx)
     load_premis_xml(ctx)

@@ -23,6 +23,7 @@ from prefect.cache_policies import NONE
 
 from custos.bag_check import validate_bag
 from custos.errors import InvalidInput
+from custos.faults import fault
 from custos.processing import named_path
 from custos.recorder import JobHandle
 from custos.sniff import is_bag
@@ -48,45 +49,69 @@ TYPE_LABELS = {
 }
 STAGING = ".extracted"
 PAYLOAD = ".extracted.payload"
+#: Unit variables recording the progress of the two restartable moves below.
+EXTRACT_KEY = "extract_transfer"
+BAG_KEY = "restructure_bag"
 TAGS = ("metadata", "submissionDocumentation", "bag")
 
 
 def extract_transfer(ctx: TransferContext) -> ExtractResult | None:
     """Unpack the single package a zipped transfer arrived as, in place.
 
-    Resumable: the package is extracted into ``.extracted`` (renamed into place only
-    when complete), its payload (the single top folder, if any) is renamed to
-    ``.extracted.payload``, the package is removed, then each payload entry moves to
-    the transfer root. A run that was interrupted picks up at the step it reached.
-    Returns the extraction (None when resuming past it).
+    Restartable at any instant, with its progress in the unit's variables
+    (``EXTRACT_KEY``): the package's name is recorded first; it is extracted into
+    ``.extracted`` (renamed into place only when complete), its payload (the single
+    top folder, if any) is renamed to ``.extracted.payload``, the package is
+    deleted, each payload entry moves to the transfer root, "moved" is recorded,
+    and the empty payload folder is removed. A resumed run picks up at the step it
+    reached: it never takes an extracted file for the package, nor the package for
+    an extracted file. Returns the extraction (None when resuming past it).
     """
     root = ctx.directory
     result = None
+    progress = dict((ctx.unit.variables or {}).get(EXTRACT_KEY) or {})
     with DirTree.open(root) as tree:
         found = dict(tree.entries())
-        packages = [n for n, st in found.items() if stat.S_ISREG(st.st_mode)]
-        if len(packages) == 1 and PAYLOAD not in found:
+        if not progress:
+            packages = [n for n, st in found.items() if stat.S_ISREG(st.st_mode)]
+            if len(packages) != 1:
+                return None  # nothing to extract: compliance says what is wrong
+            progress = {"package": packages[0]}
+            ctx.set_variables(**{EXTRACT_KEY: progress})
+        package = str(progress["package"])
+        if progress.get("moved"):
+            if PAYLOAD in found:
+                os.rmdir(PAYLOAD, dir_fd=tree.fd)
+            return None
+        if PAYLOAD not in found:
             remove_leftovers(root)  # of an interrupted extraction
             if STAGING in found:
                 shutil.rmtree(STAGING, dir_fd=tree.fd)
             limits = ExtractLimits.from_settings(ctx.settings)
             result = extract_package(
-                root / packages[0], limits=limits, destination=root / STAGING, recursive=False
+                root / package, limits=limits, destination=root / STAGING, recursive=False
             )
+            fault("extract-transfer:extracted")
             _pick_payload(ctx, tree)
-            os.unlink(packages[0], dir_fd=tree.fd)
-        if (st := tree.lstat((PAYLOAD,))) is not None and stat.S_ISDIR(st.st_mode):
-            with tree.subtree((PAYLOAD,)) as payload:
-                for name, _ in list(payload.entries()):
-                    try:
-                        rename_noreplace(payload.fd, name, tree.fd, name)
-                    except FileExistsError as exc:
-                        raise InvalidInput(
-                            f"{display_path(name)}: the package holds a name the transfer "
-                            "already uses; refused",
-                            details={"member": display_path(name)},
-                        ) from exc
-            os.rmdir(PAYLOAD, dir_fd=tree.fd)
+            fault("extract-transfer:payload")
+        st = tree.lstat((package,))
+        if st is not None and stat.S_ISREG(st.st_mode):
+            os.unlink(package, dir_fd=tree.fd)
+        with tree.subtree((PAYLOAD,)) as payload:
+            for name, _ in list(payload.entries()):
+                try:
+                    rename_noreplace(payload.fd, name, tree.fd, name)
+                except FileExistsError as exc:
+                    raise InvalidInput(
+                        f"{display_path(name)}: the package holds a name the transfer "
+                        "already uses; refused",
+                        details={"member": display_path(name)},
+                    ) from exc
+                fault("extract-transfer:moving")
+        progress["moved"] = True
+        ctx.set_variables(**{EXTRACT_KEY: progress})
+        fault("extract-transfer:moved")
+        os.rmdir(PAYLOAD, dir_fd=tree.fd)
     return result
 
 
@@ -122,21 +147,29 @@ def restructure_bag(ctx: TransferContext) -> None:
     A bag holding a link or special file anywhere is refused before anything in it is
     read, so neither validation nor the moves can follow one out of the bag; the moves
     are renames relative to open folders that never replace an existing name.
+
+    Restartable at any instant: every root entry is first moved into the staging
+    folder ``.bag`` and that is recorded (``BAG_KEY``: "staged", and whether the
+    payload is an Archivematica structure); then the payload and the tags move out
+    of ``.bag``, which is removed last. A resumed run finishes the phase it was in.
     """
     root = ctx.directory
-    refuse_links(root, "the bag")
+    progress = dict((ctx.unit.variables or {}).get(BAG_KEY) or {})
     with DirTree.open(root) as tree:
+        staging_left = _is_dir(tree, (".bag",))
         declared = tree.lstat(("bagit.txt",))
-        if declared is None or not stat.S_ISREG(declared.st_mode):
+        if not staging_left and (declared is None or not stat.S_ISREG(declared.st_mode)):
             if (st := tree.lstat(("objects",))) is not None and stat.S_ISDIR(st.st_mode):
                 return  # restructured by an earlier run
             raise InvalidInput("the bag has no bagit.txt")
-    report = validate_bag(root, workers=ctx.settings.worker_threads)
-    if not report.valid:
-        problems = [p.message for p in report.problems]
-        raise InvalidInput("bag is invalid: " + "; ".join(problems[:20]), details=problems)
-    with DirTree.open(root) as tree:
-        nested = _is_dir(tree, ("data", "objects"))
+    if not staging_left:
+        refuse_links(root, "the bag")
+        report = validate_bag(root, workers=ctx.settings.worker_threads)
+        if not report.valid:
+            problems = [p.message for p in report.problems]
+            raise InvalidInput("bag is invalid: " + "; ".join(problems[:20]), details=problems)
+        with DirTree.open(root) as tree:
+            nested = _is_dir(tree, ("data", "objects"))
         ctx.set_variables(
             bag_fixity={
                 "detail": report.event_detail,
@@ -144,24 +177,37 @@ def restructure_bag(ctx: TransferContext) -> None:
                     display_path(("" if nested else "objects/") + c.path.removeprefix("data/"))
                     for c in report.payload_checks
                 ],
-            }
+            },
+            **{BAG_KEY: {"nested": nested}},
         )
-        tree.mkdir_new((".bag",), 0o700)
+        progress = {"nested": nested}
+    with DirTree.open(root) as tree:
+        if not progress.get("staged"):
+            if not staging_left:
+                tree.mkdir_new((".bag",), 0o700)
+            with tree.subtree((".bag",)) as staging:
+                for name, _ in list(tree.entries()):
+                    if name != ".bag":
+                        _move(tree, name, staging, name)
+                        fault("restructure-bag:staging")
+            progress["staged"] = True
+            ctx.set_variables(**{BAG_KEY: progress})
         with tree.subtree((".bag",)) as staging:
-            for name, _ in list(tree.entries()):
-                if name != ".bag":
-                    _move(tree, name, staging, name)
-            if nested:
-                with staging.subtree(("data",)) as payload:
-                    for name, _ in list(payload.entries()):
-                        _move(payload, name, tree, name)
-            else:
-                _move(staging, "data", tree, "objects")
+            if _is_dir(staging, ("data",)):
+                if progress.get("nested"):
+                    with staging.subtree(("data",)) as payload:
+                        for name, _ in list(payload.entries()):
+                            _move(payload, name, tree, name)
+                    os.rmdir("data", dir_fd=staging.fd)
+                else:
+                    _move(staging, "data", tree, "objects")
+            fault("restructure-bag:payload")
             with DirTree(os.dup(tree.dir_fd(TAGS, create=True))) as tags:
                 for name, _ in list(staging.entries()):
-                    if name != "data":
-                        _move(staging, name, tags, name)
+                    _move(staging, name, tags, name)
+                    fault("restructure-bag:tags")
         shutil.rmtree(".bag", dir_fd=tree.fd)
+        fault("restructure-bag:done")
 
 
 def _is_dir(tree: DirTree, parts: tuple[str, ...]) -> bool:
@@ -193,6 +239,7 @@ def remove_hidden(root: Path) -> list[str]:
             shutil.rmtree(path)
         else:
             path.unlink()
+        fault("remove-hidden:removing")
     return removed
 
 
@@ -218,6 +265,7 @@ def restructure(root: Path) -> list[str]:
                 raise InvalidInput(f"cannot restructure: objects/{entry.name} already exists")
             entry.rename(target)
             moved.append(display_path(entry.name))
+            fault("restructure:moving")
     for name in ("metadata", "logs", "metadata/submissionDocumentation"):
         (root / name).mkdir(exist_ok=True)
     return moved
@@ -307,8 +355,11 @@ def _compliance(ctx: TransferContext) -> None:
             target = root / CONFIG_FILE
             if target.exists():
                 job.output = "the transfer's own processingMCP.xml is kept"
-            else:
-                shutil.copyfile(named_path(ctx.unit.processing_config), target)
+            else:  # whole or absent: a crash mid-copy leaves only the staging name
+                staging = target.with_name(f".{CONFIG_FILE}.copying")
+                shutil.copyfile(named_path(ctx.unit.processing_config), staging)
+                fault("compliance:config")
+                os.replace(staging, target)
                 job.output = f"copied {ctx.unit.processing_config}"
 
 

@@ -51,7 +51,7 @@ def identify_rows(ctx: TransferContext, job: JobHandle, rows: list[File]) -> Non
             outcome=item.premis_outcome,
             outcome_note=item.note,
         )
-    ctx.recorder.update_files(changes)
+    job.update_files(changes)
     job.output = f"{len(changes)} files, Siegfried {report.tool_version}"
 
 

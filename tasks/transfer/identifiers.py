@@ -25,8 +25,11 @@ from .common import YES_NO, TransferContext, display_path, file_use, microservic
 GROUP = "Assign file UUIDs and checksums"
 
 
-def register_files(ctx: TransferContext, paths: list[Path]) -> list[tuple[str, Path]]:
-    """Create File rows (and ingestion events) for paths that have none yet.
+def register_files(
+    ctx: TransferContext, paths: list[Path], job: JobHandle | None = None
+) -> list[tuple[str, Path]]:
+    """Create File rows for paths that have none yet: at once, or with ``job`` in the
+    transaction that completes the job (a crash before it leaves no row).
 
     Returns ``(file uuid, path)`` for the rows created.
     """
@@ -50,7 +53,10 @@ def register_files(ctx: TransferContext, paths: list[Path]) -> list[tuple[str, P
             }
         )
         created.append((uuid, path))
-    ctx.recorder.add_files(rows)
+    if job is not None:
+        job.add_files(rows)
+    else:
+        ctx.recorder.add_files(rows)
     return created
 
 
@@ -75,7 +81,7 @@ def _assign_uuids(ctx: TransferContext) -> None:
                 for p in scan_tree(root).files
                 if p.relative_to(root).parts[0] in ("objects", "metadata")
             ]
-            created = register_files(ctx, paths)
+            created = register_files(ctx, paths, job)
             bag = (ctx.unit.variables or {}).get("bag_fixity") or {}
             bag_files = set(bag.get("files", []))
             for uuid, path in created:
@@ -118,7 +124,7 @@ def checksum_files(ctx: TransferContext, job: JobHandle, rows: list[File] | None
             detail=detail,
             outcome_note=value,
         )
-    ctx.recorder.update_files(changes)
+    job.update_files(changes)
     job.output = f"{len(changes)} files, {algo}"
 
 

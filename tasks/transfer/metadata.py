@@ -173,16 +173,21 @@ def _events(ctx: TransferContext) -> dict[str, list[EventRow]]:
 def register_mets(ctx: TransferContext, job: JobHandle) -> str:
     """Give the written transfer METS a File row with checksum, size and format.
 
-    Idempotent: a METS rewritten by a resumed run updates its existing row.
-    Returns the row's UUID.
+    Everything is written with the job (a crash before it completes leaves no row);
+    a METS rewritten by a resumed run updates its existing row. Returns the row's
+    UUID.
     """
     target = ctx.directory / METS_PATH
-    created = register_files(ctx, [target])
-    row = ctx.files(paths=[display_path(METS_PATH)])[0]
+    created = register_files(ctx, [target], job)
+    if created:
+        rel = display_path(METS_PATH)
+        row = File(uuid=created[0][0], unit_uuid=ctx.uuid, original_path=rel, current_path=rel)
+    else:
+        row = ctx.files(paths=[display_path(METS_PATH)])[0]
     algo = ctx.settings.checksum_algorithm
     digest = hash_files([target], (algo,))[target]
     value = digest.digests[algo]
-    ctx.recorder.update_files(
+    job.update_files(
         [
             {
                 "uuid": row.uuid,
@@ -202,7 +207,7 @@ def register_mets(ctx: TransferContext, job: JobHandle) -> str:
         outcome_note=value,
     )
     if ctx.config.identify_transfer is not False:
-        identify_rows(ctx, job, ctx.files(paths=[row.current_path]))
+        identify_rows(ctx, job, [row])
     return row.uuid
 
 

@@ -35,6 +35,7 @@ from prefect.cache_policies import NONE
 
 from custos.confined import MAX_DEPTH, kind_of, open_entry, opened_below, opened_dir, subdir
 from custos.errors import InvalidInput, NotFound, StorageError
+from custos.faults import fault
 from custos.transfers import check_source
 from tasks import space
 from tasks.safefs import rename_noreplace
@@ -153,6 +154,7 @@ def _copy_file(src_fd: int, st: os.stat_result, out_fd: int, name: str, copied: 
         os.close(out)
     copied.files += 1
     copied.size += st.st_size
+    fault("move-to-processing:copying")
 
 
 def _copy_bytes(src_fd: int, out: int, size: int) -> None:
@@ -188,6 +190,7 @@ def _move_to_processing(ctx: TransferContext) -> None:
             job.output = f"{dest.name} was already in processing"
             return
         copied = copy_in(source_of(ctx), dest)
+        fault("move-to-processing:renamed")
         job.output = (
             f"{copied.files} files ({copied.size} bytes) copied from "
             f"{display_path(ctx.unit.source_path or '')}"

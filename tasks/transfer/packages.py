@@ -14,28 +14,33 @@ checksums, a virus scan and format identification like the rest of the transfer.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 from prefect import task
 from prefect.cache_policies import NONE
 
+from custos.faults import fault
 from custos.models import File, TransferType
 from custos.steps import CONFIGURED
 from custos.walk import walk_files
 from tasks.extract import (
     ExtractLimits,
     ExtractResult,
+    default_destination,
     extract_package,
     package_kind,
     remove_leftovers,
 )
 
-from .common import YES_NO, TransferContext, display_path, microservice
+from .common import YES_NO, TransferContext, display_path, from_display, microservice
 from .formats import identify_rows
 from .identifiers import checksum_files, register_files
 from .names import rename_objects
 from .virus import scan_rows
 
 GROUP = "Extract packages"
+#: Unit variable: the extraction's date (its folders' names) and the packages to delete.
+PROGRESS_KEY = "extract_packages"
 EXTRACT = "Extract contents from compressed archives"
 _NOTE_ITEMS = 10
 
@@ -67,6 +72,18 @@ def unpacking_note(package: str, skipped: list[str]) -> str:
     return note
 
 
+def _delete_packages(ctx: TransferContext, progress: dict[str, object]) -> None:
+    """Delete the extracted packages the completed job marked removed (again after a
+    crash between its completion and the deletion)."""
+    listed = progress.get("delete")
+    if not isinstance(listed, list):
+        return
+    for rel in listed:
+        path = ctx.directory / from_display(str(rel)).decode("utf-8", "surrogateescape")
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+
+
 def _extract(ctx: TransferContext) -> None:
     ctx.record(GROUP, "Move to extract packages")
     packages = find_packages(ctx) if ctx.todo(EXTRACT) else []
@@ -91,22 +108,39 @@ def _extract(ctx: TransferContext) -> None:
     delete = ctx.decide("delete_packages", GROUP, "Delete package after extraction?", YES_NO)
     new_rows: list[File] = []
     left_packed: list[str] = []
+    progress = dict((ctx.unit.variables or {}).get(PROGRESS_KEY) or {})
+    extracted = False
     if ctx.todo(EXTRACT):
+        # one date for every attempt, so a resumed run finds what a killed one left
+        date = progress.get("date") or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
+        if "date" not in progress:
+            progress = {"date": date}
+            ctx.set_variables(**{PROGRESS_KEY: progress})
         with ctx.recorder.job(ctx.uuid, GROUP, EXTRACT) as job:
             limits = ExtractLimits.from_settings(ctx.settings)
-            date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
             created: list[tuple[str, object]] = []
             not_extracted = 0
             for folder in sorted({ctx.disk_path(row).parent for row in packages}):
                 remove_leftovers(folder)  # of a run interrupted while extracting
+            for row in packages:  # what a killed attempt extracted is redone
+                left = default_destination(ctx.disk_path(row), date)
+                if left.is_dir() and not left.is_symlink():
+                    shutil.rmtree(left)
             for row in packages:
                 result = extract_package(
-                    ctx.disk_path(row), limits=limits, date=date, delete=delete
+                    ctx.disk_path(row), limits=limits, date=date, delete=delete, keep_package=True
                 )
+                fault("extract-packages:extracted")
                 rename_objects(ctx, job, result.destination)
                 paths = list(walk_files(result.destination))
-                made = register_files(ctx, paths)
+                made = register_files(ctx, paths, job)
                 created += made
+                new_rows += [
+                    File(uuid=uuid, unit_uuid=ctx.uuid, original_path=rel, current_path=rel)
+                    for uuid, rel in (
+                        (u, display_path(p.relative_to(ctx.directory))) for u, p in made
+                    )
+                ]
                 skipped = not_extracted_lines(ctx, result)
                 note = unpacking_note(row.current_path, skipped)
                 for uuid, _path in made:
@@ -126,14 +160,18 @@ def _extract(ctx: TransferContext) -> None:
                 )
                 not_extracted += len(skipped)
                 left_packed += [str(p) for p in result.left_packed]
-                if delete:
-                    ctx.recorder.update_files([{"uuid": row.uuid, "removed": True}])
-            ids = {uuid for uuid, _ in created}
-            new_rows = [f for f in ctx.files() if f.uuid in ids]
             checksum_files(ctx, job, new_rows)
+            if delete:  # the packages go once the job is recorded (see _delete_packages)
+                job.update_files([{"uuid": row.uuid, "removed": True} for row in packages])
+                progress["delete"] = [row.current_path for row in packages]
+                ctx.set_variables(**{PROGRESS_KEY: progress})
+            fault("extract-packages:registered")
             job.output = f"{len(created)} files from {len(packages)} packages" + (
                 f"; {not_extracted} links or special files not extracted" if not_extracted else ""
             )
+        extracted = True
+    if not ctx.todo(EXTRACT) or extracted:  # recorded: the packages may go
+        _delete_packages(ctx, progress)
     scan = ctx.decide(
         "virus_scanning",
         GROUP,

@@ -26,6 +26,7 @@ from sqlmodel import col
 from custos import dispatch
 from custos.db import session_scope
 from custos.errors import CustosError, InvalidInput
+from custos.faults import fault
 from custos.models import LocationPurpose, Unit, UnitStatus, UnitType, new_uuid
 from custos.recorder import BACKLOG_JOB, CREATE_SIP_JOB
 from custos.storage import default_location
@@ -126,6 +127,7 @@ def _objects_move(src: Path, dest: Path) -> None:
             _objects_move(entry, target)  # merged, not nested (reingested AIP metadata)
         else:
             shutil.move(str(entry), str(target))
+            fault("create-sip:moving")  # a resumed run moves what is left
     src.rmdir()
 
 

@@ -264,9 +264,16 @@ def test_zipped_transfer_resumes_after_a_crash_mid_extraction(tmp_path, dispatch
 
 
 def test_zipped_transfer_resumes_after_a_crash_while_moving_the_payload(tmp_path, dispatched):
-    """The package was extracted and removed, one entry moved, then the process died."""
+    """The package was extracted and removed, one entry moved, then the process died
+    (its progress recorded as *Extract zipped transfer* records it)."""
+    from tasks.transfer.compliance import EXTRACT_KEY
+
     uuid = start_transfer("crash-b", _content_zip(tmp_path / "pack.zip"), "zipfile", "automated")
     move_to_processing.fn(uuid)
+    with session_scope() as s:
+        unit = s.get(Unit, uuid)
+        assert unit is not None
+        unit.variables = {**(unit.variables or {}), EXTRACT_KEY: {"package": "pack.zip"}}
     folder = Path(_unit(uuid).current_path or "")
     payload = folder / ".extracted.payload"
     with zipfile.ZipFile(folder / "pack.zip") as zf:
