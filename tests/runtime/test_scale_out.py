@@ -129,7 +129,7 @@ class Cluster:
                 "CUSTOS_PROJECT_DIR": str(ROOT),
                 "CUSTOS_API_WORKERS": "1",
                 "CUSTOS_FLOW_RUN_LIMIT": "2",
-                "CUSTOS_RECONCILE_INTERVAL": "10",
+                "CUSTOS_RECONCILE_INTERVAL": "15",
                 "PREFECT_API_URL": self.prefect_api,
                 "PREFECT_HOME": str(scratch / "prefect"),
                 "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
