@@ -221,7 +221,8 @@ def resume(
             run_id = resume_unit(unit_uuid)
             if wait:
                 units = follow(unit_uuid, mode, quiet=json_out).units
-                emit(json_out, units, ", ".join(f"{k}: {v.get('status')}" for k, v in units.items()))
+                line = ", ".join(f"{k}: {v.get('status')}" for k, v in units.items())
+                emit(json_out, units, line)
                 return
         emit(json_out, {"uuid": unit_uuid, "flow_run_id": run_id}, f"resumed {unit_uuid}")
 
