@@ -43,7 +43,7 @@ def test_bad_limits_are_refused_naming_the_variable(
 def test_runner_deployments_carry_the_flow_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     from custos.runtime.runner import deployments
 
-    monkeypatch.setenv("CUSTOS_FLOW_LIMITS", '{"transfer": 2}')
+    monkeypatch.setenv("CUSTOS_FLOW_LIMITS", '{"transfer": 2, "reconcile": 1}')
     from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 
     deps = {d.flow_name: d for d in deployments(load_settings())}
