@@ -36,6 +36,7 @@ from cli import capture as cli_capture
 from cli import transfer as cli_transfer
 from cli.common import (
     JsonOption,
+    WaitOption,
     cli_errors,
     emit,
     err,
@@ -201,18 +202,28 @@ def serve(
 @app.command()
 def resume(
     unit_uuid: Annotated[str, typer.Argument(help="A FAILED transfer or SIP.")],
+    wait: WaitOption = False,
     json_out: JsonOption = False,
 ) -> None:
     """Run a failed transfer or SIP again from the step that failed (after its cause,
     such as a full disk, is fixed)."""
-    from custos.resume import resume_unit
+    from cli.follow import follow
+    from custos.db import session_scope
+    from custos.resume import check_resumable, resume_unit
     from custos.runtime.client import work_backend
 
     with cli_errors(json_out):
         conf = _settings()
         _open_db(conf)
-        with work_backend(conf, wait=False, action="resume the unit"):
+        with session_scope() as s:
+            check_resumable(s.get(Unit, unit_uuid), unit_uuid)  # refusals before a serve
+        with work_backend(conf, wait=wait, action="resume the unit") as mode:
             run_id = resume_unit(unit_uuid)
+            if wait:
+                units = follow(unit_uuid, mode, quiet=json_out).units
+                line = ", ".join(f"{k}: {v.get('status')}" for k, v in units.items())
+                emit(json_out, units, line)
+                return
         emit(json_out, {"uuid": unit_uuid, "flow_run_id": run_id}, f"resumed {unit_uuid}")
 
 

@@ -26,22 +26,27 @@ GROUP = "Resume"
 JOB = "Resume after failure"
 
 
-def resume_unit(unit_uuid: str, engine: Engine | None = None) -> str:
-    """Resume a FAILED transfer or SIP; returns the new flow run id.
+def check_resumable(unit: Unit | None, unit_uuid: str) -> UnitType:
+    """The unit's type; ``NotFound`` for an unknown unit, ``Conflict`` for one that
+    is not FAILED or that no flow resumes (a capture is captured again instead)."""
+    if unit is None:
+        raise NotFound(f"unit {unit_uuid} does not exist")
+    if unit.status != UnitStatus.FAILED:
+        raise Conflict(f"unit {unit_uuid} is {unit.status}, not FAILED: nothing to resume")
+    kind = UnitType(unit.unit_type)
+    if kind not in (UnitType.TRANSFER, UnitType.SIP):
+        raise Conflict(f"a {kind} unit is not resumed; start it again instead")
+    return kind
 
-    ``NotFound`` for an unknown unit, ``Conflict`` for one that is not FAILED or
-    that no flow resumes (a capture is captured again instead).
-    """
+
+def resume_unit(unit_uuid: str, engine: Engine | None = None) -> str:
+    """Resume a FAILED transfer or SIP; returns the new flow run id (see
+    ``check_resumable`` for the refusals)."""
     engine = engine or get_engine()
     with session_scope(engine) as s:
         unit = s.get(Unit, unit_uuid)
-        if unit is None:
-            raise NotFound(f"unit {unit_uuid} does not exist")
-        if unit.status != UnitStatus.FAILED:
-            raise Conflict(f"unit {unit_uuid} is {unit.status}, not FAILED: nothing to resume")
-        kind = UnitType(unit.unit_type)
-        if kind not in (UnitType.TRANSFER, UnitType.SIP):
-            raise Conflict(f"a {kind} unit is not resumed; start it again instead")
+        kind = check_resumable(unit, unit_uuid)
+        assert unit is not None
         error = unit.error or "unknown"
         variables = {
             k: v for k, v in (unit.variables or {}).items() if k not in (ATTEMPTS_KEY, PROGRESS_KEY)

@@ -26,13 +26,11 @@ from custos.programs import which
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
-#: Flow runs of one flow at once (``CUSTOS_FLOW_LIMITS``): the scheduled flows
-#: never overlap themselves; the flows of units are bounded per machine only.
-DEFAULT_FLOW_LIMITS: dict[str, int] = {
-    "fixity-audit": 1,
-    "watch-transfer-sources": 1,
-    "reconcile": 1,
-}
+#: Flow runs of one flow at once (``CUSTOS_FLOW_LIMITS``): none by default. A
+#: deployment's slot is held by a run until Prefect sees it end, so a run killed
+#: with its runner holds it until its lease expires; a limit of 1 on the
+#: reconciler would keep it from running after a crash, exactly when it is needed.
+DEFAULT_FLOW_LIMITS: dict[str, int] = {}
 
 
 class Settings(BaseSettings):

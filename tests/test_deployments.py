@@ -57,15 +57,10 @@ def test_scheduled_flows_have_intervals() -> None:
             assert "schedules" not in dep
 
 
-def test_concurrency_limits_are_the_settings_defaults() -> None:
-    """The yaml's limits are CUSTOS_FLOW_LIMITS' defaults (``custos worker`` applies
-    the configured ones over them)."""
+def test_concurrency_limits_come_from_the_settings() -> None:
+    """The yaml states no limit: ``custos deploy`` and ``custos worker`` apply
+    CUSTOS_FLOW_LIMITS (none by default)."""
     from custos.settings import DEFAULT_FLOW_LIMITS
 
-    by_entry = {v: k for k, v in FLOWS.items()}
-    found = {
-        by_entry[_module_entrypoint(d["entrypoint"])]: d["concurrency_limit"]
-        for d in _deployments()
-        if "concurrency_limit" in d
-    }
-    assert found == DEFAULT_FLOW_LIMITS
+    assert DEFAULT_FLOW_LIMITS == {}
+    assert not [d for d in _deployments() if "concurrency_limit" in d]

@@ -41,6 +41,18 @@ SCHEDULE_SETTINGS = {
 }
 
 
+def collision_options(flow_name: str, limit: int | None) -> Any:
+    """Prefect's ``ConcurrencyOptions`` for a limited flow: a scheduled flow (audit,
+    watch, reconcile) drops a run that finds the previous one still running
+    (``CANCEL_NEW``) instead of queueing it, so a slow pass never piles up a backlog
+    that keeps workers from the runs of units; other flows queue (None: the default)."""
+    if limit is None or flow_name not in SCHEDULE_SETTINGS:
+        return None
+    from prefect.client.schemas.objects import ConcurrencyLimitStrategy, ConcurrencyOptions
+
+    return ConcurrencyOptions(collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+
+
 def _flow_name(entrypoint: str) -> str:
     """The ``custos.dispatch.FLOWS`` name of a yaml entrypoint (``flows/audit.py:x``)."""
     path, func = entrypoint.split(":")
@@ -128,6 +140,9 @@ def deploy_pool(settings: Settings, yaml_path: Path) -> list[str]:
                 description=entry.get("description"),
                 schedules=schedules,
                 concurrency_limit=settings.flow_limits.get(flow_name),
+                concurrency_options=collision_options(
+                    flow_name, settings.flow_limits.get(flow_name)
+                ),
                 parameter_openapi_schema=flow.parameters.model_dump_for_openapi(),
                 paused=False,
             )
@@ -172,10 +187,7 @@ def apply_flow_limits(settings: Settings, pool: str = POOL) -> dict[str, int | N
             try:
                 deployment = client.read_deployment_by_name(name)
             except ObjectNotFound as exc:
-                raise ConfigError(
-                    f"no deployment {name}: run `prefect deploy --prefect-file "
-                    "deployments/prefect.yaml --all` first"
-                ) from exc
+                raise ConfigError(f"no deployment {name}: run `custos deploy` first") from exc
             if deployment.work_pool_name != pool:
                 raise ConfigError(
                     f"deployment {name} belongs to {deployment.work_pool_name or 'no'} work "
@@ -185,8 +197,12 @@ def apply_flow_limits(settings: Settings, pool: str = POOL) -> dict[str, int | N
             if deployment.global_concurrency_limit is None and limit is None:
                 applied[flow_name] = None
                 continue
-            current = getattr(deployment.global_concurrency_limit, "limit", None)
-            if current != limit:
-                client.update_deployment(deployment.id, DeploymentUpdate(concurrency_limit=limit))
+            client.update_deployment(
+                deployment.id,
+                DeploymentUpdate(
+                    concurrency_limit=limit,
+                    concurrency_options=collision_options(flow_name, limit),
+                ),
+            )
             applied[flow_name] = limit
     return applied

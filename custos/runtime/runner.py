@@ -27,6 +27,7 @@ from typing import Any
 
 from custos.dispatch import DEPLOYMENT_NAME, FLOWS, load_flow
 from custos.models import utcnow
+from custos.runtime.pool import collision_options
 from custos.settings import Settings, get_settings
 
 log = logging.getLogger("custos.runner")
@@ -62,12 +63,23 @@ def deployments(settings: Settings) -> list[Any]:
                 name=DEPLOYMENT_NAME,
                 interval=timedelta(seconds=interval) if interval else None,
                 tags=["custos"],
-                concurrency_limit=settings.flow_limits.get(name),
+                concurrency_limit=_limit(name, settings.flow_limits.get(name)),
                 paused=False,  # a previous runner paused them when it stopped
                 _sync=True,  # never a coroutine, even when called inside an event loop
             )
         )
     return result
+
+
+def _limit(flow_name: str, limit: int | None) -> Any:
+    """The deployment's concurrency limit, with the scheduled flows' ``CANCEL_NEW``
+    (``custos.runtime.pool.collision_options``)."""
+    options = collision_options(flow_name, limit)
+    if limit is None or options is None:
+        return limit
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+
+    return ConcurrencyLimitConfig(limit=limit, collision_strategy=options.collision_strategy)
 
 
 def write_runner_info(run_dir: Path, served: list[str]) -> Path:

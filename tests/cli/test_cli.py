@@ -162,3 +162,16 @@ def test_apikey_list_revoke_and_user_deactivate(home: Path) -> None:
     _json(["user", "activate", "dave"])
     assert user_for_key(other["key"], engine=engine) is not None  # type: ignore[index]
     _fails(["user", "deactivate", "nobody"], "no user")
+
+
+def test_scaled_out_commands_need_a_prefect_server(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --no-runner``, ``deploy`` and ``worker`` talk to the pool's Prefect
+    server: without PREFECT_API_URL each says so in one line."""
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    _json(["init"])
+    _fails(["serve", "--no-runner"], "--no-runner needs PREFECT_API_URL")
+    _fails(["deploy"], "custos deploy needs PREFECT_API_URL")
+    _fails(["worker"], "custos worker needs PREFECT_API_URL")
+    _fails(["resume", "0d6b1f52-0000-0000-0000-000000000000"], "does not exist")

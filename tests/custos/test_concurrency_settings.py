@@ -43,8 +43,15 @@ def test_bad_limits_are_refused_naming_the_variable(
 def test_runner_deployments_carry_the_flow_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     from custos.runtime.runner import deployments
 
-    monkeypatch.setenv("CUSTOS_FLOW_LIMITS", '{"transfer": 2}')
-    by_flow = {d.flow_name: d.concurrency_limit for d in deployments(load_settings())}
-    assert by_flow["transfer"] == 2
-    assert by_flow["reconcile"] == 1
-    assert by_flow["ingest"] is None
+    monkeypatch.setenv("CUSTOS_FLOW_LIMITS", '{"transfer": 2, "reconcile": 1}')
+    from prefect.client.schemas.objects import ConcurrencyLimitStrategy
+
+    deps = {d.flow_name: d for d in deployments(load_settings())}
+    assert deps["transfer"].concurrency_limit == 2
+    assert deps["transfer"].concurrency_options is None  # queued beyond the limit
+    assert deps["ingest"].concurrency_limit is None
+    # a scheduled pass that finds the previous one running is dropped, not queued
+    assert deps["reconcile"].concurrency_limit == 1
+    options = deps["reconcile"].concurrency_options
+    assert options is not None
+    assert options.collision_strategy == ConcurrencyLimitStrategy.CANCEL_NEW

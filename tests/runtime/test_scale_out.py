@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import col
 from sqlmodel import select as sql_select
 
@@ -129,7 +130,7 @@ class Cluster:
                 "CUSTOS_PROJECT_DIR": str(ROOT),
                 "CUSTOS_API_WORKERS": "1",
                 "CUSTOS_FLOW_RUN_LIMIT": "2",
-                "CUSTOS_RECONCILE_INTERVAL": "10",
+                "CUSTOS_RECONCILE_INTERVAL": "15",
                 "PREFECT_API_URL": self.prefect_api,
                 "PREFECT_HOME": str(scratch / "prefect"),
                 "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
@@ -363,6 +364,11 @@ def test_two_workers_share_the_pool_and_survive_a_lost_machine(cluster: Cluster)
     # the API host's metrics see the same picture (a scrape is an admin call)
     admin_key = c.auth["Authorization"].split(":", 1)[1]
     text = http.get(f"{c.api}/metrics", headers={"X-API-Key": admin_key}).text
-    stored = re.search(r'custos_packages\{type="AIP",status="STORED"\} (\S+)', text)
-    assert stored and float(stored[1]) == TRANSFERS + 1, text[:2000]
-    assert "custos_prefect_up 1.0" in text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    stored_aips = ("custos_packages", (("status", "STORED"), ("type", "AIP")))
+    assert samples.get(stored_aips) == TRANSFERS + 1, text[:2000]
+    assert samples.get(("custos_prefect_up", ())) == 1.0
