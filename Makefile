@@ -40,7 +40,7 @@ run: setup
 	$(BIN)/custos serve --host $(HOST) --port $(PORT)
 
 test: setup-dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	scripts/run-tests $(PYTEST_ARGS)
 
 # Only the venv: no system packages, no root.
 lint: $(VENV)/.installed-dev

@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -160,6 +160,21 @@ def site() -> Iterator[SiteServer]:
     server = SiteServer("127.0.0.1").start()
     yield server
     server.stop()
+
+
+@pytest.fixture()
+def inline_flows() -> Iterator[Any]:
+    """Flows run inline in this process (``custos.dispatch``'s inline backend), with no
+    error left over from an earlier test: yields the backend (``.wait_all``,
+    ``.errors``)."""
+    from custos import dispatch
+
+    backend = dispatch.inline_backend()
+    backend.errors.clear()
+    dispatch.set_backend(backend)
+    yield backend
+    backend.wait_all(120)  # no flow outlives its test
+    dispatch.set_backend(None)
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from lxml import etree
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from custos import dispatch, processing
+from custos import processing
 from custos.db import session_scope
 from custos.mets.validate import mets_problems
 from custos.models import Event, File, LocationPurpose, Unit, UnitStatus
@@ -77,13 +76,6 @@ DSPACE_METS = """<?xml version="1.0" encoding="utf-8"?>
   <structMap><div TYPE="DSpace Item"/></structMap>
 </mets>
 """
-
-
-@pytest.fixture
-def inline_flows() -> Iterator[Any]:
-    dispatch.set_backend(dispatch.inline_backend())
-    yield dispatch.inline_backend()
-    dispatch.set_backend(None)
 
 
 def _unit(uuid: str) -> Unit:

@@ -133,9 +133,11 @@ def console() -> Iterator[Console]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium under Playwright, for the session."""
+    """Debian's Chromium under Playwright, for the console's tests: stopped after them,
+    since a live sync Playwright makes asyncio (and so Prefect's sync/async dispatch)
+    see a running event loop in every later test of the session."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

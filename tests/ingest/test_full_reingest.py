@@ -24,13 +24,6 @@ from tests.support.recording import RecordingBackend
 from .conftest import make_png
 
 
-@pytest.fixture
-def inline_flows() -> Any:
-    dispatch.set_backend(dispatch.inline_backend())
-    yield dispatch.inline_backend()
-    dispatch.set_backend(None)
-
-
 def _unit(uuid: str) -> Unit:
     with session_scope() as s:
         unit = s.get(Unit, uuid)

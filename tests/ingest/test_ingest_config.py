@@ -206,6 +206,7 @@ def test_transfer_to_stored_aip_through_flows(
     src.mkdir()
     make_png(src / "photo.png")
     (src / "notes.txt").write_text("kept for ever\n")
+    dispatch.inline_backend().errors.clear()  # of earlier tests
     dispatch.set_backend(dispatch.inline_backend())
     try:
         transfer_uuid = start_transfer("fullrun", src, processing_config="automated")

@@ -20,7 +20,7 @@ import pytest
 from lxml import etree
 from sqlmodel import col, select
 
-from custos import decisions, dispatch, processing
+from custos import decisions, processing
 from custos.db import session_scope
 from custos.mets.validate import mets_problems
 from custos.models import Event, File, Job, Unit, UnitStatus
@@ -97,13 +97,6 @@ def _nested_zip(path: Path, tmp: Path) -> None:
     with zipfile.ZipFile(path, "w") as z:
         z.write(inner, "inner.zip")
         z.writestr("top.txt", "one package down\n")
-
-
-@pytest.fixture
-def inline_flows() -> Iterator[Any]:
-    dispatch.set_backend(dispatch.inline_backend())
-    yield dispatch.inline_backend()
-    dispatch.set_backend(None)
 
 
 @pytest.fixture

@@ -119,13 +119,6 @@ def _events_by_file(tree: etree._ElementTree) -> dict[str, list[str]]:
     return out
 
 
-@pytest.fixture
-def inline_flows() -> Any:
-    dispatch.set_backend(dispatch.inline_backend())
-    yield dispatch.inline_backend()
-    dispatch.set_backend(None)
-
-
 @pytest.mark.slow
 def test_mixed_transfer_to_stored_aip_with_the_default_config(
     custos_home: Path, tmp_path: Path, aip_store: Path, inline_flows: Any
