@@ -2,19 +2,26 @@
 
 Started from the folder tree with the ``default`` configuration and an approval
 step; every decision answered in the transfer's and then the SIP's page (the
-pages update themselves while the units run); the AIP counted on the dashboard.
+pages update themselves while the units run); the AIP counted on the dashboard,
+then found in Archival storage by the PUID of one of its files, downloaded (its bag
+validated with bagit) and verified with "verify now".
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from sqlmodel import col, select
 
+from custos.db import session_scope
+from custos.models import File, Package, PackageStatus
 from tests.console.conftest import Console, check_page
+from tests.console.test_storage import download_and_validate, verify_now
 
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -84,6 +91,7 @@ def test_transfer_from_the_source_browser_to_a_stored_aip(
     signed_in: Callable[[str], Any],
     visit: Callable[..., Any],
     request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     letters = console.home / "locations" / "transfer-source" / "incoming" / "letters"
     letters.mkdir(parents=True)
@@ -115,6 +123,7 @@ def test_transfer_from_the_source_browser_to_a_stored_aip(
     check_page(page, request, "transfer-done")
     page.get_by_role("link", name="console-letters").first.click()  # its SIP
     page.wait_for_url(re.compile(r".*/ingest/[0-9a-f-]{36}$"))
+    sip_uuid = page.url.rsplit("/", 1)[-1]
     answer_until_done(page, request, "sip", problems, console)
     check_page(page, request, "sip-done")
 
@@ -134,3 +143,30 @@ def test_transfer_from_the_source_browser_to_a_stored_aip(
     assert page.locator("#aip-count").inner_text() == "1"
     visit(page, "/ingest", "ingest-list")
     assert page.locator("#unit-rows tr", has_text="console-letters").count() == 1
+
+    # on into Archival storage with the AIP this transfer made
+    with session_scope(console.engine) as s:
+        aip = s.get(Package, sip_uuid)
+        assert aip is not None and aip.status == PackageStatus.STORED
+        stored_name = Path(aip.path).name
+        puids = s.exec(
+            select(File.puid)
+            .where(col(File.sip_uuid) == sip_uuid, col(File.puid).is_not(None))
+            .order_by(col(File.current_path))
+        ).all()
+    assert puids, "no file of the AIP has a PUID"
+    puid = str(puids[0])
+    visit(page, "/archival-storage", "storage-search-journey")
+    page.get_by_label("Format PUID").fill(puid)
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/archival-storage?*puid=*")
+    found = page.locator("#aip-results").locator(f'a[href="/archival-storage/{sip_uuid}"]')
+    assert found.count() == 1, page.inner_text("#aip-results")
+    found.click()
+    page.wait_for_url(f"{console.url}/archival-storage/{sip_uuid}")
+    check_page(page, request, "storage-aip-journey")
+    assert "letter.txt" in page.locator("#aip-files").inner_text()
+    bag = download_and_validate(page, tmp_path, stored_name)
+    letter = next(bag.glob("data/objects/**/letter.txt"))
+    assert letter.read_text() == "Dear reader,\nthe console works.\n"
+    verify_now(page, console, sip_uuid)
