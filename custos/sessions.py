@@ -36,7 +36,7 @@ def end_session(sid: str, user_id: int, expires_at: datetime, engine: Engine | N
     now = utcnow()
     try:
         with session_scope(engine) as s:
-            s.exec(delete(EndedSession).where(col(EndedSession.expires_at) < now))  # type: ignore[call-overload]
+            s.exec(delete(EndedSession).where(col(EndedSession.expires_at) < now))
             s.add(EndedSession(sid=sid, user_id=user_id, ended_at=now, expires_at=expires_at))
     except IntegrityError:  # signed out twice with the same cookie: already ended
         pass
