@@ -13,12 +13,13 @@ one and the same file):
 - ``status``: the package status (default: only ``STORED``).
 
 Results are one page of AIPs, newest stored first, with the total count (counted up
-to 10,000: beyond, the page says "more than"). The list uses
-``ix_package_type_stored``, an accession ``ix_unit_accession``, a PUID
-``ix_file_puid_sip`` and a format name ``ix_file_format_sip`` (the recorded names that
-match are read first from that index). A file criterion matching few files collects
-their AIPs first; one matching many probes the newest AIPs one by one and stops with
-the page. File names and parts of AIP names are substring searches (a scan of their
+to 10,000: beyond, the page says "more than"). The list and its count use
+``ix_package_type_status_stored`` (answered from the index alone), an accession
+``ix_unit_accession``, a PUID ``ix_file_puid_sip`` and a format name
+``ix_file_format_sip`` (the recorded names that match are read first from that
+index). A file criterion matching few files collects their AIPs first; one matching
+many probes the newest AIPs one by one (from the file index alone) and stops with the
+page. File names and parts of AIP names are substring searches (a scan of their
 column).
 
 Example::
@@ -34,7 +35,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, exists, func, or_, select
+from sqlalchemy import Engine, and_, func, literal_column, or_, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -168,19 +170,31 @@ def _package_conditions(s: Session, q: AipQuery) -> list[ColumnElement[bool]]:
     return where
 
 
+#: The distinct format names recorded, one index seek each (a "loose index scan" of
+#: ``ix_file_format_sip``) instead of reading every file's entry.
+_DISTINCT_FORMAT_NAMES = sql_text(
+    "WITH RECURSIVE names(name) AS ("
+    " SELECT min(format_name) FROM file"
+    " UNION ALL"
+    " SELECT (SELECT min(format_name) FROM file WHERE format_name > names.name)"
+    " FROM names WHERE names.name IS NOT NULL"
+    ") SELECT name FROM names WHERE name IS NOT NULL"
+)
+
+
 def _file_conditions(s: Session, q: AipQuery) -> list[ColumnElement[bool]] | None:
     """Conditions one file of the AIP must meet; None when no file criterion is given.
 
     A format name is first resolved to the exact names recorded (the distinct names,
-    read from ``ix_file_format_sip`` and matched here, ignoring case), so the files
-    are then found by index.
+    read from ``ix_file_format_sip`` one index seek per name, and matched here,
+    ignoring case), so the files are then found by index.
     """
     conds: list[ColumnElement[bool]] = []
     if q.puid:
         conds.append(col(File.puid) == q.puid)
     if q.format_name:
         wanted = q.format_name.casefold()
-        recorded = s.execute(select(col(File.format_name)).distinct()).scalars()
+        recorded = s.execute(_DISTINCT_FORMAT_NAMES).scalars()
         names = [n for n in recorded if n and wanted in n.casefold()]
         conds.append(col(File.format_name).in_(names or [""]))
     if q.file_name:
@@ -193,18 +207,18 @@ def _file_match(s: Session, conds: list[ColumnElement[bool]]) -> ColumnElement[b
     files match: few (up to ``FEW_FILES``) as ``uuid IN (their SIPs)``, read here once;
     many as a per-AIP ``EXISTS`` probe of the index, so that a page of the newest AIPs
     stops after its rows instead of collecting every matching file first."""
-    sips = (
-        s.execute(
-            select(col(File.sip_uuid))
-            .where(*conds, col(File.sip_uuid).is_not(None))
-            .limit(FEW_FILES + 1)
-        )
-        .scalars()
-        .all()
+    matching = select(literal_column("1")).where(*conds).limit(FEW_FILES + 1).subquery()
+    files = s.execute(select(func.count()).select_from(matching)).scalar_one()
+    if files <= FEW_FILES:  # few: their AIPs are read here once
+        sips = s.execute(
+            select(col(File.sip_uuid)).where(*conds, col(File.sip_uuid).is_not(None)).distinct()
+        ).scalars()
+        return col(Package.uuid).in_(sorted(sips) or [""])
+    # ``SELECT 1``: the probe is answered from the file index alone (``SELECT *``
+    # makes SQLite read each matching file row too)
+    return (
+        select(literal_column("1")).where(col(File.sip_uuid) == col(Package.uuid), *conds).exists()
     )
-    if len(sips) <= FEW_FILES:  # every matching file was read: their AIPs are known
-        return col(Package.uuid).in_(sorted(set(sips)) or [""])
-    return exists().where(col(File.sip_uuid) == col(Package.uuid), *conds)
 
 
 def search_aips(

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from custos.db import get_engine, session_scope
@@ -82,7 +83,20 @@ def list_units(
     ``backlog=True`` keeps only transfers sent to the backlog, ``False`` leaves them out.
     """
     engine = engine or get_engine()
-    query = select(Unit).where(col(Unit.unit_type) == str(unit_type))
+    # only the columns a line shows: not ``variables`` (JSON, decoded per row)
+    columns = (
+        col(Unit.uuid),
+        col(Unit.name),
+        col(Unit.unit_type),
+        col(Unit.status),
+        col(Unit.created_at),
+        col(Unit.updated_at),
+        col(Unit.accession),
+        col(Unit.sip_uuid),
+        col(Unit.error),
+    )
+    # ``ix_unit_type_hidden_created`` (or ``ix_unit_status_type_created`` with statuses)
+    query = sa_select(*columns).where(col(Unit.unit_type) == str(unit_type))
     if not include_hidden:
         query = query.where(col(Unit.hidden).is_(False))
     if statuses:
@@ -91,7 +105,7 @@ def list_units(
         query = query.where(col(Unit.sip_uuid) == "BACKLOG")
     query = query.order_by(col(Unit.created_at).desc()).limit(limit)
     with session_scope(engine) as s:
-        units = list(s.exec(query).all())
+        units = list(s.execute(query).all())
     groups = _latest_groups(engine, [u.uuid for u in units])
     rows = [
         UnitRow(

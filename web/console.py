@@ -29,9 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from custos.access import Access, allows
-from custos.db import get_engine, session_scope
+from custos.db import get_engine
 from custos.errors import Conflict, CustosError, Forbidden, InvalidInput, NotFound
 from custos.models import User
+from custos.sessions import user_of_session
 from web import security
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -61,9 +62,9 @@ class Refused(Exception):
         self.status = status
 
 
-def _load_user(user_id: int) -> User | None:
-    with session_scope(get_engine()) as s:
-        return s.get(User, user_id)
+def _load_user(user_id: int, sid: str) -> User | None:
+    """The session's user; None when the session was signed out (``custos.sessions``)."""
+    return user_of_session(user_id, sid, get_engine())
 
 
 async def current_session(request: Request) -> tuple[User, security.Session] | None:
@@ -74,7 +75,7 @@ async def current_session(request: Request) -> tuple[User, security.Session] | N
     found = None
     session = security.read_session(request.cookies.get(security.SESSION_COOKIE))
     if session is not None:
-        user = await run_in_threadpool(_load_user, session.user_id)
+        user = await run_in_threadpool(_load_user, session.user_id, session.sid)
         if (
             user is not None
             and user.is_active

@@ -6,7 +6,8 @@ its issue time and a fingerprint of the user's password hash; it is signed with
 HMAC-SHA256 under the console key (``<home>/console.key``, made on first use,
 or ``CUSTOS_CONSOLE_KEY``). Every request loads the user again: a deactivated
 user, a changed role or a changed password takes effect at once; a session ends
-``SESSION_SECONDS`` after sign-in.
+``SESSION_SECONDS`` after sign-in, or when the user signs out: sign-out records the
+session id as ended (``custos.sessions``), so a copy of the cookie is refused too.
 
 CSRF: every form carries ``csrf_token`` and every htmx request sends it as
 ``X-CSRF-Token`` (``hx-headers`` on ``<body>``); it is an HMAC of the session id

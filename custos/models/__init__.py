@@ -1,7 +1,7 @@
 """SQLModel tables. Importing this package registers every table on the metadata."""
 
 from custos.models import am_api  # noqa: F401  (Archivematica API tables)
-from custos.models.accounts import ApiKey, User
+from custos.models.accounts import ApiKey, EndedSession, User
 from custos.models.base import new_uuid, utcnow
 from custos.models.capture import (
     ArchiveResult,
@@ -47,6 +47,7 @@ __all__ = [
     "Crawl",
     "CrawlStatus",
     "Decision",
+    "EndedSession",
     "Event",
     "EventAgent",
     "File",

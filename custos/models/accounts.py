@@ -58,3 +58,19 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked: bool = False
+
+
+class EndedSession(SQLModel, table=True):
+    """A console session signed out before its cookie expired (``custos.sessions``).
+
+    The cookie is signed and stateless; a copy of it is refused once its ``sid`` is
+    here. Rows are kept until ``expires_at`` (when the cookie would have expired
+    anyway) and pruned on later sign-outs.
+    """
+
+    __tablename__ = "ended_session"
+
+    sid: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    ended_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)

@@ -49,10 +49,17 @@ class PackageStatus(StrEnum):
 class Package(SQLModel, table=True):
     """A stored AIP or DIP (``package_type``) in a location.
 
-    ``ix_package_type_stored`` serves Archival storage's list (newest stored first).
+    ``ix_package_type_status_stored`` serves Archival storage's list of stored AIPs
+    and its bounded count from the index alone (newest stored first);
+    ``ix_package_type_stored`` the list of every status.
     """
 
-    __table_args__ = (Index("ix_package_type_stored", "package_type", "stored_at"),)
+    __table_args__ = (
+        Index("ix_package_type_stored", "package_type", "stored_at"),
+        Index("ix_package_type_status_stored", "package_type", "status", "stored_at", "uuid"),
+        Index("ix_package_last_fixity_at", "last_fixity_at"),
+        Index("ix_package_fixity_outcome", "last_fixity_outcome"),
+    )
 
     uuid: str = Field(primary_key=True, max_length=36, description="The SIP uuid.")
     package_type: str = Field(default="AIP", index=True)

@@ -61,6 +61,8 @@ class Unit(SQLModel, table=True):
     __table_args__ = (
         Index("ix_unit_status_type_created", "status", "unit_type", "created_at"),
         Index("ix_unit_accession", "accession"),
+        Index("ix_unit_type_hidden_created", "unit_type", "hidden", "created_at"),
+        Index("ix_unit_status_hidden_updated", "status", "hidden", "updated_at"),
     )
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)

@@ -186,6 +186,32 @@ def test_the_session_cookie_and_its_end(app: Any) -> None:
     assert https.get("/", follow_redirects=False).status_code == 303
 
 
+def test_sign_out_ends_the_session_on_the_server(app: Any) -> None:
+    with client_for(app, "archivist") as client:
+        copied = client.cookies[security.SESSION_COOKIE]
+        thief = TestClient(app, raise_server_exceptions=False)
+        thief.cookies.set(security.SESSION_COOKIE, copied)
+        assert thief.get("/transfers", follow_redirects=False).status_code == 200
+        token = token_of(client.get("/").text)
+        out = client.post("/signout", data={"csrf_token": token}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/signin"
+        # the copy of the cookie, still signed and unexpired, is no session any more
+        refused = thief.get("/transfers", follow_redirects=False)
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/signin")
+        # signing in again makes a new session that works
+        name = client.headers["x-test-user"]
+        again = TestClient(app, raise_server_exceptions=False)
+        token = token_of(again.get("/signin").text)
+        done = again.post(
+            "/signin",
+            data={"username": name, "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        assert again.get("/transfers", follow_redirects=False).status_code == 200
+
+
 def _console_get_paths() -> list[str]:
     from web.pages import PAGES
 

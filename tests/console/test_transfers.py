@@ -2,19 +2,26 @@
 
 Started from the folder tree with the ``default`` configuration and an approval
 step; every decision answered in the transfer's and then the SIP's page (the
-pages update themselves while the units run); the AIP counted on the dashboard.
+pages update themselves while the units run); the AIP counted on the dashboard,
+then found in Archival storage by the PUID of one of its files, downloaded (its bag
+validated with bagit) and verified with "verify now".
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from sqlmodel import col, select
 
+from custos.db import session_scope
+from custos.models import File, Package, PackageStatus
 from tests.console.conftest import Console, check_page
+from tests.console.test_storage import download_and_validate, verify_now
 
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -84,11 +91,17 @@ def test_transfer_from_the_source_browser_to_a_stored_aip(
     signed_in: Callable[[str], Any],
     visit: Callable[..., Any],
     request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
     letters = console.home / "locations" / "transfer-source" / "incoming" / "letters"
     letters.mkdir(parents=True)
     (letters / "letter.txt").write_text("Dear reader,\nthe console works.\n")
     (letters / "notes.csv").write_text("a,b\n1,2\n")
+
+    with session_scope(console.engine) as s:  # other tests may have stored AIPs
+        stored_before = len(
+            s.exec(select(Package.uuid).where(col(Package.status) == PackageStatus.STORED)).all()
+        )
 
     page = signed_in("archivist")
     visit(page, "/transfers", "transfers-start")
@@ -115,6 +128,7 @@ def test_transfer_from_the_source_browser_to_a_stored_aip(
     check_page(page, request, "transfer-done")
     page.get_by_role("link", name="console-letters").first.click()  # its SIP
     page.wait_for_url(re.compile(r".*/ingest/[0-9a-f-]{36}$"))
+    sip_uuid = page.url.rsplit("/", 1)[-1]
     answer_until_done(page, request, "sip", problems, console)
     check_page(page, request, "sip-done")
 
@@ -131,6 +145,33 @@ def test_transfer_from_the_source_browser_to_a_stored_aip(
     check_page(page, request, "sip-details")
 
     visit(page, "/", "dashboard-after")
-    assert page.locator("#aip-count").inner_text() == "1"
+    assert page.locator("#aip-count").inner_text() == str(stored_before + 1)
     visit(page, "/ingest", "ingest-list")
     assert page.locator("#unit-rows tr", has_text="console-letters").count() == 1
+
+    # on into Archival storage with the AIP this transfer made
+    with session_scope(console.engine) as s:
+        aip = s.get(Package, sip_uuid)
+        assert aip is not None and aip.status == PackageStatus.STORED
+        stored_name = Path(aip.path).name
+        puids = s.exec(
+            select(File.puid)
+            .where(col(File.sip_uuid) == sip_uuid, col(File.puid).is_not(None))
+            .order_by(col(File.current_path))
+        ).all()
+    assert puids, "no file of the AIP has a PUID"
+    puid = str(puids[0])
+    visit(page, "/archival-storage", "storage-search-journey")
+    page.get_by_label("Format PUID").fill(puid)
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/archival-storage?*puid=*")
+    found = page.locator("#aip-results").locator(f'a[href="/archival-storage/{sip_uuid}"]')
+    assert found.count() == 1, page.inner_text("#aip-results")
+    found.click()
+    page.wait_for_url(f"{console.url}/archival-storage/{sip_uuid}")
+    check_page(page, request, "storage-aip-journey")
+    assert "letter.txt" in page.locator("#aip-files").inner_text()
+    bag = download_and_validate(page, tmp_path, stored_name)
+    letter = next(bag.glob("data/objects/**/letter.txt"))
+    assert letter.read_text() == "Dear reader,\nthe console works.\n"
+    verify_now(page, console, sip_uuid)

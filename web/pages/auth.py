@@ -14,6 +14,7 @@ from fastapi import Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from custos import sessions
 from custos.accounts import authenticate
 from web import ratelimit, security
 from web.console import current_session, page_router, render
@@ -77,7 +78,14 @@ async def signin(
 
 
 @router.post("/signout")
-async def signout(_request: Request) -> Response:
+async def signout(request: Request) -> Response:
+    """Sign out: the session is ended on the server too, so a copy of the cookie
+    is refused from now on."""
+    found = await current_session(request)
+    if found is not None:
+        user, session = found
+        expires = sessions.expiry(session.issued, security.SESSION_SECONDS)
+        await run_in_threadpool(sessions.end_session, session.sid, user.id or 0, expires)
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(security.SESSION_COOKIE, path="/")
     return response
