@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -330,6 +332,10 @@ class ClamscanScanner:
         return outcomes
 
 
+#: Longest socket path clamd is given (the kernel's limit is 107 bytes).
+SOCKET_PATH_MAX = 100
+
+
 class Clamd:
     """Start and stop a private clamd (Foreground, LocalSocket) in a run directory.
 
@@ -349,13 +355,19 @@ class Clamd:
         self.max_file_size = max_file_size
         self.startup_timeout = startup_timeout
         self.socket_path = self.run_dir / "clamd.sock"
+        #: A private folder for the socket when the run directory's path is too long for
+        #: a Unix socket (108 bytes with its name): a home deep in the file system.
+        self._socket_dir: Path | None = None
+        if len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX:
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="custos-clamd-"))
+            self.socket_path = self._socket_dir / "clamd.sock"
         self.config_path = self.run_dir / "clamd.conf"
         self.log_path = self.run_dir / "clamd.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def write_config(self) -> Path:
         """Write clamd.conf into the run directory and return its path."""
-        if len(os.fsencode(self.socket_path)) > 100:
+        if len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX:
             raise ConfigError(f"clamd socket path too long for a Unix socket: {self.socket_path}")
         if not any(self.database_dir.glob("*.[chn]db")) and not any(
             self.database_dir.glob("*.c[vl]d")
@@ -451,6 +463,8 @@ class Clamd:
                     proc.kill()
                     proc.wait(timeout)
         self.socket_path.unlink(missing_ok=True)
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     def __enter__(self) -> Clamd:
         self.start()

@@ -154,3 +154,18 @@ def test_clamd_and_clamscan_run_without_sbin_on_path(
     assert report.engine == "ClamAV (clamd)" and report.outcomes[0].state == "infected"
     fallback = scan_files([samples["eicar"]], database_dir=DB)
     assert fallback.engine == "ClamAV (clamscan)" and fallback.outcomes[0].state == "infected"
+
+
+def test_clamd_in_a_deep_run_directory_still_scans(tmp_path: Path, samples) -> None:
+    """A home deep in the file system gives a run directory whose socket path is longer
+    than a Unix socket allows: the socket goes to a private short folder instead, and is
+    gone with it when clamd stops."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "run"
+    daemon = Clamd(deep, DB)
+    assert len(os.fsencode(deep / "clamd.sock")) > 108
+    with daemon:
+        assert len(os.fsencode(daemon.socket_path)) <= 100
+        report = daemon.scanner().scan_files([samples["eicar"], samples["clean"]])
+        states = {o.path.name: o.state for o in report.outcomes}
+        assert states == {"eicar.com": "infected", "clean.txt": "clean"}
+    assert not daemon.socket_path.parent.exists()
