@@ -358,12 +358,18 @@ class Clamd:
         #: A private folder for the socket when the run directory's path is too long for
         #: a Unix socket (108 bytes with its name): a home deep in the file system.
         self._socket_dir: Path | None = None
-        if len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX:
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="custos-clamd-"))
-            self.socket_path = self._socket_dir / "clamd.sock"
+        self._private_socket = len(os.fsencode(self.socket_path)) > SOCKET_PATH_MAX
+        self._make_socket_dir()
         self.config_path = self.run_dir / "clamd.conf"
         self.log_path = self.run_dir / "clamd.log"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _make_socket_dir(self) -> None:
+        """A fresh private socket folder when the run directory's path is too long (a
+        new one on every start: ``stop()`` removes it)."""
+        if self._private_socket and (self._socket_dir is None or not self._socket_dir.is_dir()):
+            self._socket_dir = Path(tempfile.mkdtemp(prefix="custos-clamd-"))
+            self.socket_path = self._socket_dir / "clamd.sock"
 
     def write_config(self) -> Path:
         """Write clamd.conf into the run directory and return its path."""
@@ -404,6 +410,7 @@ class Clamd:
         program = which("clamd")
         if program is None:
             raise ToolFailed("clamd", 127, "clamd: command not found")
+        self._make_socket_dir()
         self.write_config()
         # stderr goes to a file: a pipe nobody reads could fill and block clamd.
         with open(self.run_dir / "clamd.stderr", "wb") as err:

@@ -169,3 +169,17 @@ def test_clamd_in_a_deep_run_directory_still_scans(tmp_path: Path, samples) -> N
         states = {o.path.name: o.state for o in report.outcomes}
         assert states == {"eicar.com": "infected", "clean.txt": "clean"}
     assert not daemon.socket_path.parent.exists()
+
+
+def test_clamd_in_a_deep_run_directory_restarts(tmp_path: Path, samples) -> None:
+    """Restarting a clamd whose socket lives in a private folder (stop() removes that
+    folder) gives it a new folder: the restarted clamd answers."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "run"
+    daemon = Clamd(deep, DB)
+    with daemon:
+        first = daemon.socket_path
+        daemon.restart()
+        assert daemon.alive() and daemon.socket_path.exists()
+        report = daemon.scanner().scan_files([samples["eicar"]])
+        assert report.outcomes[0].state == "infected"
+    assert not first.parent.exists() and not daemon.socket_path.parent.exists()
