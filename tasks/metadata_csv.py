@@ -6,7 +6,8 @@ transfer) and ``dc.*`` columns, a column repeated for repeated values; other
 columns become custom metadata. ``rights.csv`` carries one rights statement per
 row, in Archivematica's columns (``RIGHTS_COLUMNS``: basis, status, jurisdiction,
 applicable dates, licence terms, statute citation, note, one act granted with its
-restriction and dates, one documentation identifier). Both files are
+restriction and dates, one documentation identifier); a jurisdiction is an ISO 3166
+code (``custos.jurisdictions``). Both files are
 written by people in spreadsheets, so every bad row is reported at once, with
 line and column, in one :class:`InvalidInput` (``details`` is a list of dicts).
 """
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from custos.errors import InvalidInput
+from custos.jurisdictions import jurisdiction_problem
 
 DC_ELEMENTS = (
     "title",
@@ -294,6 +296,16 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
                     "Allow, Disallow, Conditional",
                 }
             )
+        jurisdiction = cells.get("jurisdiction", "")
+        bad_place = jurisdiction_problem(jurisdiction) if jurisdiction else None
+        if bad_place:
+            errors.append(
+                {
+                    "line": line,
+                    "column": header.index("jurisdiction") + 1,
+                    "error": f"jurisdiction {bad_place}",
+                }
+            )
         dates: dict[str, tuple[dt.date | None, bool]] = {}
         for col in (
             "determination_date",
@@ -323,7 +335,7 @@ def load_rights_csv(path: str | Path) -> list[RightsRow]:
                 basis=basis,
                 status=cells.get("status", ""),
                 determination_date=dates["determination_date"][0],
-                jurisdiction=cells.get("jurisdiction", ""),
+                jurisdiction=jurisdiction,
                 start_date=dates["start_date"][0],
                 end_date=dates["end_date"][0],
                 end_open=dates["end_date"][1],

@@ -99,16 +99,42 @@ def test_rights_csv(tmp_path: Path) -> None:
     assert second.start_date is None and not second.end_open
 
 
+@pytest.mark.parametrize("code", ["ca", "US", "gb-sct", "CA-QC"])
+def test_rights_csv_jurisdiction_is_an_iso_3166_code(tmp_path: Path, code: str) -> None:
+    path = _write(
+        tmp_path, "rights.csv", f"file,basis,jurisdiction\nobjects/a.jpg,statute,{code}\n"
+    )
+    (row,) = load_rights_csv(path)
+    assert row.jurisdiction == code
+
+
+@pytest.mark.parametrize("code", ["Canada", "xx", "c", "ca-toolong"])
+def test_rights_csv_jurisdiction_not_in_iso_3166_is_refused(tmp_path: Path, code: str) -> None:
+    path = _write(
+        tmp_path, "rights.csv", f"file,basis,jurisdiction\nobjects/a.jpg,copyright,{code}\n"
+    )
+    with pytest.raises(InvalidInput, match=r"line 2, column 3: jurisdiction .* ISO 3166"):
+        load_rights_csv(path)
+
+
 def test_rights_csv_errors(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         "rights.csv",
         RIGHTS_HEADER + "objects/a.jpg,magic,,2011-13-01,,,,,,,,,,,,\n"
-        "objects/b.jpg,donor,,,,,,,,maybe,,,,,,\n",
+        "objects/b.jpg,donor,,,,,,,,maybe,,,,,,\n"
+        "objects/c.jpg,copyright,copyrighted,,Canada,,,,,,,,,,,\n",
     )
     with pytest.raises(InvalidInput) as err:
         load_rights_csv(path)
     errors = [(d["line"], d["error"].split(" ")[0]) for d in err.value.details]
-    assert errors == [(2, "basis"), (2, "determination_date"), (3, "grant_restriction")]
+    assert errors == [
+        (2, "basis"),
+        (2, "determination_date"),
+        (3, "grant_restriction"),
+        (4, "jurisdiction"),
+    ]
+    (bad_place,) = [d for d in err.value.details if d["line"] == 4]
+    assert bad_place["column"] == 5 and "'Canada' is not an ISO 3166 code" in bad_place["error"]
     with pytest.raises(InvalidInput, match="bad header"):
         load_rights_csv(_write(tmp_path, "r2.csv", "file,colour\nobjects/a,red\n"))
