@@ -6,7 +6,8 @@ every preservation (resp. access) derivative a policy of
 ``custos/data/policies/policies.yaml`` covers, recording a *validation* event
 naming the policy on each (``tasks.tools.mediaconch``). A failed policy is recorded,
 not fatal, as in Archivematica; each policy used is kept in the AIP's
-``objects/submissionDocumentation/policies/``.
+``objects/submissionDocumentation/policies/``, and MediaConch's report on each
+preservation derivative in the AIP's ``logs/policyChecks/<policy>/<file>.xml``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from .sip import sip_files
 GROUP = "Policy checks for derivatives"
 #: Where the policies used go (*Process submission documentation* then takes them in).
 POLICIES = "metadata/submissionDocumentation/policies"
+#: Where the reports of preservation derivatives go (not those of access copies, as in
+#: Archivematica's ``policy_check.py``).
+REPORTS = f"logs/{mediaconch.POLICY_REPORTS}"
 YES_NO = {True: "Yes", False: "No"}
 CHECKS = (
     (
@@ -57,5 +61,6 @@ def policy_checks(ctx: IngestContext) -> None:
                 kind,
                 [(f, ctx.sip.path / f.current_path) for f in rows],
                 keep_policies=ctx.sip.path / POLICIES,
+                keep_reports=ctx.sip.path / REPORTS if use == FileUse.PRESERVATION else None,
             )
             job.output = f"{ran} policy checks, {failed} failed"

@@ -32,6 +32,8 @@ from custos.recorder import JobHandle
 from custos.settings import PACKAGE_DATA
 
 POLICY_DIR = PACKAGE_DATA / "policies"
+#: The folder of a unit's ``logs/`` that holds the reports (Archivematica's name).
+POLICY_REPORTS = "policyChecks"
 KINDS = ("originals", "preservation", "access")
 _MC = "https://mediaarea.net/mediaconch"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
@@ -140,6 +142,16 @@ def _keep(policy: Policy, folder: Path) -> None:
         shutil.copyfile(policy.file, target)
 
 
+def save_report(result: PolicyResult, folder: Path, file_name: str) -> Path:
+    """MediaConch's report for one file, where Archivematica's ``policy_check.py`` puts
+    it: ``<folder>/<policy file name without extension>/<file name>.xml`` (``folder``
+    is the unit's ``logs/policyChecks``)."""
+    target = folder / result.policy.file.stem / f"{file_name}.xml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(result.report, encoding="utf-8")
+    return target
+
+
 def _counts(rule: etree._Element) -> bool:
     """A failed rule counts unless an ``or`` policy above it passed anyway."""
     parent = rule.getparent()
@@ -151,7 +163,11 @@ def _counts(rule: etree._Element) -> bool:
 
 
 def record_checks(
-    job: JobHandle, kind: str, items: list[tuple[Any, Path]], keep_policies: Path | None = None
+    job: JobHandle,
+    kind: str,
+    items: list[tuple[Any, Path]],
+    keep_policies: Path | None = None,
+    keep_reports: Path | None = None,
 ) -> tuple[int, int]:
     """Check ``(File row, path on disk)`` pairs against the ``kind``'s policies.
 
@@ -159,6 +175,8 @@ def record_checks(
     checks failed). A policy that fails is a result, recorded, not an error. Each
     policy used is copied into ``keep_policies`` (Archivematica keeps them in the
     submission documentation's ``policies/``), unless one of that name is there.
+    Each report is written under ``keep_reports`` (:func:`save_report`; Archivematica
+    keeps those of originals and preservation derivatives in ``logs/policyChecks/``).
 
     Raises:
         ToolFailed: MediaConch is not installed while a policy applies.
@@ -171,6 +189,8 @@ def record_checks(
             result = check(path, policy)
             if keep_policies is not None:
                 _keep(policy, keep_policies)
+            if keep_reports is not None:
+                save_report(result, keep_reports, path.name)
             ran += 1
             failed += result.outcome != "pass"
             job.task(

@@ -115,6 +115,7 @@ def _characterize(ctx: TransferContext) -> None:
                 "originals",
                 [(f, ctx.disk_path(f)) for f in originals],
                 keep_policies=ctx.directory / "metadata" / "submissionDocumentation" / "policies",
+                keep_reports=ctx.directory / "logs" / mediaconch.POLICY_REPORTS,
             )
             job.output = f"{ran} policy checks, {failed} failed"
     ctx.record("Examine contents", "Move to examine contents")

@@ -244,6 +244,27 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
             )
         ).all()
     assert len(notes_) == 2 and all("access-mp4-mp3.xml" in n for n in notes_), notes_
+    # MediaConch's reports: originals' in the transfer's logs, preservation derivatives'
+    # in the AIP's logs (logs/policyChecks/<policy>/<file>.xml); none for access copies.
+    data = mets_path.parent
+    (transfer_logs,) = (data / "logs" / "transfers").iterdir()
+    originals_reports = transfer_logs / "logs" / "policyChecks" / "ffv1-matroska-preservation"
+    assert sorted(p.name for p in originals_reports.iterdir()) == [
+        "h264.mkv.xml",
+        "master.mkv.xml",
+    ]
+    report = etree.parse(str(originals_reports / "h264.mkv.xml")).getroot()
+    assert report.tag == "{https://mediaarea.net/mediaconch}MediaConch"
+    derived_reports = data / "logs" / "policyChecks"
+    mkv_copies = {
+        Path(f.current_path).name
+        for f in rows.values()
+        if f.use == "preservation" and f.current_path.endswith(".mkv")
+    }
+    assert Path(derivative.current_path).name in mkv_copies
+    assert {p.relative_to(derived_reports).as_posix() for p in derived_reports.rglob("*.xml")} == {
+        f"ffv1-matroska-preservation/{name}.xml" for name in mkv_copies
+    }
     # The policies used are kept in the AIP, as submission documentation.
     kept = {
         e.label for e in doc.all_files() if e.type == "Item" and e.use == "submissionDocumentation"
