@@ -50,6 +50,7 @@ from custos.mets.model import (
     FILE_GROUP_ORDER,
     Agent,
     AIPFile,
+    DescriptiveSection,
     Directory,
     DublinCoreRecord,
     FileUse,
@@ -119,6 +120,8 @@ class _Builder:
         self.new_id = new_id
         self.counters: dict[str, int] = {}
         self.file_dmdids: dict[UUID, list[str]] = {}
+        #: DMDID of ``mets:file`` elements (a DSpace item's sections).
+        self.file_element_dmdids: dict[UUID, list[str]] = {}
         self.source_admid: str | None = None
         self.root = etree.Element(
             mets("mets"), {XSI_SCHEMA_LOCATION: METS_SCHEMA_LOCATION}, nsmap=NSMAP
@@ -185,6 +188,7 @@ class _Builder:
         )
         self._directory_entities(tree)
         self._dublin_core(tree, aip.dublin_core)
+        self._descriptive(tree, aip.descriptive)
         files = sorted(aip.files, key=lambda f: f.path)
         admids = {f.uuid: self._amd_sec(f) for f in files}
         self.source_admid = self._source_amd_sec()
@@ -311,6 +315,29 @@ class _Builder:
         for (path, mdtype), sections in histories.items():
             _set_statuses(sections, uuid5(self.aip.uuid, f"{path}\n{mdtype}"))
 
+    def _descriptive(self, tree: _Dir, sections: Iterable[DescriptiveSection]) -> None:
+        """Further dmdSecs as they are (their mdWrap or mdRef), linked from their path."""
+        by_path = {f.path: f for f in self.aip.files}
+        for entry in sections:
+            content = _supplied_element(entry.content, ("mdWrap", "mdRef"))
+            ident = self.next_id("dmdSec")
+            section = _SubElement(
+                self.root,
+                mets("dmdSec"),
+                {"ID": ident, "CREATED": self.created, "STATUS": "original"},
+            )
+            section.append(content)
+            path = "/".join(_split(entry.path))
+            target_file = by_path.get(path)
+            if target_file is not None:
+                links = self.file_element_dmdids if entry.on_file else self.file_dmdids
+                links.setdefault(target_file.uuid, []).append(ident)
+                continue
+            target_dir = self._find_dir(tree, path)
+            if target_dir is None:
+                raise InvalidInput(f"dmdSec for a path not in the AIP: {path}", {"path": path})
+            target_dir.dmdids.append(ident)
+
     def _source_amd_sec(self) -> str | None:
         """The amdSec of the transfers' bag-info.txt, or None when no transfer was a bag."""
         infos = [info for info in self.aip.bag_info if info.fields]
@@ -339,6 +366,9 @@ class _Builder:
                     record, statement_uuid=statement, object_uuid=f.uuid
                 )
                 self.md_wrap(amd, "rightsMD", "PREMIS:RIGHTS", [element])
+            for ref in f.rights_refs:
+                rights_md = _SubElement(amd, mets("rightsMD"), {"ID": self.next_id("rightsMD")})
+                rights_md.append(_supplied_element(ref, ("mdRef",)))
         agents: dict[tuple[str, str], Agent] = {}
         for event in f.events:
             self.md_wrap(amd, "digiprovMD", "PREMIS:EVENT", [premis.event_element(event)])
@@ -368,6 +398,8 @@ class _Builder:
                         "ADMID": admids[f.uuid],
                     },
                 )
+                if f.uuid in self.file_element_dmdids:
+                    el.set("DMDID", " ".join(self.file_element_dmdids[f.uuid]))
                 _SubElement(
                     el,
                     mets("FLocat"),
@@ -413,6 +445,17 @@ class _Builder:
                 div = _SubElement(parent, _DIV, attrib)
                 if not normative:
                     _SubElement(div, _FPTR, {"FILEID": f"file-{f.uuid}"})
+
+
+def _supplied_element(data: bytes, tags: tuple[str, ...]) -> etree._Element:
+    """A serialized METS element of one of ``tags`` (taken from another METS)."""
+    try:
+        element = etree.fromstring(data, safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise InvalidInput(f"a metadata section is not well-formed XML: {exc}") from exc
+    if element.tag not in {mets(t) for t in tags}:
+        raise InvalidInput(f"a metadata section is a {element.tag}, not one of {tags}")
+    return element
 
 
 def _set_statuses(sections: list[etree._Element], group: UUID) -> None:

@@ -192,12 +192,26 @@ class BagInfo:
 
 
 @dataclass(frozen=True)
+class DescriptiveSection:
+    """A further dmdSec taken from another METS (a Dataverse dataset's DDI, a DSpace
+    item's references): ``content`` is the serialized ``mets:mdWrap`` or ``mets:mdRef``
+    it holds. It describes ``path`` (a file or directory relative to ``data/``), linked
+    from its structMap div, or, ``on_file``, from the file's ``mets:file`` (where
+    Archivematica links a DSpace item's dmdSecs)."""
+
+    path: str
+    content: bytes
+    on_file: bool = False
+
+
+@dataclass(frozen=True)
 class AIPFile:
     """One file in the AIP: its identity, fixity, format, provenance and rights.
 
     ``identifiers`` are (type, value) ``objectIdentifier``s after the UUID (PIDs,
     identifiers.json); ``label`` replaces the file name as its physical structMap div's
-    LABEL (file_labels.csv).
+    LABEL (file_labels.csv). ``rights_refs`` are serialized ``mets:mdRef`` elements, each
+    a further ``rightsMD`` of an original (a DSpace item's METS rights).
     """
 
     uuid: UUID
@@ -216,6 +230,7 @@ class AIPFile:
     rights: tuple[RightsRecord, ...] = ()
     identifiers: tuple[tuple[str, str], ...] = ()
     label: str = ""
+    rights_refs: tuple[bytes, ...] = ()
 
     @property
     def group(self) -> UUID:
@@ -237,6 +252,8 @@ class AIP:
     already name this AIP's ``file-<uuid>`` IDs: a transfer's mets_structmap.xml),
     appended after the built ones.
 
+    ``descriptive`` are further dmdSecs taken from another METS (Dataverse, DSpace).
+
     ``created`` is set on reingest to the ``CREATEDATE`` of the METS being replaced:
     the new METS keeps it and records the build time as ``LASTMODDATE``.
     """
@@ -250,6 +267,7 @@ class AIP:
     bag_info: tuple[BagInfo, ...] = ()
     created: datetime | None = None
     structmaps: tuple[bytes, ...] = ()
+    descriptive: tuple[DescriptiveSection, ...] = ()
 
     @property
     def dirname(self) -> str:

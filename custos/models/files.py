@@ -20,6 +20,8 @@ class FileUse:
     LICENSE = "license"
     OCR = "text/ocr"
     SERVICE = "service"
+    #: Made from an original before the transfer (a Dataverse tabular bundle's copies).
+    DERIVATIVE = "derivative"
 
 
 class File(SQLModel, table=True):

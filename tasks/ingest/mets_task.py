@@ -33,6 +33,8 @@ from custos.mets.ns import safe_parser
 from custos.mets.validate import assert_valid_mets
 from custos.models import Agent, Event, EventAgent, File, FileUse, Unit
 
+from .dataverse_mets import dataverse_sections
+from .dspace_mets import dspace_links
 from .sip import AIP_USES, Sip, sip_files
 from .supplied import (
     custom_structmaps,
@@ -105,15 +107,21 @@ def _characterization(text: str | None) -> tuple[bytes, ...]:
 def _derivations(
     files: list[File], events: dict[str, list[model.Event]]
 ) -> dict[str, list[model.Derivation]]:
+    """Derivation relationships: a preservation copy with its *normalization* event, a
+    derivative that came with the transfer (a Dataverse bundle's) with its *derivation*
+    event (the event's note names the derivative)."""
     out: dict[str, list[model.Derivation]] = defaultdict(list)
+    kinds = {FileUse.PRESERVATION: "normalization", FileUse.DERIVATIVE: "derivation"}
     for d in files:
-        if d.use != FileUse.PRESERVATION or not d.derived_from:
+        kind = kinds.get(d.use)
+        if kind is None or not d.derived_from:
             continue
         event = next(
             (
                 e.uuid
                 for e in events.get(d.derived_from, [])
-                if e.type == "normalization" and e.outcome_detail_note == d.current_path
+                if e.type == kind
+                and e.outcome_detail_note.removeprefix("%transferDirectory%") == d.current_path
             ),
             None,
         )
@@ -235,6 +243,7 @@ def write_aip_mets(
         )
         for f in files
     )
+    files, dspace_sections = dspace_links(sip, files, engine)
     aip = model.AIP(
         uuid=UUID(sip.uuid),
         name=sip.name,
@@ -243,6 +252,7 @@ def write_aip_mets(
         identifiers=ids.aip,
         directories=tuple(directory_entities(sip, files, ids.directories, engine)),
         structmaps=tuple(custom_structmaps(sip, files)),
+        descriptive=tuple(dataverse_sections(sip, files) + dspace_sections),
     )
     if created is not None:
         aip = dataclasses.replace(aip, created=created)

@@ -28,6 +28,7 @@ AIP_USES = (
     FileUse.LICENSE,
     FileUse.OCR,
     FileUse.SERVICE,
+    FileUse.DERIVATIVE,
 )
 #: Folders under objects/ that hold no original content of the SIP.
 NON_CONTENT_DIRS = (

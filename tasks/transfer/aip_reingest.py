@@ -67,7 +67,13 @@ PARSE_JOB = "Parse the METS into the database"
 METS_COPY = ".reingest-METS.xml"
 #: METS file uses that come back into the transfer (the rest are derivatives).
 KEPT_USES = frozenset(
-    {FileUse.ORIGINAL, FileUse.METADATA, FileUse.SUBMISSION_DOCUMENTATION, FileUse.LICENSE}
+    {
+        FileUse.ORIGINAL,
+        FileUse.METADATA,
+        FileUse.SUBMISSION_DOCUMENTATION,
+        FileUse.LICENSE,
+        FileUse.DERIVATIVE,
+    }
 )
 _BATCH = 500
 

@@ -1,48 +1,50 @@
 """Dataverse transfers: a dataset's files with its ``dataset.json``.
 
 A ``dataverse`` transfer is a folder holding a Dataverse dataset's files (in their
-``directoryLabel`` folders) and, at its top, ``dataset.json``, the dataset's JSON as
-Dataverse's native API exports it (``datasetVersion.files`` and the ``citation``
-metadata block). Archivematica converts it in two steps, kept here by name:
+``directoryLabel`` folders; a tabular file as its bundle's folder) and, at its top,
+``dataset.json``, the dataset's JSON as Dataverse's native API exports it. Archivematica
+handles it in two jobs, kept here by name (the METS itself: :mod:`custos.mets.dataverse`):
 
 - *Convert Dataverse structure* (at *Verify transfer compliance*): ``dataset.json``
-  moves to ``metadata/``, and the citation block becomes the dataset's descriptive
-  metadata: a ``metadata/metadata.csv`` row for ``objects`` (dc.title, dc.creator
-  per author, dc.identifier the persistent URL, dc.publisher, dc.date,
-  dc.description, dc.subject), which the AIP METS carries as the SIP's Dublin Core
-  dmdSec. A transfer that brings its own ``metadata/metadata.csv`` is refused
-  (two descriptions of one dataset).
-- *Parse Dataverse METS XML* (at *Parse external files*): every file
-  ``dataset.json`` lists must be in the transfer with the MD5 it gives; each gets a
-  *fixity check* event (``program="python"; module="hashlib.md5()"``). A missing
-  file or a different checksum fails the transfer, naming them.
+  moves to ``metadata/`` and the Dataverse METS is written beside it,
+  ``metadata/METS.xml``: the dataset's DDI codebook, a reference to ``dataset.json``,
+  every file with the MD5 Dataverse gives and its role. *Generate AIP METS* copies
+  the DDI into the AIP METS (``tasks.ingest.external_mets``).
+- *Parse Dataverse METS XML* (at *Parse external files*): every file the METS lists
+  must be in the transfer; each gets its role (``derivative`` for a bundle's ``.tab``
+  and ``.RData``, ``metadata`` for its ``-ddi.xml`` and citations), each derivative a
+  *derivation* event on its original (its agent the first of ``metadata/agents.json``
+  when the transfer has one), and each file with an MD5 a *fixity check* event
+  (``program="python"; module="hashlib.md5()"``, ``Pass`` or ``Fail``, note
+  ``Dataverse checksum <md5> verified``). A missing file or another checksum fails
+  the transfer, naming them.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from custos.errors import InvalidInput
-from custos.recorder import JobHandle
+from custos.mets.dataverse import (
+    DATASET,
+    DERIVATIVE,
+    ORIGINAL,
+    dataset_files,
+    dataverse_mets,
+    read_dataverse_mets,
+)
+from custos.mets.mets import write_mets
+from custos.models.base import utcnow
+from custos.recorder import AgentSpec, JobHandle
 
 from .common import TransferContext
 
-DATASET = "dataset.json"
-CSV_HEADER = (
-    "filename",
-    "dc.title",
-    "dc.creator",
-    "dc.identifier",
-    "dc.publisher",
-    "dc.date",
-    "dc.description",
-    "dc.subject",
-)
+DATAVERSE_METS = "METS.xml"
+AGENTS = "agents.json"
 
 
 def load_dataset(path: Path) -> dict[str, Any]:
@@ -55,124 +57,105 @@ def load_dataset(path: Path) -> dict[str, Any]:
         raise InvalidInput(f"{DATASET} cannot be read: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{DATASET}: line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("datasetVersion"), dict):
+    if not isinstance(data, dict) or not isinstance(
+        data.get("datasetVersion") or data.get("latestVersion"), dict
+    ):
         raise InvalidInput(f"{DATASET} has no datasetVersion: not a Dataverse dataset export")
     return data
 
 
-def _fields(data: dict[str, Any]) -> dict[str, Any]:
-    blocks = data["datasetVersion"].get("metadataBlocks") or {}
-    fields = (blocks.get("citation") or {}).get("fields") or []
-    return {str(f.get("typeName")): f.get("value") for f in fields if isinstance(f, dict)}
-
-
-def _compound(values: Any, key: str) -> list[str]:
-    """The ``key`` sub-field of each entry of a compound citation field."""
-    out = []
-    for entry in values if isinstance(values, list) else []:
-        value = (entry.get(key) or {}).get("value") if isinstance(entry, dict) else None
-        if isinstance(value, str) and value.strip():
-            out.append(value.strip())
-    return out
-
-
-def dublin_core(data: dict[str, Any]) -> dict[str, list[str]]:
-    """The dataset's citation metadata as Dublin Core elements."""
-    fields = _fields(data)
-    version = data["datasetVersion"]
-    title = fields.get("title")
-    subjects = fields.get("subject")
-    return {
-        "dc.title": [title] if isinstance(title, str) else [],
-        "dc.creator": _compound(fields.get("author"), "authorName"),
-        "dc.identifier": [data["persistentUrl"]] if data.get("persistentUrl") else [],
-        "dc.publisher": [data["publisher"]] if data.get("publisher") else [],
-        "dc.date": [version["releaseTime"][:10]] if version.get("releaseTime") else [],
-        "dc.description": _compound(fields.get("dsDescription"), "dsDescriptionValue"),
-        "dc.subject": [s for s in subjects if isinstance(s, str)]
-        if isinstance(subjects, list)
-        else [],
-    }
-
-
-def metadata_csv(elements: dict[str, list[str]]) -> str:
-    """One ``objects`` row (repeated elements joined as metadata.csv repeats columns)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    header, row = ["filename"], ["objects"]
-    for name in CSV_HEADER[1:]:
-        for value in elements.get(name) or []:
-            header.append(name)
-            row.append(value)
-    writer.writerow(header)
-    writer.writerow(row)
-    return out.getvalue()
-
-
 def convert(ctx: TransferContext, job: JobHandle) -> None:
-    """*Convert Dataverse structure*: dataset.json into metadata/, with a metadata.csv."""
+    """*Convert Dataverse structure*: dataset.json into metadata/, the Dataverse METS beside."""
     root = ctx.directory
     source = root / DATASET
     target = root / "metadata" / DATASET
-    if not source.exists() and target.exists():
-        job.output = "resumed: dataset.json is in metadata/ already"
+    mets_path = root / "metadata" / DATAVERSE_METS
+    if not source.exists() and target.exists() and mets_path.exists():
+        job.output = "resumed: dataset.json and METS.xml are in metadata/ already"
         return
     data = load_dataset(source)
-    csv_path = root / "metadata" / "metadata.csv"
-    if csv_path.exists():
+    if mets_path.exists():
         raise InvalidInput(
-            "a dataverse transfer is described by its dataset.json; "
-            "remove metadata/metadata.csv (two descriptions of one dataset)"
+            "a dataverse transfer's metadata/METS.xml is written from its dataset.json; "
+            "remove the one supplied"
         )
-    csv_path.parent.mkdir(exist_ok=True)
-    csv_path.write_text(metadata_csv(dublin_core(data)), encoding="utf-8")
+    tree = dataverse_mets(data, created=utcnow(), namespace=UUID(ctx.uuid))
+    mets_path.parent.mkdir(exist_ok=True)
+    partial = mets_path.with_name(f".{DATAVERSE_METS}.partial")
+    write_mets(tree, partial)
+    partial.replace(mets_path)
     source.replace(target)
-    files = data["datasetVersion"].get("files") or []
-    job.output = f"{len(files)} files listed; Dublin Core written to metadata/metadata.csv"
+    job.output = (
+        f"{len(dataset_files(data))} files listed; DDI and file list written to "
+        f"metadata/{DATAVERSE_METS}"
+    )
 
 
-def listed_files(data: dict[str, Any]) -> dict[str, str]:
-    """Path under ``objects/`` -> MD5, for every file the dataset lists."""
-    out = {}
-    for entry in data["datasetVersion"].get("files") or []:
-        data_file = entry.get("dataFile") or {}
-        name = data_file.get("filename") or entry.get("label")
-        if not name:
-            continue
-        folder = (entry.get("directoryLabel") or "").strip("/")
-        checksum = data_file.get("checksum") or {}
-        md5 = data_file.get("md5") or (
-            checksum.get("value") if checksum.get("type") == "MD5" else None
-        )
-        out[f"{folder}/{name}" if folder else name] = md5 or ""
-    return out
+def _agents(root: Path) -> list[AgentSpec] | None:
+    """The first agent of ``metadata/agents.json`` (Dataverse), as Archivematica uses it."""
+    path = root / "metadata" / AGENTS
+    if not path.is_file():
+        return None
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        first = entries[0]
+        return [
+            AgentSpec(
+                str(first["agentIdentifierType"]),
+                str(first["agentIdentifierValue"]),
+                str(first["agentName"]),
+                str(first["agentType"]),
+            )
+        ]
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidInput(f"metadata/{AGENTS}: not a list of PREMIS agents: {exc}") from exc
 
 
 def verify(ctx: TransferContext, job: JobHandle) -> None:
-    """*Parse Dataverse METS XML*: every listed file present, with its MD5."""
-    data = load_dataset(ctx.directory / "metadata" / DATASET)
-    rows = {f.current_path.removeprefix("objects/"): f for f in ctx.files(uses=["original"])}
+    """*Parse Dataverse METS XML*: roles, derivations and MD5s from the Dataverse METS."""
+    listed = read_dataverse_mets(ctx.directory / "metadata" / DATAVERSE_METS).files
+    rows = {f.current_path: f for f in ctx.files()}
+    missing = [f.path for f in listed if f"objects/{f.path}" not in rows]
+    if missing:
+        problems = [f"{p}: listed in dataset.json, not in the transfer" for p in missing]
+        raise InvalidInput("dataverse transfer: " + "; ".join(problems), details=problems)
+    agents = _agents(ctx.directory)
+    changes = []
     problems = []
-    checked = 0
-    for rel, md5 in sorted(listed_files(data).items()):
-        row = rows.get(rel)
-        if row is None:
-            problems.append(f"{rel}: listed in dataset.json, not in the transfer")
-            continue
-        if not md5:
+    checked = derived = 0
+    for entry in listed:
+        row = rows[f"objects/{entry.path}"]
+        change: dict[str, Any] = {}
+        if entry.use != ORIGINAL:
+            change["use"] = entry.use
+        if entry.use == DERIVATIVE and entry.derived_from:
+            source = rows[f"objects/{entry.derived_from}"]
+            change["derived_from"] = source.uuid
+            job.event(
+                file_uuid=source.uuid,
+                event_type="derivation",
+                outcome_note=f"%transferDirectory%{row.current_path}",
+                agents=agents,
+            )
+            derived += 1
+        if change:
+            changes.append({"uuid": row.uuid, **change})
+        if not entry.md5:
             continue
         digest = hashlib.md5(ctx.disk_path(row).read_bytes(), usedforsecurity=False).hexdigest()
-        ok = digest == md5.lower()
+        ok = digest == entry.md5
         checked += 1
         job.event(
             file_uuid=row.uuid,
             event_type="fixity check",
             detail='program="python"; module="hashlib.md5()"',
-            outcome="pass" if ok else "fail",
-            outcome_note=f"dataset.json MD5 {md5}; file {digest}",
+            outcome="Pass" if ok else "Fail",
+            outcome_note=f"Dataverse checksum {entry.md5} "
+            + ("verified" if ok else "verification failed"),
         )
         if not ok:
-            problems.append(f"{rel}: MD5 {digest}, dataset.json says {md5}")
+            problems.append(f"{entry.path}: MD5 {digest}, dataset.json says {entry.md5}")
     if problems:
         raise InvalidInput("dataverse transfer: " + "; ".join(problems), details=problems)
-    job.output = f"{checked} files match dataset.json"
+    job.update_files(changes)
+    job.output = f"{checked} files match dataset.json; {derived} derivatives of tabular files"

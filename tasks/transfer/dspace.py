@@ -7,8 +7,10 @@ Archivematica's ``identify_dspace_files.py`` does, every extracted ``mets.xml`` 
 read and the bitstreams its ``fileGrp USE="LICENSE"`` lists become *license* files
 and those of ``USE="TEXT"`` *text/ocr* files (the AIP METS puts them in the
 ``license`` and ``text/ocr`` fileGrps, and they are not normalized). The item's
-``mets.xml`` itself is metadata about the item (``metadata`` fileGrp), not an
-object to normalize (*Identify DSpace mets files*).
+``mets.xml`` itself is submission documentation (Archivematica's ``DSPACEMETS``, the
+``submissionDocumentation`` fileGrp), not an object to normalize (*Identify DSpace
+mets files*); the AIP METS links it to the item's originals
+(``tasks.ingest.dspace_mets``).
 
 A mets.xml that cannot be read fails the transfer naming it; one that names a
 bitstream the item does not contain fails it too, naming both.
@@ -64,7 +66,7 @@ def _identify(ctx: TransferContext) -> None:
         changes = []
         for mets in metses:
             mets_disk = ctx.disk_path(mets)
-            changes.append({"uuid": mets.uuid, "use": FileUse.METADATA})
+            changes.append({"uuid": mets.uuid, "use": FileUse.SUBMISSION_DOCUMENTATION})
             for href, use in bitstream_roles(mets_disk).items():
                 row = by_path.get(mets_disk.parent / href)
                 if row is None:

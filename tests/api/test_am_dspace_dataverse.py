@@ -1,11 +1,13 @@
 """The ``dspace`` and ``dataverse`` transfer types, end to end: a DSpace item export
 through the Archivematica API and a Dataverse dataset through the CLI become stored
-AIPs whose METS (read back with metsrw, validated) shows what each type maps."""
+AIPs whose METS (read back with metsrw, validated) shows what each type maps, where
+Archivematica puts it: a DSpace item's mets.xml as submission documentation referenced
+from its original (dmdSecs and rightsMD), a dataset's DDI codebook linked from
+``objects``, a tabular bundle's derivatives and every MD5 checked."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -21,10 +23,19 @@ from typer.testing import CliRunner
 from custos import processing
 from custos.db import session_scope
 from custos.mets.validate import mets_problems
-from custos.models import Event, File, LocationPurpose, Unit, UnitStatus
+from custos.models import Event, File, LocationPurpose, UnitStatus
 from custos.storage import default_location
+from tests.support.dataverse import dataset_json, write_dataset_files
+from tests.support.transfers import transfer_to_aip, unit
 
-NS = {"mets": "http://www.loc.gov/METS/", "dc": "http://purl.org/dc/elements/1.1/"}
+NS = {
+    "mets": "http://www.loc.gov/METS/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dcterms": "http://purl.org/dc/terms/",
+    "xlink": "http://www.w3.org/1999/xlink",
+    "ddi": "http://www.icpsr.umich.edu/DDI",
+}
+HREF = "{http://www.w3.org/1999/xlink}href"
 QUIET = processing.ProcessingConfig(
     assign_uuids_to_directories=False,
     virus_scanning=True,
@@ -53,9 +64,24 @@ QUIET = processing.ProcessingConfig(
     store_dip=False,
 )
 
-DSPACE_METS = """<?xml version="1.0" encoding="utf-8"?>
+DIM = "http://www.dspace.org/xmlns/dspace/dim"
+DSPACE_METS = f"""<?xml version="1.0" encoding="utf-8"?>
 <mets xmlns="http://www.loc.gov/METS/" xmlns:xlink="http://www.w3.org/1999/xlink"
-      OBJID="hdl:123456789/1" TYPE="DSpace ITEM">
+      xmlns:dim="{DIM}" OBJID="hdl:123456789/1" TYPE="DSpace ITEM">
+  <dmdSec ID="dmdSec_2190"><mdWrap MDTYPE="MODS"><xmlData/></mdWrap></dmdSec>
+  <dmdSec ID="dmdSec_2191"><mdWrap MDTYPE="OTHER" OTHERMDTYPE="DIM"><xmlData/></mdWrap></dmdSec>
+  <amdSec ID="amd_2192">
+    <rightsMD ID="rightsMD_2193"><mdWrap MDTYPE="OTHER" OTHERMDTYPE="METSRIGHTS"><xmlData/>
+    </mdWrap></rightsMD>
+    <rightsMD ID="rightsMD_2194"><mdWrap MDTYPE="OTHER" OTHERMDTYPE="DSPACE-CC"><xmlData/>
+    </mdWrap></rightsMD>
+    <sourceMD ID="sourceMD_2195"><mdWrap MDTYPE="OTHER" OTHERMDTYPE="AIP-TECHMD"><xmlData>
+      <dim:dim dspaceType="ITEM">
+        <dim:field mdschema="dc" element="identifier" qualifier="uri">hdl:123456789/1</dim:field>
+        <dim:field mdschema="dc" element="relation" qualifier="isPartOf">hdl:123456789/7</dim:field>
+      </dim:dim>
+    </xmlData></mdWrap></sourceMD>
+  </amdSec>
   <fileSec>
     <fileGrp USE="ORIGINAL">
       <file ID="bitstream_1" MIMETYPE="text/plain">
@@ -76,13 +102,17 @@ DSPACE_METS = """<?xml version="1.0" encoding="utf-8"?>
   <structMap><div TYPE="DSpace Item"/></structMap>
 </mets>
 """
-
-
-def _unit(uuid: str) -> Unit:
-    with session_scope() as s:
-        unit = s.get(Unit, uuid)
-        assert unit is not None
-        return unit
+#: The collection the item belongs to, exported beside it (its rights apply to the item).
+COLLECTION_METS = """<?xml version="1.0" encoding="utf-8"?>
+<mets xmlns="http://www.loc.gov/METS/" OBJID="hdl:123456789/7" TYPE="DSpace COLLECTION">
+  <dmdSec ID="dmdSec_1"><mdWrap MDTYPE="MODS"><xmlData/></mdWrap></dmdSec>
+  <amdSec ID="amd_2">
+    <rightsMD ID="rightsMD_3"><mdWrap MDTYPE="OTHER" OTHERMDTYPE="METSRIGHTS"><xmlData/>
+    </mdWrap></rightsMD>
+  </amdSec>
+  <structMap><div TYPE="DSpace COLLECTION"/></structMap>
+</mets>
+"""
 
 
 def _mets(uuid: str, name: str) -> Path:
@@ -95,12 +125,25 @@ def _mets(uuid: str, name: str) -> Path:
 def _groups(tree: etree._ElementTree) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for grp in tree.iterfind(".//mets:fileSec/mets:fileGrp", NS):
-        hrefs = {
-            f.get("{http://www.w3.org/1999/xlink}href", "")
-            for f in grp.iterfind(".//mets:FLocat", NS)
-        }
+        hrefs = {f.get(HREF, "") for f in grp.iterfind(".//mets:FLocat", NS)}
         out[grp.get("USE", "")] = {h.rsplit("/", 1)[-1] for h in hrefs}
     return out
+
+
+def _file(tree: etree._ElementTree, name: str) -> etree._Element:
+    """The ``mets:file`` whose FLocat ends with ``/name``."""
+    (found,) = tree.xpath(
+        "//mets:fileSec//mets:file[mets:FLocat[substring(@xlink:href, string-length(@xlink:href)"
+        " - string-length($n))=concat('/', $n)]]",
+        namespaces=NS,
+        n=name,
+    )
+    return found
+
+
+def _dmd(tree: etree._ElementTree, ident: str) -> etree._Element:
+    (found,) = tree.xpath("//mets:dmdSec[@ID=$i]", namespaces=NS, i=ident)
+    return found
 
 
 def test_dspace_export_through_the_archivematica_api(
@@ -114,83 +157,74 @@ def test_dspace_export_through_the_archivematica_api(
         z.writestr("bitstream_1.txt", "the item itself\n")
         z.writestr("bitstream_2.txt", "licence granted to the repository\n")
         z.writestr("bitstream_3.txt", "extracted full text\n")
+    with zipfile.ZipFile(source / "COLLECTION@123456789-7.zip", "w") as z:
+        z.writestr("mets.xml", COLLECTION_METS)
     loc = default_location(LocationPurpose.TRANSFER_SOURCE)
     path = base64.b64encode(f"{loc.uuid}:dspace-export".encode()).decode()
     body = {"name": "dsp", "path": path, "type": "dspace", "processing_config": "dspaceq"}
     started = client.post("/api/v2beta/package/", json=body, headers=auth)
     assert started.status_code == 202, started.text
     transfer_uuid = started.json()["id"]
-    assert inline_flows.wait_all(900)
-    transfer = _unit(transfer_uuid)
-    assert transfer.status == UnitStatus.COMPLETE, transfer.error
+    transfer, sip = transfer_to_aip(inline_flows, transfer_uuid)
     assert transfer.transfer_type == "dspace"
-    assert inline_flows.wait_all(900)
-    sip_uuid = transfer.sip_uuid or ""
-    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
 
-    mets_path = _mets(sip_uuid, "dsp")
-    groups = _groups(etree.parse(str(mets_path)))
+    mets_path = _mets(sip.uuid, "dsp")
+    tree = etree.parse(str(mets_path))
+    groups = _groups(tree)
     assert groups["original"] == {"bitstream_1.txt"}
     assert groups["license"] == {"bitstream_2.txt"}
     assert groups["text/ocr"] == {"bitstream_3.txt"}
-    assert "mets.xml" in groups["metadata"]
+    # The DSpace METS files are submission documentation, as Archivematica lists them.
+    assert "mets.xml" in groups["submissionDocumentation"]
+    original = _file(tree, "bitstream_1.txt")
+    item_mets = tree.xpath(
+        "//mets:fileGrp[@USE='submissionDocumentation']/mets:file"
+        "[contains(mets:FLocat/@xlink:href, 'ITEM')]",
+        namespaces=NS,
+    )[0]
+    item_mets_href = item_mets.find("mets:FLocat", NS).get(HREF)
+    # The item's files share its original's group.
+    for name in ("bitstream_2.txt", "bitstream_3.txt"):
+        assert _file(tree, name).get("GROUPID") == original.get("GROUPID")
+    assert item_mets.get("GROUPID") == original.get("GROUPID")
+    # Two dmdSecs on the original's mets:file: an mdRef to the item's mets.xml pointing
+    # at its dmdSecs, and DC with the item's and the collection's handles.
+    ref_id, dc_id = original.get("DMDID", "").split()
+    ref = _dmd(tree, ref_id).find("mets:mdRef", NS)
+    original_uuid = original.get("ID", "").removeprefix("file-")
+    assert ref.get("LABEL") == f"mets.xml-Group-{original_uuid}"
+    assert ref.get(HREF) == item_mets_href and item_mets_href.endswith("/mets.xml")
+    assert (ref.get("MDTYPE"), ref.get("LOCTYPE"), ref.get("OTHERLOCTYPE")) == (
+        "OTHER",
+        "OTHER",
+        "SYSTEM",
+    )
+    assert ref.get("XPTR") == "xpointer(id('dmdSec_2190 dmdSec_2191'))"
+    dc = _dmd(tree, dc_id).find("mets:mdWrap[@MDTYPE='DC']/mets:xmlData/dcterms:dublincore", NS)
+    assert dc.findtext("dcterms:isPartOf", namespaces=NS) == "hdl:123456789/7"
+    assert dc.findtext("dc:identifier", namespaces=NS) == "hdl:123456789/1"
+    # A rightsMD per DSpace METS with rights: the item's and its collection's.
+    amd = original.get("ADMID")
+    rights_refs = tree.xpath("//mets:amdSec[@ID=$a]/mets:rightsMD/mets:mdRef", namespaces=NS, a=amd)
+    by_xptr = {r.get("XPTR"): r for r in rights_refs}
+    assert set(by_xptr) == {
+        "xpointer(id('rightsMD_2193 rightsMD_2194'))",
+        "xpointer(id('rightsMD_3'))",
+    }
+    item_rights = by_xptr["xpointer(id('rightsMD_2193 rightsMD_2194'))"]
+    assert item_rights.get("OTHERMDTYPE") == "METSRIGHTS"
+    assert item_rights.get(HREF) == item_mets_href
+    assert item_rights.get("LABEL") == f"mets.xml-{item_mets.get('ID', '').removeprefix('file-')}"
+    assert "COLLECTION" in by_xptr["xpointer(id('rightsMD_3'))"].get(HREF, "")
     doc = metsrw.METSDocument.fromfile(str(mets_path))
     assert {e.use for e in doc.all_files() if e.type == "Item"} >= {
         "original",
         "license",
         "text/ocr",
-        "metadata",
+        "submissionDocumentation",
     }
     status = client.get(f"/api/transfer/status/{transfer_uuid}/", headers=auth).json()
     assert status["status"] == "COMPLETE" and status["type"] == "transfer"
-
-
-def _dataset(root: Path) -> dict[str, Any]:
-    (root / "data").mkdir(parents=True)
-    (root / "data" / "survey.csv").write_text("q,a\n1,yes\n")
-    (root / "readme.txt").write_text("About the survey\n")
-
-    def md5(path: Path) -> str:
-        return hashlib.md5(path.read_bytes()).hexdigest()
-
-    return {
-        "id": 42,
-        "persistentUrl": "https://doi.org/10.5072/FK2/ABCDEF",
-        "publisher": "Example Dataverse",
-        "datasetVersion": {
-            "versionState": "RELEASED",
-            "releaseTime": "2024-03-01T10:00:00Z",
-            "metadataBlocks": {
-                "citation": {
-                    "fields": [
-                        {"typeName": "title", "value": "A small survey"},
-                        {
-                            "typeName": "author",
-                            "value": [
-                                {"authorName": {"value": "Doe, Jane"}},
-                                {"authorName": {"value": "Roe, Richard"}},
-                            ],
-                        },
-                        {
-                            "typeName": "dsDescription",
-                            "value": [{"dsDescriptionValue": {"value": "Answers to one question"}}],
-                        },
-                        {"typeName": "subject", "value": ["Social Sciences"]},
-                    ]
-                }
-            },
-            "files": [
-                {
-                    "directoryLabel": "data",
-                    "dataFile": {
-                        "filename": "survey.csv",
-                        "checksum": {"type": "MD5", "value": md5(root / "data" / "survey.csv")},
-                    },
-                },
-                {"dataFile": {"filename": "readme.txt", "md5": md5(root / "readme.txt")}},
-            ],
-        },
-    }
 
 
 def test_dataverse_dataset_through_the_cli(
@@ -200,8 +234,8 @@ def test_dataverse_dataset_through_the_cli(
 
     processing.save("dataverseq", QUIET)
     src = tmp_path / "dataset"
-    (src / "dataset.json").parent.mkdir(parents=True, exist_ok=True)
-    data = _dataset(src)
+    write_dataset_files(src)
+    data = dataset_json(src)
     (src / "dataset.json").write_text(json.dumps(data))
     result = CliRunner().invoke(
         app,
@@ -213,32 +247,88 @@ def test_dataverse_dataset_through_the_cli(
     assert out["transfer"]["status"] == "COMPLETE" and out["ingest"]["status"] == "COMPLETE"
     sip_uuid = out["ingest"]["uuid"]
 
-    tree = etree.parse(str(_mets(sip_uuid, "dv")))
-    objects_dc = tree.xpath(
-        "//mets:dmdSec/mets:mdWrap[@MDTYPE='DC']//dc:title/text()", namespaces=NS
+    mets_path = _mets(sip_uuid, "dv")
+    tree = etree.parse(str(mets_path))
+    # The dataset's DDI codebook and the reference to dataset.json, linked from objects.
+    (objects_div,) = tree.xpath(
+        "//mets:structMap[@TYPE='physical']//mets:div[@LABEL='objects']", namespaces=NS
     )
-    assert objects_dc == ["A small survey"]
-    creators = tree.xpath(
-        "//mets:dmdSec/mets:mdWrap[@MDTYPE='DC']//dc:creator/text()", namespaces=NS
+    linked = [_dmd(tree, i) for i in objects_div.get("DMDID", "").split()]
+    (ddi,) = [d for d in linked if d.find("mets:mdWrap[@MDTYPE='DDI']", NS) is not None]
+    book = ddi.find("mets:mdWrap/mets:xmlData/ddi:codebook", NS)
+    assert book.findtext(".//ddi:titl", namespaces=NS) == "A small survey"
+    (idno,) = book.iterfind(".//ddi:IDNo", NS)
+    assert (idno.get("agency"), idno.text) == ("doi", data["persistentUrl"])
+    assert [a.text for a in book.iterfind(".//ddi:AuthEnty", NS)] == ["Doe, Jane", "Roe, Richard"]
+    assert book.findtext(".//ddi:distrbtr", namespaces=NS) == "Example Dataverse"
+    assert book.findtext(".//ddi:version", namespaces=NS) == "1.0"
+    (dataset_ref,) = [
+        d.find("mets:mdRef", NS) for d in linked if d.find("mets:mdRef", NS) is not None
+    ]
+    assert dataset_ref.get("LABEL") == "dataset.json" and dataset_ref.get("MDTYPE") == "OTHER"
+    assert not tree.xpath("//mets:mdWrap[@MDTYPE='DC']", namespaces=NS), "DDI, not DC"
+    # The tabular file's div points at its bundle's DDI.
+    (tab_div,) = tree.xpath(
+        "//mets:structMap[@TYPE='physical']//mets:div[@LABEL='answers.tab']", namespaces=NS
     )
-    assert creators == ["Doe, Jane", "Roe, Richard"]
-    assert tree.xpath("//dc:identifier/text()", namespaces=NS) == [data["persistentUrl"]]
+    (tab_ref,) = [_dmd(tree, i).find("mets:mdRef", NS) for i in tab_div.get("DMDID", "").split()]
+    assert tab_ref.get("MDTYPE") == "DDI" and tab_ref.get(HREF) == "answers/answers-ddi.xml"
+    # Roles: the bundle's copies are derivatives of the uploaded file, in its group.
     groups = _groups(tree)
-    assert {"survey.csv", "readme.txt"} <= groups["original"]
-    assert "dataset.json" in groups["metadata"]
+    assert {"survey.csv", "readme.txt", "answers.dta"} <= groups["original"]
+    assert groups["derivative"] == {"answers.tab", "answers.RData"}
+    assert {"answers-ddi.xml", "answerscitation-bib.bib", "dataset.json", "METS.xml"} <= groups[
+        "metadata"
+    ]
+    dta = _file(tree, "answers.dta")
+    for name in ("answers.tab", "answers.RData"):
+        assert _file(tree, name).get("GROUPID") == dta.get("GROUPID")
+    rows = {r.current_path: r for r in _sip_files(sip_uuid)}
+    dta_row, tab_row = rows["objects/answers/answers.dta"], rows["objects/answers/answers.tab"]
+    assert tab_row.derived_from == dta_row.uuid
+    # ... with a derivation event on the original and the PREMIS relationships.
     with session_scope() as s:
-        rows = s.exec(select(File).where(col(File.sip_uuid) == sip_uuid)).all()
+        derivations = s.exec(
+            select(Event).where(
+                col(Event.file_uuid) == dta_row.uuid, col(Event.event_type) == "derivation"
+            )
+        ).all()
+    assert len(derivations) == 2
+    doc = metsrw.METSDocument.fromfile(str(mets_path))
+    entry = doc.get_file(file_uuid=dta_row.uuid)
+    assert entry is not None
+    (premis_object,) = entry.get_premis_objects()
+    related = {
+        (r.relationship_sub_type, r.related_object_identifier[0].related_object_identifier_value)
+        for r in premis_object.findall("relationship")
+    }
+    assert ("is source of", tab_row.uuid) in related
+    assert "derivation" in {e.event_type for e in entry.get_premis_events()}
+    # Every MD5 the dataset gives was checked.
+    with session_scope() as s:
         checked = s.exec(
-            select(File.current_path)
+            select(File.current_path, Event.outcome, Event.outcome_note)
             .join(Event, col(Event.file_uuid) == col(File.uuid))
             .where(
                 col(File.sip_uuid) == sip_uuid,
                 col(Event.event_type) == "fixity check",
-                col(Event.outcome) == "pass",
                 col(Event.detail).contains("md5"),
             )
         ).all()
-    assert sorted(checked) == ["objects/data/survey.csv", "objects/readme.txt"], rows
+    assert sorted(p for p, _, _ in checked) == [
+        "objects/answers/answers.dta",
+        "objects/data/survey.csv",
+        "objects/readme.txt",
+    ]
+    assert all(
+        o == "Pass" and n.startswith("Dataverse checksum ") and n.endswith(" verified")
+        for _, o, n in checked
+    )
+
+
+def _sip_files(sip_uuid: str) -> list[File]:
+    with session_scope() as s:
+        return list(s.exec(select(File).where(col(File.sip_uuid) == sip_uuid)).all())
 
 
 def test_dataverse_checksum_mismatch_fails_naming_the_file(
@@ -249,11 +339,30 @@ def test_dataverse_checksum_mismatch_fails_naming_the_file(
 
     processing.save("dataverseq", QUIET)
     src = tmp_path / "dataset"
-    data = _dataset(src)
+    write_dataset_files(src)
+    data = dataset_json(src)
     (src / "readme.txt").write_text("changed after export\n")
     (src / "dataset.json").write_text(json.dumps(data))
     uuid = start_transfer("dvbad", src, "dataverse", "dataverseq")
     with pytest.raises(Exception, match="readme.txt"):
         run_transfer(uuid, use_prefect=False)
-    unit = _unit(uuid)
-    assert unit.status == UnitStatus.FAILED and "readme.txt: MD5" in (unit.error or "")
+    row = unit(uuid)
+    assert row.status == UnitStatus.FAILED and "readme.txt: MD5" in (row.error or "")
+
+
+def test_dataverse_bundle_file_missing_fails_naming_it(
+    custos_home: Path, tmp_path: Path, recorded_runs: Any
+) -> None:
+    from custos.transfers import start_transfer
+    from flows.transfer import run_transfer
+
+    processing.save("dataverseq", QUIET)
+    src = tmp_path / "dataset"
+    write_dataset_files(src)
+    data = dataset_json(src)
+    (src / "answers" / "answers.RData").unlink()
+    (src / "dataset.json").write_text(json.dumps(data))
+    uuid = start_transfer("dvgone", src, "dataverse", "dataverseq")
+    with pytest.raises(Exception, match="answers.RData"):
+        run_transfer(uuid, use_prefect=False)
+    assert "answers/answers.RData: listed in dataset.json" in (unit(uuid).error or "")

@@ -13,21 +13,15 @@ from sqlmodel import col, select
 from custos import decisions, dispatch
 from custos.db import session_scope
 from custos.errors import CustosError, InvalidInput
-from custos.models import File, Package, PackageStatus, Unit, UnitStatus
+from custos.models import File, Package, PackageStatus, UnitStatus
 from custos.processing import ProcessingConfig, to_xml
 from flows.ingest import ingest
+from tests.support.transfers import transfer_to_aip, unit
 
 from .conftest import AUTOMATED, SipFactory, make_png
 
 PREMIS = "http://www.loc.gov/premis/v3"
 NS = {"mets": "http://www.loc.gov/METS/", "premis": PREMIS}
-
-
-def _unit(uuid: str) -> Unit:
-    with session_scope() as s:
-        unit = s.get(Unit, uuid)
-        assert unit is not None
-        return unit
 
 
 def _answer(uuid: str, name: str, label: str) -> None:
@@ -69,7 +63,7 @@ def test_sip_processing_mcp_decides_and_rights_csv_reaches_the_mets(
     )
     (root / "processingMCP.xml").write_bytes(to_xml(own))
 
-    assert ingest.fn(uuid) == "complete", _unit(uuid).error
+    assert ingest.fn(uuid) == "complete", unit(uuid).error
 
     mets = aip_store / f"rights-{uuid}" / "data" / f"METS.{uuid}.xml"
     tree = etree.parse(str(mets))
@@ -111,8 +105,8 @@ def test_rights_csv_naming_a_missing_file_fails_the_sip(make_sip: SipFactory) ->
     )
     with pytest.raises(CustosError, match="objects/nope.txt"):
         ingest.fn(uuid)
-    unit = _unit(uuid)
-    assert unit.status == UnitStatus.FAILED and "objects/nope.txt" in (unit.error or "")
+    row = unit(uuid)
+    assert row.status == UnitStatus.FAILED and "objects/nope.txt" in (row.error or "")
 
 
 def test_upload_dip_store_dip_and_location_are_asked(make_sip: SipFactory, dip_store: Path) -> None:
@@ -130,7 +124,7 @@ def test_upload_dip_store_dip_and_location_are_asked(make_sip: SipFactory, dip_s
     _answer(refused, "Upload DIP", "Upload DIP to AtoM")
     with pytest.raises(InvalidInput, match="AtoM is not supported"):
         ingest.fn(refused)
-    assert "AtoM is not supported" in (_unit(refused).error or "")
+    assert "AtoM is not supported" in (unit(refused).error or "")
 
     uuid, _ = make_sip({"objects/p.png": make_png}, name="dip", options=AUTOMATED | unset)
     assert ingest.fn(uuid) == "wait"
@@ -206,18 +200,15 @@ def test_transfer_to_stored_aip_through_flows(
     src.mkdir()
     make_png(src / "photo.png")
     (src / "notes.txt").write_text("kept for ever\n")
-    dispatch.inline_backend().errors.clear()  # of earlier tests
-    dispatch.set_backend(dispatch.inline_backend())
+    backend = dispatch.inline_backend()
+    backend.errors.clear()  # of earlier tests
+    dispatch.set_backend(backend)
     try:
-        transfer_uuid = start_transfer("fullrun", src, processing_config="automated")
-        assert dispatch.inline_backend().wait_all(600), "inline flows still running"
+        _, sip = transfer_to_aip(
+            backend, start_transfer("fullrun", src, processing_config="automated")
+        )
     finally:
         dispatch.set_backend(None)
-    assert not dispatch.inline_backend().errors
-    transfer = _unit(transfer_uuid)
-    assert transfer.status == UnitStatus.COMPLETE and transfer.sip_uuid
-    sip = _unit(transfer.sip_uuid)
-    assert sip.status == UnitStatus.COMPLETE, sip.error
     with session_scope() as s:
         pkg = s.get(Package, sip.uuid)
         preservation = s.exec(

@@ -23,12 +23,13 @@ from sqlmodel import col, select
 from custos import decisions, processing
 from custos.db import session_scope
 from custos.mets.validate import mets_problems
-from custos.models import Event, File, Job, Unit, UnitStatus
+from custos.models import Event, File, UnitStatus
 from custos.reingest import approve_reingest, start_reingest
 from custos.settings import get_settings
 from custos.transfers import start_transfer
 from tasks.tools import mediaconch
 from tests.support.recording import RecordingBackend
+from tests.support.transfers import job_output, transfer_to_aip, unit
 
 from .conftest import AUTOMATED, SipFactory
 
@@ -109,20 +110,6 @@ def one_level(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
-def _unit(uuid: str) -> Unit:
-    with session_scope() as s:
-        unit = s.get(Unit, uuid)
-        assert unit is not None
-        return unit
-
-
-def _job_output(uuid: str, name: str) -> str:
-    with session_scope() as s:
-        job = s.exec(select(Job).where(col(Job.unit_uuid) == uuid, col(Job.name) == name)).first()
-        assert job is not None, f"no job {name!r}"
-        return job.output or ""
-
-
 def _events(tree: etree._ElementTree, file_uuid: str) -> list[tuple[str, str, str, str]]:
     """(type, detail, outcome, note) of a file's events in the METS."""
     amd = tree.xpath("//mets:file[@ID=$id]/@ADMID", namespaces=NS, id=f"file-{file_uuid}")[0]
@@ -183,16 +170,11 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
     transfer_uuid = start_transfer(
         "switched", src, processing_config="everything", auto_approve=False
     )
-    assert inline_flows.wait_all(900)
-    transfer = _unit(transfer_uuid)
-    assert transfer.status == UnitStatus.COMPLETE, transfer.error
-    sip_uuid = transfer.sip_uuid or ""
-    assert inline_flows.wait_all(900)
-    assert not inline_flows.errors
-    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
+    transfer, sip = transfer_to_aip(inline_flows, transfer_uuid)
+    sip_uuid = sip.uuid
 
     # Nested packages: inner.zip is deeper than the limit, so it stays packed, named.
-    still = _job_output(transfer_uuid, "Determine if transfer still contains packages")
+    still = job_output(transfer_uuid, "Determine if transfer still contains packages")
     assert still.startswith("Yes: 1 packages kept as files") and "inner.zip" in still, still
     assert "deeper than the nesting limit" in still
 
@@ -310,7 +292,7 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
     assert inline_flows.wait_all(900)
     approve_reingest(sip_uuid, by="archivist")
     assert inline_flows.wait_all(900)
-    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
+    assert unit(sip_uuid).status == UnitStatus.COMPLETE, unit(sip_uuid).error
     assert mets_problems(mets_path) == []
     again = etree.parse(str(mets_path))
     assert again.xpath(
@@ -331,9 +313,9 @@ def test_bind_pids_yes_is_refused_naming_it(make_sip: SipFactory) -> None:
     )
     with pytest.raises(Exception, match="Bind PIDs"):
         ingest.fn(uuid)
-    unit = _unit(uuid)
-    assert unit.status == UnitStatus.FAILED
-    assert "Bind PIDs: Yes is not supported" in (unit.error or "")
+    row = unit(uuid)
+    assert row.status == UnitStatus.FAILED
+    assert "Bind PIDs: Yes is not supported" in (row.error or "")
 
 
 @pytest.mark.parametrize(("answer", "status"), [(True, None), (False, UnitStatus.REJECTED)])
@@ -348,7 +330,7 @@ def test_approve_transfer_preconfigured(
     assert ("transfer", {"unit_uuid": uuid}) in recorded_runs.submitted
     if answer:
         assert decisions.pending(uuid, "Approve standard transfer") is None
-        assert _unit(uuid).auto_approve
+        assert unit(uuid).auto_approve
     else:
         from flows.transfer import run_transfer
 
@@ -370,8 +352,8 @@ def test_examine_contents_yes_is_refused_naming_bulk_extractor(
     uuid = start_transfer("examine", src, processing_config="examine")
     with pytest.raises(Exception, match="bulk_extractor"):
         run_transfer(uuid, use_prefect=False)
-    unit = _unit(uuid)
-    assert unit.status == UnitStatus.FAILED and "Examine contents" in (unit.error or "")
+    row = unit(uuid)
+    assert row.status == UnitStatus.FAILED and "Examine contents" in (row.error or "")
 
 
 @pytest.mark.slow
@@ -413,10 +395,7 @@ def test_manually_normalized_files_become_the_derivatives(
         check=True,
     )
     transfer_uuid = start_transfer("manual", src, processing_config="manual")
-    assert inline_flows.wait_all(900)
-    sip_uuid = _unit(transfer_uuid).sip_uuid or ""
-    assert inline_flows.wait_all(900)
-    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
+    sip_uuid = transfer_to_aip(inline_flows, transfer_uuid)[1].uuid
     rows = _rows(sip_uuid)
     city, plan = rows["objects/maps/city.png"], rows["objects/plan.png"]
 
@@ -471,10 +450,7 @@ def test_service_files_are_kept_and_make_the_access_copies(
     image(src / "poster.png", "40x30")
     image(src / "service" / "poster.tif", "80x60")  # a different size: the source is visible
     transfer_uuid = start_transfer("serviced", src, processing_config="service")
-    assert inline_flows.wait_all(900)
-    sip_uuid = _unit(transfer_uuid).sip_uuid or ""
-    assert inline_flows.wait_all(900)
-    assert _unit(sip_uuid).status == UnitStatus.COMPLETE, _unit(sip_uuid).error
+    sip_uuid = transfer_to_aip(inline_flows, transfer_uuid)[1].uuid
     rows = _rows(sip_uuid)
     poster = rows["objects/poster.png"]
     service = rows["objects/service/poster.tif"]
@@ -555,7 +531,7 @@ def test_normalization_csv_pairs_what_names_cannot(make_sip: SipFactory, with_cs
         with pytest.raises(Exception, match="Too many possible files for"):
             ingest.fn(uuid)
         return
-    assert ingest.fn(uuid) == "complete", _unit(uuid).error
+    assert ingest.fn(uuid) == "complete", unit(uuid).error
     rows = _rows(uuid)
     jpg = rows["objects/a.jpg"]
     (kept,) = [f for f in rows.values() if f.use == "preservation" and f.derived_from == jpg.uuid]
