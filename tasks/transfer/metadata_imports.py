@@ -24,13 +24,14 @@ describes each layout.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
 from uuid import UUID
 
 from custos.db import session_scope
 from custos.errors import InvalidInput
 from custos.models import Event, FileUse
-from custos.recorder import AgentSpec
+from custos.recorder import AgentSpec, JobHandle
 from tasks.metadata_csv import load_metadata_csv
 from tasks.metadata_json import load_metadata_json
 from tasks.metadata_labels import load_file_labels
@@ -41,6 +42,25 @@ from tasks.metadata_structmap import check_structmap
 from .common import TransferContext
 
 CHARACTERIZE_GROUP = "Characterize and extract metadata"
+
+
+def _metadata_job(
+    ctx: TransferContext,
+    group: str,
+    name: str,
+    file_name: str,
+    read: Callable[[Path, JobHandle], str],
+) -> None:
+    """Run the job ``name`` once over ``metadata/<file_name>``: ``read(path, job)``
+    checks the file and returns the job's output; an absent file says so."""
+    if not ctx.todo(name):
+        return
+    with ctx.recorder.job(ctx.uuid, group, name) as job:
+        path = ctx.directory / "metadata" / file_name
+        if not path.is_file():
+            job.output = f"no metadata/{file_name}"
+            return
+        job.output = read(path, job)
 
 
 def _originals(ctx: TransferContext) -> list[Original]:
@@ -56,15 +76,11 @@ def load_rights(ctx: TransferContext) -> None:
     Raises:
         InvalidInput: a bad cell or a row naming no original (line and column).
     """
-    if not ctx.todo("Load rights"):
-        return
-    with ctx.recorder.job(ctx.uuid, CHARACTERIZE_GROUP, "Load rights") as job:
-        path = ctx.directory / "metadata" / "rights.csv"
-        if not path.is_file():
-            job.output = "no metadata/rights.csv"
-            return
-        loaded = match_rights([path], _originals(ctx))
-        job.output = "rights.csv: " + loaded.summary()
+
+    def read(path: Path, _job: JobHandle) -> str:
+        return "rights.csv: " + match_rights([path], _originals(ctx)).summary()
+
+    _metadata_job(ctx, CHARACTERIZE_GROUP, "Load rights", "rights.csv", read)
 
 
 def _described_paths(ctx: TransferContext) -> set[str]:
@@ -85,14 +101,8 @@ def process_json_metadata(ctx: TransferContext) -> None:
     Raises:
         InvalidInput: a bad record, a path not in the transfer, or one described twice.
     """
-    group, name = "Reformat metadata files", "Process transfer JSON metadata"
-    if not ctx.todo(name):
-        return
-    with ctx.recorder.job(ctx.uuid, group, name) as job:
-        path = ctx.directory / "metadata" / "metadata.json"
-        if not path.is_file():
-            job.output = "no metadata/metadata.json"
-            return
+
+    def read(path: Path, _job: JobHandle) -> str:
         records = load_metadata_json(path)
         known = _described_paths(ctx)
         missing = [
@@ -105,7 +115,7 @@ def process_json_metadata(ctx: TransferContext) -> None:
                 "metadata.json names paths that are not in the transfer: " + "; ".join(missing),
                 details=missing,
             )
-        csv_path = ctx.directory / "metadata" / "metadata.csv"
+        csv_path = path.with_name("metadata.csv")
         if csv_path.is_file():
             in_csv = {r.filename.strip().rstrip("/") for r in load_metadata_csv(csv_path)}
             twice = sorted(in_csv & {r.filename.strip().rstrip("/") for r in records})
@@ -114,7 +124,11 @@ def process_json_metadata(ctx: TransferContext) -> None:
                     "described in both metadata.csv and metadata.json: " + ", ".join(twice),
                     details=twice,
                 )
-        job.output = f"metadata.json: {len(records)} records"
+        return f"metadata.json: {len(records)} records"
+
+    _metadata_job(
+        ctx, "Reformat metadata files", "Process transfer JSON metadata", "metadata.json", read
+    )
 
 
 def _event_uuid(ctx: TransferContext, key: tuple[str, str], taken: set[str]) -> str | None:
@@ -141,14 +155,8 @@ def load_premis_xml(ctx: TransferContext) -> None:
     Raises:
         InvalidInput: premis.xml is invalid or names what the transfer lacks.
     """
-    name = "Load PREMIS events from metadata/premis.xml"
-    if not ctx.todo(name):
-        return
-    with ctx.recorder.job(ctx.uuid, CHARACTERIZE_GROUP, name) as job:
-        path = ctx.directory / "metadata" / "premis.xml"
-        if not path.is_file():
-            job.output = "no metadata/premis.xml"
-            return
+
+    def read(path: Path, job: JobHandle) -> str:
         by_path = {f.original_path: f.uuid for f in ctx.files(uses=[FileUse.ORIGINAL])}
         imported = load_premis_events(path, set(by_path))
         taken: set[str] = set()
@@ -173,7 +181,11 @@ def load_premis_xml(ctx: TransferContext) -> None:
                     uuid=uuid,
                 )
                 count += 1
-        job.output = f"premis.xml: {len(imported)} events recorded on {count} files"
+        return f"premis.xml: {len(imported)} events recorded on {count} files"
+
+    _metadata_job(
+        ctx, CHARACTERIZE_GROUP, "Load PREMIS events from metadata/premis.xml", "premis.xml", read
+    )
 
 
 def load_labels(ctx: TransferContext) -> None:
@@ -182,16 +194,18 @@ def load_labels(ctx: TransferContext) -> None:
     Raises:
         InvalidInput: a row without a label or naming no original file.
     """
-    name = "Load labels from metadata/file_labels.csv"
-    if not ctx.todo(name):
-        return
-    with ctx.recorder.job(ctx.uuid, CHARACTERIZE_GROUP, name) as job:
-        path = ctx.directory / "metadata" / "file_labels.csv"
-        if not path.is_file():
-            job.output = "no metadata/file_labels.csv"
-            return
+
+    def read(path: Path, _job: JobHandle) -> str:
         originals = [f.original_path for f in ctx.files(uses=[FileUse.ORIGINAL])]
-        job.output = f"file_labels.csv: {len(load_file_labels(path, originals))} labels"
+        return f"file_labels.csv: {len(load_file_labels(path, originals))} labels"
+
+    _metadata_job(
+        ctx,
+        CHARACTERIZE_GROUP,
+        "Load labels from metadata/file_labels.csv",
+        "file_labels.csv",
+        read,
+    )
 
 
 def verify_structmap(ctx: TransferContext) -> None:
@@ -200,14 +214,16 @@ def verify_structmap(ctx: TransferContext) -> None:
     Raises:
         InvalidInput: invalid, or naming files the transfer does not have.
     """
-    name = "Verify mets_structmap.xml compliance"
-    if not ctx.todo(name):
-        return
-    with ctx.recorder.job(ctx.uuid, "Verify transfer compliance", name) as job:
-        path = ctx.directory / "metadata" / "mets_structmap.xml"
-        if not path.is_file():
-            job.output = "no metadata/mets_structmap.xml"
-            return
+
+    def read(path: Path, _job: JobHandle) -> str:
         root = ctx.directory
         count = check_structmap(path, lambda rel: (root / rel).is_file())
-        job.output = f"mets_structmap.xml is valid; it points at {count} files"
+        return f"mets_structmap.xml is valid; it points at {count} files"
+
+    _metadata_job(
+        ctx,
+        "Verify transfer compliance",
+        "Verify mets_structmap.xml compliance",
+        "mets_structmap.xml",
+        read,
+    )
