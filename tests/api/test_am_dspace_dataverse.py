@@ -366,3 +366,46 @@ def test_dataverse_bundle_file_missing_fails_naming_it(
     with pytest.raises(Exception, match="answers.RData"):
         run_transfer(uuid, use_prefect=False)
     assert "answers/answers.RData: listed in dataset.json" in (unit(uuid).error or "")
+
+
+def test_dataverse_through_the_archivematica_api_is_a_dataverse_transfer(
+    client: TestClient, auth: dict[str, str], recorded_runs: Any
+) -> None:
+    processing.save("dataverseq", QUIET)
+    source = Path(default_location(LocationPurpose.TRANSFER_SOURCE).path) / "dataset"
+    write_dataset_files(source)
+    (source / "dataset.json").write_text(json.dumps(dataset_json(source)))
+    loc = default_location(LocationPurpose.TRANSFER_SOURCE)
+    path = base64.b64encode(f"{loc.uuid}:dataset".encode()).decode()
+    body = {"name": "dvapi", "path": path, "type": "dataverse", "processing_config": "dataverseq"}
+    started = client.post("/api/v2beta/package/", json=body, headers=auth)
+    assert started.status_code == 202, started.text
+    uuid = started.json()["id"]
+    assert unit(uuid).transfer_type == "dataverse"
+    assert ("transfer", {"unit_uuid": uuid}) in recorded_runs.submitted
+
+
+def test_dspace_export_through_the_cli(
+    custos_home: Path, tmp_path: Path, inline_flows: Any
+) -> None:
+    from cli.main import app
+
+    processing.save("dspaceq", QUIET)
+    source = tmp_path / "export"
+    source.mkdir()
+    with zipfile.ZipFile(source / "ITEM@123456789-1.zip", "w") as z:
+        z.writestr("mets.xml", DSPACE_METS)
+        z.writestr("bitstream_1.txt", "the item itself\n")
+        z.writestr("bitstream_2.txt", "licence granted to the repository\n")
+        z.writestr("bitstream_3.txt", "extracted full text\n")
+    result = CliRunner().invoke(
+        app,
+        ["transfer", "start", str(source), "--type", "dspace", "--config", "dspaceq"]
+        + ["--name", "dspcli", "--wait", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["ingest"]["status"] == "COMPLETE"
+    groups = _groups(etree.parse(str(_mets(out["ingest"]["uuid"], "dspcli"))))
+    assert groups["license"] == {"bitstream_2.txt"}
+    assert groups["submissionDocumentation"] >= {"mets.xml"}
