@@ -114,7 +114,10 @@ def _agents(root: Path) -> list[AgentSpec] | None:
 def verify(ctx: TransferContext, job: JobHandle) -> None:
     """*Parse Dataverse METS XML*: roles, derivations and MD5s from the Dataverse METS."""
     listed = read_dataverse_mets(ctx.directory / "metadata" / DATAVERSE_METS).files
-    rows = {f.current_path: f for f in ctx.files()}
+    every = ctx.files()
+    # Named as the dataset names them: by the path at arrival (as Archivematica looks
+    # them up), which *Change object and directory filenames* does not change.
+    rows = {f.current_path: f for f in every} | {f.original_path: f for f in every}
     missing = [f.path for f in listed if f"objects/{f.path}" not in rows]
     if missing:
         problems = [f"{p}: listed in dataset.json, not in the transfer" for p in missing]

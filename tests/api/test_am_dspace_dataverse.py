@@ -275,7 +275,8 @@ def test_dataverse_dataset_through_the_cli(
     assert tab_ref.get("MDTYPE") == "DDI" and tab_ref.get(HREF) == "answers/answers-ddi.xml"
     # Roles: the bundle's copies are derivatives of the uploaded file, in its group.
     groups = _groups(tree)
-    assert {"survey.csv", "readme.txt", "answers.dta"} <= groups["original"]
+    # (read me.txt, renamed read_me.txt, is still the file dataset.json names)
+    assert {"survey.csv", "read_me.txt", "answers.dta"} <= groups["original"]
     assert groups["derivative"] == {"answers.tab", "answers.RData"}
     assert {"answers-ddi.xml", "answerscitation-bib.bib", "dataset.json", "METS.xml"} <= groups[
         "metadata"
@@ -318,7 +319,7 @@ def test_dataverse_dataset_through_the_cli(
     assert sorted(p for p, _, _ in checked) == [
         "objects/answers/answers.dta",
         "objects/data/survey.csv",
-        "objects/readme.txt",
+        "objects/read_me.txt",
     ]
     assert all(
         o == "Pass" and n.startswith("Dataverse checksum ") and n.endswith(" verified")
@@ -341,13 +342,13 @@ def test_dataverse_checksum_mismatch_fails_naming_the_file(
     src = tmp_path / "dataset"
     write_dataset_files(src)
     data = dataset_json(src)
-    (src / "readme.txt").write_text("changed after export\n")
+    (src / "read me.txt").write_text("changed after export\n")
     (src / "dataset.json").write_text(json.dumps(data))
     uuid = start_transfer("dvbad", src, "dataverse", "dataverseq")
-    with pytest.raises(Exception, match="readme.txt"):
+    with pytest.raises(Exception, match="read me.txt"):
         run_transfer(uuid, use_prefect=False)
     row = unit(uuid)
-    assert row.status == UnitStatus.FAILED and "readme.txt: MD5" in (row.error or "")
+    assert row.status == UnitStatus.FAILED and "read me.txt: MD5" in (row.error or "")
 
 
 def test_dataverse_bundle_file_missing_fails_naming_it(

@@ -16,7 +16,7 @@ def write_dataset_files(root: Path) -> None:
     """The dataset's files as Dataverse delivers them (the bundle in its folder)."""
     (root / "data").mkdir(parents=True, exist_ok=True)
     (root / "data" / "survey.csv").write_text("q,a\n1,yes\n")
-    (root / "readme.txt").write_text("About the survey\n")
+    (root / "read me.txt").write_text("About the survey\n")  # renamed read_me.txt
     bundle = root / "answers"
     bundle.mkdir(exist_ok=True)
     (bundle / "answers.dta").write_bytes(b"Stata binary answers\n")
@@ -66,8 +66,8 @@ def dataset_json(root: Path) -> dict[str, Any]:
                     },
                 },
                 {
-                    "label": "readme.txt",
-                    "dataFile": {"filename": "readme.txt", "md5": _md5(root / "readme.txt")},
+                    "label": "read me.txt",
+                    "dataFile": {"filename": "read me.txt", "md5": _md5(root / "read me.txt")},
                 },
                 {
                     "label": "answers.tab",
