@@ -260,7 +260,8 @@ def _process_folder(ctx: IngestContext, f: checks.CheckedFolder) -> None:
     rec, sip, engine = ctx.recorder, ctx.sip, ctx.recorder.engine
 
     def todo(step: str) -> bool:
-        return f.job(step) not in ctx.done
+        # By group and name: "Identify file format" is also the Normalize group's job.
+        return (f.group, f.job(step)) not in ctx.done_pairs
 
     if todo("move"):
         with rec.job(sip.uuid, f.group, f.job("move"), f.link("move")):

@@ -252,6 +252,11 @@ def test_every_switched_on_microservice_reaches_the_aip_mets(
         e.label for e in doc.all_files() if e.type == "Item" and e.use == "submissionDocumentation"
     }
     assert {"ffv1-matroska-preservation.xml", "access-mp4-mp3.xml"} <= kept, kept
+    # Identification of submission documentation (identify_submission_docs: Yes).
+    (kept_policy,) = [
+        f for f in rows.values() if f.current_path.endswith("policies/access-mp4-mp3.xml")
+    ]
+    assert "format identification" in {e[0] for e in _events(tree, kept_policy.uuid)}
     policies = mets_path.parent / "objects" / "submissionDocumentation" / "policies"
     assert (policies / "access-mp4-mp3.xml").read_bytes() == (
         mediaconch.POLICY_DIR / "access-mp4-mp3.xml"
