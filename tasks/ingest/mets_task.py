@@ -8,8 +8,10 @@ normalization event. What users supply under ``objects/metadata/`` comes through
 :mod:`.supplied`: Dublin Core (``metadata.csv``, ``metadata.json``), PREMIS rights (a
 rightsMD per statement on each original they apply to, ``rights.csv``), extra
 identifiers (``identifiers.json``), labels (``file_labels.csv``) and a further
-structMap (``mets_structmap.xml``). The document is validated offline before
-anything is bagged.
+structMap (``mets_structmap.xml``). Another METS a transfer brought gives its
+sections as Archivematica places them: a Dataverse dataset's DDI
+(:mod:`.dataverse_mets`), a DSpace item's references (:mod:`.dspace_mets`). The
+document is validated offline before anything is bagged.
 """
 
 from __future__ import annotations
