@@ -305,6 +305,18 @@ def test_dataverse_dataset_through_the_cli(
     }
     assert ("is source of", tab_row.uuid) in related
     assert "derivation" in {e.event_type for e in entry.get_premis_events()}
+    # Identify file format of metadata files: the dataset's METS and JSON.
+    with session_scope() as s:
+        identified = s.exec(
+            select(File.current_path)
+            .join(Event, col(Event.file_uuid) == col(File.uuid))
+            .where(
+                col(File.sip_uuid) == sip_uuid,
+                col(File.use) == "metadata",
+                col(Event.event_type) == "format identification",
+            )
+        ).all()
+    assert {Path(p).name for p in identified} >= {"METS.xml", "dataset.json"}
     # Every MD5 the dataset gives was checked.
     with session_scope() as s:
         checked = s.exec(
