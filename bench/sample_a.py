@@ -17,7 +17,8 @@ is printed.
 
 Prints one JSON line: wall seconds of the transfer and the ingest, the CPU seconds
 (user + system) of this process and every tool it ran, the load averages before and
-after, the seconds of every job (from the Job rows, the slowest first) and, with
+after, the wall seconds of every job (from the Job rows, the slowest first), the CPU
+seconds spent in each job and, with
 ``--runs N``, the median of N runs.
 
     python bench/sample_a.py --sample SAMPLE_DIR [--runs 3] [--a3m PATH/TO/a3m]
@@ -35,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,33 @@ def make_sample(generator: Path, into: Path) -> Path:
     return into / "A"
 
 
+#: CPU seconds per job of the current run ("microservice: job"), see instrument_jobs.
+JOB_CPU: dict[str, float] = {}
+
+
+def instrument_jobs() -> None:
+    """Count the CPU seconds (this process and the tools it waited for) spent inside
+    each recorder job, into ``JOB_CPU``: a loaded machine stretches wall times, CPU
+    seconds much less."""
+    from custos.recorder import JobHandle, Recorder
+
+    real = Recorder.job
+
+    @contextmanager
+    def counted(
+        self: Recorder, unit_uuid: str, microservice: str, name: str, link_uuid: str | None = None
+    ) -> Iterator[JobHandle]:
+        started = cpu_seconds()
+        try:
+            with real(self, unit_uuid, microservice, name, link_uuid) as handle:
+                yield handle
+        finally:
+            key = f"{microservice}: {name}"
+            JOB_CPU[key] = JOB_CPU.get(key, 0.0) + cpu_seconds() - started
+
+    Recorder.job = counted  # type: ignore[method-assign]
+
+
 def job_seconds(unit_uuid: str) -> dict[str, float]:
     """Seconds per job of a unit (>= 0.05 s), slowest first."""
     from sqlmodel import col, select
@@ -111,6 +141,7 @@ def run_custos(sample: Path, name: str) -> dict[str, Any]:
             return "held"
 
     dispatch.set_backend(Hold())
+    JOB_CPU.clear()
     cpu0, load0, started = cpu_seconds(), os.getloadavg(), time.perf_counter()
     uuid = start_transfer(name, sample, processing_config=CONFIG)
     status = run_transfer(uuid, use_prefect=False, timings={})
@@ -138,6 +169,9 @@ def run_custos(sample: Path, name: str) -> dict[str, Any]:
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "transfer_jobs_s": job_seconds(uuid),
         "ingest_jobs_s": job_seconds(sip_uuid),
+        "jobs_cpu_s": {
+            k: round(v, 2) for k, v in sorted(JOB_CPU.items(), key=lambda kv: -kv[1]) if v >= 0.05
+        },
     }
 
 
@@ -189,6 +223,7 @@ def main() -> None:
     if args.a3m is not None and not args.a3m.is_file():
         raise SystemExit(f"a3m not found: {args.a3m}")
     home = fresh_home()
+    instrument_jobs()
     from custos import processing
 
     automated = processing.load_named("automated")

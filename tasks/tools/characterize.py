@@ -304,9 +304,9 @@ def characterize_files(
         for chunk, future in media:
             for i, out in zip(chunk, future.result(), strict=True):
                 by_file[i].append(out)
-        for i, future in probes.items():
-            by_file[i].append(future.result())
-        for chunk, future in exifs:
-            for i, out in zip(chunk, future.result(), strict=True):
+        for i, probe in probes.items():
+            by_file[i].append(probe.result())
+        for chunk, batch in exifs:
+            for i, out in zip(chunk, batch.result(), strict=True):
                 by_file[i].append(out)
         return [CharacterizationResult(path, by_file[i]) for i, (path, _) in enumerate(pairs)]

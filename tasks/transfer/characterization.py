@@ -89,11 +89,11 @@ def _characterize(ctx: TransferContext) -> None:
         with ctx.recorder.job(ctx.uuid, "Validation", "Validate formats") as job:
             count = 0
             originals = [f for f in every if f.use == FileUse.ORIGINAL]
-            results = validate_files(
+            validations = validate_files(
                 [(ctx.disk_path(f), f.mime_type, f.puid) for f in originals],
                 workers=ctx.settings.worker_threads,
             )
-            for row, result in zip(originals, results, strict=True):
+            for row, result in zip(originals, validations, strict=True):
                 if result is None:
                     continue
                 count += result.outcome != "skipped"
