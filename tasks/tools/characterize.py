@@ -280,7 +280,7 @@ def characterize_files(
         for chunk in (group[s : s + step] for s in range(0, len(group), step))
     ]
     with (
-        ExifToolPool(size, timeout) as exif,
+        ExifToolPool(min(size, len(exif_batches)), timeout) as exif,
         ThreadPoolExecutor(max_workers=size, thread_name_prefix="characterize") as pool,
     ):
         media = [

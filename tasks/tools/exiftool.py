@@ -50,12 +50,23 @@ class ExifTool:
         self._proc: subprocess.Popen[bytes] | None = None
         self._count = 0
 
+    def start(self) -> None:
+        """Start the process now (else the first command starts it). It is killed when
+        the thread that started it ends, so it never outlives a killed worker."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = self._start()
+
     def _start(self) -> subprocess.Popen[bytes]:
         binary = which("exiftool")
         if binary is None:
             raise ToolFailed("exiftool", 127, "exiftool is not installed")
+        # At the end of its input ExifTool waits for more (-stay_open re-reads every
+        # 10 ms): if this process died without closing it, it would stay for ever.
+        # setpriv makes the kernel kill it when its parent (this thread) ends.
+        setpriv = which("setpriv")
+        guard = [setpriv, "--pdeathsig", "KILL"] if setpriv else []
         return subprocess.Popen(
-            [binary, "-stay_open", "True", "-@", "-"],
+            [*guard, binary, "-stay_open", "True", "-@", "-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -72,8 +83,8 @@ class ExifTool:
         """
         if not all(passable(a) for a in args):
             raise ValueError("an argument with a line break cannot be passed to ExifTool")
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = self._start()
+        self.start()
+        assert self._proc is not None
         self._count += 1
         marker = f"{{ready{self._count}}}"
         lines = [os.fsencode(a) for a in args]
@@ -152,8 +163,8 @@ class ExifTool:
 
 
 class ExifToolPool:
-    """``size`` :class:`ExifTool` processes, started when first used, each lent to one
-    thread at a time; closing the pool closes them all."""
+    """``size`` :class:`ExifTool` processes, each lent to one thread at a time, started
+    when the pool is entered (or when first used); closing the pool closes them all."""
 
     def __init__(self, size: int, timeout: float = 300.0) -> None:
         self.timeout = timeout
@@ -182,6 +193,12 @@ class ExifToolPool:
             tool.close()
 
     def __enter__(self) -> ExifToolPool:
+        """Start every process from this thread (see :meth:`ExifTool.start`)."""
+        try:
+            for tool in self._all:
+                tool.start()
+        except ToolFailed:
+            self.close()  # not installed: each command will say so
         return self
 
     def __exit__(

@@ -167,3 +167,45 @@ def test_an_exiftool_pool_lends_each_process_to_one_thread(make) -> None:
             assert first is not second
         out, _ = pool.execute(["-X", make.png().absolute()])
     assert "PNG" in out
+
+
+def test_exiftool_does_not_outlive_a_killed_worker(tmp_path: Path) -> None:
+    """ExifTool waits for more input for ever: a worker killed without closing it must
+    not leave it behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from tasks.tools.exiftool import ExifToolPool\n"
+        "pool = ExifToolPool(2).__enter__()\n"
+        "print(' '.join(str(t._proc.pid) for t in pool._all), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    assert worker.stdout is not None
+    pids = [int(p) for p in worker.stdout.readline().split()]
+    assert len(pids) == 2
+    for pid in pids:
+        assert "exiftool" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 20
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in pids if _running(p)]
+        time.sleep(0.1)
+    assert not alive, f"ExifTool still running after its worker was killed: {alive}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
