@@ -8,12 +8,15 @@ compression). The transfer and the
 ingest run in this process through the real steps (Prefect's engine not involved),
 so what is timed is the work, not the orchestration.
 
-The sample is read from ``--sample DIR`` (or ``CUSTOS_SAMPLE_A``); without one it is
-made in a temporary folder by a generator script named by ``--generator`` (or
-``CUSTOS_SAMPLE_GENERATOR``), called as ``python GENERATOR OUTDIR A``. With
-``--a3m BIN`` (or ``CUSTOS_A3M``) a3m is run on the same folder in the same run, its
-"default" configuration (normalization on), with a home of its own, and the ratio
-is printed.
+The sample is read from ``--sample DIR`` (or ``CUSTOS_SAMPLE_A``), else from
+``samples/A`` of the peers folder (``--peers-dir``, or ``PEERS_DIR``, default
+``~/.cache/custos-peers``); without either it is made in a temporary folder by a
+generator script named by ``--generator`` (or ``CUSTOS_SAMPLE_GENERATOR``), called as
+``python GENERATOR OUTDIR A``. With ``--with-a3m`` (a3m in the peers folder's
+``a3m-venv``) or ``--a3m BIN`` (or ``CUSTOS_A3M``), a3m is run on the same folder in
+the same run, its "default" configuration (normalization on), with a home of its own,
+and the ratio is printed. ``bench/side_by_side.py`` compares the same sample through
+the command line and a running ``custos serve``; this bench times the steps.
 
 Prints one JSON line: wall seconds of the transfer and the ingest, the CPU seconds
 (user + system) of this process and every tool it ran, the load averages before and
@@ -21,7 +24,7 @@ after, the wall seconds of every job (from the Job rows, the slowest first), the
 seconds spent in each job and, with
 ``--runs N``, the median of N runs.
 
-    python bench/sample_a.py --sample SAMPLE_DIR [--runs 3] [--a3m PATH/TO/a3m]
+    python bench/sample_a.py [--sample DIR | --peers-dir DIR] [--runs 3] [--with-a3m]
 """
 
 from __future__ import annotations
@@ -204,24 +207,33 @@ def run_a3m(a3m: Path, sample: Path, name: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    peers = Path(os.environ.get("PEERS_DIR") or Path.home() / ".cache" / "custos-peers")
+    parser.add_argument("--peers-dir", type=Path, default=peers)
     parser.add_argument("--sample", type=Path, default=os.environ.get("CUSTOS_SAMPLE_A"))
+    parser.add_argument("--with-a3m", action="store_true")
     parser.add_argument("--generator", type=Path, default=os.environ.get("CUSTOS_SAMPLE_GENERATOR"))
     parser.add_argument("--a3m", type=Path, default=os.environ.get("CUSTOS_A3M"))
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="custos-sample-a-"))
+    scratch: Path | None = None
+    if args.with_a3m and args.a3m is None:
+        args.a3m = args.peers_dir / "a3m-venv" / "bin" / "a3m"
+    if args.sample is None and (args.peers_dir / "samples" / "A").is_dir():
+        args.sample = args.peers_dir / "samples" / "A"
     if args.sample is None:
         if args.generator is None:
             raise SystemExit(
-                "sample A is missing: give --sample DIR (or CUSTOS_SAMPLE_A), or a generator "
+                f"sample A is missing: not in {args.peers_dir / 'samples' / 'A'}; give "
+                "--sample DIR (or CUSTOS_SAMPLE_A), --peers-dir (or PEERS_DIR), or a generator "
                 "script with --generator (or CUSTOS_SAMPLE_GENERATOR)"
             )
+        scratch = Path(tempfile.mkdtemp(prefix="custos-sample-a-"))
         args.sample = make_sample(args.generator, scratch)
     problem = check_sample(args.sample)
     if problem:
         raise SystemExit(problem)
     if args.a3m is not None and not args.a3m.is_file():
-        raise SystemExit(f"a3m not found: {args.a3m}")
+        raise SystemExit(f"a3m not found: {args.a3m} (install a3m 0.8.1 there, or give --a3m PATH)")
     home = fresh_home()
     instrument_jobs()
     from custos import processing
@@ -248,7 +260,8 @@ def main() -> None:
         result["a3m_over_custos"] = round(result["a3m_s"] / result["custos_s"], 2)
     print(json.dumps(result))
     shutil.rmtree(home, ignore_errors=True)
-    shutil.rmtree(scratch, ignore_errors=True)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":
