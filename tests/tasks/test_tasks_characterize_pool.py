@@ -4,6 +4,7 @@ MediaInfo per batch, every core, and each file still with its own output or erro
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,12 @@ def test_a_hung_exiftool_times_out_and_the_next_command_gets_a_new_process(make)
     os.mkfifo(fifo)  # opening a FIFO nobody writes to never returns
     tool = ExifTool(timeout=60)
     try:
-        with pytest.raises(ToolFailed, match="timed out after 1 s"):
-            tool.execute(["-X", fifo.absolute()], timeout=1)
+        version, _ = tool.execute(["-ver"])  # started and answering
+        assert version.strip()
+        started = time.monotonic()
+        with pytest.raises(ToolFailed, match="timed out after 2 s"):
+            tool.execute(["-@", fifo.absolute()], timeout=2)  # reads arguments from it
+        assert time.monotonic() - started >= 2
         assert tool._proc is None  # killed
         out, _ = tool.execute(["-X", make.png().absolute()])
         assert "<PNG:ImageWidth>16</PNG:ImageWidth>" in out
@@ -175,7 +180,6 @@ def test_exiftool_does_not_outlive_a_killed_worker(tmp_path: Path) -> None:
     import signal
     import subprocess
     import sys
-    import time
 
     script = (
         "import sys, time\n"
