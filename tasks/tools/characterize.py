@@ -270,6 +270,8 @@ def characterize_files(
     file). Results are in input order, each file's outputs in :func:`tools_for` order.
     """
     pairs = [(Path(p), m) for p, m in items]
+    if not pairs:
+        return []
     size = pool_size(workers)
     av = [i for i, (_, m) in enumerate(pairs) if tools_for(m) != ["exiftool"]]
     step = max(1, min(EXIFTOOL_BATCH, -(-len(pairs) // size)))

@@ -103,6 +103,8 @@ def test_many_files_spread_over_the_pool_in_input_order(
     assert gone.outcome == "failed" and "File not found" in gone.note and "gone.jpg" in gone.note
     # one ExifTool process per worker for the whole call, not one per file or batch
     assert 1 <= len(started) <= pool_size(8) == usable_cores()
+    started.clear()
+    assert characterize_files([]) == [] and started == []  # nothing to read, nothing started
 
 
 def test_mediainfo_reads_a_batch_in_one_process_and_splits_it_per_file(make) -> None:
