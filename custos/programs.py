@@ -175,3 +175,18 @@ def event_detail(program: str, version: str | None, **extra: str | None) -> str:
         parts.append(f'version="{version}"')
     parts.extend(f'{key}="{value}"' for key, value in extra.items() if value is not None)
     return "; ".join(parts)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
+def pool_size(limit: int) -> int:
+    """How many external tools to run at once: ``limit`` (the ``worker_threads``
+    setting), but never more than the usable cores: each tool is CPU bound, so more
+    would only make them fight over the same cores."""
+    return max(1, min(limit, usable_cores()))

@@ -31,6 +31,7 @@ from custos.faults import fault
 from custos.fixity import digest_event_detail, hash_files
 from custos.format_policy import Command, Policy, Purpose
 from custos.models import Event, File, new_uuid, utcnow
+from custos.programs import pool_size
 from custos.recorder import JobHandle
 from custos.settings import get_settings
 from tasks.tools.siegfried import identify_files
@@ -160,8 +161,9 @@ def normalize(
             todo.append((f, command))
     if purpose is Purpose.PRESERVATION:
         _remove_orphans(sip, todo, {f.current_path for f in sip_files(sip.uuid, engine=engine)})
-    workers = max(1, min(get_settings().worker_threads, 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    # Every core: each command stages its output under a name of its own (``runner``).
+    workers = pool_size(get_settings().worker_threads)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="normalize") as pool:
         outcomes = list(
             pool.map(lambda fc: _run_one(sip, fc[0], purpose, fc[1], sources.get(fc[0].uuid)), todo)
         )
@@ -264,13 +266,17 @@ def validate_derivatives(
             ).all()
         )
     failures: dict[str, str] = {}
-    for d in derivatives:
-        if d.uuid in validated:
-            continue
-        validator = policy.validators.get(Path(d.current_path).suffix.lstrip(".").lower())
-        if validator is None:
-            continue
-        result = validate(validator, sip.path / d.current_path)
+    todo = [
+        (d, validator)
+        for d in derivatives
+        if d.uuid not in validated
+        and (validator := policy.validators.get(Path(d.current_path).suffix.lstrip(".").lower()))
+        is not None
+    ]
+    workers = pool_size(get_settings().worker_threads)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="validate") as pool:
+        results = list(pool.map(lambda dv: validate(dv[1], sip.path / dv[0].current_path), todo))
+    for (d, validator), result in zip(todo, results, strict=True):
         ok = result.ok and not result.stderr.strip()
         job.task(
             file_uuid=d.uuid,

@@ -19,7 +19,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 from lxml import etree
 
 from custos.errors import ToolFailed
-from custos.programs import ToolResult, event_detail, run, tool_version, which
+from custos.programs import ToolResult, event_detail, pool_size, run, tool_version, which
 from custos.recorder import JobHandle
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -217,3 +218,13 @@ def validate_file(
     return _tool_check(
         kind, "ffmpeg", argv, target, lambda r: r.returncode == 0 and not r.stderr.strip(), timeout
     )
+
+
+def validate_files(
+    items: Iterable[tuple[str | Path, str | None, str | None]], *, workers: int = 2
+) -> list[ValidationResult | None]:
+    """:func:`validate_file` for many ``(path, mime, puid)`` triples, up to ``workers``
+    validators at once (never more than the cores); results are in input order."""
+    triples = list(items)
+    with ThreadPoolExecutor(pool_size(workers), thread_name_prefix="validate") as pool:
+        return list(pool.map(lambda t: validate_file(t[0], mime=t[1], puid=t[2]), triples))

@@ -23,7 +23,7 @@ from custos.models import File, FileUse, TransferType
 from custos.recorder import JobHandle
 from tasks.tools import mediaconch
 from tasks.tools.characterize import characterize_files, tools_for
-from tasks.tools.validate import record_validation, validate_file
+from tasks.tools.validate import record_validation, validate_files
 
 from . import dataverse
 from .common import YES_NO, TransferContext, microservice
@@ -88,8 +88,12 @@ def _characterize(ctx: TransferContext) -> None:
     if ctx.todo("Validate formats"):
         with ctx.recorder.job(ctx.uuid, "Validation", "Validate formats") as job:
             count = 0
-            for row in (f for f in every if f.use == FileUse.ORIGINAL):
-                result = validate_file(ctx.disk_path(row), mime=row.mime_type, puid=row.puid)
+            originals = [f for f in every if f.use == FileUse.ORIGINAL]
+            validations = validate_files(
+                [(ctx.disk_path(f), f.mime_type, f.puid) for f in originals],
+                workers=ctx.settings.worker_threads,
+            )
+            for row, result in zip(originals, validations, strict=True):
                 if result is None:
                     continue
                 count += result.outcome != "skipped"
