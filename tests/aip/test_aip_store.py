@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -262,3 +263,32 @@ def test_store_across_filesystems_copies(
     stored = store_aip(archive.path, tmp_path / "store", expected_sha256=archive.sha256)
     assert stored.path.stat().st_ino != archive.path.stat().st_ino
     assert stored.path.read_bytes() == archive.path.read_bytes()
+
+
+@pytest.mark.parametrize("method", [Compression.SEVEN_Z_COPY, Compression.UNCOMPRESSED])
+def test_packaging_starts_writing_the_aip_to_disk(
+    bag: BagResult, method: Compression, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As soon as the AIP is packaged, every file of it is fsync'ed in the background."""
+    from tasks.ingest import package
+
+    synced: list[Path] = []
+    real_fsync = os.fsync
+    started: list[threading.Thread] = []
+    real_start = aipstore.start_writeback
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def start(path: Path) -> threading.Thread:
+        started.append(real_start(path))
+        return started[-1]
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(aipstore, "start_writeback", start)
+    packaged = package.compress(bag.path, method, 1)
+    for thread in started:
+        thread.join()
+    files = [packaged.path] if packaged.path.is_file() else list(packaged.path.rglob("*"))
+    assert files and {f.resolve() for f in files if f.is_file()} <= set(synced)
