@@ -19,14 +19,23 @@ transfer may wait for approval for days) is refused instead of followed, and
 nothing outside the source is ever read into custody. Links inside a folder are
 recreated as links, never followed (compliance then refuses them, naming each);
 FIFOs, devices and sockets are refused by name instead of being opened.
+
+Every file's bytes are hashed as they are written, with the configured checksum
+algorithm (a large file in a second thread, beside the writes), and the digests kept
+for *Assign checksums and file sizes* (``tasks.transfer.copy_digests``): each file is
+read once on its way into custody instead of once more for its checksum.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import queue
 import shutil
 import stat
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +50,12 @@ from tasks import space
 from tasks.safefs import rename_noreplace
 
 from .common import TransferContext, display_path, microservice
+from .copy_digests import CopyDigests, remember
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 8 * 1024 * 1024
+#: Files from this size on are hashed in a second thread while they are written.
+_PIPELINED = 64 * 1024 * 1024
 GROUP = "Verify transfer compliance"
 JOB = "Move to processing directory"
 
@@ -76,8 +88,12 @@ def source_of(ctx: TransferContext) -> Path:
     return src
 
 
-def copy_in(src: Path, dest: Path) -> Copied:
-    """Copy ``src`` to ``dest`` (which must not exist) through the staging folder."""
+def copy_in(src: Path, dest: Path, digests: CopyDigests | None = None) -> Copied:
+    """Copy ``src`` to ``dest`` (which must not exist) through the staging folder.
+
+    With ``digests``, every file's bytes are hashed as they are written and recorded
+    there (for step 5, ``tasks.transfer.copy_digests``).
+    """
     staging = staging_path(dest)
     _remove(staging)  # an interrupted copy is redone from the start
     copied = Copied()
@@ -87,9 +103,9 @@ def copy_in(src: Path, dest: Path) -> Copied:
             staging.mkdir()
             with opened_dir(staging) as out_fd:
                 if stat.S_ISDIR(st.st_mode):
-                    _copy_folder(src_fd, out_fd, "", copied)
+                    _copy_folder(src_fd, out_fd, "", copied, digests)
                 else:
-                    _copy_file(src_fd, st, out_fd, src.name, copied)
+                    _copy_file(src_fd, st, out_fd, src.name, copied, digests)
         parent = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             rename_noreplace(parent, staging.name, parent, dest.name)
@@ -108,7 +124,14 @@ def copy_in(src: Path, dest: Path) -> Copied:
     return copied
 
 
-def _copy_folder(src_fd: int, out_fd: int, shown: str, copied: Copied, depth: int = 0) -> None:
+def _copy_folder(
+    src_fd: int,
+    out_fd: int,
+    shown: str,
+    copied: Copied,
+    digests: CopyDigests | None = None,
+    depth: int = 0,
+) -> None:
     """Copy the entries of an opened folder into an opened folder, following nothing."""
     if depth >= MAX_DEPTH:
         raise InvalidInput(f"{display_path(shown)}: folders nested more than {MAX_DEPTH} deep")
@@ -122,7 +145,7 @@ def _copy_folder(src_fd: int, out_fd: int, shown: str, copied: Copied, depth: in
             try:
                 os.mkdir(name, 0o755, dir_fd=out_fd)
                 with subdir(out_fd, name, shown=display_path(rel)) as child_out:
-                    _copy_folder(child, child_out, rel, copied, depth + 1)
+                    _copy_folder(child, child_out, rel, copied, digests, depth + 1)
                     child_st = os.fstat(child)
                     os.utime(child_out, ns=(child_st.st_atime_ns, child_st.st_mtime_ns))
             finally:
@@ -130,7 +153,7 @@ def _copy_folder(src_fd: int, out_fd: int, shown: str, copied: Copied, depth: in
         elif stat.S_ISREG(mode):
             child = open_entry(src_fd, name, display_path(rel))
             try:
-                _copy_file(child, os.fstat(child), out_fd, name, copied)
+                _copy_file(child, os.fstat(child), out_fd, name, copied, digests)
             finally:
                 os.close(child)
         else:
@@ -141,15 +164,28 @@ def _copy_folder(src_fd: int, out_fd: int, shown: str, copied: Copied, depth: in
             )
 
 
-def _copy_file(src_fd: int, st: os.stat_result, out_fd: int, name: str, copied: Copied) -> None:
-    """Copy an opened regular file to a new ``name`` (mode and times kept, as ``copy2``)."""
+def _copy_file(
+    src_fd: int,
+    st: os.stat_result,
+    out_fd: int,
+    name: str,
+    copied: Copied,
+    digests: CopyDigests | None = None,
+) -> None:
+    """Copy an opened regular file to a new ``name`` (mode and times kept, as ``copy2``),
+    hashing what is written when ``digests`` is given."""
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device swapped in after the listing
         raise InvalidInput(f"{display_path(name)} is a {kind_of(st.st_mode)}; refused")
     out = os.open(name, _NEW_FILE, 0o600, dir_fd=out_fd)
     try:
-        _copy_bytes(src_fd, out, st.st_size)
+        if digests is None:
+            _copy_bytes(src_fd, out, st.st_size)
+        else:
+            digest = _copy_hashing(src_fd, out, st.st_size, digests.algorithm)
         os.fchmod(out, stat.S_IMODE(st.st_mode))
         os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+        if digests is not None:
+            digests.add(os.fstat(out), digest)
     finally:
         os.close(out)
     copied.files += 1
@@ -174,6 +210,47 @@ def _copy_bytes(src_fd: int, out: int, size: int) -> None:
         offset += len(chunk)
 
 
+def _copy_hashing(src_fd: int, out: int, size: int, algorithm: str) -> str:
+    """Copy a whole file between descriptors; returns the digest of the bytes written.
+
+    From ``_PIPELINED`` bytes on, a second thread hashes each chunk while this one
+    writes it (both release the GIL), so the hash costs next to no time on two cores.
+    """
+    hasher = hashlib.new(algorithm)
+    if size < _PIPELINED:
+        _copy_chunks(src_fd, out, size, hasher.update)
+        return hasher.hexdigest()
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+
+    def consume() -> None:
+        while (chunk := chunks.get()) is not None:
+            hasher.update(chunk)
+
+    worker = threading.Thread(target=consume, name="copy-hash", daemon=True)
+    worker.start()
+    try:
+        _copy_chunks(src_fd, out, size, chunks.put)
+    finally:
+        chunks.put(None)
+        worker.join()
+    return hasher.hexdigest()
+
+
+def _copy_chunks(src_fd: int, out: int, size: int, seen: Callable[[bytes], None]) -> None:
+    """Read ``src_fd`` to its end, handing each chunk to ``seen`` and writing it."""
+    offset = 0
+    # Up to the size seen plus one byte (a small file: one read, then the end), then
+    # whole chunks (a file that grew is copied to its new end).
+    while chunk := os.pread(
+        src_fd, min(_CHUNK, size - offset + 1) if offset <= size else _CHUNK, offset
+    ):
+        seen(chunk)
+        view = memoryview(chunk)
+        while view:
+            written = os.pwrite(out, view, offset)
+            view, offset = view[written:], offset + written
+
+
 def _remove(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
@@ -189,7 +266,9 @@ def _move_to_processing(ctx: TransferContext) -> None:
         if dest.exists() or dest.is_symlink():  # copied by a run that stopped just after
             job.output = f"{dest.name} was already in processing"
             return
-        copied = copy_in(source_of(ctx), dest)
+        digests = CopyDigests(ctx.settings.checksum_algorithm)
+        copied = copy_in(source_of(ctx), dest, digests)
+        remember(ctx.uuid, digests)  # step 5 reuses them instead of reading again
         fault("move-to-processing:renamed")
         job.output = (
             f"{copied.files} files ({copied.size} bytes) copied from "
