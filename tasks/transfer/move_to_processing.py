@@ -20,8 +20,8 @@ nothing outside the source is ever read into custody. Links inside a folder are
 recreated as links, never followed (compliance then refuses them, naming each);
 FIFOs, devices and sockets are refused by name instead of being opened.
 
-Every file's bytes are hashed as they are written, with the configured checksum
-algorithm (a large file in a second thread, beside the writes), and the digests kept
+Every file's bytes are read back and hashed as they are copied, with the configured
+checksum algorithm (a large file in a second thread, beside the copy), and the digests kept
 for *Assign checksums and file sizes* (``tasks.transfer.copy_digests``): each file is
 read once on its way into custody instead of once more for its checksum.
 """
@@ -38,6 +38,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NONE
@@ -52,9 +53,12 @@ from tasks.safefs import rename_noreplace
 from .common import TransferContext, display_path, microservice
 from .copy_digests import CopyDigests, remember
 
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+#: Read and write: the copy's bytes are read back to hash them.
+_NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 8 * 1024 * 1024
-#: Files from this size on are hashed in a second thread while they are written.
+#: Reads for hashing: a buffer that stays in the CPU's cache.
+_READ = 1024 * 1024
+#: Files from this size on are hashed in a second thread while they are copied.
 _PIPELINED = 64 * 1024 * 1024
 GROUP = "Verify transfer compliance"
 JOB = "Move to processing directory"
@@ -193,62 +197,70 @@ def _copy_file(
     fault("move-to-processing:copying")
 
 
-def _copy_bytes(src_fd: int, out: int, size: int) -> None:
-    """Copy a whole file between descriptors, in the kernel where it can."""
+def _copy_bytes(
+    src_fd: int, out: int, size: int, copied: Callable[[int, int], None] | None = None
+) -> None:
+    """Copy a whole file between descriptors, in the kernel where it can; ``copied``
+    is told each ``(start, end)`` range once it is in ``out``."""
     offset = 0
+    step = _CHUNK if copied is not None else max(size, _CHUNK)
     try:
         while True:
-            sent = os.copy_file_range(src_fd, out, max(size - offset, _CHUNK), offset, offset)
+            sent = os.copy_file_range(src_fd, out, max(size - offset, step), offset, offset)
             if sent == 0:
                 return
+            if copied is not None:
+                copied(offset, offset + sent)
             offset += sent
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
             raise
     while chunk := os.pread(src_fd, _CHUNK, offset):  # the portable way, from where it stopped
         os.pwrite(out, chunk, offset)
+        if copied is not None:
+            copied(offset, offset + len(chunk))
         offset += len(chunk)
 
 
 def _copy_hashing(src_fd: int, out: int, size: int, algorithm: str) -> str:
-    """Copy a whole file between descriptors; returns the digest of the bytes written.
+    """Copy a whole file between descriptors (as ``_copy_bytes``); returns the digest of
+    the bytes read back from ``out``, i.e. of what the copy put there.
 
-    From ``_PIPELINED`` bytes on, a second thread hashes each chunk while this one
-    writes it (both release the GIL), so the hash costs next to no time on two cores.
+    From ``_PIPELINED`` bytes on, a second thread reads back and hashes each range as
+    soon as it is copied, while the kernel copies the next (both release the GIL):
+    on two cores the hash then adds next to no time to the copy.
     """
     hasher = hashlib.new(algorithm)
     if size < _PIPELINED:
-        _copy_chunks(src_fd, out, size, hasher.update)
+        _copy_bytes(src_fd, out, size)
+        _hash_range(out, 0, None, hasher)
         return hasher.hexdigest()
-    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    ranges: queue.Queue[tuple[int, int] | None] = queue.Queue()
 
     def consume() -> None:
-        while (chunk := chunks.get()) is not None:
-            hasher.update(chunk)
+        while (item := ranges.get()) is not None:
+            _hash_range(out, item[0], item[1], hasher)
 
     worker = threading.Thread(target=consume, name="copy-hash", daemon=True)
     worker.start()
     try:
-        _copy_chunks(src_fd, out, size, chunks.put)
+        _copy_bytes(src_fd, out, size, lambda start, end: ranges.put((start, end)))
     finally:
-        chunks.put(None)
+        ranges.put(None)
         worker.join()
     return hasher.hexdigest()
 
 
-def _copy_chunks(src_fd: int, out: int, size: int, seen: Callable[[bytes], None]) -> None:
-    """Read ``src_fd`` to its end, handing each chunk to ``seen`` and writing it."""
-    offset = 0
-    # Up to the size seen plus one byte (a small file: one read, then the end), then
-    # whole chunks (a file that grew is copied to its new end).
-    while chunk := os.pread(
-        src_fd, min(_CHUNK, size - offset + 1) if offset <= size else _CHUNK, offset
-    ):
-        seen(chunk)
-        view = memoryview(chunk)
-        while view:
-            written = os.pwrite(out, view, offset)
-            view, offset = view[written:], offset + written
+def _hash_range(fd: int, start: int, end: int | None, hasher: Any) -> None:
+    """Feed ``hasher`` the bytes of ``fd`` from ``start`` to ``end`` (None: its end)."""
+    offset = start
+    while end is None or offset < end:
+        want = _READ if end is None else min(_READ, end - offset)
+        chunk = os.pread(fd, want, offset)
+        if not chunk:
+            return
+        hasher.update(chunk)
+        offset += len(chunk)
 
 
 def _remove(path: Path) -> None:
