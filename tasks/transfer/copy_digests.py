@@ -22,20 +22,34 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 @dataclass
 class CopyDigests:
-    """What the copy hashed: ``(device, inode) -> (size, mtime_ns, digest)``."""
+    """What the copy hashed: ``(device, inode) -> (size, mtime_ns, digest)``.
+
+    A large file's digest may still be computed in the background when the copy is
+    done (a ``Future``): the copy goes on, and :func:`lookup` waits for it.
+    """
 
     algorithm: str
-    files: dict[tuple[int, int], tuple[int, int, str]] = field(default_factory=dict)
+    files: dict[tuple[int, int], tuple[int, int, str | Future[str]]] = field(default_factory=dict)
+    _pending: Future[str] | None = None
 
-    def add(self, st: os.stat_result, digest: str) -> None:
+    def add(self, st: os.stat_result, digest: str | Future[str]) -> None:
         """Record a copied file's digest with its ``fstat`` taken after the copy."""
         self.files[(st.st_dev, st.st_ino)] = (st.st_size, st.st_mtime_ns, digest)
+        if isinstance(digest, Future):
+            self._pending = digest
+
+    def wait_pending(self) -> None:
+        """Wait for the background hash of the previous large file (one at a time)."""
+        if self._pending is not None:
+            wait([self._pending])
+            self._pending = None
 
 
 #: Transfers whose digests are kept at most (the oldest go first): a transfer that
@@ -73,4 +87,10 @@ def lookup(unit_uuid: str, path: Path, algorithm: str) -> tuple[int, str] | None
     entry = known.files.get((st.st_dev, st.st_ino))
     if entry is None or entry[:2] != (st.st_size, st.st_mtime_ns):
         return None
-    return entry[0], entry[2]
+    digest = entry[2]
+    if isinstance(digest, Future):
+        try:
+            digest = digest.result()
+        except Exception:  # could not be read back: step 5 hashes the file itself
+            return None
+    return entry[0], digest

@@ -36,6 +36,7 @@ import shutil
 import stat
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,7 @@ def _copy_file(
         if digests is None:
             _copy_bytes(src_fd, out, st.st_size)
         else:
-            digest = _copy_hashing(src_fd, out, st.st_size, digests.algorithm)
+            digest = _copy_hashing(src_fd, out, st.st_size, digests)
         os.fchmod(out, stat.S_IMODE(st.st_mode))
         os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
         if digests is not None:
@@ -222,33 +223,42 @@ def _copy_bytes(
         offset += len(chunk)
 
 
-def _copy_hashing(src_fd: int, out: int, size: int, algorithm: str) -> str:
+def _copy_hashing(src_fd: int, out: int, size: int, digests: CopyDigests) -> str | Future[str]:
     """Copy a whole file between descriptors (as ``_copy_bytes``); returns the digest of
     the bytes read back from ``out``, i.e. of what the copy put there.
 
     From ``_PIPELINED`` bytes on, a second thread reads back and hashes each range as
-    soon as it is copied, while the kernel copies the next (both release the GIL):
-    on two cores the hash then adds next to no time to the copy.
+    soon as it is copied, while the kernel copies the next (both release the GIL), and
+    the digest is a ``Future``: the copy does not wait for the hash, which goes on
+    beside the next steps (the virus scan starts meanwhile) until step 5 needs it. One
+    such hash runs at a time.
     """
-    hasher = hashlib.new(algorithm)
+    hasher = hashlib.new(digests.algorithm)
     if size < _PIPELINED:
         _copy_bytes(src_fd, out, size)
         _hash_range(out, 0, None, hasher)
         return hasher.hexdigest()
+    digests.wait_pending()
     ranges: queue.Queue[tuple[int, int] | None] = queue.Queue()
+    digest: Future[str] = Future()
+    reader = os.dup(out)  # ``out`` is closed when the copy is done, not the hash
 
     def consume() -> None:
-        while (item := ranges.get()) is not None:
-            _hash_range(out, item[0], item[1], hasher)
+        try:
+            while (item := ranges.get()) is not None:
+                _hash_range(reader, item[0], item[1], hasher)
+            digest.set_result(hasher.hexdigest())
+        except BaseException as exc:
+            digest.set_exception(exc)
+        finally:
+            os.close(reader)
 
-    worker = threading.Thread(target=consume, name="copy-hash", daemon=True)
-    worker.start()
+    threading.Thread(target=consume, name="copy-hash", daemon=True).start()
     try:
         _copy_bytes(src_fd, out, size, lambda start, end: ranges.put((start, end)))
     finally:
         ranges.put(None)
-        worker.join()
-    return hasher.hexdigest()
+    return digest
 
 
 def _hash_range(fd: int, start: int, end: int | None, hasher: Any) -> None:

@@ -107,3 +107,24 @@ def test_step_5_records_the_copy_digests_without_reading_again(
         assert not read & {"small.txt", "empty.bin", "large.bin"}
     else:
         assert {"small.txt", "empty.bin", "large.bin"} <= read
+
+
+def test_a_large_file_that_cannot_be_read_back_is_left_to_step_5(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background hash of a large file fails: no digest, so step 5 reads the file."""
+    monkeypatch.setattr(mtp, "_PIPELINED", 1024 * 1024)
+
+    def broken(*_args: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(mtp, "_hash_range", broken)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "large.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    digests = CopyDigests("sha256")
+    mtp.copy_in(tmp_path / "src", tmp_path / "dest", digests)
+    remember("unit-d", digests)
+    assert (tmp_path / "dest" / "large.bin").read_bytes() == (
+        tmp_path / "src" / "large.bin"
+    ).read_bytes()
+    assert lookup("unit-d", tmp_path / "dest" / "large.bin", "sha256") is None
