@@ -10,8 +10,9 @@ turned off by the configuration (the work a3m does). In the same run it measures
 * **read, hash and copy once**: sha256 of every byte, then one copy;
 * **a3m** on the same file (its "lean" settings: no normalization, transcription,
   policy checks or package extraction), when its command is found: ``--a3m PATH``,
-  else ``$A3M``, else ``$PEERS_DIR/a3m-venv/bin/a3m``. Without it the a3m figures
-  are null and ``a3m_note`` says why.
+  else ``$A3M``, else ``$PEERS_DIR/a3m-venv/bin/a3m``. Without it, or when it fails
+  (it needs ``7z``, ``atool`` and ``tree`` on the PATH), the a3m figures are null and
+  ``a3m_note`` says why.
 
 The floor is the larger of the first two; the target is Custos within 1.25x of it
 with the scan, and at least 1.5x faster than a3m without it. Every figure is a
@@ -224,6 +225,8 @@ def a3m_run(a3m: str, sample: Path, scratch: Path, index: int) -> dict[str, Any]
         check=False,
     )
     shutil.rmtree(home, ignore_errors=True)
+    if proc.returncode != 0:  # e.g. 7z, atool or tree missing: its figure means nothing
+        return {"a3m_rc": proc.returncode, "a3m_error": (proc.stdout + proc.stderr)[-300:]}
     return {"a3m_rc": proc.returncode}
 
 
@@ -291,7 +294,9 @@ def main() -> None:
     noscan_s = median_of(runs["noscan"], "total_s")
     clam_s, copy_s = median_of(runs["clam"]), median_of(runs["copy"])
     floor_s = max(clam_s or 0.0, copy_s or 0.0)
-    a3m_s = median_of(runs["a3m"])
+    a3m_s = median_of([r for r in runs["a3m"] if r["a3m_rc"] == 0])
+    if runs["a3m"] and a3m_s is None:
+        a3m_note = "a3m failed in every run (a3m_error in runs): no a3m figure"
     largest = max(r["largest_process_mib"] for r in runs["scan"] + runs["noscan"])
     print(
         json.dumps(
