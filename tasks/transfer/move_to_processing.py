@@ -262,15 +262,18 @@ def _copy_hashing(src_fd: int, out: int, size: int, digests: CopyDigests) -> str
 
 
 def _hash_range(fd: int, start: int, end: int | None, hasher: Any) -> None:
-    """Feed ``hasher`` the bytes of ``fd`` from ``start`` to ``end`` (None: its end)."""
+    """Feed ``hasher`` the bytes of ``fd`` from ``start`` to ``end`` (None: its end),
+    read into one buffer (no allocation per read)."""
+    buf = bytearray(_READ if end is None else min(_READ, max(end - start, 1)))
+    view = memoryview(buf)
     offset = start
     while end is None or offset < end:
-        want = _READ if end is None else min(_READ, end - offset)
-        chunk = os.pread(fd, want, offset)
-        if not chunk:
+        want = len(buf) if end is None else min(len(buf), end - offset)
+        n = os.preadv(fd, [view[:want]], offset)
+        if not n:
             return
-        hasher.update(chunk)
-        offset += len(chunk)
+        hasher.update(view[:n])
+        offset += n
 
 
 def _remove(path: Path) -> None:
