@@ -236,7 +236,7 @@ def _copy_hashing(src_fd: int, out: int, size: int, digests: CopyDigests) -> str
     hasher = hashlib.new(digests.algorithm)
     if size < _PIPELINED:
         _copy_bytes(src_fd, out, size)
-        _hash_range(out, 0, None, hasher)
+        _hash_range(out, 0, None, hasher, size)
         return hasher.hexdigest()
     digests.wait_pending()
     ranges: queue.Queue[tuple[int, int] | None] = queue.Queue()
@@ -246,7 +246,7 @@ def _copy_hashing(src_fd: int, out: int, size: int, digests: CopyDigests) -> str
     def consume() -> None:
         try:
             while (item := ranges.get()) is not None:
-                _hash_range(reader, item[0], item[1], hasher)
+                _hash_range(reader, item[0], item[1], hasher, item[1] - item[0])
             digest.set_result(hasher.hexdigest())
         except BaseException as exc:
             digest.set_exception(exc)
@@ -261,10 +261,11 @@ def _copy_hashing(src_fd: int, out: int, size: int, digests: CopyDigests) -> str
     return digest
 
 
-def _hash_range(fd: int, start: int, end: int | None, hasher: Any) -> None:
+def _hash_range(fd: int, start: int, end: int | None, hasher: Any, expected: int) -> None:
     """Feed ``hasher`` the bytes of ``fd`` from ``start`` to ``end`` (None: its end),
-    read into one buffer (no allocation per read)."""
-    buf = bytearray(_READ if end is None else min(_READ, max(end - start, 1)))
+    read into one buffer sized for the ``expected`` bytes (a small file reads a small
+    buffer: one read, then its end)."""
+    buf = bytearray(min(_READ, expected + 1))
     view = memoryview(buf)
     offset = start
     while end is None or offset < end:
