@@ -20,7 +20,7 @@ nothing outside the source is ever read into custody. Links inside a folder are
 recreated as links, never followed (compliance then refuses them, naming each);
 FIFOs, devices and sockets are refused by name instead of being opened.
 
-Every file's bytes are read back and hashed as they are copied, with the configured
+Every file of 1 MiB or more is read back and hashed as it is copied, with the configured
 checksum algorithm (a large file in a second thread, beside the copy), and the digests kept
 for *Assign checksums and file sizes* (``tasks.transfer.copy_digests``): each file is
 read once on its way into custody instead of once more for its checksum.
@@ -59,6 +59,9 @@ _NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 8 * 1024 * 1024
 #: Reads for hashing: a buffer that stays in the CPU's cache.
 _READ = 1024 * 1024
+#: Files from this size on are hashed by the copy; smaller ones are left to step 5, whose
+#: thread pool reads many small files faster than one at a time here.
+HASHED_FROM = 1024 * 1024
 #: Files from this size on are hashed in a second thread while they are copied.
 _PIPELINED = 64 * 1024 * 1024
 GROUP = "Verify transfer compliance"
@@ -183,13 +186,14 @@ def _copy_file(
         raise InvalidInput(f"{display_path(name)} is a {kind_of(st.st_mode)}; refused")
     out = os.open(name, _NEW_FILE, 0o600, dir_fd=out_fd)
     try:
-        if digests is None:
+        hashed = digests is not None and st.st_size >= HASHED_FROM
+        if digests is None or not hashed:
             _copy_bytes(src_fd, out, st.st_size)
         else:
             digest = _copy_hashing(src_fd, out, st.st_size, digests)
         os.fchmod(out, stat.S_IMODE(st.st_mode))
         os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
-        if digests is not None:
+        if digests is not None and hashed:
             digests.add(os.fstat(out), digest)
     finally:
         os.close(out)

@@ -39,6 +39,7 @@ def test_copy_hashes_every_file_it_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algorithm: str
 ) -> None:
     monkeypatch.setattr(mtp, "_PIPELINED", 1024 * 1024)  # the large file: hashed beside
+    monkeypatch.setattr(mtp, "HASHED_FROM", 0)  # and every small one too
     files = _source(tmp_path / "src")
     digests = CopyDigests(algorithm)
     mtp.copy_in(tmp_path / "src", tmp_path / "dest", digests)
@@ -53,7 +54,20 @@ def test_copy_hashes_every_file_it_writes(
     assert len(digests.files) == 3
 
 
-def test_digest_follows_a_rename_not_a_change(tmp_path: Path) -> None:
+def test_small_files_are_left_to_step_5(tmp_path: Path) -> None:
+    """Below ``HASHED_FROM`` the copy hashes nothing: step 5's pool reads them."""
+    _source(tmp_path / "src")
+    digests = CopyDigests("sha256")
+    mtp.copy_in(tmp_path / "src", tmp_path / "dest", digests)
+    remember("unit-e", digests)
+    assert lookup("unit-e", tmp_path / "dest" / "small.txt", "sha256") is None
+    assert lookup("unit-e", tmp_path / "dest" / "sub" / "large.bin", "sha256") is not None
+
+
+def test_digest_follows_a_rename_not_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mtp, "HASHED_FROM", 0)
     _source(tmp_path / "src")
     digests = CopyDigests("sha256")
     mtp.copy_in(tmp_path / "src", tmp_path / "dest", digests)
@@ -84,8 +98,9 @@ def _checksums(uuid: str) -> dict[str, tuple[int | None, str | None]]:
 def test_step_5_records_the_copy_digests_without_reading_again(
     tmp_path: Path, dispatched: object, monkeypatch: pytest.MonkeyPatch, same_process: bool
 ) -> None:
-    """In the process that copied, step 5 reads nothing; elsewhere it hashes; the
-    recorded sizes and checksums are the files' either way."""
+    """In the process that copied, step 5 reads no file the copy hashed (from 1 MiB);
+    elsewhere it hashes them all; the recorded sizes and checksums are the files'
+    either way."""
     files = _source(tmp_path / "src")
     hashed: list[Path] = []
     real = identifiers.hash_files
@@ -103,10 +118,8 @@ def test_step_5_records_the_copy_digests_without_reading_again(
     for rel, data in files.items():
         assert recorded[f"objects/{rel}"] == (len(data), hashlib.sha256(data).hexdigest())
     read = {p.name for p in hashed}
-    if same_process:
-        assert not read & {"small.txt", "empty.bin", "large.bin"}
-    else:
-        assert {"small.txt", "empty.bin", "large.bin"} <= read
+    assert {"small.txt", "empty.bin"} <= read
+    assert ("large.bin" in read) is not same_process
 
 
 def test_a_large_file_that_cannot_be_read_back_is_left_to_step_5(
