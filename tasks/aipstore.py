@@ -3,6 +3,10 @@
 Storing is: copy to ``.tmp-<token>-<final name>`` inside the store, verify that copy
 (bag validation for a directory, sha256 for an archive, against the digest computed
 when it was written), fsync it, then rename it to the final name in one atomic step.
+When the packaged AIP and the store share a filesystem the "copy" is a hard link (every
+file of a bag linked): no byte is written twice, and the verification still reads every
+byte back through the store's name before the rename; the processing side's names are
+removed once the AIP is stored, so the store is left holding the only ones.
 A crash at any point leaves at most a ``.tmp-*`` entry, never a partial AIP under its
 final name; :func:`clean_leftovers` removes those or, when asked and the copy
 verifies, fsyncs it and finishes the rename, touching only one AIP's leftovers or ones
@@ -21,11 +25,13 @@ Usage::
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +58,8 @@ _TMP_RE = re.compile(r"^\.tmp-[0-9a-f]{8}-(?P<final>.+)$")
 OLD_PREFIX, REINGEST_PREFIX = ".old-", ".reingest-"
 LEFTOVER_PREFIXES = (TMP_PREFIX, OLD_PREFIX, REINGEST_PREFIX)
 _CHUNK = 1 << 20
+#: ``link()`` errors that mean "copy instead" (another filesystem, links not allowed).
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
 #: fsync threads and paths per work item (see ``_fsync_tree``).
 FSYNC_WORKERS = 16
 _FSYNC_BATCH = 32
@@ -107,6 +115,27 @@ def fsync_entry(path: Path) -> int:
     return path.stat().st_size
 
 
+def start_writeback(path: Path) -> threading.Thread:
+    """Start writing a packaged AIP's bytes to the disk, in a background thread.
+
+    Storing fsyncs the AIP before its rename, and on a busy disk that wait is most of
+    the store. Started as soon as the AIP is packaged, the disk writes overlap its
+    verification and the store's read-back instead of following them. The store's
+    own fsync still decides durability (it waits for whatever is left), so a failure
+    here changes nothing and is ignored.
+    """
+
+    def flush() -> None:
+        try:
+            fsync_entry(path)
+        except OSError:
+            pass  # moved or removed meanwhile: the store fsyncs what it stores
+
+    thread = threading.Thread(target=flush, name=f"writeback-{path.name[:40]}", daemon=True)
+    thread.start()
+    return thread
+
+
 def stored_size(path: Path) -> int:
     """Bytes of a stored AIP: the archive's size, or the sum of a bag's files."""
     if path.is_file():
@@ -153,6 +182,37 @@ def _batches(paths: list[str], size: int = _FSYNC_BATCH) -> list[list[str]]:
     return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
+def _same_filesystem(source: Path, store_dir: Path) -> bool:
+    """Whether ``source`` can be hard-linked into ``store_dir`` (one filesystem)."""
+    try:
+        return source.stat().st_dev == store_dir.stat().st_dev
+    except OSError:
+        return False
+
+
+def _link_or_copy(src: str, dst: str) -> str:
+    """``copytree``'s copy function on one filesystem: a hard link, else a copy."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+        shutil.copy2(src, dst)
+    return dst
+
+
+def link_file_hashing(src: Path, dst: Path) -> str:
+    """Put ``src`` at ``dst`` as a hard link (a copy where the filesystem refuses one) and
+    return the sha256 of the bytes read back from ``dst``."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+        return copy_file_hashing(src, dst)
+    return file_sha256(dst)
+
+
 def store_aip(
     source: Path,
     store_dir: Path,
@@ -185,8 +245,11 @@ def store_aip(
         needed = space.tree_size(source)
         space.require_space(store_dir, needed, "the AIP store")  # no copy bound to fail
         store_dir.mkdir(parents=True, exist_ok=True)
+        linking = _same_filesystem(source, store_dir)
         if source.is_dir():
-            shutil.copytree(source, tmp, symlinks=True)
+            shutil.copytree(
+                source, tmp, symlinks=True, copy_function=_link_or_copy if linking else shutil.copy2
+            )
             problems = (
                 verify(tmp)
                 if verify is not None
@@ -201,7 +264,7 @@ def store_aip(
             size = _fsync_tree(tmp)
             digest = None
         else:
-            digest = copy_file_hashing(source, tmp)
+            digest = link_file_hashing(source, tmp) if linking else copy_file_hashing(source, tmp)
             expected = expected_sha256 or file_sha256(source)
             if digest != expected:
                 raise FixityMismatch(str(final), "sha256", expected, digest)

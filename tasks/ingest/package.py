@@ -120,9 +120,11 @@ def verify_bag(bag: Path, sip_uuid: str) -> list[str]:
 
 
 def compress(bag: Path, method: Compression, level: int) -> Packaged:
-    """Package the bag as configured (``UNCOMPRESSED`` keeps the directory)."""
+    """Package the bag as configured (``UNCOMPRESSED`` keeps the directory) and start
+    writing it to the disk (``aipstore.start_writeback``)."""
     chosen = None if method in (Compression.SEVEN_Z_COPY, Compression.UNCOMPRESSED) else level
     result: CompressionResult = compress_aip(bag, bag.parent, method=method, level=chosen)
+    aipstore.start_writeback(result.path)  # to disk while it is verified, not after
     return Packaged(result.path, bag, method, result.sha256, result.size, result.event_detail)
 
 

@@ -5,7 +5,9 @@ once: a resumed run only adds what is missing) with an *ingestion* event, a
 *registration* event when the transfer has an accession number, and a *fixity
 check* event for payload files a bag's manifest covered. Checksums are computed
 in one read per file in a thread pool (``custos.fixity.hash_files``) with the
-configured algorithm and written with bulk UPDATEs.
+configured algorithm and written with bulk UPDATEs; a file the copy into processing
+already hashed, unchanged since, keeps that digest instead of being read again
+(``tasks.transfer.copy_digests``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from custos.models import File, new_uuid, utcnow
 from custos.recorder import JobHandle
 from custos.walk import scan_tree
 
+from . import copy_digests
 from .common import YES_NO, TransferContext, display_path, file_use, microservice
 
 GROUP = "Assign file UUIDs and checksums"
@@ -104,6 +107,7 @@ def _assign_uuids(ctx: TransferContext) -> None:
     if ctx.todo("Assign checksums and file sizes to objects"):
         with ctx.recorder.job(ctx.uuid, GROUP, "Assign checksums and file sizes to objects") as job:
             checksum_files(ctx, job)
+        copy_digests.forget(ctx.uuid)
 
 
 def checksum_files(ctx: TransferContext, job: JobHandle, rows: list[File] | None = None) -> None:
@@ -111,13 +115,16 @@ def checksum_files(ctx: TransferContext, job: JobHandle, rows: list[File] | None
     algo = ctx.settings.checksum_algorithm
     todo = rows if rows is not None else [f for f in ctx.files() if f.checksum is None]
     paths = {ctx.disk_path(f): f for f in todo}
-    digests = hash_files(list(paths), (algo,), workers=ctx.settings.worker_threads)
+    found = {p: known for p in paths if (known := copy_digests.lookup(ctx.uuid, p, algo))}
+    hashed = hash_files(
+        [p for p in paths if p not in found], (algo,), workers=ctx.settings.worker_threads
+    )
+    found.update({p: (d.size, d.digests[algo]) for p, d in hashed.items()})
     detail = digest_event_detail(algo)
     changes = []
     for path, row in paths.items():
-        d = digests[path]
-        value = d.digests[algo]
-        changes.append({"uuid": row.uuid, "size": d.size, "checksum": value, "checksum_type": algo})
+        size, value = found[path]
+        changes.append({"uuid": row.uuid, "size": size, "checksum": value, "checksum_type": algo})
         job.event(
             file_uuid=row.uuid,
             event_type="message digest calculation",

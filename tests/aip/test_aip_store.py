@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from custos.errors import FixityMismatch, InvalidInput, StorageError
+from tasks import aipstore
 from tasks.aip_bag import BagResult
 from tasks.aipstore import (
     Outcome,
@@ -194,3 +197,98 @@ def test_store_wide_sweep_spares_recent_and_busy_copies(
     assert result.removed == [dead] and not dead.exists()
     assert sorted(result.kept) == sorted([fresh, busy, growing])
     assert fresh.exists() and busy.exists() and growing.is_dir()
+
+
+def test_store_on_the_same_filesystem_links_and_reads_back(
+    archive: CompressionResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One filesystem: the archive is hard-linked into the store (no second copy of its
+    bytes), and its digest is still read back through the store's name before the
+    rename."""
+    store = tmp_path / "store"
+    read_back: list[Path] = []
+    real = aipstore.file_sha256
+
+    def file_sha256(path: Path) -> str:
+        read_back.append(path)
+        return real(path)
+
+    monkeypatch.setattr(aipstore, "file_sha256", file_sha256)
+    stored = store_aip(archive.path, store, expected_sha256=archive.sha256)
+    assert stored.path.stat().st_ino == archive.path.stat().st_ino
+    assert archive.path.stat().st_nlink == 2
+    assert [p.name.startswith(".tmp-") and p.parent == store for p in read_back] == [True]
+    assert stored.sha256 == archive.sha256 and leftovers(store) == []
+
+
+def test_linked_archive_that_does_not_verify_is_not_stored(
+    archive: CompressionResult, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    with pytest.raises(FixityMismatch):
+        store_aip(archive.path, store, expected_sha256="0" * 64)
+    assert list(store.iterdir()) == []
+    assert archive.path.stat().st_nlink == 1  # the packaged AIP is untouched
+
+
+def test_store_directory_on_the_same_filesystem_links_every_file(
+    bag: BagResult, tmp_path: Path
+) -> None:
+    stored = store_aip(bag.path, tmp_path / "store")
+    for path in bag.path.rglob("*"):
+        if path.is_file():
+            copy = stored.path / path.relative_to(bag.path)
+            assert copy.stat().st_ino == path.stat().st_ino
+    assert verify_stored_aip(stored.path).outcome is Outcome.PASS
+
+
+def test_linked_bag_that_does_not_verify_is_not_stored(bag: BagResult, tmp_path: Path) -> None:
+    """A payload file changed after bagging: the linked copy fails validation."""
+    (bag.path / "data/logs/fileFormatIdentification.log").write_text("changed\n")
+    store = tmp_path / "store"
+    with pytest.raises(InvalidInput):
+        store_aip(bag.path, store)
+    assert list(store.iterdir()) == []
+
+
+def test_store_across_filesystems_copies(
+    archive: CompressionResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """link() refused (another filesystem): the archive is copied, then read back."""
+
+    def no_link(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    stored = store_aip(archive.path, tmp_path / "store", expected_sha256=archive.sha256)
+    assert stored.path.stat().st_ino != archive.path.stat().st_ino
+    assert stored.path.read_bytes() == archive.path.read_bytes()
+
+
+@pytest.mark.parametrize("method", [Compression.SEVEN_Z_COPY, Compression.UNCOMPRESSED])
+def test_packaging_starts_writing_the_aip_to_disk(
+    bag: BagResult, method: Compression, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As soon as the AIP is packaged, every file of it is fsync'ed in the background."""
+    from tasks.ingest import package
+
+    synced: list[Path] = []
+    real_fsync = os.fsync
+    started: list[threading.Thread] = []
+    real_start = aipstore.start_writeback
+
+    def fsync(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def start(path: Path) -> threading.Thread:
+        started.append(real_start(path))
+        return started[-1]
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(aipstore, "start_writeback", start)
+    packaged = package.compress(bag.path, method, 1)
+    for thread in started:
+        thread.join()
+    files = [packaged.path] if packaged.path.is_file() else list(packaged.path.rglob("*"))
+    assert files and {f.resolve() for f in files if f.is_file()} <= set(synced)
