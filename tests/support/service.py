@@ -104,9 +104,12 @@ class ServeProcess:
                 text += os.read(self.proc.stdout.fileno(), 65536).decode()
                 try:
                     info: dict[str, Any] = json.loads(text)
-                    return info
                 except ValueError:
                     continue
+                if "error" in info:  # --json reports a failed start as {"error": ...}
+                    self.proc.wait(60)
+                    raise AssertionError(f"serve failed: {info['error']}: {self.tail()}")
+                return info
         raise AssertionError(f"serve not ready in {timeout} s: {self.tail()}")
 
     def tail(self, chars: int = 3000) -> str:
