@@ -48,8 +48,9 @@ PER_PAGE = 25
 MAX_PER_PAGE = 200
 #: Totals are counted up to this many AIPs ("more than 10,000"), pages as far.
 COUNT_CAP = 10_000
-#: Up to this many AIPs with a matching file are collected first; beyond, probed.
-FEW_AIPS = 5_000
+#: Up to this many AIPs with a matching file are collected first; beyond, probed (a
+#: longer list of uuids costs more in Python, and its garbage collection, than probes).
+FEW_AIPS = 500
 Fixity = Literal["", "pass", "fail", "never"]
 FIXITY_STATES: tuple[str, ...] = ("pass", "fail", "never")
 
