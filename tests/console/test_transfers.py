@@ -82,14 +82,15 @@ def answer_until_done(
             check_page(page, request, f"{what}-decision")
         asked.append(question)
         approve = decision.first.get_by_role("button", name="Approve transfer")
+        # the answer's navigation (POST, redirect, the page) may take long on a busy machine
         if approve.count():
-            approve.click()
+            approve.click(timeout=180_000)
         else:
             select = decision.first.get_by_label("Choice")
             labels = [t.strip() for t in select.locator("option").all_inner_texts()]
             chosen = reject_at if reject_at in labels else pick(labels)
             select.select_option(label=chosen)
-            decision.first.get_by_role("button", name="Answer").click()
+            decision.first.get_by_role("button", name="Answer").click(timeout=180_000)
         page.wait_for_load_state("load")
         assert len(asked) < 40, asked
     status = page.locator("#unit-status").inner_text()
