@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from custos import units
@@ -55,16 +57,15 @@ class Overview:
     warnings: list[str] = field(default_factory=list)
 
 
-def _failure_reason(s: object, unit: Unit) -> str:
-    if unit.error:
-        return unit.error
-    from sqlmodel import Session
-
-    assert isinstance(s, Session)
-    job = s.exec(
-        select(Job)
-        .where(col(Job.unit_uuid) == unit.uuid, col(Job.status) == JobStatus.FAILED)
+def _failure_reason(s: Session, unit_uuid: str, error: str | None) -> str:
+    """The unit's recorded error, else its last failed job and that job's output."""
+    if error:
+        return error
+    job = s.execute(
+        sa_select(col(Job.name), col(Job.output))
+        .where(col(Job.unit_uuid) == unit_uuid, col(Job.status) == JobStatus.FAILED)
         .order_by(col(Job.seq).desc())
+        .limit(1)
     ).first()
     if job is None:
         return "failed (no reason recorded)"
@@ -122,20 +123,28 @@ def overview(
             if waiting
             else None
         )
-        failed = list(
-            s.exec(
-                select(Unit)
-                .where(
-                    col(Unit.status) == UnitStatus.FAILED,
-                    col(Unit.unit_type).in_([str(t) for t in WORK_TYPES]),
-                    col(Unit.hidden).is_(False),
-                )
-                .order_by(col(Unit.updated_at).desc())
-                .limit(failures)
-            ).all()
-        )
+        # columns, not ORM rows: a unit's ``variables`` JSON decoded per row cost more
+        # than the queries
+        failed = s.execute(
+            sa_select(
+                col(Unit.uuid),
+                col(Unit.name),
+                col(Unit.unit_type),
+                col(Unit.updated_at),
+                col(Unit.error),
+            )
+            .where(
+                col(Unit.status) == UnitStatus.FAILED,
+                col(Unit.unit_type).in_([str(t) for t in WORK_TYPES]),
+                col(Unit.hidden).is_(False),
+            )
+            .order_by(col(Unit.updated_at).desc())
+            .limit(failures)
+        ).all()
         failure_rows = [
-            Failure(u.uuid, u.name, str(u.unit_type), u.updated_at, _failure_reason(s, u))
+            Failure(
+                u.uuid, u.name, str(u.unit_type), u.updated_at, _failure_reason(s, u.uuid, u.error)
+            )
             for u in failed
         ]
         count, size = s.exec(
@@ -146,8 +155,8 @@ def overview(
         last_fixity = s.exec(select(func.max(col(Package.last_fixity_at)))).one()
         damaged = [
             (p.uuid, p.name, p.last_fixity_outcome or "")
-            for p in s.exec(
-                select(Package)
+            for p in s.execute(
+                sa_select(col(Package.uuid), col(Package.name), col(Package.last_fixity_outcome))
                 .where(
                     col(Package.last_fixity_outcome).is_not(None),
                     col(Package.last_fixity_outcome) != "pass",

@@ -33,11 +33,12 @@ from custos.db import get_engine
 from custos.errors import Conflict, CustosError, Forbidden, InvalidInput, NotFound
 from custos.models import User
 from custos.sessions import user_of_session
-from web import security
+from web import fragments, security
 
 TEMPLATES = Path(__file__).parent / "templates"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 templates = Jinja2Templates(directory=str(TEMPLATES))
+templates.env.globals.update(fragments.GLOBALS)
 
 
 @dataclass(frozen=True)

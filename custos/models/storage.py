@@ -51,7 +51,8 @@ class Package(SQLModel, table=True):
 
     ``ix_package_type_status_stored`` serves Archival storage's list of stored AIPs
     and its bounded count from the index alone (newest stored first);
-    ``ix_package_type_stored`` the list of every status.
+    ``ix_package_type_stored`` the list of every status; ``ix_package_type_status_size``
+    the dashboard's count and total size of stored AIPs.
     """
 
     __table_args__ = (
@@ -59,6 +60,7 @@ class Package(SQLModel, table=True):
         Index("ix_package_type_status_stored", "package_type", "status", "stored_at", "uuid"),
         Index("ix_package_last_fixity_at", "last_fixity_at"),
         Index("ix_package_fixity_outcome", "last_fixity_outcome"),
+        Index("ix_package_type_status_size", "package_type", "status", "size"),
     )
 
     uuid: str = Field(primary_key=True, max_length=36, description="The SIP uuid.")

@@ -63,6 +63,7 @@ class Unit(SQLModel, table=True):
         Index("ix_unit_accession", "accession"),
         Index("ix_unit_type_hidden_created", "unit_type", "hidden", "created_at"),
         Index("ix_unit_status_hidden_updated", "status", "hidden", "updated_at"),
+        Index("ix_unit_sip_uuid", "sip_uuid"),  # the backlog, a SIP's transfers
     )
 
     uuid: str = Field(default_factory=new_uuid, primary_key=True, max_length=36)

@@ -104,6 +104,8 @@ def test_reingest_submits_the_reingest_flow(
     )
     assert done.status_code == 303 and done.headers["location"] == f"/ingest/{aip}"
     assert [name for name, _ in recorded_runs.submitted] == ["reingest"]
+    unit_page = client.get(done.headers["location"])  # the SIP's page says what it does
+    assert "metadata reingest of the stored" in unit_page.text
     bad = client.post(
         f"/archival-storage/{aip}/reingest",
         data={"csrf_token": token, "reingest_type": "everything"},

@@ -286,7 +286,7 @@ def test_many_matching_files_are_probed_per_aip_with_the_same_results(
         AipQuery(text=aips.tag, puid="fmt/353", fixity="pass", file_name="scan"),
     ]
     collected = [aips.names(q) for q in queries]
-    monkeypatch.setattr(search, "FEW_FILES", 0)  # every file criterion is "many" now
+    monkeypatch.setattr(search, "FEW_AIPS", 0)  # every file criterion is "many" now
     assert (
         [aips.names(q) for q in queries]
         == collected
@@ -313,9 +313,9 @@ def test_totals_are_capped(aips: Aips, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_truncated_file_probe_never_drops_aips(
     aips: Aips, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two matching files in two AIPs, read at most one at a time: both AIPs found."""
+    """Two matching files in two AIPs, more than the AIPs collected first: both found."""
     import custos.aip_search as search
 
-    monkeypatch.setattr(search, "FEW_FILES", 1)
+    monkeypatch.setattr(search, "FEW_AIPS", 1)
     q = AipQuery(accession=aips.accession, puid="fmt/43", status="")
     assert aips.names(q) == ["deleted", "photos"]

@@ -3,11 +3,7 @@ with two capture users and their API keys; Chromium from the console's harness."
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from custos.runtime.preflight import free_port
-from custos.settings import load_settings
-from tests.console.conftest import AXE, PASSWORD, REPO, WIDE, _ready
+from tests.console.conftest import PASSWORD
 from tests.playback.site import PlaybackSite
+from tests.support.browser import profile_page
+from tests.support.service import ServeProcess, serve_env
 
 #: A browser profile that, like a normal (not private) window, lets a frame of another
 #: site keep storage: ReplayWeb.page's service worker runs in the playback frame.
@@ -68,30 +64,19 @@ def profile(tmp_path: Path) -> Iterator[Callable[[], Any]]:
     """``profile()``: a page in a new Chromium profile of its own (own cookies)."""
     from playwright.sync_api import sync_playwright
 
-    contexts: list[Any] = []
+    pages: list[Any] = []
     with sync_playwright() as pw:
 
         def make() -> Any:
-            folder = tmp_path / f"profile-{len(contexts)}"
-            (folder / "Default").mkdir(parents=True)
-            (folder / "Default" / "Preferences").write_text(json.dumps(PROFILE))
-            context = pw.chromium.launch_persistent_context(
-                str(folder),
-                executable_path=load_settings().chromium_executable(),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-                viewport=WIDE,
-            )
-            context.add_init_script(path=str(AXE))  # for the console's page checks
-            contexts.append(context)
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(30_000)
+            page = profile_page(pw, tmp_path / f"profile-{len(pages)}", PROFILE)
+            pages.append(page)
             return page
 
         try:
             yield make
         finally:
-            for context in contexts:
-                context.close()
+            for page in pages:
+                page.context.close()
 
 
 @pytest.fixture(scope="session")
@@ -104,34 +89,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     from custos.db import make_engine
 
     site = PlaybackSite().start()
-    base = Path(tempfile_dir := str(tmp_path_factory.mktemp("pb")))
+    base = tmp_path_factory.mktemp("pb")
     home = base / "home"
     home.mkdir()
-    env = dict(os.environ)
-    for name in ("CUSTOS_DATABASE_URL", "PREFECT_API_URL", "CUSTOS_DISPATCH"):
-        env.pop(name, None)
     database = os.environ.get("CUSTOS_TEST_DATABASE_URL") or f"sqlite:///{home / 'custos.db'}"
-    env.update(
-        CUSTOS_HOME=str(home),
+    env = serve_env(
+        home,
         CUSTOS_DATABASE_URL=database,
-        CUSTOS_PORT=str(free_port()),
-        CUSTOS_PREFECT_PORT=str(free_port()),
-        CUSTOS_PREFECT_UI="false",
         CUSTOS_API_WORKERS="1",
         CUSTOS_CAPTURE_ALLOW_LOOPBACK="true",
         CUSTOS_CAPTURE_TIMEOUT="90",
     )
-    log = Path(tempfile_dir) / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=open(log, "ab"),
-        start_new_session=True,
-        cwd=REPO,
-    )
+    serve = ServeProcess(env, base / "serve.log")
     try:
-        info = _ready(proc, log)
+        info = serve.ready()
         engine = make_engine(database)
         keys = {}
         for name in ("alice", "bob"):
@@ -142,10 +113,4 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         engine.dispose()
     finally:
         site.stop()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        serve.stop()

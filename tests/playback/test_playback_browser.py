@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.conftest import check_page, sign_in
+from tests.console.conftest import sign_in
 from tests.playback.conftest import Served
 from tests.playback.site import FETCHED_WORD, PAGE_WORD
+from tests.support.browser import check_page
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]
 

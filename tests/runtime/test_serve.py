@@ -11,59 +11,22 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from custos.runtime.preflight import check_port_free, free_port
+from custos.runtime.preflight import check_port_free
+from tests.support.service import ServeProcess, serve_env
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 http = httpx.Client(timeout=60)  # the first request of each kind imports a lot on 2 cores
-
-
-class Serve:
-    """A ``custos serve --json`` subprocess."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=open(log, "ab"),
-            start_new_session=True,
-        )
-
-    def ready(self, timeout: float = 150) -> dict[str, Any]:
-        """The JSON document printed once everything is up."""
-        assert self.proc.stdout is not None
-        text = ""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"serve exited {self.proc.returncode}: {self.log.read_text()}")
-            if select.select([self.proc.stdout], [], [], 0.5)[0]:
-                text += os.read(self.proc.stdout.fileno(), 65536).decode()
-                try:
-                    info: dict[str, Any] = json.loads(text)
-                    return info
-                except ValueError:
-                    continue
-        pytest.fail(f"serve not ready in {timeout} s: {self.log.read_text()}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
 
 
 def _poll(fn: Any, timeout: float, what: str) -> Any:
@@ -85,28 +48,18 @@ def _pid_alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def serve_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = dict(os.environ)
-    for name in ("CUSTOS_DATABASE_URL", "PREFECT_API_URL", "CUSTOS_DISPATCH"):
-        env.pop(name, None)
+def env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
-    env.update(
-        CUSTOS_HOME=str(home),
-        CUSTOS_PORT=str(free_port()),
-        CUSTOS_PREFECT_PORT=str(free_port()),
-        CUSTOS_PREFECT_UI="false",
-        CUSTOS_RECONCILE_INTERVAL="5",
-    )
-    yield env
+    return serve_env(home, CUSTOS_RECONCILE_INTERVAL="5")
 
 
 def test_serve_runs_flows_and_recovers_from_a_killed_runner(
-    serve_env: dict[str, str], tmp_path: Path
+    env: dict[str, str], tmp_path: Path
 ) -> None:
-    home = Path(serve_env["CUSTOS_HOME"])
+    home = Path(env["CUSTOS_HOME"])
     log = tmp_path / "serve.log"
-    serves = [Serve(serve_env, log)]
+    serves = [ServeProcess(env, log)]
     try:
         info = serves[0].ready()
         api, prefect_api, key = info["api_url"], info["prefect_api_url"], info["admin_key"]
@@ -139,7 +92,7 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(
         # a second serve on the same home is refused, touching nothing
         second = subprocess.run(
             [sys.executable, "-m", "cli", "serve"],
-            env=serve_env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -161,7 +114,7 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(
         os.killpg(runner_pid, signal.SIGKILL)
         assert serves[0].proc.wait(30) == 1
         assert "runner exited" in log.read_text()
-        for port in (serve_env["CUSTOS_PORT"], serve_env["CUSTOS_PREFECT_PORT"]):
+        for port in (env["CUSTOS_PORT"], env["CUSTOS_PREFECT_PORT"]):
             check_port_free("127.0.0.1", int(port), "test")
         with sqlite3.connect(home / "custos.db") as db:
             assert (
@@ -170,7 +123,7 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(
             )
 
         # start again: the reconciler resubmits the lost unit, which completes
-        serves.append(Serve(serve_env, log))
+        serves.append(ServeProcess(env, log))
         again = serves[1].ready()
         assert again["admin_key"] is None  # only on first start
         _poll(lambda: unit()["status"] == "COMPLETE", 90, "the lost unit to be finished")
@@ -199,7 +152,7 @@ def test_serve_runs_flows_and_recovers_from_a_killed_runner(
         serves[1].proc.send_signal(signal.SIGINT)
         assert serves[1].proc.wait(60) == 0
         assert not _pid_alive(new_runner)
-        for port in (serve_env["CUSTOS_PORT"], serve_env["CUSTOS_PREFECT_PORT"]):
+        for port in (env["CUSTOS_PORT"], env["CUSTOS_PREFECT_PORT"]):
             check_port_free("127.0.0.1", int(port), "test")
     finally:
         for serve in serves:

@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from custos.runtime.preflight import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
 
 def descendants(pid: int) -> list[int]:
     """``pid`` and every process below it (from ``/proc``)."""
@@ -55,18 +59,38 @@ def power_cut(pid: int) -> list[int]:
     return sorted(stopped)
 
 
+def serve_env(home: Path, **settings: str) -> dict[str, str]:
+    """The environment of a ``custos serve`` on ``home``: this process's, without the
+    database, Prefect and dispatch settings a test session may have set, on free
+    ports, without Prefect's UI; ``settings`` (``CUSTOS_...``) added."""
+    env = dict(os.environ)
+    for name in ("CUSTOS_DATABASE_URL", "PREFECT_API_URL", "CUSTOS_DISPATCH"):
+        env.pop(name, None)
+    env.update(
+        CUSTOS_HOME=str(home),
+        CUSTOS_PORT=str(free_port()),
+        CUSTOS_PREFECT_PORT=str(free_port()),
+        CUSTOS_PREFECT_UI="false",
+    )
+    env.update(settings)
+    return env
+
+
 class ServeProcess:
-    """``custos serve --json`` in its own session, its output parsed when ready."""
+    """``custos serve --json`` in its own session (run from the repository), its
+    output parsed when ready."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--json"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=open(log, "ab"),
-            start_new_session=True,
-        )
+        with open(log, "ab") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cli", "serve", "--json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                start_new_session=True,
+                cwd=REPO,
+            )
 
     def ready(self, timeout: float = 600) -> dict[str, Any]:
         """The JSON document printed once everything is up (AssertionError otherwise)."""
@@ -80,9 +104,12 @@ class ServeProcess:
                 text += os.read(self.proc.stdout.fileno(), 65536).decode()
                 try:
                     info: dict[str, Any] = json.loads(text)
-                    return info
                 except ValueError:
                     continue
+                if "error" in info:  # --json reports a failed start as {"error": ...}
+                    self.proc.wait(60)
+                    raise AssertionError(f"serve failed: {info['error']}: {self.tail()}")
+                return info
         raise AssertionError(f"serve not ready in {timeout} s: {self.tail()}")
 
     def tail(self, chars: int = 3000) -> str:
@@ -94,8 +121,13 @@ class ServeProcess:
         self.proc.wait(30)
         return killed
 
+    def kill(self) -> None:
+        """Every process of this serve killed, if it still runs (a test's cleanup)."""
+        if self.proc.poll() is None:
+            self.power_cut()
+
     def stop(self) -> int:
-        """Ctrl-C, as an operator stops it."""
+        """Ctrl-C, as an operator stops it (every process killed if it does not stop)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:

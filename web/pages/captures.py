@@ -39,9 +39,10 @@ router = page_router()
 NAV = [NavItem("Captures", "/captures", Access.CAPTURE, order=50)]
 
 
-def _int(value: str | None, default: int = 1) -> int:
+def _int(value: str | None, default: int = 1, least: int = 1) -> int:
+    """A number from the query string, at least ``least``; ``default`` when absent or bad."""
     try:
-        return max(1, int(value or default))
+        return max(least, int(value or default))
     except ValueError:
         return default
 
@@ -65,7 +66,7 @@ async def _list_page(
         "error": error,
         "urls": urls,
         "refused": refused or [],
-        "started": _int(request.query_params.get("started"), 0),
+        "started": _int(request.query_params.get("started"), 0, least=0),
     }
     return render(request, "captures/index.html", context, status_code=status_code)
 
