@@ -26,6 +26,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from custos.capture_search import matches
 from custos.captures import (
     accessible_folder_ids,
     can_edit,
@@ -113,17 +114,17 @@ def _visible(session: Session, user: User) -> list[ColumnElement[bool]]:
 
 
 def list_captures(user: User, page: int = 1, per_page: int = PER_PAGE, q: str = "") -> CapturePage:
-    """The captures ``user`` may see, newest first; ``q`` matches URL or title."""
+    """The captures ``user`` may see, newest first, ``per_page`` at a time.
+
+    ``q`` searches them (``custos.capture_search.matches``): every word of it in the
+    title, the URL or the visible text of the captured page, or a substring of the
+    GUID, URL or title.
+    """
     with session_scope() as s:
         where = _visible(s, user)
-        if q.strip():
-            pattern = "%" + q.strip().lower().replace("%", "").replace("_", "") + "%"
-            where.append(
-                or_(
-                    func.lower(col(Capture.url)).like(pattern),
-                    func.lower(func.coalesce(col(Capture.title), "")).like(pattern),
-                )
-            )
+        found = matches(q, s.get_bind().dialect.name)
+        if found is not None:
+            where.append(found)
         total = s.exec(select(func.count()).select_from(Capture).where(*where)).one()
         page = min(max(1, page), max(1, math.ceil(total / per_page)))
         rows = s.execute(
