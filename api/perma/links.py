@@ -130,7 +130,8 @@ def create_link(
     """POST /archives: a capture, or an ``invalid`` job and a 400 when input is bad.
 
     Custos extensions: ``preserve`` (bool; default the ``capture_preserve`` setting)
-    sends the finished capture as a transfer, ``wacz`` (bool) also packages a WACZ.
+    sends the finished capture as a transfer, ``wacz`` (bool) also packages a WACZ,
+    ``pdf`` (bool) also prints the page to a PDF.
     """
     url = data.get("url")
     try:
@@ -152,6 +153,7 @@ def create_link(
             notes=str(data.get("notes") or ""),
             preserve=preserve,
             wacz=_bool(data, "wacz"),
+            pdf=_bool(data, "pdf"),
         )
     except InvalidInput as exc:
         invalid_job(str(url or ""), user, exc.details or {"error": [exc.message]}, batch)

@@ -24,7 +24,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.capture_progress import claimed, start_page_load
-from custos.captures import wants_wacz
+from custos.captures import wants_format
 from custos.db import session_scope
 from custos.settings import get_settings
 from custos.steps import retry_on
@@ -81,8 +81,9 @@ def load_page(unit_uuid: str) -> CaptureResult:
     attempt = start_page_load(unit_uuid)
     settings = get_settings()
     with session_scope() as s:
-        wacz = wants_wacz(s, unit_uuid)
-    options = CaptureOptions.from_settings(settings, wacz=wacz)
+        wacz = wants_format(s, unit_uuid, "wacz")
+        pdf = settings.capture_pdf or wants_format(s, unit_uuid, "pdf")
+    options = CaptureOptions.from_settings(settings, wacz=wacz, pdf=pdf)
     out_dir = Path(row.directory or settings.home / "captures" / row.guid)
     result = capture(row.url, out_dir, options)
     if result.browser_crashed:
