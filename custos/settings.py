@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     capture_pdf: bool = Field(
         default=False,
         description="Print every captured page to a PDF too "
-        "(ArchiveBox's SAVE_PDF; one capture asks with `\"pdf\": true`).",
+        "(ArchiveBox's SAVE_PDF); one capture asks for one with its pdf option.",
     )
     capture_ca_bundle: Path | None = Field(
         default=None,

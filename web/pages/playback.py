@@ -178,9 +178,7 @@ def _resources(user: User | None, guid: str) -> tuple[Record, list[Any]]:
 async def resource_list(request: Request, guid: str) -> Response:
     """Every recorded resource of the capture's WARC."""
     found, rows = await run_in_threadpool(_resources, await _viewer(request), guid)
-    return render(
-        request, "captures/resources.html", {**_views(found), "rows": rows}
-    )
+    return render(request, "captures/resources.html", {**_views(found), "rows": rows})
 
 
 _TIMESTAMP = re.compile(r"^\d+(\.\d+)?$")
