@@ -26,6 +26,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from custos.capture_batches import start_captures
 from custos.capture_search import matches
 from custos.captures import (
     accessible_folder_ids,
@@ -311,7 +312,8 @@ def submit_urls(user: User, text: str, folder: int | None = None) -> Submitted:
             refused.append((url, "not a web address (http:// or https://, then a host name)"))
             continue
         try:
-            made.append(create_capture(url, user, folder, batch=batch, human=True))
+            made.append(create_capture(url, user, folder, batch=batch, human=True, submit=False))
         except InvalidInput as exc:
             refused.append((url, str(exc)))
+    start_captures([c.uuid for c in made])  # several: one batch run (custos.capture_batches)
     return Submitted(made, refused)

@@ -8,8 +8,10 @@ attempt shows on the Perma job (``custos.capture_progress.start_page_load``). Th
 caller records the last attempt's result whatever it is: the WARC of a refused or
 half-loaded page is still evidence.
 
-Chromium dying during an attempt (crashed, killed, out of memory: the engine marks
-the result ``browser_crashed``) is retried once, with a new browser
+A capture of a batch uses the batch's warm browser (``tasks.capture.warm``); one on
+its own starts a browser for the attempt. Chromium dying during an attempt
+(crashed, killed, out of memory: the engine marks the result ``browser_crashed``)
+is retried once, with a new browser
 (``BrowserCrashed``, a ``PageLoadFailed``); a second death in the same capture
 raises ``BrowserCrashedAgain``, which is not retried: the capture fails with the
 reason (``browser crashed: ...``).
@@ -30,6 +32,7 @@ from custos.settings import get_settings
 from custos.steps import retry_on
 
 from .engine import CaptureOptions, CaptureResult, capture
+from .warm import current_pool
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ def load_page(unit_uuid: str) -> CaptureResult:
         pdf = settings.capture_pdf or wants_format(s, unit_uuid, "pdf")
     options = CaptureOptions.from_settings(settings, wacz=wacz, pdf=pdf)
     out_dir = Path(row.directory or settings.home / "captures" / row.guid)
-    result = capture(row.url, out_dir, options)
+    result = capture(row.url, out_dir, options, pool=current_pool())
     if result.browser_crashed:
         crashes = _crashes[unit_uuid] = _crashes.get(unit_uuid, 0) + 1
         log.warning("capture %s: %s (attempt %d)", row.guid, result.error, attempt)
