@@ -11,9 +11,10 @@ one ``BrowserPool`` instead, with ``capture_concurrency`` contexts::
 The pool is found through a context variable, so the worker threads that run the
 batch's captures see it when they run in a copy of the batch's context
 (``contextvars.copy_context``). A Chromium that died is replaced by a new pool
-on the next ``current_pool()``; the dead one is closed only when the batch ends
-(closing it earlier would cancel the other captures still waiting on it, which
-then fail and are retried on the new browser as a crash, as they should).
+on the next ``current_pool()``, and the dead pool is closed then: a capture that
+was still waiting on it (a dead browser does not answer every pending call) is
+cancelled, which the engine reports as a crash, so it is tried again on the new
+browser like the capture whose page load saw the browser die.
 """
 
 from __future__ import annotations
@@ -45,13 +46,9 @@ class WarmBrowser:
             if not self._pools or not self._pools[-1].connected:
                 if self._pools:
                     log.warning("the batch's browser died: starting a new one")
+                    self._pools[-1].close()  # what still waits on it ends as a crash
                 self._pools.append(self._start())
             return self._pools[-1]
-
-    @property
-    def started(self) -> int:
-        """How many browsers this batch started (1 unless one died)."""
-        return len(self._pools)
 
     def close(self) -> None:
         with self._lock:

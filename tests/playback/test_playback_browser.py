@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from custos.runtime.preflight import free_port
 from tests.console.conftest import check_page, sign_in
 from tests.playback.conftest import Served
 from tests.playback.site import FETCHED_WORD, PAGE_WORD
@@ -241,3 +242,35 @@ def test_pdf_opens_inline_from_the_playback_origin(
     assert page.url == f"{served.url}/{guid}"  # the record page stays as it was
     download = httpx.get(f"{served.url}/{guid}/pdf")  # on the console's origin: a download
     assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_in_progress_capture_refreshes_until_it_plays_and_failed_says_why(
+    served: Served, profile: Callable[[], Any]
+) -> None:
+    guid = served.capture("alice", "/slow.html", wacz=True)
+    page = profile()
+    page.goto(f"{served.url}/{guid}")  # while the page is still being loaded
+    status = page.locator("p[role=status]").inner_text()
+    assert "This page refreshes until it is done" in status, status
+    assert page.locator("iframe.replay").count() == 0
+    # the page reloads itself (every 3 s) until the capture is done, then replays it
+    page.wait_for_selector("iframe.replay", timeout=240_000)
+    assert page.url == f"{served.url}/{guid}"
+    replay_frame(page, "Slow page, at last.")
+
+    closed = f"http://127.0.0.1:{free_port()}/nothing-listens-here"
+    response = httpx.post(
+        f"{served.url}/v1/archives",
+        json={"url": closed},
+        headers={"Authorization": f"ApiKey {served.keys['alice']}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    failed = response.json()["guid"]
+    assert served.wait("alice", failed)["status"] == "failed"
+    page.goto(f"{served.url}/{failed}")
+    reason = page.locator("p[role=alert]").inner_text()
+    assert reason.startswith("This capture failed: ") and "no reason" not in reason, reason
+    assert "ERR_CONNECTION_REFUSED" in reason or "refused" in reason.lower(), reason
+    assert page.locator("iframe.replay").count() == 0
+    assert "Failed" in page.inner_text("header.banner")
