@@ -43,8 +43,10 @@ BEFORE_PAGES_PER_MIN = 15.4
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu(pgid: int) -> float:
-    """CPU seconds (user + system, with reaped children) of a process group's live members."""
+def group_cpu(sid: int) -> float:
+    """CPU seconds (user + system, with reaped children) of a session's live processes
+    (``custos serve`` starts its own session; its children make their own process
+    groups but stay in it)."""
     total = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -54,7 +56,7 @@ def group_cpu(pgid: int) -> float:
         except OSError:
             continue
         fields = text.rpartition(")")[2].split()
-        if int(fields[2]) != pgid:  # field 5 (pgrp), after the name
+        if int(fields[3]) != sid:  # field 6 (session), after the name
             continue
         total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
     return total / TICKS
