@@ -272,6 +272,6 @@ def test_in_progress_capture_refreshes_until_it_plays_and_failed_says_why(
     page.goto(f"{served.url}/{failed}")
     reason = page.locator("p[role=alert]").inner_text()
     assert reason.startswith("This capture failed: ") and "no reason" not in reason, reason
-    assert "169.254.169.254" in reason, reason
+    assert "target refused: 169.254.0.0/16" in reason, reason  # the rule it matched
     assert page.locator("iframe.replay").count() == 0
     assert "Failed" in page.inner_text("header.banner")
