@@ -14,7 +14,9 @@ Routes (all others are 404):
 - ``/embed/<token>``: the page the console frames: ``<replay-web-page>`` replaying
   the capture the token names;
 - ``/archive/<token>/<GUID>.wacz`` (or ``.warc.gz``): the capture's WACZ, else its
-  WARC, with range requests.
+  WARC, with range requests;
+- ``/pdf/<token>/<GUID>.pdf``: the capture's PDF, inline, for the browser's PDF
+  viewer (a PDF may carry scripts: it is shown here, never on the console's origin).
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Res
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.assets import node_modules
+from custos.capture_contents import output_file
 from custos.captures import get_capture
 from custos.db import session_scope
 from custos.errors import NotFound
 from custos.models import Capture
-from custos.playback import check_token, playback_host, replay_file
+from custos.playback import check_token, pdf_name, playback_host, replay_file
 
 PACKAGE = "replaywebpage"
 REPLAY_FILES = {"ui.js": "ui.js", "sw.js": "sw.js"}
@@ -140,7 +143,32 @@ def create_playback_app() -> FastAPI:
         headers = {**COMMON_HEADERS, "Cache-Control": "private, max-age=3600"}
         return FileResponse(path, media_type=media, headers=headers)
 
+    @app.get("/pdf/{token}/{name}")
+    def pdf(token: str, name: str) -> Response:
+        guid, path = _pdf(token)
+        if name != pdf_name(guid):
+            raise NotFound("Not found.")
+        headers = {**COMMON_HEADERS, "Cache-Control": "private, max-age=3600"}
+        return FileResponse(
+            path,
+            media_type="application/pdf",
+            filename=name,
+            content_disposition_type="inline",
+            headers=headers,
+        )
+
     return app
+
+
+def _pdf(token: str) -> tuple[str, Path]:
+    """The GUID and PDF of the capture the token names (``NotFound``: none)."""
+    guid = check_token(token)
+    with session_scope() as s:
+        capture = get_capture(s, guid)
+        found = None if capture.user_deleted else output_file(s, capture, "pdf")
+        if found is None:
+            raise NotFound("Not found.")
+        return capture.guid, found
 
 
 class PlaybackHost:

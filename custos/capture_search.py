@@ -131,9 +131,10 @@ def matches(query: str | None, dialect: str | None = None) -> ColumnElement[bool
     """
     if not (query or "").strip():
         return None
-    like = f"%{(query or '').strip()}%"
-    substring = col(Capture.guid).ilike(like) | col(Capture.url).ilike(like)
-    substring = substring | col(Capture.title).ilike(like)
+    needle = (query or "").strip()  # % and _ match themselves (autoescape)
+    substring = col(Capture.guid).icontains(needle, autoescape=True)
+    substring = substring | col(Capture.url).icontains(needle, autoescape=True)
+    substring = substring | col(Capture.title).icontains(needle, autoescape=True)
     full_text = text_matches(query, dialect)
     return substring if full_text is None else full_text | substring
 

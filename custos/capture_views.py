@@ -26,6 +26,8 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from custos.capture_batches import start_captures
+from custos.capture_search import matches
 from custos.captures import (
     accessible_folder_ids,
     can_edit,
@@ -113,17 +115,17 @@ def _visible(session: Session, user: User) -> list[ColumnElement[bool]]:
 
 
 def list_captures(user: User, page: int = 1, per_page: int = PER_PAGE, q: str = "") -> CapturePage:
-    """The captures ``user`` may see, newest first; ``q`` matches URL or title."""
+    """The captures ``user`` may see, newest first, ``per_page`` at a time.
+
+    ``q`` searches them (``custos.capture_search.matches``): every word of it in the
+    title, the URL or the visible text of the captured page, or a substring of the
+    GUID, URL or title.
+    """
     with session_scope() as s:
         where = _visible(s, user)
-        if q.strip():
-            pattern = "%" + q.strip().lower().replace("%", "").replace("_", "") + "%"
-            where.append(
-                or_(
-                    func.lower(col(Capture.url)).like(pattern),
-                    func.lower(func.coalesce(col(Capture.title), "")).like(pattern),
-                )
-            )
+        found = matches(q, s.get_bind().dialect.name)
+        if found is not None:
+            where.append(found)
         total = s.exec(select(func.count()).select_from(Capture).where(*where)).one()
         page = min(max(1, page), max(1, math.ceil(total / per_page)))
         rows = s.execute(
@@ -310,7 +312,8 @@ def submit_urls(user: User, text: str, folder: int | None = None) -> Submitted:
             refused.append((url, "not a web address (http:// or https://, then a host name)"))
             continue
         try:
-            made.append(create_capture(url, user, folder, batch=batch, human=True))
+            made.append(create_capture(url, user, folder, batch=batch, human=True, submit=False))
         except InvalidInput as exc:
             refused.append((url, str(exc)))
+    start_captures([c.uuid for c in made])  # several: one batch run (custos.capture_batches)
     return Submitted(made, refused)

@@ -259,13 +259,17 @@ def create_capture(
     submit: bool = True,
     preserve: bool | None = None,
     wacz: bool = False,
+    pdf: bool = False,
 ) -> Capture:
     """Validate, then write Capture + Unit + CaptureJob and start the capture flow.
 
     ``folder`` defaults to the user's personal root folder. Raises ``InvalidInput``
     (with Perma-shaped ``details``) for bad URLs, unknown folders and spent quotas.
     ``preserve`` sends the finished capture as a transfer (None: the
-    ``capture_preserve`` setting decides); ``wacz`` also packages it as a WACZ.
+    ``capture_preserve`` setting decides); ``wacz`` also packages it as a WACZ, ``pdf``
+    also prints the page to a PDF (as does the ``capture_pdf`` setting for every capture).
+    ``submit=False`` leaves starting it to the caller (a batch starts its captures
+    together: ``custos.capture_batches``).
     """
     url = normalize_url(url)
     if title is not None and len(title) > MAX_URL_LENGTH:
@@ -319,7 +323,7 @@ def create_capture(
                 human=human,
                 batch_id=batch,
                 created_by=user.id,
-                archive_formats="warc,wacz" if wacz else "warc",
+                archive_formats=",".join(["warc"] + ["wacz"] * wacz + ["pdf"] * pdf),
                 order=_next_order(s, user, human),
             )
         )
@@ -456,12 +460,17 @@ def wants_preservation(session: Session, capture_uuid: str) -> bool:
     return get_settings().capture_preserve if choice is None else bool(choice)
 
 
-def wants_wacz(session: Session, capture_uuid: str) -> bool:
-    """True when the capture's job asked for a WACZ (``archive_formats`` holds ``wacz``)."""
+def wants_format(session: Session, capture_uuid: str, name: str) -> bool:
+    """True when the capture's job asked for ``name`` (``archive_formats`` holds it)."""
     job = session.exec(
         select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture_uuid)
     ).first()
-    return job is not None and "wacz" in job.archive_formats.split(",")
+    return job is not None and name in job.archive_formats.split(",")
+
+
+def wants_wacz(session: Session, capture_uuid: str) -> bool:
+    """True when the capture's job asked for a WACZ (``archive_formats`` holds ``wacz``)."""
+    return wants_format(session, capture_uuid, "wacz")
 
 
 # -- TLS verdicts --------------------------------------------------------------------

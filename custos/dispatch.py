@@ -46,6 +46,7 @@ FLOWS: dict[str, str] = {
     "ingest": "flows.ingest:ingest",
     "reingest": "flows.reingest:reingest",
     "capture": "flows.capture:capture",
+    "capture-batch": "flows.capture_batch:capture_batch",
     "fixity-audit": "flows.audit:fixity_audit",
     "watch-transfer-sources": "flows.watch:watch_transfer_sources",
     "reconcile": "flows.reconcile:reconcile",
@@ -130,7 +131,9 @@ class InlineBackend:
     def submit(self, flow_name: str, parameters: dict[str, Any]) -> str:
         flow = load_flow(flow_name)
         body: Callable[..., Any] = getattr(flow, "fn", flow)  # no Prefect engine
-        run_id = f"inline-{flow_name}-{parameters.get('unit_uuid', '')}-{id(parameters):x}"
+        units = parameters.get("unit_uuids")
+        unit = parameters.get("unit_uuid") or (f"{len(units)}-units" if units else "")
+        run_id = f"inline-{flow_name}-{unit}-{id(parameters):x}"
 
         def target() -> None:
             try:
@@ -225,10 +228,33 @@ def submit(flow_name: str, unit_uuid: str | None = None, **parameters: Any) -> s
     return run_id
 
 
+def submit_units(flow_name: str, unit_uuids: list[str], **parameters: Any) -> str:
+    """Start one run of ``flow_name`` driving every unit of ``unit_uuids`` (passed as
+    the ``unit_uuids`` parameter); the run id is stored on each of them.
+
+    A submission that fails leaves them all without a flow run, so the
+    reconciler starts each on its own (``UNIT_FLOWS``).
+    """
+    if flow_name not in FLOWS:
+        raise NotFound(f"no flow named {flow_name!r}")
+    params = {**parameters, "unit_uuids": list(unit_uuids)}
+    try:
+        run_id = current_backend().submit(flow_name, params)
+    except BaseException:
+        _set_runs(unit_uuids, None)
+        raise
+    _set_runs(unit_uuids, run_id)
+    return run_id
+
+
 def _set_run(unit_uuid: str, run_id: str | None) -> None:
+    _set_runs([unit_uuid], run_id)
+
+
+def _set_runs(unit_uuids: list[str], run_id: str | None) -> None:
     with session_scope() as s:
         s.execute(
             update(Unit)
-            .where(col(Unit.uuid) == unit_uuid)
+            .where(col(Unit.uuid).in_(unit_uuids))
             .values(flow_run_id=run_id, submitted_at=utcnow())
         )

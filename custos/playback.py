@@ -140,6 +140,21 @@ def check_token(token: str, now: float | None = None) -> str:
     return guid
 
 
+def pdf_name(guid: str) -> str:
+    """The file name the playback origin serves a capture's PDF under."""
+    return f"{canonical_guid(guid)}.pdf"
+
+
+def embed_url(guid: str) -> str:
+    """The playback origin's page replaying capture ``guid`` (check ``may_play`` first)."""
+    return f"{playback_origin()}/embed/{issue_token(guid)}"
+
+
+def pdf_url(guid: str) -> str:
+    """The capture's PDF, inline from the playback origin (check ``may_play`` first)."""
+    return f"{playback_origin()}/pdf/{issue_token(guid)}/{pdf_name(guid)}"
+
+
 # -- the record page ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Record:

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         "web/node_modules of the source tree.",
     )
     capture_allow_loopback: bool = False
+    capture_pdf: bool = Field(
+        default=False,
+        description="Print every captured page to a PDF too "
+        "(ArchiveBox's SAVE_PDF); one capture asks for one with its pdf option.",
+    )
     capture_ca_bundle: Path | None = Field(
         default=None,
         description="Extra trusted CA "

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
 from api.roles import Access
+from custos.capture_batches import start_captures
 from custos.captures import create_batch, ensure_root_folder, links_remaining, organization_ids
 from custos.db import session_scope
 from custos.errors import CustosError, Forbidden, InvalidInput, NotFound
@@ -22,6 +23,8 @@ from .auth import current_user, requires
 from .errors import PermaRouter
 
 router = PermaRouter()
+#: Custos' extensions of a capture (``POST /archives``) a batch passes to each of its own.
+BATCH_EXTENSIONS = ("wacz", "pdf", "preserve")
 
 
 def _own_batch(user: User, batch_id: int) -> Batch:
@@ -72,16 +75,22 @@ def _make_batch(user: User, data: dict[str, Any]) -> JSONResponse:
         raise InvalidInput("folder", {"target_folder": ["Folder not found."]}) from exc
     except InvalidInput as exc:
         raise InvalidInput("folder", {"target_folder": ["Folder not found."]}) from exc
+    # Custos extensions, as on POST /archives: for every capture of the batch
+    extensions = {key: data[key] for key in BATCH_EXTENSIONS if key in data}
+    made: list[str] = []
     for url in urls:
         try:
-            links.create_link(
+            capture = links.create_link(
                 user,
-                {"url": url, "human": bool(data.get("human", False))},
+                {"url": url, "human": bool(data.get("human", False)), **extensions},
                 folder=batch.target_folder_id,
                 batch=batch.id,
+                submit=False,
             )
+            made.append(capture.uuid)
         except CustosError:
             pass  # recorded on the job as "invalid" with its message
+    start_captures(made)  # one flow run for the batch: custos.capture_batches
     with session_scope() as s:
         body = shapes.batch(s, batch, detailed=False)
         remaining, period, _ = links_remaining(s, user)

@@ -125,12 +125,19 @@ def _folder_id(value: Any) -> int | None:
 
 
 def create_link(
-    user: User, data: dict[str, Any], *, folder: int | None = None, batch: int | None = None
+    user: User,
+    data: dict[str, Any],
+    *,
+    folder: int | None = None,
+    batch: int | None = None,
+    submit: bool = True,
 ) -> Capture:
     """POST /archives: a capture, or an ``invalid`` job and a 400 when input is bad.
+    ``submit=False``: the caller starts it (a batch starts its captures together).
 
     Custos extensions: ``preserve`` (bool; default the ``capture_preserve`` setting)
-    sends the finished capture as a transfer, ``wacz`` (bool) also packages a WACZ.
+    sends the finished capture as a transfer, ``wacz`` (bool) also packages a WACZ,
+    ``pdf`` (bool) also prints the page to a PDF.
     """
     url = data.get("url")
     try:
@@ -152,6 +159,8 @@ def create_link(
             notes=str(data.get("notes") or ""),
             preserve=preserve,
             wacz=_bool(data, "wacz"),
+            pdf=_bool(data, "pdf"),
+            submit=submit,
         )
     except InvalidInput as exc:
         invalid_job(str(url or ""), user, exc.details or {"error": [exc.message]}, batch)

@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
@@ -35,6 +36,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from custos.errors import ConfigError
 from custos.settings import Settings, get_settings
 
 from .behaviour import read_outlinks, read_page_info, scroll_to_bottom, wait_network_idle
@@ -151,6 +153,16 @@ def _crash_aware(url: str, pool: BrowserPool, work: Any) -> CaptureResult:
             raise
         return CaptureResult(
             url=url, error=f"browser crashed: {exc.message.splitlines()[0]}", browser_crashed=True
+        )
+    except (concurrent.futures.CancelledError, ConfigError):
+        if pool.connected and not pool.closed:
+            raise
+        # a shared pool whose browser died is closed by its owner (tasks.capture.warm),
+        # which cancels what still ran on it: the capture is retried on a new browser
+        return CaptureResult(
+            url=url,
+            error="browser crashed: Chromium exited during the capture",
+            browser_crashed=True,
         )
     if not pool.connected:
         result.browser_crashed = True

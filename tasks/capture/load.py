@@ -8,8 +8,10 @@ attempt shows on the Perma job (``custos.capture_progress.start_page_load``). Th
 caller records the last attempt's result whatever it is: the WARC of a refused or
 half-loaded page is still evidence.
 
-Chromium dying during an attempt (crashed, killed, out of memory: the engine marks
-the result ``browser_crashed``) is retried once, with a new browser
+A capture of a batch uses the batch's warm browser (``tasks.capture.warm``); one on
+its own starts a browser for the attempt. Chromium dying during an attempt
+(crashed, killed, out of memory: the engine marks the result ``browser_crashed``)
+is retried once, with a new browser
 (``BrowserCrashed``, a ``PageLoadFailed``); a second death in the same capture
 raises ``BrowserCrashedAgain``, which is not retried: the capture fails with the
 reason (``browser crashed: ...``).
@@ -24,12 +26,13 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from custos.capture_progress import claimed, start_page_load
-from custos.captures import wants_wacz
+from custos.captures import wants_format
 from custos.db import session_scope
 from custos.settings import get_settings
 from custos.steps import retry_on
 
 from .engine import CaptureOptions, CaptureResult, capture
+from .warm import current_pool
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +84,11 @@ def load_page(unit_uuid: str) -> CaptureResult:
     attempt = start_page_load(unit_uuid)
     settings = get_settings()
     with session_scope() as s:
-        wacz = wants_wacz(s, unit_uuid)
-    options = CaptureOptions.from_settings(settings, wacz=wacz)
+        wacz = wants_format(s, unit_uuid, "wacz")
+        pdf = settings.capture_pdf or wants_format(s, unit_uuid, "pdf")
+    options = CaptureOptions.from_settings(settings, wacz=wacz, pdf=pdf)
     out_dir = Path(row.directory or settings.home / "captures" / row.guid)
-    result = capture(row.url, out_dir, options)
+    result = capture(row.url, out_dir, options, pool=current_pool())
     if result.browser_crashed:
         crashes = _crashes[unit_uuid] = _crashes.get(unit_uuid, 0) + 1
         log.warning("capture %s: %s (attempt %d)", row.guid, result.error, attempt)

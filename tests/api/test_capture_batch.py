@@ -1,12 +1,18 @@
-"""A Perma batch of five loopback pages is captured for real and shows up through the
-ArchiveBox dialect as snapshots with their archive results."""
+"""A Perma batch of five loopback pages is captured for real, by one batch run on one
+warm browser, each capture its own unit with its own WARC and WACZ, and shows up
+through the ArchiveBox dialect as snapshots with their archive results."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
+from sqlmodel import col, select
 
 from custos import dispatch
 from custos.accounts import create_api_key, create_user
+from custos.db import session_scope
+from custos.models import Capture, Unit, UnitStatus
 from tests.capture.site import SiteServer
 
 
@@ -20,18 +26,30 @@ def test_perma_batch_of_five_appears_in_archivebox(site: SiteServer, live_captur
     urls = [f"{site.base}/page?n={n}" for n in range(1, 6)]
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         folder = client.get("/v1/folders", headers=perma).json()["objects"][0]["id"]
+        before = set(dispatch.inline_backend().threads)
         made = client.post(
-            "/v1/archives/batches", headers=perma, json={"urls": urls, "target_folder": folder}
+            "/v1/archives/batches",
+            headers=perma,
+            json={"urls": urls, "target_folder": folder, "wacz": True},
         )
         assert made.status_code == 201, made.text
         batch = made.json()
         assert len(batch["capture_jobs"]) == 5
+        runs = set(dispatch.inline_backend().threads) - before
+        assert len(runs) == 1 and next(iter(runs)).startswith("inline-capture-batch-5-units")
         assert dispatch.inline_backend().wait_all(900), "captures still running"
         done = client.get(f"/v1/archives/batches/{batch['id']}", headers=perma).json()
         jobs = {j["submitted_url"]: j for j in done["capture_jobs"]}
         assert set(jobs) == set(urls)
         assert {j["status"] for j in jobs.values()} == {"completed"}, jobs
         guids = {j["guid"] for j in jobs.values()}
+        with session_scope() as s:  # each its own unit and files, all driven by one run
+            captures = s.exec(select(Capture).where(col(Capture.guid).in_(guids))).all()
+            units = [s.get(Unit, c.uuid) for c in captures]
+        assert {u.flow_run_id for u in units if u is not None} == runs
+        assert {u.status for u in units if u is not None} == {UnitStatus.COMPLETE}
+        assert len({c.warc_path for c in captures}) == len({c.wacz_path for c in captures}) == 5
+        assert all(Path(c.wacz_path or "").is_file() for c in captures)
 
         listed = client.get(
             "/api/v1/core/snapshots",

@@ -53,7 +53,8 @@ def test_submit_many_urls_refuses_bad_lines_and_starts_the_rest(
     ]
     assert done.captures[0].batch_id is not None
     assert done.captures[0].batch_id == done.captures[1].batch_id
-    assert [name for name, _ in recorded_runs.submitted] == ["capture", "capture"]
+    uuids = [c.uuid for c in done.captures]  # several: one batch run for them all
+    assert recorded_runs.submitted == [("capture-batch", {"unit_uuids": uuids})]
     with pytest.raises(InvalidInput, match="at least one URL"):
         submit_urls(user, " \n ")
 

@@ -107,3 +107,39 @@ def test_a_browser_killed_twice_fails_the_capture_with_the_reason(
     assert unit.status == UnitStatus.FAILED
     assert job.message and "browser crashed" in job.message, job.message
     assert unit.error and "browser crashed" in unit.error and "2 times" in unit.error
+
+
+@pytest.mark.timeout(900)
+def test_a_batch_shares_one_browser_and_replaces_it_when_it_dies(
+    site: SiteServer, live_captures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The captures of a batch run on one warm browser (``tasks.capture.warm``); killed
+    under them, it is replaced once and every capture still succeeds."""
+    from api.app import create_app
+    from custos import dispatch
+    from tasks.capture import warm
+
+    launches: list[int] = []
+    real_start = warm.BrowserPool.from_settings
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        launches.append(1)
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(warm.BrowserPool, "from_settings", counted)
+    attempts = _kill_on({1}, monkeypatch)
+    user = create_user(f"crash-{os.urandom(3).hex()}", is_admin=True)
+    assert user.id is not None
+    perma = {"Authorization": f"ApiKey {create_api_key(user.id)}"}
+    urls = [f"{site.base}/page?n={n}" for n in range(1, 4)]
+    with TestClient(create_app()) as client:
+        folder = client.get("/v1/folders", headers=perma).json()["objects"][0]["id"]
+        made = client.post(
+            "/v1/archives/batches", headers=perma, json={"urls": urls, "target_folder": folder}
+        )
+        assert made.status_code == 201, made.text
+        assert dispatch.inline_backend().wait_all(timeout=600)
+        jobs = client.get(f"/v1/archives/batches/{made.json()['id']}", headers=perma).json()
+    assert {j["status"] for j in jobs["capture_jobs"]} == {"completed"}, jobs
+    assert len(attempts) >= 4  # three pages, and again the one(s) the kill interrupted
+    assert len(launches) == 2  # the batch's browser, and the one after it was killed

@@ -6,11 +6,14 @@
   call the console's API with the viewer's credentials, writes what it got into
   ``#report`` and the console log (``HOSTILE-REPORT <json>``), then tries to navigate
   the top window.
+- ``/slow.html``: a page answered after ``SLOW_SECONDS`` (a capture stays in progress
+  meanwhile).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -18,6 +21,8 @@ from tests.support.samples import png_bytes
 
 #: A word that appears only in the data the page fetches after load.
 FETCHED_WORD = "quetzalcoatlus"
+#: How long ``/slow.html`` takes to answer.
+SLOW_SECONDS = 8.0
 #: A word that appears only in the page's visible text (search tests).
 PAGE_WORD = "bathyscaphe"
 
@@ -83,6 +88,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/dynamic.html":
             self._send(DYNAMIC, "text/html; charset=utf-8")
+        elif path == "/slow.html":
+            time.sleep(SLOW_SECONDS)
+            self._send(b"<!DOCTYPE html><title>Slow</title><p>Slow page, at last.</p>", "text/html")
         elif path == "/hostile.html":
             self._send(HOSTILE, "text/html; charset=utf-8")
         elif path == "/data.json":

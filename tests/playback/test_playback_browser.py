@@ -9,6 +9,8 @@ comes from the playback origin (``localhost``, the same server).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +26,11 @@ from tests.support.browser import check_page
 
 pytestmark = [pytest.mark.server, pytest.mark.timeout(900)]
 
-#: The replay as a reader sees it (git ignores the folder; docs/images/playback.png is a
-#: copy of one chosen by hand, so a test run never changes a tracked file).
-DOC_SCREENSHOT = Path(__file__).resolve().parents[2] / "tests" / "screenshots" / "playback.png"
+REPO = Path(__file__).resolve().parents[2]
+#: The replay as a reader sees it (git ignores the folder, so a test run never changes a
+#: tracked file); with CUSTOS_UPDATE_DOC_IMAGES=1 it also replaces the docs' image.
+DOC_SCREENSHOT = REPO / "tests" / "screenshots" / "playback.png"
+DOC_IMAGE = REPO / "docs" / "images" / "playback.png"
 
 
 def replay_frame(page: Any, needle: str, timeout: float = 120) -> Any:
@@ -89,6 +93,8 @@ def test_capture_replays_with_fetched_text_and_late_image(
     assert width == 64, "the image inserted after load did not replay"
     DOC_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOC_SCREENSHOT))
+    if os.environ.get("CUSTOS_UPDATE_DOC_IMAGES") == "1":
+        shutil.copyfile(DOC_SCREENSHOT, DOC_IMAGE)
 
     # every console page passes the console's checks (axe-core, 390 px wide)
     check_page(page, request, "record")
@@ -177,9 +183,24 @@ def test_private_capture_plays_for_its_owner_only(
     replay_frame(alice, f"fetched: {FETCHED_WORD}")
 
 
-def test_search_finds_a_capture_by_its_page_text(served: Served) -> None:
+def test_search_finds_a_capture_by_its_page_text(
+    served: Served, profile: Callable[[], Any], request: pytest.FixtureRequest
+) -> None:
     guid = served.capture("alice", "/dynamic.html")
     assert served.wait("alice", guid)["status"] == "completed"
+
+    # the console's Captures list: its search box, a stable address, paged on the server
+    page = profile()
+    sign_in(page, served.url, "pb-alice")
+    page.goto(f"{served.url}/captures")
+    page.fill("#q", PAGE_WORD)
+    page.locator("form[role=search] button").click()
+    page.wait_for_url(f"**/captures?q={PAGE_WORD}")
+    assert guid in page.inner_text("#capture-list")
+    check_page(page, request, "captures-search")
+    page.goto(f"{served.url}/captures?q=absentword")
+    assert guid not in page.inner_text("#capture-list")
+    assert "0 captures" in page.inner_text("main")
     perma = {"Authorization": f"ApiKey {served.keys['alice']}"}
     found = httpx.get(f"{served.url}/v1/archives", params={"q": PAGE_WORD}, headers=perma)
     assert guid in [o["guid"] for o in found.json()["objects"]]
@@ -194,3 +215,64 @@ def test_search_finds_a_capture_by_its_page_text(served: Served) -> None:
     assert cli.status_code == 200, cli.text
     urls = {s["url"] for s in cli.json()["result"]}
     assert urls == {f"{served.site.base}/dynamic.html"}  # not the hostile page
+
+
+def test_pdf_opens_inline_from_the_playback_origin(
+    served: Served, profile: Callable[[], Any]
+) -> None:
+    guid = served.capture("alice", "/dynamic.html", pdf=True)
+    assert served.wait("alice", guid)["status"] == "completed"
+
+    page = profile()
+    seen: list[Any] = []
+    page.context.on("response", lambda response: seen.append(response))
+    page.goto(f"{served.url}/{guid}")
+    link = page.locator("#pdf-view")
+    assert link.get_attribute("href").startswith("http://localhost:")
+    assert link.get_attribute("target") == "_blank"
+    with page.context.expect_page() as opened:
+        link.click()
+    opened.value.wait_for_timeout(1000)
+    pdf = wait_until(lambda: next((r for r in seen if r.url.endswith(f"/{guid}.pdf")), None))
+    assert pdf is not None, [r.url for r in seen]
+    assert pdf.url.startswith("http://localhost:") and pdf.status == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("inline")
+    assert opened.value.url == pdf.url  # opened in its own tab, in Chromium's PDF viewer
+    assert httpx.get(pdf.url).content.startswith(b"%PDF")
+    assert page.url == f"{served.url}/{guid}"  # the record page stays as it was
+    download = httpx.get(f"{served.url}/{guid}/pdf")  # on the console's origin: a download
+    assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_in_progress_capture_refreshes_until_it_plays_and_failed_says_why(
+    served: Served, profile: Callable[[], Any]
+) -> None:
+    guid = served.capture("alice", "/slow.html", wacz=True)
+    page = profile()
+    page.goto(f"{served.url}/{guid}")  # while the page is still being loaded
+    status = page.locator("p[role=status]").inner_text()
+    assert "This page refreshes until it is done" in status, status
+    assert page.locator("iframe.replay").count() == 0
+    # the page reloads itself (every 3 s) until the capture is done, then replays it
+    page.wait_for_selector("iframe.replay", timeout=240_000)
+    assert page.url == f"{served.url}/{guid}"
+    assert "Succeeded" in page.inner_text("header.banner")
+    assert page.locator("p[role=status]").count() == 0  # no longer refreshing
+
+    # a link-local address (a cloud's metadata service): refused while capturing
+    response = httpx.post(
+        f"{served.url}/v1/archives",
+        json={"url": "http://169.254.169.254/latest/meta-data/"},
+        headers={"Authorization": f"ApiKey {served.keys['alice']}"},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    failed = response.json()["guid"]
+    assert served.wait("alice", failed)["status"] == "failed"
+    page.goto(f"{served.url}/{failed}")
+    reason = page.locator("p[role=alert]").inner_text()
+    assert reason.startswith("This capture failed: ") and "no reason" not in reason, reason
+    assert "target refused: 169.254.0.0/16" in reason, reason  # the rule it matched
+    assert page.locator("iframe.replay").count() == 0
+    assert "Failed" in page.inner_text("header.banner")

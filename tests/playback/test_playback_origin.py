@@ -7,9 +7,11 @@ the embed page and the archives a valid token names.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +19,7 @@ from fastapi.testclient import TestClient
 from custos.capture_contents import resources, visible_text
 from custos.db import session_scope
 from custos.errors import ConfigError, NotFound
-from custos.models import Capture
+from custos.models import ArchiveResult, Capture, ResultStatus
 from custos.playback import check_token, issue_token, may_play, playback_origin
 from custos.settings import load_settings
 from tests.playback.stored import stored_capture, user
@@ -138,6 +140,61 @@ def test_embed_and_archive_need_a_valid_token(play: TestClient, console: TestCli
         row.user_deleted = True
     assert play.get(f"/embed/{token}").status_code == 404
     assert play.get(f"/archive/{token}/{capture.guid}.warc.gz").status_code == 404
+
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def _with_pdf(capture: Capture) -> None:
+    (Path(capture.directory or "") / "pdf-snapshot.pdf").write_bytes(PDF)
+    with session_scope() as s:
+        s.add(
+            ArchiveResult(
+                capture_uuid=capture.uuid,
+                extractor="pdf",
+                status=ResultStatus.SUCCEEDED,
+                output="pdf-snapshot.pdf",
+            )
+        )
+
+
+def test_pdf_is_viewed_inline_from_the_playback_origin_only(
+    play: TestClient, console: TestClient
+) -> None:
+    owner, _ = user()
+    capture = stored_capture(owner, "http://example.test/printed", "printed words")
+    _with_pdf(capture)
+    record = console.get(f"/{capture.guid}")
+    assert record.status_code == 200
+    view = re.search(r'href="(http://localhost[^"]+)" id="pdf-view"', record.text)
+    assert view is not None, record.text
+    address = urlsplit(view.group(1))
+    assert address.path.endswith(f"/{capture.guid}.pdf")
+    shown = play.get(address.path)
+    assert shown.status_code == 200 and shown.content == PDF
+    assert shown.headers["content-type"] == "application/pdf"
+    assert shown.headers["content-disposition"].startswith("inline")
+    assert shown.headers["x-content-type-options"] == "nosniff"
+    assert "set-cookie" not in shown.headers
+
+    # the console's origin never shows it: a download under a sandboxing CSP
+    download = console.get(f"/{capture.guid}/pdf")
+    assert download.status_code == 200 and download.content == PDF
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert download.headers["content-security-policy"].startswith("sandbox")
+    assert console.get(address.path).status_code == 404
+
+    token = address.path.split("/")[2]
+    other = stored_capture(owner, "http://example.test/unprinted", "no pdf")
+    assert play.get(f"/pdf/{token}/{other.guid}.pdf").status_code == 404  # not its token
+    assert play.get(f"/pdf/{issue_token(other.guid)}/{other.guid}.pdf").status_code == 404
+    assert play.get(f"/pdf/{token}/{capture.guid}.html").status_code == 404
+    assert 'id="pdf-view"' not in console.get(f"/{other.guid}").text
+    with session_scope() as s:
+        row = s.get(Capture, capture.uuid)
+        assert row is not None
+        row.user_deleted = True
+    assert play.get(address.path).status_code == 404
 
 
 def test_who_may_play() -> None:

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from custos.capture_search import find_captures, matches, reindex, words
+from custos.capture_views import list_captures
 from custos.db import get_engine, session_scope
 from custos.models import Capture
 from tests.playback.stored import stored_capture, user
@@ -122,3 +123,22 @@ def test_perma_and_archivebox_search_by_page_text(tc: TestClient) -> None:
     )
     assert cli.status_code == 200, cli.text
     assert [r["id"] for r in cli.json()["result"]] == [capture.uuid]
+
+
+def test_console_list_searches_page_text_paged_on_the_server() -> None:
+    owner, _ = user()
+    other, _ = user()
+    made = [
+        stored_capture(owner, f"http://console-list.test/{n}", f"A narwhal, number {n}.")
+        for n in range(5)
+    ]
+    stored_capture(owner, "http://console-list.test/plain", "Only a dolphin here.")
+    stored_capture(other, "http://console-list.test/theirs", "Their narwhal.")
+    first = list_captures(owner, page=1, per_page=2, q="narwhal")
+    assert first.total == 5 and first.pages == 3 and len(first.rows) == 2
+    pages = [list_captures(owner, page=n, per_page=2, q="NARWHAL") for n in (1, 2, 3)]
+    assert [r.guid for p in pages for r in p.rows] == [c.guid for c in reversed(made)]
+    assert list_captures(owner, q="narwhal number 3").rows[0].guid == made[3].guid
+    assert list_captures(owner, q="unicornfish").total == 0
+    assert list_captures(owner, q="100%_").total == 0  # LIKE wildcards match themselves
+    assert list_captures(owner, q=made[0].guid[:6]).total >= 1  # part of a GUID

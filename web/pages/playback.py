@@ -6,7 +6,9 @@
   (``custos.playback``); in-progress captures refresh, failed ones say why;
 - ``GET /<GUID>/screenshot``, ``/pdf``, ``/provenance``, ``/warc``, ``/wacz``: the
   files (archived bytes are never rendered as a page of this origin: each is an
-  image, a download, or served under ``Content-Security-Policy: sandbox``);
+  image, a download, or served under ``Content-Security-Policy: sandbox``); the PDF
+  is viewed inline from the playback origin (``custos.playback.pdf_url``), and is a
+  download here;
 - ``GET /<GUID>/dom``: the saved DOM as text; ``GET /<GUID>/resources``: every
   recorded resource of the WARC (URL, status, MIME type, size);
 - ``GET /archive/<timestamp>/``: ArchiveBox's snapshot page, sent to the record.
@@ -31,7 +33,7 @@ from custos.capture_contents import OUTPUT_VIEWS, output_file, resources, visibl
 from custos.db import session_scope
 from custos.errors import NotFound
 from custos.models import Capture, User
-from custos.playback import Record, issue_token, playback_origin, record
+from custos.playback import Record, embed_url, pdf_url, playback_origin, record
 from web import security
 from web.console import current_session, page_router, render
 
@@ -68,6 +70,13 @@ async def _viewer(request: Request) -> User | None:
     return found[0] if found else None
 
 
+def _views(found: Record) -> dict[str, Any]:
+    """What every page of the record shows: the record, and its PDF's inline address
+    on the playback origin (a PDF may carry scripts: never shown on this origin)."""
+    pdf_view = pdf_url(found.capture.guid) if "pdf" in found.outputs else None
+    return {"r": found, "c": found.capture, "pdf_view": pdf_view}
+
+
 def _record(user: User | None, guid: str) -> Record:
     with session_scope() as s:
         return record(s, user, guid)
@@ -88,11 +97,11 @@ async def record_page(request: Request, guid: str) -> Response:
     user = await _viewer(request)
     found = await run_in_threadpool(_record, user, guid)
     origin = playback_origin()
-    embed = f"{origin}/embed/{issue_token(found.capture.guid)}" if found.playable else None
+    embed = embed_url(found.capture.guid) if found.playable else None
     response = render(
         request,
         "captures/record.html",
-        {"r": found, "c": found.capture, "embed": embed, "sandbox": FRAME_SANDBOX},
+        {**_views(found), "embed": embed, "sandbox": FRAME_SANDBOX},
     )
     response.headers["Content-Security-Policy"] = f"{security.CSP}; frame-src {origin}"
     if found.in_progress:
@@ -156,7 +165,7 @@ async def dom(request: Request, guid: str) -> Response:
     return render(
         request,
         "captures/dom.html",
-        {"r": found, "c": found.capture, "text": text, "source": source},
+        {**_views(found), "text": text, "source": source},
     )
 
 
@@ -169,9 +178,7 @@ def _resources(user: User | None, guid: str) -> tuple[Record, list[Any]]:
 async def resource_list(request: Request, guid: str) -> Response:
     """Every recorded resource of the capture's WARC."""
     found, rows = await run_in_threadpool(_resources, await _viewer(request), guid)
-    return render(
-        request, "captures/resources.html", {"r": found, "c": found.capture, "rows": rows}
-    )
+    return render(request, "captures/resources.html", {**_views(found), "rows": rows})
 
 
 _TIMESTAMP = re.compile(r"^\d+(\.\d+)?$")
