@@ -7,7 +7,9 @@ from the settings. Concurrency comes from the settings too: at most
 ``CUSTOS_FLOW_RUN_LIMIT`` runs at once in this runner, and each flow's
 deployment gets its ``CUSTOS_FLOW_LIMITS`` entry as its concurrency limit.
 Runs execute in subprocesses of this process (one process group: stopping the
-group stops them all).
+group stops them all), forked from a process that has imported the flows once
+(``custos.runtime.warm``) instead of a new interpreter each
+(``CUSTOS_FLOW_PROCESS=spawn``: Prefect's own new interpreter).
 
 Before serving, the runner writes ``<home>/run/runner.json`` with its identity:
 its pid (its process group), a new boot id and its start time. A flow run still
@@ -27,6 +29,7 @@ from typing import Any
 
 from custos.dispatch import DEPLOYMENT_NAME, FLOWS, load_flow
 from custos.models import utcnow
+from custos.runtime import warm
 from custos.runtime.pool import collision_options
 from custos.settings import Settings, get_settings
 
@@ -113,6 +116,8 @@ def main() -> None:
         )
     settings = get_settings()
     deps = deployments(settings)
+    if settings.flow_process == "forkserver":
+        warm.start(warm.use_forkserver(sorted({entry.split(":")[0] for entry in FLOWS.values()})))
     write_runner_info(settings.run_dir, [f"{d.flow_name}/{d.name}" for d in deps])
     serve(*deps, limit=settings.flow_run_limit, print_starting_message=True)
 
