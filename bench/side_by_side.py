@@ -340,6 +340,35 @@ def start_custos(scratch: Path, extra_env: dict[str, str]) -> Custos:
     )
 
 
+def phases(transfer: str, sip: str | None) -> dict[str, float]:
+    """Where a transfer's seconds went, from the database: its creation to its first
+    job (the flow run's queueing and start), its jobs, the gap to the SIP's first job
+    (the ingest run's submission, queueing and start), the SIP's jobs."""
+    from sqlalchemy import func, select
+
+    from custos.db import session_scope
+    from custos.models import Job, Unit
+
+    def span(s: Any, unit: str) -> tuple[Any, Any]:
+        row = s.execute(
+            select(func.min(Job.started_at), func.max(Job.ended_at)).where(
+                Job.unit_uuid == unit  # type: ignore[arg-type]
+            )
+        ).one()
+        return row[0], row[1]
+
+    with session_scope() as s:
+        unit = s.get(Unit, transfer)
+        assert unit is not None
+        created = unit.created_at
+        t0, t1 = span(s, transfer)
+        i0, i1 = span(s, sip) if sip else (None, None)
+    out = {"to_first_job": t0 - created, "transfer_jobs": t1 - t0}
+    if i0 is not None and i1 is not None:
+        out.update({"to_ingest_first_job": i0 - t1, "ingest_jobs": i1 - i0})
+    return {k: round(v.total_seconds(), 2) for k, v in out.items()}
+
+
 # -- runs and lines --------------------------------------------------------------
 
 
@@ -496,6 +525,7 @@ def run_all(args: argparse.Namespace, a3m: Path | None, samples: Path, custos: C
             (custos.source_path / name / "one.txt").write_text(f"one file, transfer {i}\n")
             one.append(measured(custos, partial(custos.package, client, name, COPY_CONFIG)))
         walls = [r["wall_s"] for r in one]
+        spans = [phases(r["unit"], r["sip"]) for r in one]
         print(json.dumps({
             "bench": "side_by_side",
             "workload": f"latency: {len(one)} one-file transfers, API v2beta/package to stored AIP",
@@ -505,6 +535,11 @@ def run_all(args: argparse.Namespace, a3m: Path | None, samples: Path, custos: C
             "custos_cpu_s_per_transfer": median(one, "cpu_s"),
             "custos_largest_rss_mib": max(r["largest_rss_mib"] for r in one),
             "load_avg": [round(v, 1) for v in os.getloadavg()],
+            "phases_median_s": {
+                key: round(statistics.median(p[key] for p in spans if key in p), 2)
+                for key in ("to_first_job", "transfer_jobs", "to_ingest_first_job", "ingest_jobs")
+                if any(key in p for p in spans)
+            },
             "runs": [{k: r[k] for k in ("wall_s", "status", "cpu_s")} for r in one],
         }), flush=True)  # fmt: skip
 

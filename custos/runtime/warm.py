@@ -18,7 +18,11 @@ still pickled and sent to the new process, and its environment is set there
 before the flow starts.
 
 The forkserver imports only modules: it opens no database connection and
-starts no thread, so a fork of it is as clean as a new interpreter.
+starts no thread, so a fork of it is as clean as a new interpreter. A fork
+copies only the thread that forks, so a module that starts threads when
+imported must not be imported there (pygfried starts Go's runtime: it is
+imported on first use, ``tasks.tools.siegfried``); a test checks that the
+forkserver runs one thread once every flow is imported.
 """
 
 from __future__ import annotations
@@ -61,8 +65,8 @@ def use_forkserver(modules: Iterable[str]) -> BaseContext:
 
 
 def start(context: BaseContext) -> None:
-    """Start the forkserver now (it imports the preloaded modules), so the first flow
-    run does not wait for it."""
+    """Start the forkserver now (it imports the preloaded modules meanwhile), so the
+    first flow run waits less for it."""
     from multiprocessing import forkserver
 
     assert context.get_start_method() == "forkserver"

@@ -6,12 +6,14 @@ import json
 import multiprocessing
 import os
 from collections.abc import Iterator
+from multiprocessing import forkserver as forkserver_module
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
 import prefect.flow_engine as engine
 import pytest
 
+from custos.dispatch import FLOWS
 from custos.runtime import warm
 
 #: Run in the new process (a builtin, so nothing of this test module is imported there):
@@ -25,12 +27,13 @@ open(OUT, "w").write(json.dumps(["flows.transfer" in sys.modules, os.getppid(), 
 @pytest.fixture
 def forkserver() -> Iterator[BaseContext]:
     real = engine.multiprocessing
-    context = warm.use_forkserver(["flows.transfer"])
+    context = warm.use_forkserver(sorted({entry.split(":")[0] for entry in FLOWS.values()}))
     try:
         yield context
     finally:
         engine.multiprocessing = real
         context.set_forkserver_preload([])
+        forkserver_module._forkserver._stop()  # the next user starts a fresh one
 
 
 def test_prefect_spawn_contexts_become_the_preloaded_forkserver(
@@ -49,3 +52,19 @@ def test_prefect_spawn_contexts_become_the_preloaded_forkserver(
     assert preloaded  # imported by the forkserver, before the run's code asked for it
     assert parent != os.getpid()  # forked by the server, not by this process
     assert group == os.getpgrp()  # stopping the runner's group stops the run too
+
+
+def test_the_forkserver_runs_one_thread_once_every_flow_is_imported(
+    forkserver: BaseContext,
+) -> None:
+    """A fork copies only the forking thread: a module that starts threads when
+    imported (Go's runtime in pygfried did) would leave every flow run with a
+    runtime missing its threads, hanging at its first call."""
+    warm.start(forkserver)
+    first = forkserver.Process(target=exec, args=("pass",))
+    first.start()  # answered only once the server has imported everything
+    first.join(180)
+    assert first.exitcode == 0
+    server = forkserver_module._forkserver._forkserver_pid
+    assert server is not None
+    assert len(os.listdir(f"/proc/{server}/task")) == 1
