@@ -42,6 +42,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -282,8 +283,6 @@ class Custos:
                         child.unlink(missing_ok=True)
 
     def stop(self) -> None:
-        import signal
-
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(60)
@@ -452,6 +451,7 @@ def main() -> None:
     parser.add_argument("--serve-env", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting of the serve (e.g. CUSTOS_FLOW_PROCESS=spawn)")  # fmt: skip
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the serve on the way out
     args.only = [w.strip() for w in args.only.split(",") if w.strip()]
     unknown = sorted(set(args.only) - set(WORKLOADS))
     if unknown:
