@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, insert, select, update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from custos.db import get_engine, session_scope
 from custos.faults import fault
@@ -187,8 +187,10 @@ class Recorder:
         name: str,
         link_uuid: str | None = None,
         status: JobStatus = JobStatus.PROCESSING,
+        output: str | None = None,
     ) -> str:
-        """Create a job row for the unit and return its uuid."""
+        """Create a job row for the unit and return its uuid (the unit's status is
+        brought up to date in the same transaction)."""
         with session_scope(self.engine) as s:
             unit = s.get(Unit, unit_uuid)
             if unit is None:
@@ -210,12 +212,13 @@ class Recorder:
                 created_at=now,
                 started_at=now,
                 ended_at=now if status in (JobStatus.COMPLETE, JobStatus.FAILED) else None,
+                output=output,
             )
             s.add(job)
             unit.updated_at = now
             s.flush()
             job_uuid = job.uuid
-        self.refresh_status(unit_uuid)
+            self._refresh_in(s, unit_uuid)
         return job_uuid
 
     def finish_job(self, job_uuid: str, status: JobStatus, output: str | None = None) -> None:
@@ -228,8 +231,8 @@ class Recorder:
             job.ended_at = utcnow()
             if output is not None:
                 job.output = output[-20000:]
-            unit_uuid = job.unit_uuid
-        self.refresh_status(unit_uuid)
+            s.flush()
+            self._refresh_in(s, job.unit_uuid)
 
     @contextmanager
     def job(
@@ -254,9 +257,9 @@ class Recorder:
             finish=(handle.uuid, handle.output),
             new_files=handle.new_files,
             file_changes=handle.file_changes,
+            refresh=unit_uuid,
         )
         handle.tasks, handle.events, handle.new_files, handle.file_changes = [], [], [], []
-        self.refresh_status(unit_uuid)
 
     def record_job(
         self,
@@ -268,11 +271,7 @@ class Recorder:
         output: str | None = None,
     ) -> str:
         """A job that is done the moment it is written (moves, renames, skips)."""
-        job_uuid = self.start_job(unit_uuid, microservice, name, link_uuid, status=status)
-        if output is not None:
-            with session_scope(self.engine) as s:
-                s.execute(update(Job).where(col(Job.uuid) == job_uuid).values(output=output))
-        return job_uuid
+        return self.start_job(unit_uuid, microservice, name, link_uuid, status, output)
 
     def completed_jobs(self, unit_uuid: str) -> set[str]:
         """Names of the unit's COMPLETE jobs: what a resumed flow may skip."""
@@ -293,6 +292,7 @@ class Recorder:
         finish: tuple[str, str | None] | None = None,
         new_files: list[dict[str, Any]] | None = None,
         file_changes: list[dict[str, Any]] | None = None,
+        refresh: str | None = None,
     ) -> None:
         """Insert task and event rows in one transaction (executemany).
 
@@ -300,9 +300,10 @@ class Recorder:
         ``JobHandle.event`` build them (an event's ``_agents`` is optional).
         ``finish=(job_uuid, output)`` also marks that job COMPLETE in the same
         transaction, after inserting ``new_files`` and applying ``file_changes``
-        (``JobHandle.add_files``, ``JobHandle.update_files``).
+        (``JobHandle.add_files``, ``JobHandle.update_files``); ``refresh`` names a
+        unit whose status is then brought up to date, still in that transaction.
         """
-        if not tasks and not events and finish is None:
+        if not tasks and not events and finish is None and refresh is None:
             return
         links: list[dict[str, Any]] = []
         event_rows: list[dict[str, Any]] = []
@@ -336,6 +337,8 @@ class Recorder:
                 if output is not None:
                     values["output"] = output[-20000:]
                 conn.execute(update(Job).where(col(Job.uuid) == job_uuid).values(**values))
+            if refresh is not None:
+                self._refresh_in(s, refresh)
 
     def add_files(self, files: Iterable[dict[str, Any]]) -> list[str]:
         """Insert File rows in bulk; returns their uuids."""
@@ -401,15 +404,29 @@ class Recorder:
 
     def refresh_status(self, unit_uuid: str) -> UnitStatus | None:
         """Recompute and cache the unit's status from its jobs."""
-        info = self.status_info(unit_uuid)
+        with session_scope(self.engine) as s:
+            return self._refresh_in(s, unit_uuid)
+
+    @staticmethod
+    def _refresh_in(s: Session, unit_uuid: str) -> UnitStatus | None:
+        """``refresh_status`` inside the caller's transaction: one read of the unit's
+        jobs, one write of its status (none while it has no job)."""
+        unit = s.get(Unit, unit_uuid)
+        if unit is None:
+            raise LookupError(f"unit {unit_uuid} does not exist")
+        jobs = s.execute(
+            select(col(Job.name), col(Job.microservice), col(Job.status))
+            .where(col(Job.unit_uuid) == unit_uuid)
+            .order_by(col(Job.seq).desc())
+        ).all()
+        info = derive_status(unit, [(j[0], j[1], j[2]) for j in jobs])
         if info is None:
             return None
-        with session_scope(self.engine) as s:
-            s.execute(
-                update(Unit)
-                .where(col(Unit.uuid) == unit_uuid)
-                .values(status=info.status, updated_at=utcnow())
-            )
+        s.execute(
+            update(Unit)
+            .where(col(Unit.uuid) == unit_uuid)
+            .values(status=info.status, updated_at=utcnow())
+        )
         return info.status
 
     def fail_unit(self, unit_uuid: str, message: str) -> None:

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="Flow runs executed at once by one machine: the runner of "
         "`custos serve`, or `custos worker` (`prefect worker start --limit`).",
     )
+    flow_process: Literal["forkserver", "spawn"] = Field(
+        default="forkserver",
+        description="How the runner of `custos serve` starts a flow run's process: "
+        "forked from a process that imported the flows once, or a new interpreter "
+        "(Prefect's own way, seconds slower per run).",
+    )
     flow_limits: dict[str, int] = Field(
         default_factory=lambda: dict(DEFAULT_FLOW_LIMITS),
         description="Flow runs of one flow at once across every machine (the "

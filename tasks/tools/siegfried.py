@@ -19,9 +19,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
-
-import pygfried
 
 from custos.errors import ToolFailed
 
@@ -116,8 +115,17 @@ class IdentifyReport:
         return {r.path: r for r in self.results}
 
 
+def _pygfried() -> ModuleType:
+    """pygfried, imported on first use: it starts Go's runtime and its threads, which
+    a process forked afterwards would not have (the flow-run processes are forked
+    from a process that imported the flows: ``custos.runtime.warm``)."""
+    import pygfried
+
+    return pygfried
+
+
 def _scanner(profile: Profile | None) -> Any:
-    return pygfried.Scanner(profile=profile) if profile else None
+    return _pygfried().Scanner(profile=profile) if profile else None
 
 
 def _utf8_ok(path: str) -> bool:
@@ -152,6 +160,7 @@ def identify_files(
                 alias.symlink_to(target.absolute())
                 name = str(alias)
             names.append(name)
+        pygfried = _pygfried()
         try:
             scanner = _scanner(profile)
             raw: Any = (
@@ -167,7 +176,7 @@ def identify_files(
 def _report(raw: dict[str, Any], targets: Sequence[Path], names: Sequence[str]) -> IdentifyReport:
     identifiers = raw.get("identifiers") or [{}]
     report = IdentifyReport(
-        tool_version=str(raw.get("siegfried", pygfried.version())),
+        tool_version=str(raw.get("siegfried", _pygfried().version())),
         signatures=str(identifiers[0].get("details", "")),
     )
     by_name = {f["filename"]: f for f in raw.get("files", [])}
@@ -200,4 +209,4 @@ def identify_file(path: str | Path, *, profile: Profile | None = None) -> Identi
 
 def siegfried_version() -> str:
     """The embedded Siegfried version, e.g. ``1.11.9``."""
-    return str(pygfried.version())
+    return str(_pygfried().version())

@@ -111,3 +111,37 @@ def test_values_the_database_cannot_hold_are_invalid_input() -> None:
         with pytest.raises(InvalidInput, match="cannot be stored"):
             with session_scope() as s:
                 s.add(Unit(unit_type=UnitType.TRANSFER, name="nul\x00byte"))
+
+
+def test_a_job_is_two_transactions_and_keeps_the_unit_status_current() -> None:
+    """Starting a job and finishing it each write the job and the unit's cached status
+    together: two commits per job (there were six), the status right after each."""
+    from sqlalchemy import event
+
+    from custos.db import get_engine
+
+    rec = Recorder()
+    unit = make_unit()
+    commits: list[int] = []
+    listener = lambda _conn: commits.append(1)  # noqa: E731
+    event.listen(get_engine(), "commit", listener)
+    try:
+        with rec.job(unit, "Verify transfer compliance", "Verify mets_structmap.xml compliance"):
+            with session_scope() as s:
+                unit_row = s.get(Unit, unit)
+                assert unit_row is not None and unit_row.status == UnitStatus.PROCESSING
+            started = len(commits) - 1  # the read above commits too
+        finished = len(commits) - started - 1
+        with session_scope() as s:
+            unit_row = s.get(Unit, unit)
+            assert unit_row is not None and unit_row.status == UnitStatus.PROCESSING
+        rec.record_job(unit, "Failed transfer", "Cleanup failed Transfer",
+                       status=JobStatus.FAILED, output="why")  # fmt: skip
+        with session_scope() as s:
+            unit_row = s.get(Unit, unit)
+            assert unit_row is not None and unit_row.status == UnitStatus.FAILED
+            failed = s.exec(select(Job).where(col(Job.name) == "Cleanup failed Transfer")).one()
+            assert failed.output == "why"
+    finally:
+        event.remove(get_engine(), "commit", listener)
+    assert (started, finished) == (1, 1)
