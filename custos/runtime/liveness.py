@@ -147,13 +147,16 @@ def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
     """
     import httpx
 
-    query = {
+    # Prefect's flow-run filter has no ``auto_scheduled`` field: the runs it returns
+    # say whether a schedule made them, so the choice is made here.
+    query: dict[str, Any] = {
         "flow_runs": {
             "state": {"type": {"any_": ["SCHEDULED"]}},
-            "auto_scheduled": {"eq_": True},
             "expected_start_time": {"before_": utcnow().isoformat()},
         },
+        "sort": "EXPECTED_START_TIME_ASC",
         "limit": 200,
+        "offset": 0,
     }
     dropped = 0
     for _ in range(pages):
@@ -161,8 +164,12 @@ def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
         runs.raise_for_status()
         found = runs.json()
         for run in found:
-            if httpx.delete(f"{api_url}/flow_runs/{run['id']}", timeout=30).status_code < 300:
+            if not run.get("auto_scheduled"):
+                query["offset"] += 1  # a unit's run: kept, so the next page starts after it
+            elif httpx.delete(f"{api_url}/flow_runs/{run['id']}", timeout=30).status_code < 300:
                 dropped += 1
+            else:
+                query["offset"] += 1
         if len(found) < 200:
             break
     if dropped:

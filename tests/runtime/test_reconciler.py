@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -317,3 +317,80 @@ def test_prefect_states_left_by_a_killed_runner(prefect_server: str) -> None:
         )
         assert current(str(fresh.id)) is Verdict.ALIVE
         assert judge("5f1d0d4e-0000-4000-8000-000000000000") is Verdict.LOST  # never created
+
+
+def test_missed_schedules_are_dropped_and_units_runs_kept(prefect_server: str) -> None:
+    """Against a real Prefect server: the runs a schedule made for times that passed
+    while the service was down are deleted; a run made for a unit (not by a schedule)
+    and the schedule's future runs are kept."""
+    import httpx
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import IntervalSchedule
+    from prefect.states import Scheduled
+
+    from custos.runtime.liveness import drop_late_schedules
+
+    @flow(name="schedule-probe")
+    def probe() -> None:
+        return None
+
+    now = utcnow()
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow(probe)
+        deployment = client.create_deployment(
+            flow_id,
+            "every-minute",
+            schedules=[
+                DeploymentScheduleCreate(
+                    # runs at half-minutes, never at the moment of the drop
+                    schedule=IntervalSchedule(
+                        interval=timedelta(minutes=1), anchor_date=now - timedelta(seconds=30)
+                    )
+                )
+            ],
+        )
+        made = httpx.post(
+            f"{prefect_server}/deployments/{deployment}/schedule",
+            json={
+                "start_time": (now - timedelta(minutes=10, seconds=15)).isoformat(),
+                "end_time": (now + timedelta(minutes=3)).isoformat(),
+                "min_runs": 0,
+                "max_runs": 50,
+            },
+        )
+        made.raise_for_status()
+        unit_run = client.create_flow_run_from_deployment(
+            deployment, state=Scheduled(scheduled_time=now - timedelta(minutes=5))
+        )
+
+        def scheduled() -> list[dict[str, Any]]:
+            found = httpx.post(
+                f"{prefect_server}/flow_runs/filter",
+                json={
+                    "flow_runs": {
+                        "deployment_id": {"any_": [str(deployment)]},
+                        "state": {"type": {"any_": ["SCHEDULED"]}},
+                    }
+                },
+            )
+            found.raise_for_status()
+            return list(found.json())
+
+        before = scheduled()
+        missed = [
+            r
+            for r in before
+            if r["auto_scheduled"] and datetime.fromisoformat(r["expected_start_time"]) < now
+        ]
+        assert len(missed) >= 9, before  # one a minute for the last ten minutes
+
+        assert drop_late_schedules(prefect_server) == len(missed)
+
+        after = {r["id"] for r in scheduled()}
+        assert str(unit_run.id) in after  # a unit's run is never dropped
+        assert not after & {r["id"] for r in missed}
+        assert {r["id"] for r in before if r["auto_scheduled"]} - after == {
+            r["id"] for r in missed
+        }  # the future runs stay
