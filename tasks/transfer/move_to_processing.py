@@ -98,7 +98,7 @@ def copy_in(src: Path, dest: Path) -> Copied:
     except OSError as exc:
         _remove(staging)
         if space.is_no_space(exc):
-            raise StorageError(
+            raise space.NoSpace(
                 space.message("the processing location", dest.parent, space.tree_size(src))
             ) from exc
         raise StorageError(f"cannot copy {display_path(src)} into processing: {exc}") from exc
