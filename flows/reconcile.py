@@ -4,7 +4,11 @@ replacements (``tasks.ingest.package.sweep_stores``) and expired idempotency rec
 are deleted (``custos.housekeeping``).
 
 ``custos serve`` runs it at start-up and the runner schedules it every
-``CUSTOS_RECONCILE_INTERVAL`` seconds.
+``CUSTOS_RECONCILE_INTERVAL`` seconds. A pass run by Prefect first deletes the
+scheduled chores already late (reconcile, fixity audit, watched folders: a busy
+machine's backlog), so the runners and workers, which take the oldest run first,
+reach the units' runs instead of one process per missed chore; this pass and the
+schedule's next runs do what the late ones would.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from custos import housekeeping, reconciler
 from custos.db import get_engine
 from custos.dispatch import inline_backend
 from custos.settings import get_settings
+from flows.steps import in_flow_run
 from tasks.ingest.package import sweep_stores
 
 log = logging.getLogger(__name__)
@@ -39,10 +44,31 @@ def reconcile(grace_seconds: float = reconciler.DEFAULT_GRACE.total_seconds()) -
     """Resubmit lost units, then sweep the stores and purge expired records; returns the
     resubmitted units' uuids."""
     engine = get_engine()
+    drop_backlog()
     resubmitted = reconciler.reconcile(engine, liveness(), grace=timedelta(seconds=grace_seconds))
     print(f"resubmitted {len(resubmitted)} lost unit(s): {', '.join(resubmitted) or '-'}")
     tidy(engine)
     return resubmitted
+
+
+def drop_backlog() -> int:
+    """Inside a Prefect flow run: delete the late scheduled chores (see the module doc);
+    returns how many. A failure is logged, never fatal to the pass."""
+    from prefect.settings import PREFECT_API_URL
+
+    from custos.runtime.liveness import drop_late_schedules
+
+    url = PREFECT_API_URL.value()
+    if not in_flow_run() or not url:
+        return 0
+    try:
+        dropped = drop_late_schedules(url)
+    except Exception:  # a chore: the pass goes on
+        log.exception("dropping late scheduled runs failed")
+        return 0
+    if dropped:
+        print(f"dropped {dropped} late scheduled run(s)")
+    return dropped
 
 
 def tidy(engine: Engine) -> None:

@@ -138,10 +138,12 @@ def reap_previous_runner(run_dir: Path, home: Path) -> list[int]:
 
 def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
     """Delete the interval-scheduled runs (reconcile, fixity audit, watched folders)
-    whose time passed while the service was down; returns how many.
+    whose time passed (while the service was down, or while every worker was busy);
+    returns how many.
 
     Without this a restarted runner would first start one process per missed run
-    (a reconcile every few seconds of the outage) before any unit's run. Only
+    (a reconcile every few seconds of the outage) before any unit's run; the
+    reconcile flow calls it too, for the backlog a busy machine piles up. Only
     ``auto_scheduled`` runs are touched: a unit's run is never dropped, and the
     start-up reconcile plus the schedule's next runs do what the missed ones would.
     """
@@ -166,7 +168,7 @@ def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
         if len(found) < 200:
             break
     if dropped:
-        log.warning("dropped %d scheduled run(s) missed while the service was down", dropped)
+        log.warning("dropped %d scheduled run(s) whose time had passed", dropped)
     return dropped
 
 
