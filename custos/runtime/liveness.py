@@ -149,22 +149,27 @@ def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
     """
     import httpx
 
-    query = {
+    query: dict[str, Any] = {
         "flow_runs": {
             "state": {"type": {"any_": ["SCHEDULED"]}},
-            "auto_scheduled": {"eq_": True},
             "expected_start_time": {"before_": utcnow().isoformat()},
         },
+        "sort": "EXPECTED_START_TIME_ASC",
         "limit": 200,
     }
-    dropped = 0
+    dropped = kept = 0
     for _ in range(pages):
-        runs = httpx.post(f"{api_url}/flow_runs/filter", json=query, timeout=30)
+        runs = httpx.post(f"{api_url}/flow_runs/filter", json={**query, "offset": kept}, timeout=30)
         runs.raise_for_status()
         found = runs.json()
         for run in found:
-            if httpx.delete(f"{api_url}/flow_runs/{run['id']}", timeout=30).status_code < 300:
+            # (the server cannot filter on it: units' runs are kept and paged over)
+            if not run.get("auto_scheduled"):
+                kept += 1
+            elif httpx.delete(f"{api_url}/flow_runs/{run['id']}", timeout=30).status_code < 300:
                 dropped += 1
+            else:
+                kept += 1
         if len(found) < 200:
             break
     if dropped:

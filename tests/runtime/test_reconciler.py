@@ -317,3 +317,68 @@ def test_prefect_states_left_by_a_killed_runner(prefect_server: str) -> None:
         )
         assert current(str(fresh.id)) is Verdict.ALIVE
         assert judge("5f1d0d4e-0000-4000-8000-000000000000") is Verdict.LOST  # never created
+
+
+def test_late_scheduled_chores_are_dropped_and_units_runs_kept(prefect_server: str) -> None:
+    """Against a real Prefect server: the schedule's runs whose time passed are deleted
+    (a busy machine's backlog of chores); its future runs and a unit's run are kept."""
+    import httpx
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.schedules import IntervalSchedule
+    from prefect.states import Scheduled
+
+    from custos.runtime.liveness import drop_late_schedules
+
+    @flow(name="chore-probe")
+    def chore() -> None:
+        return None
+
+    now = utcnow()
+    with get_client(sync_client=True) as client:
+        deployment = client.create_deployment(
+            flow_id=client.create_flow_from_name("chore-probe"),
+            name="late",
+            schedules=[
+                DeploymentScheduleCreate(
+                    schedule=IntervalSchedule(
+                        interval=timedelta(minutes=1), anchor_date=now - timedelta(hours=1)
+                    ),
+                )
+            ],
+            paused=False,
+        )
+        unit_run = client.create_flow_run(
+            chore, state=Scheduled(scheduled_time=now - timedelta(minutes=3))
+        )
+    res = httpx.post(
+        f"{prefect_server}/deployments/{deployment}/schedule",
+        json={
+            "start_time": (now - timedelta(minutes=5)).isoformat(),
+            "end_time": (now + timedelta(minutes=3)).isoformat(),
+            "min_runs": 1,
+            "max_runs": 20,
+        },
+    )
+    assert res.status_code < 300, res.text
+
+    def runs() -> dict[str, bool]:
+        found = httpx.post(
+            f"{prefect_server}/flow_runs/filter",
+            json={"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}, "limit": 200},
+        ).json()
+        return {
+            r["id"]: r["expected_start_time"] < utcnow().isoformat()
+            for r in found
+            if r["deployment_id"] == str(deployment) or r["id"] == str(unit_run.id)
+        }
+
+    before = runs()
+    late = {i for i, past in before.items() if past} - {str(unit_run.id)}
+    assert late and any(not past for past in before.values())  # some late, some to come
+    assert drop_late_schedules(prefect_server) >= len(late)
+    after = runs()
+    assert str(unit_run.id) in after  # a unit's run is never dropped
+    assert not late & set(after)
+    assert {i for i, past in before.items() if not past} <= set(after)
