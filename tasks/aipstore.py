@@ -238,7 +238,8 @@ def _copier(point: str) -> Callable[[str, str], object]:
 
 
 def _copy_file_hashing(src: Path, dst: Path, point: str) -> str:
-    """:func:`copy_file_hashing`, in chunks with the fault point after the first."""
+    """:func:`copy_file_hashing`; under a crash test (``CUSTOS_FAULT`` set) in chunks,
+    with the fault point after the first, so a kill there leaves a partial copy."""
     if not os.environ.get(faults.ENV):
         return copy_file_hashing(src, dst)
     with src.open("rb") as fin, dst.open("wb") as fout:
