@@ -136,7 +136,7 @@ def reap_previous_runner(run_dir: Path, home: Path) -> list[int]:
     return killed
 
 
-def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
+def drop_late_schedules(api_url: str, *, late_by: timedelta = timedelta(0), pages: int = 50) -> int:
     """Delete the interval-scheduled runs (reconcile, fixity audit, watched folders)
     whose time passed (while the service was down, or while every worker was busy);
     returns how many.
@@ -146,13 +146,16 @@ def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
     reconcile flow calls it too, for the backlog a busy machine piles up. Only
     ``auto_scheduled`` runs are touched: a unit's run is never dropped, and the
     start-up reconcile plus the schedule's next runs do what the missed ones would.
+    With a runner or workers up, only runs late by more than ``late_by`` are dropped:
+    one just due is being started, and deleting it under its runner would lose the
+    runner's slot for it.
     """
     import httpx
 
     query: dict[str, Any] = {
         "flow_runs": {
             "state": {"type": {"any_": ["SCHEDULED"]}},
-            "expected_start_time": {"before_": utcnow().isoformat()},
+            "expected_start_time": {"before_": (utcnow() - late_by).isoformat()},
         },
         "sort": "EXPECTED_START_TIME_ASC",
         "limit": 200,
