@@ -42,6 +42,18 @@ POINTS: dict[str, str] = {
     "extract-packages:registered": "the extracted files registered, the job not complete",
     "create-sip:moving": "some objects moved into the SIP folder, others not yet",
     "normalize:made": "derivatives written to the SIP, their rows not yet recorded",
+    "prepare-aip:bagging": "some SIP files linked into the AIP bag, no tag files yet",
+    "prepare-aip:bagged": "the AIP bag built, not yet verified, its job not complete",
+    "compress:writing": "the AIP archive partly written under its staging name",
+    "compress:written": "the AIP archive whole under its staging name, not yet renamed",
+    "prepare-dip:copying": "the DIP's thumbnails copied, its METS not yet",
+    "store-dip:copying": "the DIP partly copied into the DIP store under a .tmp- name",
+    "store-dip:stored": "the DIP under its final name, its Package row not yet STORED",
+    "store:copying": "the AIP partly copied into the AIP store under a .tmp- name",
+    "store:stored": "the AIP under its final name, its Package row not yet STORED",
+    "remove-processing:removing": "the packaging folder removed, the SIP folder not yet",
+    "reingest:unpacking": "the stored AIP's payload partly copied into processing",
+    "reingest:unpacked": "the payload in place in processing, its job not yet complete",
     "job:events-written": "a job's tasks and events written, the job not yet complete",
 }
 

@@ -49,6 +49,7 @@ from prefect.context import FlowRunContext
 from custos.db import is_transient
 from custos.recorder import Recorder
 from custos.steps import Outcome, should_retry
+from tasks import space
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,10 @@ def _delay(seconds: Any, attempt: int) -> float:
 
 
 def record_failure(unit_uuid: str, step: str, exc: BaseException) -> None:
-    """The failure path of transfers and SIPs: FAILED, with "<step>: <reason>" kept."""
-    Recorder().fail_unit(unit_uuid, f"{step}: {exc}")
+    """The failure path of transfers and SIPs: FAILED, with "<step>: <reason>" kept
+    (a full filesystem, met anywhere, is said as the location that is full)."""
+    reason = space.located(exc) or exc
+    Recorder().fail_unit(unit_uuid, f"{step}: {reason}")
 
 
 def walk(

@@ -33,6 +33,7 @@ from uuid import UUID
 
 from custos import __version__
 from custos.errors import InvalidInput, StorageError
+from custos.faults import fault
 from custos.fixity import hash_files
 from custos.stored_aips import ALGORITHM
 
@@ -111,6 +112,7 @@ def _copy_payload(sip_dir: Path, data: Path, entries: list[str]) -> tuple[list[s
                     )
                 linked += _link_or_copy(path, data / rel / name, state)
                 files.append((rel / name).as_posix())
+                fault("prepare-aip:bagging")
     return files, linked
 
 

@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from custos import faults
 from custos.errors import FixityMismatch, InvalidInput, StorageError, ToolFailed
+from custos.faults import fault
 from custos.stored_aips import (
     TMP_PREFIX,
     StoredAIP,
@@ -221,6 +223,8 @@ def store_aip(
     token: Callable[[], str] = _token,
     verify: Callable[[Path], list[str]] | None = None,
     name: str | None = None,
+    where: str = "the AIP store",
+    point: str = "store",
 ) -> StoredAIP:
     """Copy a packaged AIP (archive file or bag directory) into ``store_dir`` safely.
 
@@ -229,6 +233,8 @@ def store_aip(
     default the source's.
     A directory's copy is validated as a bag, or by ``verify`` (its problems) when
     given: a DIP is stored the same way, checked against its source's digests.
+    ``where`` names the store in a full-disk message; ``point`` is the step of the
+    fault point reached while copying (``<point>:copying``, :mod:`custos.faults`).
 
     Raises:
         StorageError: the final name is taken, or the copy cannot be written.
@@ -243,13 +249,11 @@ def store_aip(
     needed = 0
     try:
         needed = space.tree_size(source)
-        space.require_space(store_dir, needed, "the AIP store")  # no copy bound to fail
+        space.require_space(store_dir, needed, where)  # no copy bound to fail
         store_dir.mkdir(parents=True, exist_ok=True)
         linking = _same_filesystem(source, store_dir)
         if source.is_dir():
-            shutil.copytree(
-                source, tmp, symlinks=True, copy_function=_link_or_copy if linking else shutil.copy2
-            )
+            shutil.copytree(source, tmp, symlinks=True, copy_function=_copier(point, linking))
             problems = (
                 verify(tmp)
                 if verify is not None
@@ -264,7 +268,11 @@ def store_aip(
             size = _fsync_tree(tmp)
             digest = None
         else:
-            digest = link_file_hashing(source, tmp) if linking else copy_file_hashing(source, tmp)
+            if linking:
+                digest = link_file_hashing(source, tmp)
+                fault(f"{point}:copying")
+            else:
+                digest = _copy_file_hashing(source, tmp, point)
             expected = expected_sha256 or file_sha256(source)
             if digest != expected:
                 raise FixityMismatch(str(final), "sha256", expected, digest)
@@ -274,13 +282,38 @@ def store_aip(
         fsync_path(store_dir)
     except BaseException as exc:
         remove(tmp)
-        full = space.no_space(exc, store_dir, needed, "the AIP store")
+        full = space.no_space(exc, store_dir, needed, where)
         if full is not None:
             raise full from exc
         if isinstance(exc, OSError):
             raise StorageError(f"cannot store {source.name} in {store_dir}: {exc}") from exc
         raise
     return StoredAIP(final, size, digest)
+
+
+def _copier(point: str, linking: bool) -> Callable[[str, str], object]:
+    """shutil.copytree's copy function (a hard link on one filesystem, else a copy),
+    with the fault point after each file."""
+
+    def copy(src: str, dst: str) -> object:
+        done = _link_or_copy(src, dst) if linking else shutil.copy2(src, dst)
+        fault(f"{point}:copying")
+        return done
+
+    return copy
+
+
+def _copy_file_hashing(src: Path, dst: Path, point: str) -> str:
+    """:func:`copy_file_hashing`; under a crash test (``CUSTOS_FAULT`` set) in chunks,
+    with the fault point after the first, so a kill there leaves a partial copy."""
+    if not os.environ.get(faults.ENV):
+        return copy_file_hashing(src, dst)
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while chunk := fin.read(_CHUNK):
+            fout.write(chunk)
+            fout.flush()
+            fault(f"{point}:copying")
+    return file_sha256(dst)
 
 
 def leftovers(store_dir: Path, prefixes: tuple[str, ...] = LEFTOVER_PREFIXES) -> list[Path]:

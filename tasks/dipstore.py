@@ -59,5 +59,10 @@ def store_dip_copy(
         InvalidInput: the copy does not match ``expected`` (``details`` lists how).
     """
     return aipstore.store_aip(
-        dip, store_dir, name=name, verify=lambda copy: problems(copy, expected)
+        dip,
+        store_dir,
+        name=name,
+        verify=lambda copy: problems(copy, expected),
+        where="the DIP store",
+        point="store-dip",
     )

@@ -136,44 +136,47 @@ def reap_previous_runner(run_dir: Path, home: Path) -> list[int]:
     return killed
 
 
-def drop_late_schedules(api_url: str, *, pages: int = 50) -> int:
+def drop_late_schedules(api_url: str, *, late_by: timedelta = timedelta(0), pages: int = 50) -> int:
     """Delete the interval-scheduled runs (reconcile, fixity audit, watched folders)
-    whose time passed while the service was down; returns how many.
+    whose time passed (while the service was down, or while every worker was busy);
+    returns how many.
 
     Without this a restarted runner would first start one process per missed run
-    (a reconcile every few seconds of the outage) before any unit's run. Only
+    (a reconcile every few seconds of the outage) before any unit's run; the
+    reconcile flow calls it too, for the backlog a busy machine piles up. Only
     ``auto_scheduled`` runs are touched: a unit's run is never dropped, and the
     start-up reconcile plus the schedule's next runs do what the missed ones would.
+    With a runner or workers up, only runs late by more than ``late_by`` are dropped:
+    one just due is being started, and deleting it under its runner would lose the
+    runner's slot for it.
     """
     import httpx
 
-    # Prefect's flow-run filter has no ``auto_scheduled`` field: the runs it returns
-    # say whether a schedule made them, so the choice is made here.
     query: dict[str, Any] = {
         "flow_runs": {
             "state": {"type": {"any_": ["SCHEDULED"]}},
-            "expected_start_time": {"before_": utcnow().isoformat()},
+            "expected_start_time": {"before_": (utcnow() - late_by).isoformat()},
         },
         "sort": "EXPECTED_START_TIME_ASC",
         "limit": 200,
-        "offset": 0,
     }
-    dropped = 0
+    dropped = kept = 0
     for _ in range(pages):
-        runs = httpx.post(f"{api_url}/flow_runs/filter", json=query, timeout=30)
+        runs = httpx.post(f"{api_url}/flow_runs/filter", json={**query, "offset": kept}, timeout=30)
         runs.raise_for_status()
         found = runs.json()
         for run in found:
+            # (the server cannot filter on it: units' runs are kept and paged over)
             if not run.get("auto_scheduled"):
-                query["offset"] += 1  # a unit's run: kept, so the next page starts after it
+                kept += 1
             elif httpx.delete(f"{api_url}/flow_runs/{run['id']}", timeout=30).status_code < 300:
                 dropped += 1
             else:
-                query["offset"] += 1
+                kept += 1
         if len(found) < 200:
             break
     if dropped:
-        log.warning("dropped %d scheduled run(s) missed while the service was down", dropped)
+        log.warning("dropped %d scheduled run(s) whose time had passed", dropped)
     return dropped
 
 

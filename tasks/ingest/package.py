@@ -28,7 +28,8 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from custos.db import get_engine, session_scope
-from custos.errors import FixityMismatch, StorageError
+from custos.errors import FixityMismatch, StorageError, ToolFailed
+from custos.faults import fault
 from custos.models import (
     File,
     Location,
@@ -41,13 +42,14 @@ from custos.models import (
 )
 from custos.storage import default_location, get_location
 from custos.stored_aips import verify_aip_bag
-from tasks import aipreplace, aipstore, dipstore
+from tasks import aipreplace, aipstore, dipstore, space
 from tasks.aip_bag import build_aip_bag
-from tasks.tools.compress import Compression, CompressionResult, compress_aip
+from tasks.tools.compress import Compression, CompressionResult, archive_name, compress_aip
 
 from .sip import Sip, sip_files
 
 log = logging.getLogger(__name__)
+PROCESSING = "the processing location"
 _LOCATION_URI = re.compile(r"^/api/v2/location/(?P<id>[^/]+)/(?:(?P<purpose>[A-Z]{2})/)?$")
 
 
@@ -98,18 +100,35 @@ def known_checksums(sip: Sip, engine: Engine | None = None) -> dict[str, str]:
     }
 
 
+def bag_path(sip: Sip) -> Path:
+    """Where :func:`build_bag` builds the SIP's AIP bag."""
+    return work_dir(sip) / f"{sip.name}-{sip.uuid}"
+
+
 def build_bag(sip: Sip, engine: Engine | None = None) -> Path:
-    """Build the AIP bag afresh in the work folder (a previous attempt is discarded)."""
+    """Build the AIP bag afresh in the work folder (a previous attempt is discarded).
+
+    Raises:
+        NoSpace: the processing location filled up (the partial bag is removed).
+    """
     work = work_dir(sip)
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    result = build_aip_bag(
-        sip.path,
-        work,
-        name=sip.name,
-        sip_uuid=UUID(sip.uuid),
-        checksums=known_checksums(sip, engine),
-    )
+    try:
+        work.mkdir(parents=True)
+        result = build_aip_bag(
+            sip.path,
+            work,
+            name=sip.name,
+            sip_uuid=UUID(sip.uuid),
+            checksums=known_checksums(sip, engine),
+        )
+    except (OSError, StorageError) as exc:
+        full = space.no_space(exc, sip.path.parent, space.tree_size(sip.path), PROCESSING)
+        if full is None:
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        raise full from exc
+    fault("prepare-aip:bagged")
     return result.path
 
 
@@ -121,9 +140,23 @@ def verify_bag(bag: Path, sip_uuid: str) -> list[str]:
 
 def compress(bag: Path, method: Compression, level: int) -> Packaged:
     """Package the bag as configured (``UNCOMPRESSED`` keeps the directory) and start
-    writing it to the disk (``aipstore.start_writeback``)."""
+    writing it to the disk (``aipstore.start_writeback``).
+
+    An archive left by an attempt that was not recorded is made again.
+
+    Raises:
+        NoSpace: the processing location filled up (nothing partial is kept).
+    """
     chosen = None if method in (Compression.SEVEN_Z_COPY, Compression.UNCOMPRESSED) else level
-    result: CompressionResult = compress_aip(bag, bag.parent, method=method, level=chosen)
+    if method is not Compression.UNCOMPRESSED:
+        (bag.parent / archive_name(bag, method)).unlink(missing_ok=True)
+    try:
+        result: CompressionResult = compress_aip(bag, bag.parent, method=method, level=chosen)
+    except (OSError, StorageError, ToolFailed) as exc:
+        full = space.no_space(exc, bag.parent.parent, space.tree_size(bag), PROCESSING)
+        if full is None:
+            raise
+        raise full from exc
     aipstore.start_writeback(result.path)  # to disk while it is verified, not after
     return Packaged(result.path, bag, method, result.sha256, result.size, result.event_detail)
 
@@ -335,6 +368,7 @@ def store(
         stored = aipstore.store_aip(packaged.path, store_dir, expected_sha256=packaged.sha256)
     if packaged.sha256 and stored.sha256 and stored.sha256 != packaged.sha256:
         raise FixityMismatch(final.name, "sha256", packaged.sha256, stored.sha256)
+    fault("store:stored")  # a re-run finds it under its final name and verifies it
     with session_scope(engine) as s:
         row = s.get(Package, sip.uuid)
         assert row is not None
@@ -362,7 +396,8 @@ def prepare_dip(sip: Sip) -> Path | None:
         return None
     if (sip.path / "thumbnails").is_dir():
         shutil.copytree(sip.path / "thumbnails", dip / "thumbnails", dirs_exist_ok=True)
-    shutil.copy2(sip.mets_path, dip / sip.mets_path.name)
+    fault("prepare-dip:copying")
+    shutil.copy2(sip.mets_path, dip / sip.mets_path.name)  # whole again if redone
     return dip
 
 
@@ -409,6 +444,7 @@ def store_dip(sip: Sip, dip: Path, location: Location, engine: Engine | None = N
         size = aipstore.stored_size(final)
     else:
         size = dipstore.store_dip_copy(dip, store_dir, final.name, expected).size
+    fault("store-dip:stored")  # a re-run finds it under its final name and checks it
     with session_scope(engine) as s:
         row = s.get(Package, package_uuid)
         assert row is not None
@@ -429,4 +465,5 @@ def cleanup(sip: Sip) -> None:
 def remove_processing_directory(sip: Sip) -> None:
     """Remove the SIP's directory and its packaging folder from processing."""
     cleanup(sip)
+    fault("remove-processing:removing")
     shutil.rmtree(sip.path, ignore_errors=True)

@@ -15,7 +15,6 @@ exist are updated, events that exist are left alone, and a file that already got
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from sqlmodel import col, select
 
 from custos.db import session_scope
 from custos.errors import InvalidInput, NotFound
+from custos.faults import fault
 from custos.mets.read import METSContents, original_path, read_mets
 from custos.models import Event, File, Location, LocationPurpose, Package, Unit, utcnow
 from custos.recorder import AgentSpec, JobHandle, Recorder
@@ -81,15 +81,32 @@ def unpack_stored_aip(unit_uuid: str, recorder: Recorder) -> Path:
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING, recorder.engine).path)
     # The only folder this step replaces: refused unless strictly inside processing.
     target = processing_directory(str(processing / name), recorder.engine)
-    shutil.rmtree(target, ignore_errors=True)
-    with tempfile.TemporaryDirectory(prefix=".reingest-", dir=processing) as scratch:
-        bag = stored if stored.is_dir() else extract_aip(stored, Path(scratch))
-        shutil.copytree(bag / "data", target)
+    # a killed attempt's leftovers have these same names: removed, then redone
+    scratch = processing / f".reingest-{unit_uuid}"
+    staging = processing / f".{name}.unpacking"
+    for leftover in (target, scratch, staging):
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        bag = stored
+        if not stored.is_dir():
+            scratch.mkdir()
+            bag = extract_aip(stored, scratch)
+        shutil.copytree(bag / "data", staging, copy_function=_copy_then_fault)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    fault("reingest:unpacked")
     with session_scope(recorder.engine) as s:
         unit = s.get(Unit, unit_uuid)
         assert unit is not None
         unit.current_path = str(target)
     return target
+
+
+def _copy_then_fault(src: str, dst: str) -> object:
+    done = shutil.copy2(src, dst)
+    fault("reingest:unpacking")
+    return done
 
 
 def load_mets_rows(unit_uuid: str, sip_dir: Path, job: JobHandle, recorder: Recorder) -> int:

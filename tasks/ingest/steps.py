@@ -417,7 +417,13 @@ def prepare_dip(ctx: IngestContext) -> None:
 @task(cache_policy=NONE, name="Prepare AIP")
 @ingest_step
 def prepare_aip(ctx: IngestContext) -> None:
-    """Step 34: bag (reusing the transfer's sha256), verify fully, compress."""
+    """Step 34: bag (reusing the transfer's sha256), verify fully, compress.
+
+    Resumed after a crash: nothing to do once the AIP is stored (its packaging folder
+    is gone then) or packaged; a bag built and verified is compressed, not rebuilt.
+    """
+    if "Store the AIP" in ctx.done:
+        return
     if "Compress AIP" in ctx.done and package.recalled(ctx.unit_uuid, ctx.recorder.engine):
         return
     _package(ctx)
@@ -425,18 +431,20 @@ def prepare_aip(ctx: IngestContext) -> None:
 
 def _package(ctx: IngestContext) -> package.Packaged:
     rec, unit_uuid = ctx.recorder, ctx.sip.uuid
-    with rec.job(unit_uuid, "Prepare AIP", "Prepare AIP") as job:
-        _refuse_unprocessed_metadata(ctx)
-        bag = package.build_bag(ctx.sip, rec.engine)
-        problems = package.verify_bag(bag, unit_uuid)
-        job.event(
-            event_type="fixity check",
-            detail='program="Custos"; module="custos.stored_aips.verify_aip_bag"',
-            outcome="fail" if problems else "pass",
-            outcome_note="; ".join(problems)[:2000] or "bag verified",
-        )
-        if problems:
-            raise ToolFailed("bag verification", 1, "; ".join(problems))
+    bag = package.bag_path(ctx.sip)
+    if "Prepare AIP" not in ctx.done or not bag.is_dir():
+        with rec.job(unit_uuid, "Prepare AIP", "Prepare AIP") as job:
+            _refuse_unprocessed_metadata(ctx)
+            bag = package.build_bag(ctx.sip, rec.engine)
+            problems = package.verify_bag(bag, unit_uuid)
+            job.event(
+                event_type="fixity check",
+                detail='program="Custos"; module="custos.stored_aips.verify_aip_bag"',
+                outcome="fail" if problems else "pass",
+                outcome_note="; ".join(problems)[:2000] or "bag verified",
+            )
+            if problems:
+                raise ToolFailed("bag verification", 1, "; ".join(problems))
     method, level = opt.compression(ctx.config), opt.compression_level(ctx.config)
     ctx.record(
         "Prepare AIP", "Select compression algorithm", output=f"preconfigured: {method.value}"

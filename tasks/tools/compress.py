@@ -16,7 +16,9 @@ Usage::
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import platform
 import tarfile
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from custos.errors import ConfigError, InvalidInput, StorageError, ToolFailed
+from custos.faults import fault
 from custos.programs import event_detail, run, seven_zip, tool_version
 
 #: Generous: compressing a large AIP legitimately takes long, but never forever.
@@ -76,6 +79,12 @@ def archive_name(bag_dir: Path, method: Compression) -> str:
     return bag_dir.name + _EXTENSION.get(method, "")
 
 
+def staging_path(target: Path) -> Path:
+    """Where an archive is written before it takes its name (same extension: 7-Zip
+    would append its own to a name without it)."""
+    return target.with_name(f".writing-{target.name}")
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -114,10 +123,16 @@ def compress_aip(
     target = Path(dest_dir) / archive_name(bag_dir, method)
     if target.exists():
         raise StorageError(f"archive already exists: {target}")
+    # written under a staging name, then renamed: the final name is always a whole
+    # archive (a crash leaves the staging file, removed by the next attempt)
+    staging = staging_path(target)
+    staging.unlink(missing_ok=True)  # 7-Zip would add to a leftover instead
     if method in _SEVEN_Z_CODEC:
-        tool, version = _seven_zip(bag_dir, target, method, chosen)
+        tool, version = _seven_zip(bag_dir, staging, method, chosen)
     else:
-        tool, version = _tar(bag_dir, target, method, chosen)
+        tool, version = _tar(bag_dir, staging, method, chosen)
+    fault("compress:written")
+    staging.rename(target)
     detail = event_detail(tool, version, level=str(chosen), method=method.value)
     return CompressionResult(
         target, method, chosen, target.stat().st_size, _sha256(target), tool, version, detail
@@ -132,17 +147,27 @@ def _seven_zip(bag_dir: Path, target: Path, method: Compression, level: int) -> 
     ]  # fmt: skip
     try:
         run(args, cwd=bag_dir.parent, timeout=TIMEOUT, check=True)
-    except ToolFailed:
+    except ToolFailed as exc:
         target.unlink(missing_ok=True)
+        if "no space left on device" in exc.stderr.lower():  # said as an OSError would
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from exc
         raise
     return tool, tool_version(tool) or "unknown"
+
+
+def _member_written(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """tarfile's filter, called before each member is added: the earlier ones are
+    written (a fault point there leaves a partial archive)."""
+    if member.isfile():
+        fault("compress:writing")
+    return member
 
 
 def _tar(bag_dir: Path, target: Path, method: Compression, level: int) -> tuple[str, str]:
     mode = "w:gz" if method is Compression.TAR_GZ else "w:bz2"
     try:
         with tarfile.open(target, mode, compresslevel=level) as tar:  # type: ignore[call-overload]
-            tar.add(bag_dir, arcname=bag_dir.name)
+            tar.add(bag_dir, arcname=bag_dir.name, filter=_member_written)
     except OSError as exc:
         target.unlink(missing_ok=True)
         raise StorageError(f"cannot write {target}: {exc}") from exc

@@ -122,7 +122,7 @@ def copy_in(src: Path, dest: Path, digests: CopyDigests | None = None) -> Copied
     except OSError as exc:
         _remove(staging)
         if space.is_no_space(exc):
-            raise StorageError(
+            raise space.NoSpace(
                 space.message("the processing location", dest.parent, space.tree_size(src))
             ) from exc
         raise StorageError(f"cannot copy {display_path(src)} into processing: {exc}") from exc

@@ -2,6 +2,7 @@
 
     python fault_child.py transfer UNIT_UUID
     python fault_child.py ingest SIP_UUID
+    python fault_child.py reingest SIP_UUID
 
 The database and home come from the environment (the test session's); the steps
 run inline, as the reconciler's resubmission runs them. Exits 0 if the fault point
@@ -22,6 +23,10 @@ def main(argv: list[str]) -> int:
         from flows.ingest import ingest
 
         ingest.fn(uuid)
+    elif what == "reingest":
+        from flows.reingest import reingest
+
+        reingest.fn(uuid)
     else:
         from custos import dispatch
         from flows.transfer import run_transfer

@@ -24,7 +24,7 @@ import pytest
 from custos.runtime.preflight import free_port
 from tests.support.service import ServeProcess
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(1800)]
 TRANSFERS = 4
 POWER_CUTS = int(os.environ.get("CUSTOS_CAMPAIGN_CUTS", "3"))
 http = httpx.Client(timeout=60)

@@ -130,10 +130,14 @@ class Cluster:
                 "CUSTOS_PROJECT_DIR": str(ROOT),
                 "CUSTOS_API_WORKERS": "1",
                 "CUSTOS_FLOW_RUN_LIMIT": "2",
-                "CUSTOS_RECONCILE_INTERVAL": "15",
+                # every flow run is a process that takes seconds to start on a busy
+                # machine: a pass every 30 s (late ones dropped) leaves the slots to
+                # the units' runs
+                "CUSTOS_RECONCILE_INTERVAL": "30",
                 "PREFECT_API_URL": self.prefect_api,
                 "PREFECT_HOME": str(scratch / "prefect"),
-                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",  # Prefect's least
+                "PREFECT_WORKER_QUERY_SECONDS": "2",  # a freed slot is used at once
                 "PREFECT_LOGGING_LEVEL": "INFO",
                 "PREFECT_UI_ENABLED": "false",
                 "TMPDIR": str(scratch / "tmp"),
