@@ -140,7 +140,11 @@ def test_a_job_is_two_transactions_and_keeps_the_unit_status_current() -> None:
         with session_scope() as s:
             unit_row = s.get(Unit, unit)
             assert unit_row is not None and unit_row.status == UnitStatus.FAILED
-            failed = s.exec(select(Job).where(col(Job.name) == "Cleanup failed Transfer")).one()
+            failed = s.exec(
+                select(Job).where(
+                    col(Job.unit_uuid) == unit, col(Job.name) == "Cleanup failed Transfer"
+                )
+            ).one()
             assert failed.output == "why"
     finally:
         event.remove(get_engine(), "commit", listener)

@@ -41,7 +41,7 @@ class Engine:
     def __init__(self, failures: int, error: Exception | None = None) -> None:
         self.failures, self.error, self.calls = failures, error, 0
 
-    def __call__(self, url: str, out_dir: Path, options: Any) -> CaptureResult:
+    def __call__(self, url: str, out_dir: Path, options: Any, pool: Any = None) -> CaptureResult:
         self.calls += 1
         if self.error is not None:
             raise self.error

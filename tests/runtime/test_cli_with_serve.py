@@ -27,8 +27,9 @@ import httpx
 import pytest
 
 from custos.runtime.preflight import free_port
+from tests.support.service import ServeProcess
 
-from .test_serve import Serve, _poll
+from .test_serve import _poll
 
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -106,7 +107,7 @@ def test_every_decision_answered_from_the_cli_ends_as_an_aip(
     home = Path(env["CUSTOS_HOME"])
     custos(env, "init")
     source = sample_zip(tmp_path)
-    serve = Serve(env, tmp_path / "serve.log")
+    serve = ServeProcess(env, tmp_path / "serve.log")
     try:
         info = serve.ready()
         prefect_api = info["prefect_api_url"]
