@@ -52,8 +52,14 @@ def test_batch_is_one_flow_run_with_a_capture_run_per_page(served: Served) -> No
             got = httpx.get(f"{served.url}/{guid}/{kind}", headers=perma)
             assert got.status_code == 200 and got.content, (guid, kind)
 
-    runs = _flow_runs(prefect)
-    batches = [r for r in runs if r["flow_name"] == "capture-batch"]
+    # the batch run ends just after its last capture is recorded
+    deadline = time.monotonic() + 120
+    while True:
+        runs = _flow_runs(prefect)
+        batches = [r for r in runs if r["flow_name"] == "capture-batch"]
+        if time.monotonic() > deadline or any(r["state_type"] != "RUNNING" for r in batches):
+            break
+        time.sleep(1)
     assert len(batches) == 1 and batches[0]["state_type"] == "COMPLETED", batches
     parents = httpx.post(  # the batch run's task runs that stand for its subflows
         f"{prefect}/task_runs/filter",
