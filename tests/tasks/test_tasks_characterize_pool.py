@@ -197,8 +197,11 @@ def test_exiftool_does_not_outlive_a_killed_worker(tmp_path: Path) -> None:
     assert worker.stdout is not None
     pids = [int(p) for p in worker.stdout.readline().split()]
     assert len(pids) == 2
-    for pid in pids:
-        assert "exiftool" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    for pid in pids:  # (setpriv execs ExifTool: its command line may not be there yet)
+        deadline = time.monotonic() + 20
+        while "exiftool" not in _cmdline(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "exiftool" in _cmdline(pid)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     deadline = time.monotonic() + 20
@@ -207,6 +210,13 @@ def test_exiftool_does_not_outlive_a_killed_worker(tmp_path: Path) -> None:
         alive = [p for p in pids if _running(p)]
         time.sleep(0.1)
     assert not alive, f"ExifTool still running after its worker was killed: {alive}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _running(pid: int) -> bool:
