@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from custos.db import get_engine, session_scope
 from custos.errors import Conflict, InvalidInput, NotFound
@@ -67,10 +67,9 @@ def ask(
     existing = pending(unit_uuid, name, recorder.engine)
     if existing is not None:
         return existing
-    job_uuid = recorder.start_job(
-        unit_uuid, microservice, name, link_uuid, status=JobStatus.USER_INPUT
-    )
-    with session_scope(recorder.engine) as s:
+    made: list[Decision] = []
+
+    def record(s: Session, job_uuid: str) -> None:  # in the job's own transaction
         decision = Decision(
             unit_uuid=unit_uuid,
             job_uuid=job_uuid,
@@ -79,7 +78,13 @@ def ask(
             choices=[{"id": c.id, "label": c.label} for c in choices],
         )
         s.add(decision)
-        return decision
+        s.flush()
+        made.append(decision)
+
+    recorder.start_job(
+        unit_uuid, microservice, name, link_uuid, status=JobStatus.USER_INPUT, with_job=record
+    )
+    return made[0]
 
 
 def waiting(engine: Engine | None = None) -> list[dict[str, Any]]:

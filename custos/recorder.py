@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -188,9 +188,12 @@ class Recorder:
         link_uuid: str | None = None,
         status: JobStatus = JobStatus.PROCESSING,
         output: str | None = None,
+        with_job: Callable[[Session, str], None] | None = None,
     ) -> str:
         """Create a job row for the unit and return its uuid (the unit's status is
-        brought up to date in the same transaction)."""
+        brought up to date in the same transaction). ``with_job(session, job_uuid)``
+        adds rows that must be committed with it (a decision with its USER_INPUT job:
+        a reader never sees the unit waiting without the decision it waits for)."""
         with session_scope(self.engine) as s:
             unit = s.get(Unit, unit_uuid)
             if unit is None:
@@ -218,6 +221,8 @@ class Recorder:
             unit.updated_at = now
             s.flush()
             job_uuid = job.uuid
+            if with_job is not None:
+                with_job(s, job_uuid)
             self._refresh_in(s, unit_uuid)
         return job_uuid
 

@@ -149,3 +149,32 @@ def test_a_job_is_two_transactions_and_keeps_the_unit_status_current() -> None:
     finally:
         event.remove(get_engine(), "commit", listener)
     assert (started, finished) == (1, 1)
+
+
+def test_rows_added_with_a_job_are_committed_with_it_or_not_at_all() -> None:
+    """A decision is recorded in its USER_INPUT job's own transaction: a reader never
+    sees the unit waiting without the decision it waits for (a waiting CLI returned
+    'USER_INPUT' with no decision to answer), and a failure records neither."""
+    from custos.decisions import Choice, ask, pending
+
+    rec = Recorder()
+    unit = make_unit()
+
+    def fail(_s: object, _job: str) -> None:
+        raise RuntimeError("disk gone")
+
+    with pytest.raises(RuntimeError):
+        rec.start_job(unit, "Approve transfer", "Approve standard transfer",
+                      status=JobStatus.USER_INPUT, with_job=fail)  # fmt: skip
+    with session_scope() as s:
+        assert s.exec(select(Job).where(col(Job.unit_uuid) == unit)).all() == []
+        unit_row = s.get(Unit, unit)
+        assert unit_row is not None and unit_row.status != UnitStatus.USER_INPUT
+
+    decision = ask(rec, unit, microservice="Approve transfer", name="Approve standard transfer",
+                   choices=[Choice("yes", "Approve"), Choice("no", "Reject")])  # fmt: skip
+    found = pending(unit, "Approve standard transfer", rec.engine)
+    assert found is not None and found.job_uuid == decision.job_uuid
+    with session_scope() as s:
+        unit_row = s.get(Unit, unit)
+        assert unit_row is not None and unit_row.status == UnitStatus.USER_INPUT
