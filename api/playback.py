@@ -50,26 +50,62 @@ COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+#: The page the console frames. ReplayWeb.page's service worker is registered (with
+#: the script URL and scope ReplayWeb.page registers) and active before the replay
+#: frame exists, so the frame's first load is the worker's own page.
 EMBED_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{title}</title>
 <style>html,body{{margin:0;height:100%}}replay-web-page{{display:block;height:100%}}</style>
 <script src="/replay/ui.js"></script>
 </head><body>
-<replay-web-page source="{source}" url="{url}" replaybase="/replay/"
- embed="replayonly" nocache></replay-web-page>
+<template id="replay"><replay-web-page source="{source}" url="{url}" replaybase="/replay/"
+ embed="replayonly" nocache></replay-web-page></template>
+<script>
+(async () => {{
+  try {{
+    const reg = await navigator.serviceWorker.register(
+      "/replay/sw.js?serveIndex=1", {{scope: "/replay/"}});
+    await new Promise((done) => {{
+      const check = () => reg.active && reg.active.state === "activated" && done();
+      const watch = (w) => w && w.addEventListener("statechange", check);
+      [reg.installing, reg.waiting, reg.active].forEach(watch);
+      reg.addEventListener("updatefound", () => watch(reg.installing));
+      check();
+      setTimeout(done, 10000);
+    }});
+  }} catch (e) {{ /* ReplayWeb.page reports what the worker cannot do */ }}
+  const template = document.getElementById("replay");
+  document.body.appendChild(template.content.cloneNode(true));
+}})();
+</script>
 </body></html>
 """
 
 
-#: ``/replay/`` before ReplayWeb.page's service worker controls the frame: wait for the
-#: worker, then load again (the worker answers from then on).
+#: ``/replay/`` when the server, not ReplayWeb.page's service worker, answers it: the
+#: frame is not the replay, whether or not a worker controls it by now (a worker that
+#: activates during the load claims the page), so wait for the worker and load again;
+#: after three tries within a minute, say so instead of loading forever.
 WAITING_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Loading the replay</title>
 <script>
-if ("serviceWorker" in navigator && !navigator.serviceWorker.controller) {
+(() => {
+  const key = "custos-replay-tries", now = Date.now();
+  let tries = {since: now, count: 0};
+  try { tries = JSON.parse(sessionStorage.getItem(key)) || tries; } catch (e) {}
+  if (now - tries.since > 60000) tries = {since: now, count: 0};
+  if (!("serviceWorker" in navigator) || tries.count >= 3) {
+    document.addEventListener("DOMContentLoaded", () => {
+      document.body.textContent = "The replay could not start in this browser: " +
+        "it needs service workers and storage for this site (not a private window).";
+    });
+    return;
+  }
+  tries.count += 1;
+  try { sessionStorage.setItem(key, JSON.stringify(tries)); } catch (e) {}
   navigator.serviceWorker.ready.then(() => setTimeout(() => location.reload(), 200));
-}
+})();
 </script></head><body><p>Loading the replay ...</p></body></html>
 """
 

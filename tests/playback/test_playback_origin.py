@@ -120,6 +120,10 @@ def test_embed_and_archive_need_a_valid_token(play: TestClient, console: TestCli
     assert page.headers["referrer-policy"] == "no-referrer"
     assert f'source="/archive/{token}/{capture.guid}.warc.gz"' in page.text
     assert 'url="http://example.test/page"' in page.text and 'replaybase="/replay/"' in page.text
+    # the replay frame is created only once the service worker is registered, with the
+    # script URL and scope ReplayWeb.page registers (another URL would replace it)
+    register = page.text.index('serviceWorker.register(\n      "/replay/sw.js?serveIndex=1"')
+    assert register < page.text.index("appendChild") and "<template" in page.text
     assert "https://" not in page.text  # nothing from another host
 
     warc = Path(capture.warc_path or "").read_bytes()
