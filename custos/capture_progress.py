@@ -18,6 +18,8 @@ Example::
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,7 @@ from custos.models import (
     CaptureStatus,
     ResultStatus,
     Unit,
+    UnitStatus,
     utcnow,
 )
 from custos.recorder import Recorder
@@ -304,14 +307,53 @@ def fail_step(capture_uuid: str, _step: str, exc: BaseException) -> None:
 
 
 # -- preservation ---------------------------------------------------------------------
+#: Namespace of the uuid of a capture's preservation transfer (``preservation_transfer``).
+PRESERVATION_NAMESPACE = uuid.UUID("6f1d2a64-3c1e-5b7a-9f43-2d8c0e5a7b19")
+#: Unit states a transfer does not leave by itself.
+TRANSFER_ENDS = (UnitStatus.COMPLETE, UnitStatus.FAILED, UnitStatus.REJECTED)
+WAIT_POLL = 1.0
+
+
+def captured(capture_uuid: str) -> bool:
+    """Whether the page was captured and its Perma job closed (a resumed run goes on
+    from there)."""
+    with session_scope() as s:
+        capture = s.get(Capture, capture_uuid)
+        if capture is None or capture.status != CaptureStatus.SUCCEEDED:
+            return False
+        job = s.exec(select(CaptureJob).where(col(CaptureJob.capture_uuid) == capture_uuid)).first()
+        return job is not None and job.status == CaptureJobStatus.COMPLETED
+
+
 def to_preserve(capture_uuid: str) -> tuple[Capture, str | None] | None:
-    """``(capture, its flow run id)`` when the capture succeeded and has no AIP yet."""
+    """``(capture, its flow run id)`` when the capture succeeded and its preservation
+    has no outcome yet."""
     with session_scope() as s:
         capture = s.get(Capture, capture_uuid)
         unit = s.get(Unit, capture_uuid)
         if capture is None or capture.status != CaptureStatus.SUCCEEDED or capture.aip_uuid:
             return None
+        if s.exec(
+            select(ArchiveResult.uuid).where(
+                col(ArchiveResult.capture_uuid) == capture_uuid,
+                col(ArchiveResult.extractor) == PRESERVATION_EXTRACTOR,
+            )
+        ).first():
+            return None
         return capture, unit.flow_run_id if unit is not None else None
+
+
+def preservation_transfer(capture_uuid: str) -> str:
+    """The uuid of the capture's preservation transfer: the same in every run, so a
+    resumed run finds the transfer a crashed run started."""
+    return str(uuid.uuid5(PRESERVATION_NAMESPACE, capture_uuid))
+
+
+def unit_status(unit_uuid: str) -> UnitStatus | None:
+    """The unit's status (None: no such unit)."""
+    with session_scope() as s:
+        unit = s.get(Unit, unit_uuid)
+        return UnitStatus(unit.status) if unit is not None else None
 
 
 def adopt_transfer(transfer_uuid: str, run_id: str | None) -> None:
@@ -325,31 +367,48 @@ def adopt_transfer(transfer_uuid: str, run_id: str | None) -> None:
         )
 
 
-def transfer_result(
-    capture_uuid: str, transfer_uuid: str, status: str
-) -> tuple[str | None, str | None]:
-    """``(sip uuid, None)`` once the transfer made its SIP (recorded as the capture's
-    ``aip_uuid``: the SIP uuid is the AIP uuid), else ``(None, the reason)``."""
+def wait_for_transfer(transfer_uuid: str, poll: float = WAIT_POLL) -> str:
+    """Wait until the transfer made its SIP or stopped (its run is the reconciler's
+    to start again); its status then. A transfer that waits for a decision ends the
+    wait as well: the capture configuration answers every one."""
+    while True:
+        with session_scope() as s:
+            unit = s.get(Unit, transfer_uuid)
+            if unit is None:
+                raise NotFound(f"no transfer {transfer_uuid}")
+            done = unit.sip_uuid or unit.status in (*TRANSFER_ENDS, UnitStatus.USER_INPUT)
+            if done:
+                return str(unit.status)
+        time.sleep(poll)
+
+
+def conclude_preservation(
+    capture_uuid: str,
+    transfer_uuid: str,
+    status: str | None,
+    error: str | None,
+    started: datetime,
+    config: str,
+) -> str | None:
+    """Record the outcome in one transaction: the capture's ``aip_uuid`` once the
+    transfer made its SIP (the SIP uuid is the AIP uuid), and the ``preservation``
+    ArchiveResult (the AIP uuid, or why there is none). Returns the SIP uuid."""
     with session_scope() as s:
         transfer = s.get(Unit, transfer_uuid)
         candidate = transfer.sip_uuid if transfer is not None else None
-        if candidate and candidate != "BACKLOG":
+        sip_uuid = candidate if candidate and candidate != "BACKLOG" else None
+        if sip_uuid is None and error is None:
+            error = (
+                transfer.error
+                if transfer is not None and transfer.error
+                else f"transfer {transfer_uuid} stopped ({status}) without a SIP"
+            )
+        if sip_uuid is not None:
             s.execute(
                 update(Capture)
                 .where(col(Capture.uuid) == capture_uuid)
-                .values(aip_uuid=candidate, modified_at=utcnow())
+                .values(aip_uuid=sip_uuid, modified_at=utcnow())
             )
-            return candidate, None
-        if transfer is not None and transfer.error:
-            return None, transfer.error
-        return None, f"transfer {transfer_uuid} stopped ({status}) without a SIP"
-
-
-def record_preservation(
-    capture_uuid: str, sip_uuid: str | None, error: str | None, started: datetime, config: str
-) -> None:
-    """The ``preservation`` ArchiveResult: the AIP uuid, or why there is none."""
-    with session_scope() as s:
         s.add(
             ArchiveResult(
                 capture_uuid=capture_uuid,
@@ -361,3 +420,4 @@ def record_preservation(
                 end_ts=utcnow(),
             )
         )
+    return sip_uuid

@@ -54,6 +54,10 @@ POINTS: dict[str, str] = {
     "remove-processing:removing": "the packaging folder removed, the SIP folder not yet",
     "reingest:unpacking": "the stored AIP's payload partly copied into processing",
     "reingest:unpacked": "the payload in place in processing, its job not yet complete",
+    "preserve-capture:preparing": "a capture's transfer folder is partly laid out",
+    "preserve-capture:started": "the capture's transfer created, not yet run",
+    "preserve-capture:removed": "the transfer's SIP made, its laid-out folder removed, "
+    "the outcome not yet recorded on the capture",
     "job:events-written": "a job's tasks and events written, the job not yet complete",
 }
 

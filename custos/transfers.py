@@ -187,6 +187,7 @@ def start_transfer(
     *,
     created_by: int | None = None,
     submit: bool = True,
+    uuid: str | None = None,
 ) -> str:
     """Create the transfer unit and start it, or park it at its approval.
 
@@ -195,7 +196,8 @@ def start_transfer(
     decision until ``approve_transfer``, unless the processing configuration answers
     *Approve standard transfer* (Yes: approved at once; No: rejected). Nothing is
     copied here: the flow's first job copies the source, which must stay in place
-    until then.
+    until then. ``uuid`` names the unit (a caller that must find its transfer again
+    after a crash derives it); by default a new one.
     """
     name, ttype, src = check_start(name, source, transfer_type)
     config = processing_config or "default"
@@ -211,7 +213,7 @@ def start_transfer(
     # the folders above it as they really are: the copy refuses a link swapped in later
     src = src.parent.resolve() / src.name
     processing = Path(default_location(LocationPurpose.CURRENTLY_PROCESSING).path)
-    uuid = new_uuid()
+    uuid = uuid or new_uuid()
     dest = processing / f"{name}-{uuid}"
     with session_scope() as s:
         s.add(

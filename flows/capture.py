@@ -34,12 +34,13 @@ from custos import capture_progress as progress
 from custos.captures import wants_preservation
 from custos.crawls import follow_links, has_depth_left
 from custos.db import session_scope
+from custos.faults import fault
 from custos.models import JobStatus, LocationPurpose, utcnow
 from custos.recorder import REMOVE_PROCESSING_DIR, Recorder
 from custos.steps import Outcome
 from flows.steps import call, walk
 from tasks.capture.load import PageLoadFailed, load_page
-from tasks.capture.preserve import prepare_transfer
+from tasks.capture.preserve import prepare_transfer, preserve_folder
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,10 @@ PROCESSING_CONFIG = "capture"
 
 
 def claim_capture_job(unit_uuid: str) -> Outcome:
-    """Step 1: claim the Perma job; STOP when there is nothing to do."""
+    """Step 1: claim the Perma job; STOP when there is nothing to do (a run resumed
+    after the page was captured goes on to the steps after the capture)."""
+    if progress.captured(unit_uuid):
+        return Outcome.CONTINUE
     if progress.claim(unit_uuid) is None:
         log.info("capture %s: nothing to do", unit_uuid)
         return Outcome.STOP
@@ -56,6 +60,8 @@ def claim_capture_job(unit_uuid: str) -> Outcome:
 
 def capture_web_page(unit_uuid: str) -> Outcome:
     """Step 2: load the page (retried), record its outputs; STOP when it failed."""
+    if progress.captured(unit_uuid):
+        return Outcome.CONTINUE  # a resumed run: captured before the crash
     capture = progress.claimed(unit_uuid)
     recorder = Recorder()
     started = utcnow()
@@ -92,14 +98,11 @@ def capture_web_page(unit_uuid: str) -> Outcome:
     if not ok:
         progress.fail_capture(unit_uuid, result.error or progress.FAILED)
         return Outcome.STOP
-    progress.finish(unit_uuid)
-    if has_depth_left(unit_uuid):
+    if has_depth_left(unit_uuid):  # before the job closes: a resumed run follows again
         with recorder.job(unit_uuid, progress.MICROSERVICE, "Follow same-site links") as job:
             followed = follow_links(unit_uuid, result.outlinks)
             job.output = f"{len(followed)} pages queued" if followed else "none"
-    recorder.record_job(
-        unit_uuid, "Store capture", REMOVE_PROCESSING_DIR, status=JobStatus.COMPLETE
-    )
+    progress.finish(unit_uuid)
     return Outcome.CONTINUE
 
 
@@ -112,18 +115,30 @@ def preserve_capture(unit_uuid: str) -> Outcome:
     return Outcome.CONTINUE
 
 
-STEPS = (claim_capture_job, capture_web_page, preserve_capture)
+def store_capture(unit_uuid: str) -> Outcome:
+    """Step 4: the unit is complete (only now: a crash before this resumes the run)."""
+    Recorder().record_job(
+        unit_uuid, "Store capture", REMOVE_PROCESSING_DIR, status=JobStatus.COMPLETE
+    )
+    return Outcome.CONTINUE
+
+
+STEPS = (claim_capture_job, capture_web_page, preserve_capture, store_capture)
 
 
 def preserve(unit_uuid: str) -> str | None:
     """Send a finished capture as a transfer (``capture`` configuration); returns the
     SIP uuid (None: failed, or nothing to preserve).
 
-    The transfer runs inside this flow run (its unit carries this run's id, so
-    the reconciler sees it alive); when its SIP exists ``Capture.aip_uuid`` is
-    set (the SIP uuid is the AIP uuid) and the ingest runs as its own flow. The
-    outcome is an ArchiveResult ``preservation`` (output: the AIP uuid or the
-    reason); a failure there never fails the capture itself.
+    The transfer's uuid follows from the capture's (``progress.preservation_transfer``),
+    so a run resumed after a crash finds the transfer the crashed run started instead
+    of starting a second one. A new transfer runs inside this flow run (its unit
+    carries this run's id, so the reconciler sees it alive); a transfer found already
+    started is the reconciler's to resume (its run died with the crashed one), and this
+    run waits for it. When its SIP exists ``Capture.aip_uuid`` is set (the SIP uuid is
+    the AIP uuid) and the ingest runs as its own flow. The outcome is an ArchiveResult
+    ``preservation`` (output: the AIP uuid or the reason), recorded in the same
+    transaction; a failure there never fails the capture itself.
     """
     from custos.storage import default_location
     from custos.transfers import start_transfer
@@ -133,32 +148,38 @@ def preserve(unit_uuid: str) -> str | None:
     if target is None:
         return None  # not captured, or preserved already
     capture, run_id = target
+    transfer_uuid = progress.preservation_transfer(capture.uuid)
     started = utcnow()
-    sip_uuid: str | None = None
     error: str | None = None
-    prepared: Path | None = None
+    status: str | None = None
+    location = default_location(LocationPurpose.TRANSFER_SOURCE)
+    prepared = Path(location.path) / preserve_folder(capture)
     try:
-        location_uuid, rel = prepare_transfer(capture)
-        prepared = Path(default_location(LocationPurpose.TRANSFER_SOURCE).path) / rel
-        transfer_uuid = start_transfer(
-            f"capture-{capture.guid}",
-            (location_uuid, rel),
-            processing_config=PROCESSING_CONFIG,
-            accession=capture.guid,
-            created_by=capture.created_by,
-            submit=False,
-        )
-        progress.adopt_transfer(transfer_uuid, run_id)
-        status = run_transfer(transfer_uuid)
-        sip_uuid, error = progress.transfer_result(unit_uuid, transfer_uuid, status)
+        if progress.unit_status(transfer_uuid) is None:
+            location_uuid, rel = prepare_transfer(capture)
+            start_transfer(
+                f"capture-{capture.guid}",
+                (location_uuid, rel),
+                processing_config=PROCESSING_CONFIG,
+                accession=capture.guid,
+                created_by=capture.created_by,
+                submit=False,
+                uuid=transfer_uuid,
+            )
+            fault("preserve-capture:started")
+            progress.adopt_transfer(transfer_uuid, run_id)
+            status = run_transfer(transfer_uuid)
+        else:
+            log.info("capture %s: waiting for its transfer %s", capture.guid, transfer_uuid)
+            status = progress.wait_for_transfer(transfer_uuid)
     except Exception as exc:  # recorded on the capture, then logged
         error = f"{type(exc).__name__}: {exc}"
         log.exception("capture %s: preservation failed", capture.guid)
-    finally:
-        if prepared is not None:
-            shutil.rmtree(prepared, ignore_errors=True)
-    progress.record_preservation(unit_uuid, sip_uuid, error, started, PROCESSING_CONFIG)
-    return sip_uuid
+    shutil.rmtree(prepared, ignore_errors=True)  # the transfer copied it (or never will)
+    fault("preserve-capture:removed")
+    return progress.conclude_preservation(
+        unit_uuid, transfer_uuid, status, error, started, PROCESSING_CONFIG
+    )
 
 
 @flow(name="capture")

@@ -2,7 +2,9 @@
 
 ``prepare_transfer`` writes the capture's folder into the default transfer source
 (``captures/capture-<GUID>-<uuid8>/``), where the ``capture`` flow starts a
-transfer with the ``capture`` processing configuration from it.
+transfer with the ``capture`` processing configuration from it. A folder left by a
+run that crashed before its transfer was created is written again from the start
+(the transfer is created only once the folder is whole, and copies it first).
 """
 
 from __future__ import annotations
@@ -18,12 +20,18 @@ from pathlib import Path
 from custos.captures import tls_record
 from custos.db import session_scope
 from custos.errors import CustosError
+from custos.faults import fault
 from custos.models import Capture, LocationPurpose
 from custos.storage import default_location
 
 #: Folder of the default transfer source where captures are laid out as transfers.
 PRESERVE_FOLDER = "captures"
 CHUNK = 1 << 20
+
+
+def preserve_folder(capture: Capture) -> str:
+    """The capture's folder in the default transfer source, relative to it."""
+    return f"{PRESERVE_FOLDER}/capture-{capture.guid}-{capture.uuid[:8]}"
 
 
 def prepare_transfer(capture: Capture) -> tuple[str, str]:
@@ -40,9 +48,9 @@ def prepare_transfer(capture: Capture) -> tuple[str, str]:
     if not capture.warc_path or not Path(capture.warc_path).is_file():
         raise CustosError(f"capture {capture.guid} has no WARC to preserve")
     location = default_location(LocationPurpose.TRANSFER_SOURCE)
-    rel = f"{PRESERVE_FOLDER}/capture-{capture.guid}-{capture.uuid[:8]}"
+    rel = preserve_folder(capture)
     root = Path(location.path) / rel
-    if root.exists():
+    if root.exists():  # left by a run that crashed before its transfer was created
         shutil.rmtree(root)
     docs = root / "metadata" / "submissionDocumentation"
     docs.mkdir(parents=True)
@@ -65,6 +73,7 @@ def prepare_transfer(capture: Capture) -> tuple[str, str]:
         if name and (directory / name).is_file():
             shutil.copy2(directory / name, root / target)
             objects.append(target)
+            fault("preserve-capture:preparing")
     for name in ("provenance-summary.html", "provenance-summary.json"):
         if (directory / name).is_file():
             shutil.copy2(directory / name, docs / name)

@@ -3,6 +3,7 @@
     python fault_child.py transfer UNIT_UUID
     python fault_child.py ingest SIP_UUID
     python fault_child.py reingest SIP_UUID
+    python fault_child.py capture CAPTURE_UUID
 
 The database and home come from the environment (the test session's); the steps
 run inline, as the reconciler's resubmission runs them. Exits 0 if the fault point
@@ -27,6 +28,13 @@ def main(argv: list[str]) -> int:
         from flows.reingest import reingest
 
         reingest.fn(uuid)
+    elif what == "capture":
+        from custos import dispatch
+        from flows.capture import capture
+        from tests.support.recording import RecordingBackend
+
+        dispatch.set_backend(RecordingBackend())  # the ingest is not run here
+        capture.fn(uuid)
     else:
         from custos import dispatch
         from flows.transfer import run_transfer

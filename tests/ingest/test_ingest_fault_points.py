@@ -148,9 +148,10 @@ def _reference(key: str, options: dict[str, Any], make_sip: SipFactory, where: P
 
 
 def test_every_ingest_point_is_tried() -> None:
+    from tests.flows.test_capture_preserve_crash import POINTS as CAPTURE_POINTS
     from tests.flows.test_fault_points import CASES
 
-    tried = {p.partition("@")[0] for p in SINGLE + REINGEST}
+    tried = {p.partition("@")[0] for p in SINGLE + REINGEST + CAPTURE_POINTS}
     tried |= {p for _, points in CHAINS.values() for p in points}
     tried |= {p.partition("@")[0] for p, _ in CASES}
     assert tried == set(faults.POINTS)
