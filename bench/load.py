@@ -10,8 +10,14 @@ seconds from submission to stored AIP (p50, p95), the status polls' latency (p50
 p99, ms) during the load, and the units that failed or are missing (no stored AIP
 at the end). Exit status 1 when any failed or is missing.
 
+With ``--postgres URL`` the same load goes to the two-worker set-up of
+``docs/scale-out.md`` on one machine instead: Custos and a Prefect server on
+PostgreSQL (two new databases on that server, dropped at the end), the API host
+(``custos serve --no-runner``) and two ``custos worker`` processes on the ``custos``
+work pool, ``CUSTOS_FLOW_RUN_LIMIT=2`` each.
+
 Usage: ``python bench/load.py [--transfers 50] [--files 100] [--pollers 4]
-[--timeout 3600]``
+[--timeout 3600] [--postgres URL]``
 """
 
 from __future__ import annotations
@@ -52,11 +58,13 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def start_serve(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def start_serve(
+    home: Path, env: dict[str, str], extra: tuple[str, ...] | list[str] = ()
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """``custos serve --json`` on ``home``; returns the process and its ready document."""
     log = open(home / "serve.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "serve", "--json"],
+        [sys.executable, "-m", "cli", "serve", "--json", *extra],
         env=env,
         cwd=home,
         stdout=subprocess.PIPE,
@@ -150,12 +158,122 @@ async def run_load(
     }
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, SIGKILL it after a minute."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, env=env, cwd=log.parent, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def start_cluster(
+    home: Path, env: dict[str, str], postgres: str, procs: list[subprocess.Popen[bytes]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The two-worker set-up of docs/scale-out.md on one machine: a Prefect server on
+    PostgreSQL, ``custos deploy``, the API host (``custos serve --no-runner``) and two
+    ``custos worker`` processes with their own names and Prefect homes. Returns the
+    serve's ready document and the databases to drop."""
+    import sqlalchemy as sa
+
+    tag = f"custos_load_{os.urandom(4).hex()}"
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{tag}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{tag}_prefect"'))
+    admin.dispose()
+    url = sa.make_url(postgres)
+    custos_db = url.set(database=tag).render_as_string(hide_password=False)
+    prefect_db = url.set(
+        drivername="postgresql+asyncpg", database=f"{tag}_prefect", query={}
+    ).render_as_string(hide_password=False)
+    prefect_api = f"http://127.0.0.1:{free_port()}/api"
+    env.update(
+        {
+            "CUSTOS_DATABASE_URL": custos_db,
+            "CUSTOS_DISPATCH": "prefect",
+            "CUSTOS_PROJECT_DIR": str(ROOT),
+            "CUSTOS_FLOW_RUN_LIMIT": "2",  # per worker: two machines of one core each
+            "CUSTOS_RECONCILE_INTERVAL": "30",
+            "PREFECT_API_URL": prefect_api,
+            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
+            "PREFECT_WORKER_QUERY_SECONDS": "2",
+            "PREFECT_UI_ENABLED": "false",
+        }
+    )
+    os.environ["CUSTOS_DATABASE_URL"] = custos_db
+
+    def own(name: str) -> dict[str, str]:
+        (home / name).mkdir(exist_ok=True)
+        return {**env, "PREFECT_HOME": str(home / name / "prefect")}
+
+    port = prefect_api.rsplit(":", 1)[1].split("/")[0]
+    procs.append(
+        spawn(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", port],
+            {**own("prefect-server"), "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db},
+            home / "prefect-server.log",
+        )
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            if httpx.get(f"{prefect_api}/health", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the Prefect server did not start; see {home}/prefect-server.log")
+        time.sleep(1)
+    subprocess.run([sys.executable, "-m", "cli", "init"], env=own("admin"), check=True,
+                   cwd=home, capture_output=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "cli", "deploy"], env=own("admin"), check=True,
+                   cwd=home, capture_output=True)  # fmt: skip
+    serve, info = start_serve(
+        home, {**own("api-host"), "CUSTOS_PORT": str(free_port())}, ["--no-runner"]
+    )
+    procs.append(serve)
+    for name in ("machine-a", "machine-b"):
+        procs.append(
+            spawn([sys.executable, "-m", "cli", "worker", "--name", name], own(name),
+                  home / f"{name}.log")
+        )  # fmt: skip
+    return info, [tag, f"{tag}_prefect"]
+
+
+def drop_databases(postgres: str, names: list[str]) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.begin() as conn:
+        for name in names:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transfers", type=int, default=50)
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--pollers", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="the two-worker set-up on this PostgreSQL server (a database for Custos and "
+        "one for Prefect are created there and dropped at the end), e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="custos-load-"))
@@ -170,16 +288,22 @@ def main() -> None:
         }
     )
     os.environ.update({"CUSTOS_HOME": env["CUSTOS_HOME"]})
-    proc = None
+    procs: list[subprocess.Popen[bytes]] = []
+    databases: list[str] = []
     try:
-        subprocess.run([sys.executable, "-m", "cli", "init"], env=env, check=True, cwd=home,
-                       capture_output=True)  # fmt: skip
+        if args.postgres:
+            info, databases = start_cluster(home, env, args.postgres, procs)
+        else:
+            subprocess.run([sys.executable, "-m", "cli", "init"], env=env, check=True,
+                           cwd=home, capture_output=True)  # fmt: skip
         from custos.models import PackageStatus
         from custos.storage import LocationPurpose, default_location
 
         source = default_location(LocationPurpose.TRANSFER_SOURCE)
         names = make_sources(Path(source.path), args.transfers, args.files)
-        proc, info = start_serve(home, env)
+        if not args.postgres:
+            proc, info = start_serve(home, env)
+            procs.append(proc)
         auth = {"Authorization": f"ApiKey admin:{info['admin_key']}"}
         run = asyncio.run(
             run_load(info["api_url"], auth, source.uuid, names, args.pollers, args.timeout)
@@ -200,6 +324,7 @@ def main() -> None:
         poll50, poll99 = percentile(polls, 0.5), percentile(polls, 0.99)
         result = {
             "bench": "load",
+            "set_up": "two workers, PostgreSQL" if args.postgres else "custos serve, SQLite",
             "transfers": args.transfers,
             "files_per_transfer": args.files,
             "pollers": args.pollers,
@@ -219,13 +344,13 @@ def main() -> None:
         if failed or missing:
             raise SystemExit(1)
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        for proc in reversed(procs):
+            stop(proc)
+        if databases:
+            from custos.db import get_engine
+
+            get_engine().dispose()
+            drop_databases(args.postgres, databases)
         shutil.rmtree(home, ignore_errors=True)
 
 

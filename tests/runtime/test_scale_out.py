@@ -335,13 +335,16 @@ def test_two_workers_share_the_pool_and_survive_a_lost_machine(cluster: Cluster)
     took = {name: _submitted(proc) for name, proc in workers.items()}
     assert all(took.values()), f"a worker ran no flow: { {k: len(v) for k, v in took.items()} }"
 
-    # a machine lost while it runs a transfer
-    doomed = _package(c, "scale-lost", files=150)
+    # a machine lost while it runs a transfer (or, on a fast machine, its ingest)
+    doomed = _package(c, "scale-lost", files=600)
 
-    def running_on() -> tuple[str, str] | None:
+    def running_on() -> tuple[str, str, str] | None:
         with session_scope(c.engine) as s:
             unit = s.get(Unit, doomed)
-            run = unit.flow_run_id if unit else None
+            sip = s.get(Unit, unit.sip_uuid) if unit and unit.sip_uuid else None
+            current = sip if sip is not None else unit
+            run = current.flow_run_id if current else None
+            uuid_ = current.uuid if current else ""
         if not run:
             return None
         state = http.get(f"{c.prefect_api}/flow_runs/{run}").json().get("state") or {}
@@ -349,18 +352,20 @@ def test_two_workers_share_the_pool_and_survive_a_lost_machine(cluster: Cluster)
             return None
         for name, proc in workers.items():
             if run in _submitted(proc):
-                return name, run
+                return name, run, uuid_
         return None
 
-    victim, lost_run = wait_for("the transfer running", running_on, 300, list(workers.values()))
-    time.sleep(2)  # well inside a step
+    victim, lost_run, lost_unit = wait_for(
+        "the transfer running", running_on, 300, list(workers.values())
+    )
+    time.sleep(1)  # inside a step
     workers[victim].kill()
     survivor = next(p for n, p in workers.items() if n != victim)
     sip = wait_for("the lost transfer's AIP", lambda: _stored(c, doomed), 900, [survivor])
     assert audit_package(sip, c.engine).outcome == "pass"
     with session_scope(c.engine) as s:
-        unit = s.get(Unit, doomed)
-        assert unit is not None and unit.flow_run_id != lost_run
+        unit = s.get(Unit, lost_unit)
+        assert unit is not None and unit.flow_run_id != lost_run  # resubmitted
     state = http.get(f"{c.prefect_api}/flow_runs/{lost_run}").json()["state"]
     assert state["type"] == "CRASHED", state  # the reconciler told Prefect, too
     assert len(_submitted(survivor)) > len(took[survivor.name])

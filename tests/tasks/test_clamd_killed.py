@@ -12,7 +12,7 @@ import pytest
 
 from custos.settings import PACKAGE_DATA
 from tasks.tools import clamav
-from tasks.tools.clamav import CLEAN, INFECTED, ClamdScanner, scan_files
+from tasks.tools.clamav import CLEAN, INFECTED, Clamd, ClamdScanner, scan_files
 
 DB = PACKAGE_DATA / "clamav"
 
@@ -29,21 +29,27 @@ def _files(folder: Path, make: Any, count: int) -> list[Path]:
 
 
 def _killer(run_dir: Path, after: int, kills: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Make clamd (the real process, by its pid file) die by SIGKILL when the scan
+    """Make clamd (the real process the scan started last) die by SIGKILL when the scan
     reaches its ``after``-th file, ``kills`` times; returns the pids killed."""
-    real = ClamdScanner.scan_file
+    real_scan, real_start = ClamdScanner.scan_file, Clamd.start
     calls = {"n": 0}
+    started: list[Clamd] = []
     killed: list[int] = []
+
+    def start(self: Clamd) -> None:
+        real_start(self)
+        started.append(self)
 
     def scan_file(self: ClamdScanner, path: str | Path) -> Any:
         calls["n"] += 1
-        if calls["n"] % after == 0 and len(killed) < kills:
-            pid = int((run_dir / "clamd.pid").read_text())
-            if pid not in killed:  # each clamd once
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-        return real(self, path)
+        if calls["n"] % after == 0 and len(killed) < kills and started:
+            process = started[-1].process
+            if process is not None and process.pid not in killed:  # each clamd once
+                os.kill(process.pid, signal.SIGKILL)
+                killed.append(process.pid)
+        return real_scan(self, path)
 
+    monkeypatch.setattr(Clamd, "start", start)
     monkeypatch.setattr(ClamdScanner, "scan_file", scan_file)
     return killed
 
@@ -72,7 +78,7 @@ def test_a_clamd_that_keeps_dying_leaves_errors_not_clean_files(
     paths = _files(tmp_path / "in", make, 30)
     run_dir = tmp_path / "run"
     monkeypatch.setattr(clamav, "CLAMD_RESTARTS", 1)
-    killed = _killer(run_dir, after=5, kills=10, monkeypatch=monkeypatch)
+    killed = _killer(run_dir, after=5, kills=2, monkeypatch=monkeypatch)
     report = scan_files(paths, database_dir=DB, run_dir=run_dir, workers=1)
     assert len(killed) == 2  # the first clamd and the one restart
     assert report.restarts == 1

@@ -204,7 +204,8 @@ def test_exiftool_does_not_outlive_a_killed_worker(tmp_path: Path) -> None:
         assert "exiftool" in _cmdline(pid)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    deadline = time.monotonic() + 20
+    # (a process in uninterruptible I/O on a loaded machine takes its SIGKILL late)
+    deadline = time.monotonic() + 60
     alive = pids
     while alive and time.monotonic() < deadline:
         alive = [p for p in pids if _running(p)]
