@@ -124,7 +124,11 @@ def visible_text(html: str) -> str:
 
 def output_file(session: Session, capture: Capture, view: str) -> Path | None:
     """The file of a succeeded output (``OUTPUT_VIEWS`` names), inside the capture's folder."""
-    extractor = OUTPUT_VIEWS[view][0]
+    return result_file(session, capture, OUTPUT_VIEWS[view][0])
+
+
+def result_file(session: Session, capture: Capture, extractor: str) -> Path | None:
+    """The file of the capture's succeeded ``extractor`` result, inside its folder."""
     row = session.exec(
         select(ArchiveResult).where(
             col(ArchiveResult.capture_uuid) == capture.uuid,
@@ -132,13 +136,16 @@ def output_file(session: Session, capture: Capture, view: str) -> Path | None:
             col(ArchiveResult.status) == ResultStatus.SUCCEEDED,
         )
     ).first()
-    if row is None or not row.output or not capture.directory:
+    return inside_capture(capture, row.output if row is not None else None)
+
+
+def inside_capture(capture: Capture, output: str | None) -> Path | None:
+    """The file ``output`` names, only when it is a file inside the capture's folder."""
+    if not capture.directory or not output:
         return None
     folder = Path(capture.directory).resolve()
-    path = (folder / row.output).resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
-        return None
-    return path
+    path = (folder / output).resolve()
+    return path if path.is_relative_to(folder) and path.is_file() else None
 
 
 def dom_text(session: Session, capture: Capture) -> str:

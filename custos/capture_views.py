@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from custos.capture_batches import start_captures
+from custos.capture_contents import inside_capture, result_file
 from custos.capture_search import matches
 from custos.captures import (
     accessible_folder_ids,
@@ -171,15 +172,6 @@ def _get_visible(s: Session, user: User, guid: str) -> Capture:
     return capture
 
 
-def _inside(directory: str | None, output: str | None) -> Path | None:
-    """The output's file, only when it is inside the capture's directory."""
-    if not directory or not output:
-        return None
-    root = Path(directory).resolve()
-    path = (root / output).resolve()
-    return path if path.is_relative_to(root) and path.is_file() else None
-
-
 def capture_record(user: User, guid: str) -> CaptureRecord:
     """The capture ``guid`` (Perma GUID or uuid) as its page shows it.
 
@@ -201,7 +193,7 @@ def capture_record(user: User, guid: str) -> CaptureRecord:
         downloads = [
             kind
             for kind, (extractor, _) in FILES.items()
-            if extractor in outputs and _inside(capture.directory, outputs[extractor].output)
+            if extractor in outputs and inside_capture(capture, outputs[extractor].output)
         ]
         tls = tls_record(s, capture.uuid)
         s.expunge(capture)
@@ -240,14 +232,7 @@ def capture_file(user: User, guid: str, kind: str) -> tuple[Path, str, str]:
     extractor, media_type = FILES[kind]
     with session_scope() as s:
         capture = _get_visible(s, user, guid)
-        result = s.exec(
-            select(ArchiveResult).where(
-                col(ArchiveResult.capture_uuid) == capture.uuid,
-                col(ArchiveResult.extractor) == extractor,
-                col(ArchiveResult.status) == ResultStatus.SUCCEEDED,
-            )
-        ).first()
-        path = _inside(capture.directory, result.output if result is not None else None)
+        path = result_file(s, capture, extractor)
         if path is None:
             raise NotFound(f"capture {capture.guid} has no {kind}")
         return path, media_type, f"{capture.guid}{''.join(path.suffixes) or '.' + kind}"
