@@ -107,6 +107,7 @@ async def run_load(
     outcome: dict[str, str] = {}
     sips: dict[str, str] = {}
     polls: list[float] = []
+    submits: list[float] = []
     async with httpx.AsyncClient(base_url=api, headers=auth, timeout=60) as client:
         started = time.monotonic()
         for name in names:
@@ -116,7 +117,9 @@ async def run_load(
                 "type": "standard",
                 "processing_config": "automated",
             }
+            t0 = time.perf_counter()
             res = await client.post("/api/v2beta/package/", json=body)
+            submits.append((time.perf_counter() - t0) * 1000)
             res.raise_for_status()
             submitted[res.json()["id"]] = time.monotonic()
         queue = list(submitted)
@@ -152,6 +155,7 @@ async def run_load(
         "elapsed_s": round(elapsed, 1),
         "durations": durations,
         "polls": polls,
+        "submits": submits,
         "outcome": outcome,
         "sips": sips,
         "submitted": list(submitted),
@@ -290,6 +294,7 @@ def main() -> None:
     os.environ.update({"CUSTOS_HOME": env["CUSTOS_HOME"]})
     procs: list[subprocess.Popen[bytes]] = []
     databases: list[str] = []
+    keep = True  # the home and its logs stay when the bench fails
     try:
         if args.postgres:
             info, databases = start_cluster(home, env, args.postgres, procs)
@@ -332,6 +337,8 @@ def main() -> None:
             "transfers_per_minute": round(len(stored) / run["elapsed_s"] * 60, 2),
             "submit_to_aip_p50_s": round(p50, 1) if p50 is not None else None,
             "submit_to_aip_p95_s": round(p95, 1) if p95 is not None else None,
+            "submit_p50_ms": round(percentile(run["submits"], 0.5) or 0, 1),
+            "submit_max_ms": round(max(run["submits"], default=0), 1),
             "status_polls": len(polls),
             "status_poll_p50_ms": round(poll50, 1) if poll50 is not None else None,
             "status_poll_p99_ms": round(poll99, 1) if poll99 is not None else None,
@@ -343,6 +350,7 @@ def main() -> None:
         print(json.dumps(result))
         if failed or missing:
             raise SystemExit(1)
+        keep = False
     finally:
         for proc in reversed(procs):
             stop(proc)
@@ -351,7 +359,10 @@ def main() -> None:
 
             get_engine().dispose()
             drop_databases(args.postgres, databases)
-        shutil.rmtree(home, ignore_errors=True)
+        if keep:
+            print(f"load: the home and logs are kept in {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

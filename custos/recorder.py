@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from custos.db import get_engine, session_scope
@@ -366,30 +367,43 @@ class Recorder:
                 s.execute(update(File), rows[i : i + BATCH_SIZE])
 
     def agent_id(self, spec: AgentSpec) -> int:
-        """The id of an agent row, created on first use and cached."""
+        """The id of an agent row, created on first use and cached.
+
+        Flow runs in other processes may create the same agent at the same instant:
+        the unique index on its identifier keeps one row, and the loser reads it.
+        """
         with self._lock:
             cached = self._agent_ids.get(spec)
             if cached is not None:
                 return cached
-            with session_scope(self.engine) as s:
-                agent = s.execute(
-                    select(Agent).where(
-                        col(Agent.identifier_type) == spec.identifier_type,
-                        col(Agent.identifier_value) == spec.identifier_value,
-                    )
-                ).scalar_one_or_none()
-                if agent is None:
-                    agent = Agent(
-                        identifier_type=spec.identifier_type,
-                        identifier_value=spec.identifier_value,
-                        name=spec.name,
-                        agent_type=spec.agent_type,
-                    )
-                    s.add(agent)
-                    s.flush()
-                assert agent.id is not None
-                self._agent_ids[spec] = agent.id
-                return agent.id
+            found = self._find_agent(spec)
+            if found is None:
+                try:
+                    with session_scope(self.engine) as s:
+                        s.add(
+                            Agent(
+                                identifier_type=spec.identifier_type,
+                                identifier_value=spec.identifier_value,
+                                name=spec.name,
+                                agent_type=spec.agent_type,
+                            )
+                        )
+                except IntegrityError:
+                    pass  # created meanwhile by another process
+                found = self._find_agent(spec)
+            assert found is not None
+            self._agent_ids[spec] = found
+            return found
+
+    def _find_agent(self, spec: AgentSpec) -> int | None:
+        with session_scope(self.engine) as s:
+            found: int | None = s.execute(
+                select(col(Agent.id)).where(
+                    col(Agent.identifier_type) == spec.identifier_type,
+                    col(Agent.identifier_value) == spec.identifier_value,
+                )
+            ).scalar_one_or_none()
+            return found
 
     # -- status -------------------------------------------------------------
     def status_info(self, unit_uuid: str) -> UnitStatusInfo | None:

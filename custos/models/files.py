@@ -59,7 +59,11 @@ class File(SQLModel, table=True):
 
 
 class Agent(SQLModel, table=True):
-    """A PREMIS agent: software, organization or user."""
+    """A PREMIS agent: software, organization or user (one row per identifier)."""
+
+    __table_args__ = (
+        Index("uq_agent_identifier", "identifier_type", "identifier_value", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     identifier_type: str
