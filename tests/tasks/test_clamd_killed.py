@@ -46,6 +46,7 @@ def _killer(run_dir: Path, after: int, kills: int, monkeypatch: pytest.MonkeyPat
             process = started[-1].process
             if process is not None and process.pid not in killed:  # each clamd once
                 os.kill(process.pid, signal.SIGKILL)
+                process.wait(60)  # dead before the scan goes on (a loaded machine is slow)
                 killed.append(process.pid)
         return real_scan(self, path)
 
