@@ -202,15 +202,18 @@ def test_exiftool_does_not_outlive_a_killed_worker(tmp_path: Path) -> None:
         while "exiftool" not in _cmdline(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "exiftool" in _cmdline(pid)
+    # a pid names our ExifTool only with its start time: a busy machine reuses pids
+    started = {pid: _stat(pid)[1] for pid in pids}
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     # (a process in uninterruptible I/O on a loaded machine takes its SIGKILL late)
     deadline = time.monotonic() + 60
     alive = pids
     while alive and time.monotonic() < deadline:
-        alive = [p for p in pids if _running(p)]
+        alive = [p for p in pids if _running(p, started[p])]
         time.sleep(0.1)
-    assert not alive, f"ExifTool still running after its worker was killed: {alive}"
+    survivors = {p: (_stat(p), _cmdline(p)) for p in alive}
+    assert not alive, f"ExifTool still running after its worker was killed: {survivors}"
 
 
 def _cmdline(pid: int) -> str:
@@ -220,9 +223,16 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _running(pid: int) -> bool:
+def _stat(pid: int) -> tuple[str, str, str]:
+    """(state, start time in clock ticks, parent pid) of a process; empty when gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return False
-    return state != "Z"
+        return ("", "", "")
+    return fields[0], fields[19], fields[1]
+
+
+def _running(pid: int, started: str) -> bool:
+    """Whether the process started at ``started`` still runs (not a zombie)."""
+    state, start, _parent = _stat(pid)
+    return start == started and state not in ("", "Z")
