@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ def _killer(run_dir: Path, after: int, kills: int, monkeypatch: pytest.MonkeyPat
     calls = {"n": 0}
     started: list[Clamd] = []
     killed: list[int] = []
+    lock = threading.Lock()
 
     def start(self: Clamd) -> None:
         real_start(self)
@@ -43,11 +45,12 @@ def _killer(run_dir: Path, after: int, kills: int, monkeypatch: pytest.MonkeyPat
     def scan_file(self: ClamdScanner, path: str | Path) -> Any:
         calls["n"] += 1
         if calls["n"] % after == 0 and len(killed) < kills and started:
-            process = started[-1].process
-            if process is not None and process.pid not in killed:  # each clamd once
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(60)  # dead before the scan goes on (a loaded machine is slow)
-                killed.append(process.pid)
+            with lock:  # scans run in several threads: one of them kills
+                process = started[-1].process
+                if process is not None and process.pid not in killed:  # each clamd once
+                    killed.append(process.pid)
+                    os.kill(process.pid, signal.SIGKILL)
+                    process.wait(60)  # dead before the scan goes on (a loaded machine)
         return real_scan(self, path)
 
     monkeypatch.setattr(Clamd, "start", start)
