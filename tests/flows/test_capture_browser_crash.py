@@ -55,7 +55,10 @@ def _kill_on(attempts: set[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
             victims = _chromium_below(os.getpid())
             assert victims, "no Chromium process found to kill"
             for victim in victims:
-                os.kill(victim, signal.SIGKILL)
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                except ProcessLookupError:  # gone with the one killed before it
+                    pass
         await real(*args, **kwargs)
 
     monkeypatch.setattr(engine, "_browse", browse)
